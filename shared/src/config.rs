@@ -1,0 +1,282 @@
+//! Typed configuration, read once at start-up.
+//!
+//! Every function (and the local runner, and the tests) builds one [`Config`]
+//! from its environment before it serves anything. A missing or malformed
+//! variable stops start-up with one message that names the variable, so a bad
+//! deploy fails at init rather than on the first alert. Only the environment
+//! differs between Lambda, `make dev` and the tests; the code is the same.
+//!
+//! Secrets are never configuration: the environment holds only *where* a
+//! tenant's secret lives (a name prefix), never a token.
+
+use std::time::Duration;
+
+use thiserror::Error;
+use url::Url;
+
+/// Why the configuration could not be read. Each variant names the variable.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("configuration: environment variable {var} is required but not set")]
+    Missing { var: &'static str },
+    #[error("configuration: environment variable {var} is invalid: {reason}")]
+    Invalid { var: &'static str, reason: String },
+}
+
+/// Where the Graph API is and how long to wait for it.
+#[derive(Debug, Clone)]
+pub struct GraphConfig {
+    /// `https://graph.facebook.com` in production, the Meta sandbox locally.
+    pub base_url: Url,
+    /// Graph API version path segment, e.g. `v23.0`.
+    pub version: String,
+    /// Whole-request timeout. A send that times out is *ambiguous* (Meta may
+    /// have accepted it), so this is also the bound on how long an alert can
+    /// be in doubt before the ambiguity rule takes over.
+    pub timeout: Duration,
+}
+
+/// Knobs of the sender function.
+#[derive(Debug, Clone)]
+pub struct SenderConfig {
+    /// Meta's messages-per-second cap per phone number (80 by default).
+    pub mps_cap: u32,
+    /// The event source mapping's maximum concurrency. Each instance paces
+    /// itself to `mps_cap / max_concurrency`, so all instances together never
+    /// exceed the cap without any shared counter.
+    pub max_concurrency: u32,
+    /// A window that closes sooner than this is treated as closed, so a
+    /// free-form send never races the 24-hour boundary.
+    pub window_margin: Duration,
+    /// How long an ambiguous send (accepted-or-not unknown) waits for a status
+    /// webhook before it is judged lost and sent again.
+    pub ambiguous_delay: Duration,
+    /// How long an alert waits for its template to be approved when it has no
+    /// `deliver_by` of its own, before it is parked.
+    pub template_wait_limit: Duration,
+    /// Transient failures are retried at most this many times (counted from
+    /// SQS's receive count), then parked in the DLQ.
+    pub max_attempts: u32,
+    /// A claim older than this is considered abandoned (the instance died).
+    pub claim_lease: Duration,
+}
+
+impl SenderConfig {
+    /// The per-instance messages-per-second budget.
+    pub fn per_instance_mps(&self) -> f64 {
+        f64::from(self.mps_cap) / f64::from(self.max_concurrency.max(1))
+    }
+}
+
+/// Cache lifetimes for tenant data and secrets.
+#[derive(Debug, Clone)]
+pub struct CacheConfig {
+    /// A rotated token or app secret is picked up within this time.
+    pub secret_ttl: Duration,
+    /// A changed tenant configuration is picked up within this time.
+    pub tenant_ttl: Duration,
+}
+
+/// The whole configuration of one process.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub table_name: String,
+    pub send_queue_url: String,
+    pub send_dlq_url: String,
+    pub events_queue_url: String,
+    /// Each tenant's secret is named `prefix + tenant_id`.
+    pub tenant_secret_prefix: String,
+    pub graph: GraphConfig,
+    /// `AWS_ENDPOINT_URL`: set locally and in tests to reach the emulator.
+    /// The AWS SDK reads it itself; it is kept here to be reported at start-up.
+    pub aws_endpoint_url: Option<String>,
+    /// The effective log filter (`AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG`, else `info`).
+    pub log_level: String,
+    pub sender: SenderConfig,
+    pub cache: CacheConfig,
+    /// Largest webhook body accepted. Meta's bodies stay under 3 MB; API
+    /// Gateway's payload limit is 10 MB.
+    pub webhook_max_body_bytes: usize,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup`, so tests can supply a map.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env { lookup: &lookup };
+        let graph_base = env.required("GRAPH_API_BASE_URL")?;
+        let base_url = Url::parse(&graph_base).map_err(|e| ConfigError::Invalid {
+            var: "GRAPH_API_BASE_URL",
+            reason: e.to_string(),
+        })?;
+        if !matches!(base_url.scheme(), "http" | "https") {
+            return Err(ConfigError::Invalid {
+                var: "GRAPH_API_BASE_URL",
+                reason: "must be an http(s) URL".into(),
+            });
+        }
+        let version = env.required("GRAPH_API_VERSION")?;
+        if !version.starts_with('v') || version[1..].parse::<f32>().is_err() {
+            return Err(ConfigError::Invalid {
+                var: "GRAPH_API_VERSION",
+                reason: format!("expected a version like v23.0, got {version:?}"),
+            });
+        }
+        let max_concurrency = env.number("SENDER_MAX_CONCURRENCY", 2)?;
+        if max_concurrency == 0 {
+            return Err(ConfigError::Invalid {
+                var: "SENDER_MAX_CONCURRENCY",
+                reason: "must be at least 1".into(),
+            });
+        }
+        let mps_cap = env.number("SEND_MPS_CAP", 80)?;
+        if mps_cap == 0 {
+            return Err(ConfigError::Invalid { var: "SEND_MPS_CAP", reason: "must be at least 1".into() });
+        }
+        let log_level = lookup("AWS_LAMBDA_LOG_LEVEL")
+            .or_else(|| lookup("RUST_LOG"))
+            .filter(|s| !s.trim().is_empty())
+            .unwrap_or_else(|| "info".to_string());
+        Ok(Config {
+            table_name: env.required("TABLE_NAME")?,
+            send_queue_url: env.required("SEND_QUEUE_URL")?,
+            send_dlq_url: env.required("SEND_DLQ_URL")?,
+            events_queue_url: env.required("EVENTS_QUEUE_URL")?,
+            tenant_secret_prefix: env.required("TENANT_SECRET_PREFIX")?,
+            graph: GraphConfig {
+                base_url,
+                version,
+                timeout: Duration::from_millis(env.number("GRAPH_TIMEOUT_MS", 10_000)?),
+            },
+            aws_endpoint_url: lookup("AWS_ENDPOINT_URL").filter(|s| !s.is_empty()),
+            log_level,
+            sender: SenderConfig {
+                mps_cap: u32::try_from(mps_cap).map_err(|_| ConfigError::Invalid {
+                    var: "SEND_MPS_CAP",
+                    reason: "too large".into(),
+                })?,
+                max_concurrency: u32::try_from(max_concurrency).map_err(|_| ConfigError::Invalid {
+                    var: "SENDER_MAX_CONCURRENCY",
+                    reason: "too large".into(),
+                })?,
+                window_margin: Duration::from_secs(env.number("WINDOW_SAFETY_MARGIN_SECS", 300)?),
+                ambiguous_delay: Duration::from_secs(env.number("AMBIGUOUS_SEND_DELAY_SECS", 600)?),
+                template_wait_limit: Duration::from_secs(env.number("TEMPLATE_WAIT_LIMIT_SECS", 72 * 3600)?),
+                max_attempts: u32::try_from(env.number("SEND_MAX_ATTEMPTS", 20)?).map_err(|_| {
+                    ConfigError::Invalid { var: "SEND_MAX_ATTEMPTS", reason: "too large".into() }
+                })?,
+                claim_lease: Duration::from_secs(env.number("SEND_CLAIM_LEASE_SECS", 60)?),
+            },
+            cache: CacheConfig {
+                secret_ttl: Duration::from_secs(env.number("SECRET_CACHE_TTL_SECS", 300)?),
+                tenant_ttl: Duration::from_secs(env.number("TENANT_CACHE_TTL_SECS", 60)?),
+            },
+            webhook_max_body_bytes: usize::try_from(env.number("WEBHOOK_MAX_BODY_BYTES", 3 * 1024 * 1024)?)
+                .map_err(|_| ConfigError::Invalid { var: "WEBHOOK_MAX_BODY_BYTES", reason: "too large".into() })?,
+        })
+    }
+}
+
+struct Env<'a, F: Fn(&str) -> Option<String>> {
+    lookup: &'a F,
+}
+
+impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
+    fn required(&self, var: &'static str) -> Result<String, ConfigError> {
+        match (self.lookup)(var) {
+            Some(v) if !v.trim().is_empty() => Ok(v.trim().to_string()),
+            _ => Err(ConfigError::Missing { var }),
+        }
+    }
+
+    fn number(&self, var: &'static str, default: u64) -> Result<u64, ConfigError> {
+        match (self.lookup)(var) {
+            None => Ok(default),
+            Some(v) if v.trim().is_empty() => Ok(default),
+            Some(v) => v.trim().parse::<u64>().map_err(|_| ConfigError::Invalid {
+                var,
+                reason: format!("expected a whole number, got {v:?}"),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn base() -> HashMap<&'static str, String> {
+        [
+            ("TABLE_NAME", "t"),
+            ("SEND_QUEUE_URL", "http://q/send"),
+            ("SEND_DLQ_URL", "http://q/dlq"),
+            ("EVENTS_QUEUE_URL", "http://q/events"),
+            ("TENANT_SECRET_PREFIX", "fwa/tenants/"),
+            ("GRAPH_API_BASE_URL", "https://graph.facebook.com"),
+            ("GRAPH_API_VERSION", "v23.0"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k, v.to_string()))
+        .collect()
+    }
+
+    fn read(map: &HashMap<&'static str, String>) -> Result<Config, ConfigError> {
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn complete_environment_reads_with_defaults() {
+        let c = read(&base()).expect("valid");
+        assert_eq!(c.table_name, "t");
+        assert_eq!(c.sender.mps_cap, 80);
+        assert_eq!(c.sender.per_instance_mps(), 40.0);
+        assert_eq!(c.log_level, "info");
+        assert_eq!(c.webhook_max_body_bytes, 3 * 1024 * 1024);
+    }
+
+    #[test]
+    fn each_missing_variable_is_named() {
+        for var in ["TABLE_NAME", "SEND_QUEUE_URL", "SEND_DLQ_URL", "EVENTS_QUEUE_URL", "TENANT_SECRET_PREFIX", "GRAPH_API_BASE_URL", "GRAPH_API_VERSION"] {
+            let mut m = base();
+            m.remove(var);
+            let err = read(&m).expect_err("must fail");
+            assert_eq!(err, ConfigError::Missing { var });
+            assert!(err.to_string().contains(var));
+        }
+    }
+
+    #[test]
+    fn malformed_values_are_refused_with_the_variable_name() {
+        let cases = [
+            ("GRAPH_API_BASE_URL", "not a url"),
+            ("GRAPH_API_BASE_URL", "ftp://x"),
+            ("GRAPH_API_VERSION", "23"),
+            ("SEND_MPS_CAP", "eighty"),
+            ("SEND_MPS_CAP", "0"),
+            ("SENDER_MAX_CONCURRENCY", "0"),
+            ("GRAPH_TIMEOUT_MS", "-1"),
+        ];
+        for (var, value) in cases {
+            let mut m = base();
+            m.insert(var, value.to_string());
+            match read(&m) {
+                Err(ConfigError::Invalid { var: v, .. }) => assert_eq!(v, var, "{value}"),
+                other => panic!("{var}={value}: expected Invalid, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn lambda_log_level_wins_over_rust_log() {
+        let mut m = base();
+        m.insert("RUST_LOG", "debug".into());
+        assert_eq!(read(&m).expect("valid").log_level, "debug");
+        m.insert("AWS_LAMBDA_LOG_LEVEL", "warn".into());
+        assert_eq!(read(&m).expect("valid").log_level, "warn");
+    }
+}

@@ -1,0 +1,104 @@
+//! Events for the Fincelo app, published to the events queue.
+//!
+//! Small, versioned JSON (`"version": 1`, `"type": "..."`). A consumer must
+//! ignore fields it does not know; a breaking change bumps `version`. Events
+//! are published once per state change: a replayed webhook or a redelivered
+//! send request changes no state and so publishes nothing.
+
+use serde::Serialize;
+
+/// The version of every event below.
+pub const EVENT_VERSION: u32 = 1;
+
+/// One event. Serialised with `type` and `version` beside the fields.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(tag = "type")]
+pub enum Event {
+    /// A CSM wrote to the business number; their 24-hour window is open.
+    #[serde(rename = "csm.message_received")]
+    CsmMessageReceived {
+        tenant_id: String,
+        csm: String,
+        message_id: String,
+        kind: String,
+        timestamp: i64,
+        text: Option<String>,
+        window_expires_at: i64,
+    },
+    /// A message's delivery status moved forward.
+    #[serde(rename = "message.status_changed")]
+    MessageStatusChanged {
+        tenant_id: String,
+        wamid: String,
+        idempotency_key: Option<String>,
+        status: String,
+        timestamp: i64,
+        errors: Vec<EventError>,
+    },
+    /// A template's status, quality or category changed at Meta.
+    #[serde(rename = "template.status_changed")]
+    TemplateStatusChanged {
+        tenant_id: String,
+        name: String,
+        language: String,
+        status: Option<String>,
+        reason: Option<String>,
+        quality: Option<String>,
+        category: Option<String>,
+    },
+    /// What the sender did with a send request.
+    #[serde(rename = "send.outcome")]
+    SendOutcome {
+        tenant_id: String,
+        idempotency_key: String,
+        /// `sent`, `expired`, `parked`, `retrying`, `ambiguous`.
+        outcome: String,
+        mode: Option<String>,
+        template: Option<String>,
+        wamid: Option<String>,
+        reason: Option<String>,
+    },
+}
+
+/// A Meta error inside an event.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct EventError {
+    pub code: i64,
+    pub title: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Envelope<'a> {
+    version: u32,
+    #[serde(flatten)]
+    event: &'a Event,
+}
+
+impl Event {
+    /// The JSON body of the SQS message.
+    pub fn to_json(&self) -> String {
+        // Serialising these plain structs cannot fail.
+        serde_json::to_string(&Envelope { version: EVENT_VERSION, event: self }).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_carry_type_and_version() {
+        let e = Event::MessageStatusChanged {
+            tenant_id: "acme".into(),
+            wamid: "wamid.X".into(),
+            idempotency_key: Some("k1".into()),
+            status: "read".into(),
+            timestamp: 1,
+            errors: vec![],
+        };
+        let v: serde_json::Value = serde_json::from_str(&e.to_json()).expect("json");
+        assert_eq!(v["type"], "message.status_changed");
+        assert_eq!(v["version"], 1);
+        assert_eq!(v["wamid"], "wamid.X");
+    }
+}

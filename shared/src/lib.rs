@@ -1,0 +1,29 @@
+//! fincelo-whatsapp: the WhatsApp channel of Fincelo's CSM Hub.
+//!
+//! This crate holds all the logic; the three Lambda binaries under
+//! `functions/` only wire it up. Layout:
+//!
+//! - [`config`], [`startup`]: typed configuration read once; the shared start-up path.
+//! - [`ids`], [`phone`]: validated identifiers and E.164 numbers (newtypes).
+//! - Adapters, each owning its client and names: [`store`] (DynamoDB; the
+//!   data model and its access patterns are documented there), [`queues`]
+//!   (SQS), [`secrets`] (Secrets Manager), [`graph`] (Meta's Graph API).
+//! - [`tenants`]: the cached tenant and secret lookup every handler uses.
+//! - Handlers: [`webhook`] (Meta's calls), [`sender`] (the send queue),
+//!   [`templates`] (submission and approval tracking).
+//! - [`events`]: what the Fincelo app is told.
+
+pub mod config;
+pub mod events;
+pub mod graph;
+pub mod ids;
+pub mod phone;
+pub mod queues;
+pub mod secrets;
+pub mod startup;
+pub mod store;
+pub mod tenants;
+pub mod cache;
+pub mod sender;
+pub mod templates;
+pub mod webhook;

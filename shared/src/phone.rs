@@ -1,0 +1,155 @@
+//! CSM phone numbers: E.164 parsing, WhatsApp ids, and masking for logs.
+//!
+//! The seed asks for E.164 (`+919876543210`). Parsing goes through the
+//! `phonenumber` crate (Google's libphonenumber metadata), so a number that
+//! cannot exist in its country is refused at the boundary, not by Meta later.
+//! Meta's webhooks carry the sender as a WhatsApp id (`wa_id`, the same digits
+//! without the `+`); [`E164::from_wa_id`] turns it back into the key we store.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// Why a phone number was refused.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum PhoneError {
+    #[error("phone number must be in E.164 form, starting with '+' and the country code")]
+    NotE164,
+    #[error("phone number is not a valid number for its country")]
+    Invalid,
+}
+
+/// A phone number in canonical E.164 form: `+` and 8 to 15 digits.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct E164(String);
+
+impl E164 {
+    /// Parses a number written in international form. Spaces, dashes, dots
+    /// and brackets are tolerated and removed (`+91 98765-43210`); a national
+    /// number without `+country` is refused, since we cannot guess the country.
+    pub fn parse(input: &str) -> Result<Self, PhoneError> {
+        let trimmed = input.trim();
+        if !trimmed.starts_with('+') {
+            return Err(PhoneError::NotE164);
+        }
+        let digits: String = trimmed[1..]
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
+            .collect();
+        if digits.len() < 8 || digits.len() > 15 || !digits.chars().all(|c| c.is_ascii_digit()) || digits.starts_with('0') {
+            return Err(PhoneError::NotE164);
+        }
+        let candidate = format!("+{digits}");
+        let parsed = phonenumber::parse(None, &candidate).map_err(|_| PhoneError::Invalid)?;
+        if !phonenumber::is_valid(&parsed) {
+            return Err(PhoneError::Invalid);
+        }
+        let canonical = parsed.format().mode(phonenumber::Mode::E164).to_string();
+        Ok(E164(canonical))
+    }
+
+    /// The number Meta reports as `from` / `wa_id` / `recipient_id` (digits
+    /// only). Meta has already validated it, so only the shape is checked:
+    /// re-validating against libphonenumber could refuse a real user whose
+    /// number plan is newer than our metadata.
+    pub fn from_wa_id(wa_id: &str) -> Result<Self, PhoneError> {
+        let digits = wa_id.trim().trim_start_matches('+');
+        if digits.len() < 8 || digits.len() > 15 || !digits.chars().all(|c| c.is_ascii_digit()) {
+            return Err(PhoneError::NotE164);
+        }
+        Ok(E164(format!("+{digits}")))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The digits Meta uses as a WhatsApp id.
+    pub fn wa_id(&self) -> &str {
+        &self.0[1..]
+    }
+
+    /// `+91******3210`: enough to tell numbers apart in a log, not enough to
+    /// call anyone.
+    pub fn masked(&self) -> String {
+        mask(&self.0)
+    }
+}
+
+/// Masks any phone-like string for logs: keeps `+`, the first two and the last
+/// four digits.
+pub fn mask(number: &str) -> String {
+    let plus = number.starts_with('+');
+    let digits: Vec<char> = number.chars().filter(|c| c.is_ascii_digit()).collect();
+    if digits.len() <= 6 {
+        return format!("{}{}", if plus { "+" } else { "" }, "*".repeat(digits.len()));
+    }
+    let head: String = digits[..2].iter().collect();
+    let tail: String = digits[digits.len() - 4..].iter().collect();
+    format!("{}{head}{}{tail}", if plus { "+" } else { "" }, "*".repeat(digits.len() - 6))
+}
+
+/// Debug output is masked too, so a `{:?}` of a struct holding a number
+/// cannot leak it into a log line.
+impl fmt::Debug for E164 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "E164({})", self.masked())
+    }
+}
+
+impl fmt::Display for E164 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for E164 {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        E164::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_example_is_accepted_and_canonical() {
+        let n = E164::parse("+919876543210").expect("valid");
+        assert_eq!(n.as_str(), "+919876543210");
+        assert_eq!(n.wa_id(), "919876543210");
+    }
+
+    #[test]
+    fn separators_are_removed() {
+        assert_eq!(E164::parse(" +91 98765-43210 ").expect("valid").as_str(), "+919876543210");
+        assert_eq!(E164::parse("+1 (415) 555-2671").expect("valid").as_str(), "+14155552671");
+    }
+
+    #[test]
+    fn national_and_garbage_numbers_are_refused() {
+        assert_eq!(E164::parse("9876543210"), Err(PhoneError::NotE164));
+        assert_eq!(E164::parse("+91abc"), Err(PhoneError::NotE164));
+        assert_eq!(E164::parse("+0123456789"), Err(PhoneError::NotE164));
+        assert_eq!(E164::parse("+1234567890123456"), Err(PhoneError::NotE164));
+        // Right length, but no country has code 999.
+        assert_eq!(E164::parse("+99912345678"), Err(PhoneError::Invalid));
+    }
+
+    #[test]
+    fn wa_ids_become_e164() {
+        assert_eq!(E164::from_wa_id("16315551181").expect("valid").as_str(), "+16315551181");
+        assert!(E164::from_wa_id("abc").is_err());
+    }
+
+    #[test]
+    fn masking_keeps_only_head_and_tail() {
+        let n = E164::parse("+919876543210").expect("valid");
+        assert_eq!(n.masked(), "+91******3210");
+        assert_eq!(format!("{n:?}"), "E164(+91******3210)");
+        assert_eq!(mask("16315551181"), "16*****1181");
+    }
+}

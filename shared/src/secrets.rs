@@ -1,0 +1,81 @@
+//! Tenant secrets in Secrets Manager, behind a cache.
+//!
+//! One secret per tenant, named `TENANT_SECRET_PREFIX + tenant_id`, holding
+//! JSON `{"access_token", "app_secret", "verify_token"}`. Values are
+//! `secrecy::SecretString` from the moment they are parsed, so neither `Debug`
+//! nor an error message can print them. The cache (in [`crate::tenants`])
+//! keeps the hot path free of Secrets Manager calls.
+
+use aws_sdk_secretsmanager::Client;
+use secrecy::SecretString;
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::ids::TenantId;
+
+/// Why a tenant's secrets could not be loaded. Never carries a value.
+#[derive(Debug, Error)]
+pub enum SecretsError {
+    #[error("secret {secret_id} was not found")]
+    NotFound { secret_id: String },
+    #[error("secret {secret_id} is not the expected JSON object (access_token, app_secret, verify_token)")]
+    Malformed { secret_id: String },
+    #[error("Secrets Manager request for {secret_id} failed")]
+    Request {
+        secret_id: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+/// The three secrets of a tenant's Meta app.
+#[derive(Clone, Deserialize)]
+pub struct TenantSecrets {
+    /// The System User's permanent token (seed step 2).
+    pub access_token: SecretString,
+    /// The Meta app's secret: the key of `X-Hub-Signature-256`.
+    pub app_secret: SecretString,
+    /// The string entered in WhatsApp → Configuration → Webhook (seed step 3).
+    pub verify_token: SecretString,
+}
+
+impl std::fmt::Debug for TenantSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TenantSecrets { .. }")
+    }
+}
+
+/// The Secrets Manager adapter.
+#[derive(Clone, Debug)]
+pub struct SecretStore {
+    client: Client,
+    prefix: String,
+}
+
+impl SecretStore {
+    pub fn new(client: Client, prefix: impl Into<String>) -> Self {
+        SecretStore { client, prefix: prefix.into() }
+    }
+
+    /// The secret name for a tenant.
+    pub fn secret_id(&self, tenant: &TenantId) -> String {
+        format!("{}{}", self.prefix, tenant)
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Reads and parses a secret by id (name or ARN).
+    pub async fn fetch(&self, secret_id: &str) -> Result<TenantSecrets, SecretsError> {
+        let out = self.client.get_secret_value().secret_id(secret_id).send().await.map_err(|e| {
+            if e.as_service_error().is_some_and(|se| se.is_resource_not_found_exception()) {
+                SecretsError::NotFound { secret_id: secret_id.to_string() }
+            } else {
+                SecretsError::Request { secret_id: secret_id.to_string(), source: Box::new(e) }
+            }
+        })?;
+        let raw = out.secret_string().ok_or_else(|| SecretsError::Malformed { secret_id: secret_id.to_string() })?;
+        serde_json::from_str::<TenantSecrets>(raw).map_err(|_| SecretsError::Malformed { secret_id: secret_id.to_string() })
+    }
+}

@@ -1,0 +1,117 @@
+//! The one start-up path every function (and the local runner) shares:
+//! configuration, JSON logs, the AWS SDK configuration, and clients built
+//! once and reused across invocations.
+//!
+//! Init does only what every invocation needs and what is cheap: reading the
+//! environment and building clients (no network). Secrets and tenant data are
+//! fetched lazily per tenant and cached, because a function serves many
+//! tenants and most invocations need one of them.
+
+use std::sync::Arc;
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use thiserror::Error;
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{Config, ConfigError};
+use crate::graph::{GraphClient, GraphError};
+use crate::queues::Queues;
+use crate::secrets::SecretStore;
+use crate::store::Store;
+use crate::tenants::TenantDirectory;
+
+#[derive(Debug, Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("could not build the Graph API client")]
+    Graph(#[source] GraphError),
+}
+
+/// Everything a handler depends on, built once per process.
+#[derive(Clone)]
+pub struct App {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub queues: Queues,
+    pub directory: Arc<TenantDirectory>,
+    pub graph: GraphClient,
+}
+
+impl App {
+    /// Builds the clients from an SDK configuration. No network traffic.
+    pub fn new(config: Config, sdk: &SdkConfig) -> Result<App, StartupError> {
+        let dynamo = aws_sdk_dynamodb::Client::new(sdk);
+        let sqs = aws_sdk_sqs::Client::new(sdk);
+        let secrets = aws_sdk_secretsmanager::Client::new(sdk);
+        let store = Store::new(dynamo, &config.table_name);
+        let directory = TenantDirectory::new(
+            store.clone(),
+            SecretStore::new(secrets, &config.tenant_secret_prefix),
+            config.cache.tenant_ttl,
+            config.cache.secret_ttl,
+        );
+        let graph = GraphClient::new(&config.graph).map_err(StartupError::Graph)?;
+        Ok(App {
+            queues: Queues::new(sqs, config.send_queue_url.clone(), config.send_dlq_url.clone(), config.events_queue_url.clone()),
+            store,
+            directory: Arc::new(directory),
+            graph,
+            config: Arc::new(config),
+        })
+    }
+}
+
+/// The AWS SDK configuration from the environment (region, credentials and
+/// `AWS_ENDPOINT_URL`, which points every client at the emulator locally).
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::load_defaults(BehaviorVersion::latest()).await
+}
+
+/// Installs the JSON log subscriber once. The filter is the configured level
+/// (`AWS_LAMBDA_LOG_LEVEL`, `RUST_LOG`), e.g. `INFO` or `fincelo=debug,info`.
+pub fn init_tracing(level: &str) {
+    let directive = if level.contains('=') { level.to_string() } else { level.to_ascii_lowercase() };
+    let filter = EnvFilter::try_new(&directive).unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_target(true)
+        .with_env_filter(filter)
+        .try_init();
+}
+
+/// Reads configuration, installs logging and builds the clients. A bad
+/// configuration is reported as one line naming the variable and ends start-up.
+pub async fn start(function: &'static str) -> Result<App, StartupError> {
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            init_tracing("info");
+            tracing::error!(function, error = %e, "start-up failed");
+            return Err(e.into());
+        }
+    };
+    init_tracing(&config.log_level);
+    let sdk = sdk_config().await;
+    let app = App::new(config, &sdk)?;
+    tracing::info!(
+        function,
+        table = %app.config.table_name,
+        graph = %app.config.graph.base_url,
+        graph_version = %app.config.graph.version,
+        aws_endpoint = app.config.aws_endpoint_url.as_deref().unwrap_or("default"),
+        "started"
+    );
+    Ok(app)
+}
+
+/// Unix seconds now.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,358 @@
+//! The send ledger: one item per idempotency key, the heart of exactly-once.
+//!
+//! States and who moves them (all moves are conditional writes):
+//!
+//! ```text
+//!            claim                 send accepted
+//!  (none) ─────────► claimed ─────────────────────► sent ──(Meta: 131047 later)──► claimed (force template)
+//!   retry ─────────►    │  transient error (Meta said no)  ► retry
+//!                       │  timeout / lost answer           ► ambiguous ──(decide_at passed, no status seen)──► claimed
+//!                       │                                              └─(a status webhook echoed the key)──► sent
+//!                       │  lease ran out (instance died)   = treated like ambiguous
+//!                       └─ permanent error / stale         ► parked | expired
+//! ```
+//!
+//! `claim_token` makes every write after the claim a compare-and-swap, so an
+//! instance whose lease ran out cannot overwrite the outcome of the instance
+//! that took over.
+
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
+
+use super::{get_bool, get_n, get_s, n, required_s, s, Item, Store, StoreError};
+use crate::ids::{IdempotencyKey, TenantId};
+
+/// Where an alert is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LedgerState {
+    /// An instance holds the key and may be talking to Meta right now.
+    Claimed,
+    /// Meta accepted the message; `wamid` is set.
+    Sent,
+    /// The last attempt failed in a way that proves Meta did not take it.
+    Retry,
+    /// The last attempt may or may not have reached Meta.
+    Ambiguous,
+    /// `deliver_by` passed before it could be sent.
+    Expired,
+    /// Permanently failed; a copy with the reason is in the DLQ.
+    Parked,
+}
+
+impl LedgerState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LedgerState::Claimed => "claimed",
+            LedgerState::Sent => "sent",
+            LedgerState::Retry => "retry",
+            LedgerState::Ambiguous => "ambiguous",
+            LedgerState::Expired => "expired",
+            LedgerState::Parked => "parked",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "claimed" => LedgerState::Claimed,
+            "sent" => LedgerState::Sent,
+            "retry" => LedgerState::Retry,
+            "ambiguous" => LedgerState::Ambiguous,
+            "expired" => LedgerState::Expired,
+            "parked" => LedgerState::Parked,
+            _ => return None,
+        })
+    }
+
+    /// Nothing more will ever be sent for this key (short of a 131047 hand-back).
+    pub fn is_final(self) -> bool {
+        matches!(self, LedgerState::Sent | LedgerState::Expired | LedgerState::Parked)
+    }
+}
+
+/// How an alert went out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SendMode {
+    FreeForm,
+    Template,
+}
+
+impl SendMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SendMode::FreeForm => "free_form",
+            SendMode::Template => "template",
+        }
+    }
+}
+
+/// One ledger item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerEntry {
+    pub key: String,
+    pub state: LedgerState,
+    pub mode: Option<SendMode>,
+    pub template: Option<String>,
+    pub wamid: Option<String>,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub claim_token: Option<String>,
+    pub lease_until: i64,
+    pub decide_at: Option<i64>,
+    pub force_template: bool,
+    pub request_json: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub sent_at: Option<i64>,
+}
+
+/// What a claim found.
+#[derive(Debug, Clone)]
+pub enum ClaimOutcome {
+    /// This caller now holds the key.
+    Claimed(LedgerEntry),
+    /// Someone already did (or is doing) something with the key.
+    Existing(LedgerEntry),
+}
+
+fn ledger_pk(t: &TenantId, key: &IdempotencyKey) -> String {
+    format!("T#{t}#SEND#{key}")
+}
+
+impl Store {
+    fn ledger_update(&self, tenant: &TenantId, key: &IdempotencyKey) -> UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(ledger_pk(tenant, key)))
+            .key("sk", s("LEDGER"))
+            .expression_attribute_names("#state", "state")
+    }
+
+    /// Claims a key for sending: succeeds for a new key or one whose last
+    /// attempt provably failed. `request_json` is kept (first write wins) so
+    /// a hand-back can re-send without the original SQS message.
+    pub async fn claim(&self, tenant: &TenantId, key: &IdempotencyKey, request_json: &str, token: &str, now: i64, lease_secs: i64) -> Result<ClaimOutcome, StoreError> {
+        let req = self
+            .ledger_update(tenant, key)
+            .update_expression(
+                "SET #state = :claimed, claim_token = :tok, lease_until = :lease, attempts = if_not_exists(attempts, :zero) + :one, \
+                 request = if_not_exists(request, :req), created_at = if_not_exists(created_at, :now), updated_at = :now, ikey = :k REMOVE decide_at",
+            )
+            .condition_expression("attribute_not_exists(#state) OR #state = :retry")
+            .expression_attribute_values(":claimed", s(LedgerState::Claimed.as_str()))
+            .expression_attribute_values(":retry", s(LedgerState::Retry.as_str()))
+            .expression_attribute_values(":tok", s(token))
+            .expression_attribute_values(":lease", n(now + lease_secs))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":req", s(request_json))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":k", s(key.as_str()));
+        self.claim_send(req).await
+    }
+
+    /// Takes over a key whose holder is gone (lease ran out) or whose last
+    /// attempt was ambiguous and has been judged lost. Compare-and-swap on the
+    /// previous claim token.
+    pub async fn take_over(&self, tenant: &TenantId, key: &IdempotencyKey, previous_token: &str, token: &str, now: i64, lease_secs: i64) -> Result<ClaimOutcome, StoreError> {
+        let req = self
+            .ledger_update(tenant, key)
+            .update_expression("SET #state = :claimed, claim_token = :tok, lease_until = :lease, attempts = attempts + :one, updated_at = :now REMOVE decide_at")
+            .condition_expression("#state IN (:claimed, :ambiguous) AND claim_token = :prev")
+            .expression_attribute_values(":claimed", s(LedgerState::Claimed.as_str()))
+            .expression_attribute_values(":ambiguous", s(LedgerState::Ambiguous.as_str()))
+            .expression_attribute_values(":prev", s(previous_token))
+            .expression_attribute_values(":tok", s(token))
+            .expression_attribute_values(":lease", n(now + lease_secs))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", n(now));
+        self.claim_send(req).await
+    }
+
+    /// Meta refused a free-form message after accepting it (131047 in a
+    /// `failed` status): the key is claimed again, this time for a template.
+    /// Only the free-form send with that wamid can be handed back, once.
+    pub async fn claim_handback(&self, tenant: &TenantId, key: &IdempotencyKey, wamid: &str, token: &str, now: i64, lease_secs: i64) -> Result<ClaimOutcome, StoreError> {
+        let req = self
+            .ledger_update(tenant, key)
+            .update_expression("SET #state = :claimed, claim_token = :tok, lease_until = :lease, attempts = attempts + :one, force_template = :true, updated_at = :now, last_error = :why")
+            .condition_expression("#state = :sent AND #mode = :free AND wamid = :w")
+            .expression_attribute_names("#mode", "mode")
+            .expression_attribute_values(":claimed", s(LedgerState::Claimed.as_str()))
+            .expression_attribute_values(":sent", s(LedgerState::Sent.as_str()))
+            .expression_attribute_values(":free", s(SendMode::FreeForm.as_str()))
+            .expression_attribute_values(":w", s(wamid))
+            .expression_attribute_values(":tok", s(token))
+            .expression_attribute_values(":lease", n(now + lease_secs))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":true", aws_sdk_dynamodb::types::AttributeValue::Bool(true))
+            .expression_attribute_values(":why", s("meta:131047 free-form refused outside the 24h window"))
+            .expression_attribute_values(":now", n(now));
+        self.claim_send(req).await
+    }
+
+    async fn claim_send(&self, req: UpdateItemFluentBuilder) -> Result<ClaimOutcome, StoreError> {
+        let res = req
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match res {
+            Ok(out) => {
+                let item = out.attributes.unwrap_or_default();
+                Ok(ClaimOutcome::Claimed(parse_ledger(&item)?))
+            }
+            Err(e) => {
+                if let Some(se) = e.as_service_error() {
+                    if let aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(ccf) = se {
+                        return match ccf.item() {
+                            Some(item) => Ok(ClaimOutcome::Existing(parse_ledger(item)?)),
+                            // The condition failed on a missing item: only
+                            // possible for take-over / hand-back of a key that
+                            // was never claimed.
+                            None => Err(StoreError::Malformed { pk: String::new(), sk: "LEDGER".into(), reason: "conditional claim failed on a missing item".into() }),
+                        };
+                    }
+                }
+                Err(StoreError::dynamo("UpdateItem", e))
+            }
+        }
+    }
+
+    /// Records Meta's acceptance. Returns `false` if the claim was lost to
+    /// another instance meanwhile.
+    pub async fn record_sent(&self, tenant: &TenantId, key: &IdempotencyKey, token: &str, mode: SendMode, template: Option<&str>, wamid: &str, now: i64) -> Result<bool, StoreError> {
+        let mut req = self
+            .ledger_update(tenant, key)
+            .expression_attribute_names("#mode", "mode")
+            .expression_attribute_values(":sent", s(LedgerState::Sent.as_str()))
+            .expression_attribute_values(":mode", s(mode.as_str()))
+            .expression_attribute_values(":w", s(wamid))
+            .expression_attribute_values(":now", n(now));
+        let update = if let Some(t) = template {
+            req = req.expression_attribute_values(":tpl", s(t));
+            "SET #state = :sent, #mode = :mode, wamid = :w, sent_at = :now, updated_at = :now, template = :tpl REMOVE lease_until, decide_at"
+        } else {
+            "SET #state = :sent, #mode = :mode, wamid = :w, sent_at = :now, updated_at = :now REMOVE lease_until, decide_at, template"
+        };
+        self.guarded(req.update_expression(update), token).await
+    }
+
+    /// Records an attempt that Meta provably did not take.
+    pub async fn record_retry(&self, tenant: &TenantId, key: &IdempotencyKey, token: &str, error: &str, now: i64) -> Result<bool, StoreError> {
+        let req = self
+            .ledger_update(tenant, key)
+            .update_expression("SET #state = :retry, last_error = :e, updated_at = :now REMOVE lease_until")
+            .expression_attribute_values(":retry", s(LedgerState::Retry.as_str()))
+            .expression_attribute_values(":e", s(error))
+            .expression_attribute_values(":now", n(now));
+        self.guarded(req, token).await
+    }
+
+    /// Records an attempt whose outcome is unknown: decided at `decide_at`.
+    pub async fn record_ambiguous(&self, tenant: &TenantId, key: &IdempotencyKey, token: &str, error: &str, decide_at: i64, mode: SendMode, template: Option<&str>, now: i64) -> Result<bool, StoreError> {
+        let req = self
+            .ledger_update(tenant, key)
+            .update_expression("SET #state = :amb, last_error = :e, decide_at = :d, updated_at = :now, #mode = :mode, template = :tpl REMOVE lease_until")
+            .expression_attribute_names("#mode", "mode")
+            .expression_attribute_values(":amb", s(LedgerState::Ambiguous.as_str()))
+            .expression_attribute_values(":e", s(error))
+            .expression_attribute_values(":d", n(decide_at))
+            .expression_attribute_values(":mode", s(mode.as_str()))
+            .expression_attribute_values(":tpl", s(template.unwrap_or("")))
+            .expression_attribute_values(":now", n(now));
+        self.guarded(req, token).await
+    }
+
+    /// An ambiguous send turned out to have reached Meta: a status webhook
+    /// echoed its key.
+    pub async fn resolve_ambiguous_as_sent(&self, tenant: &TenantId, key: &IdempotencyKey, previous_token: &str, wamid: &str, now: i64) -> Result<bool, StoreError> {
+        let req = self
+            .ledger_update(tenant, key)
+            .update_expression("SET #state = :sent, wamid = :w, sent_at = if_not_exists(sent_at, :now), updated_at = :now REMOVE lease_until, decide_at")
+            .expression_attribute_values(":sent", s(LedgerState::Sent.as_str()))
+            .expression_attribute_values(":w", s(wamid))
+            .expression_attribute_values(":now", n(now));
+        self.guarded_states(req, previous_token, &[LedgerState::Claimed, LedgerState::Ambiguous]).await
+    }
+
+    /// Ends a key for good (`expired` or `parked`) with a reason. With a
+    /// token it must be the holder's; without one the key must be new or in
+    /// `retry`.
+    pub async fn record_final(&self, tenant: &TenantId, key: &IdempotencyKey, token: Option<&str>, state: LedgerState, reason: &str, request_json: Option<&str>, now: i64) -> Result<bool, StoreError> {
+        let mut req = self
+            .ledger_update(tenant, key)
+            .update_expression("SET #state = :st, last_error = :e, updated_at = :now, created_at = if_not_exists(created_at, :now), request = if_not_exists(request, :req), ikey = :k REMOVE lease_until, decide_at")
+            .expression_attribute_values(":st", s(state.as_str()))
+            .expression_attribute_values(":e", s(reason))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":req", s(request_json.unwrap_or("")))
+            .expression_attribute_values(":k", s(key.as_str()));
+        match token {
+            Some(t) => self.guarded(req, t).await,
+            None => {
+                req = req
+                    .condition_expression("attribute_not_exists(#state) OR #state = :retry")
+                    .expression_attribute_values(":retry", s(LedgerState::Retry.as_str()));
+                conditional(req.send().await)
+            }
+        }
+    }
+
+    pub async fn get_ledger(&self, tenant: &TenantId, key: &IdempotencyKey) -> Result<Option<LedgerEntry>, StoreError> {
+        self.get(&ledger_pk(tenant, key), "LEDGER").await?.map(|i| parse_ledger(&i)).transpose()
+    }
+
+    async fn guarded(&self, req: UpdateItemFluentBuilder, token: &str) -> Result<bool, StoreError> {
+        self.guarded_states(req, token, &[LedgerState::Claimed]).await
+    }
+
+    async fn guarded_states(&self, req: UpdateItemFluentBuilder, token: &str, states: &[LedgerState]) -> Result<bool, StoreError> {
+        let mut req = req.expression_attribute_values(":guard_tok", s(token));
+        let mut names = Vec::new();
+        for (i, st) in states.iter().enumerate() {
+            let name = format!(":guard_st{i}");
+            req = req.expression_attribute_values(&name, s(st.as_str()));
+            names.push(name);
+        }
+        let cond = format!("claim_token = :guard_tok AND #state IN ({})", names.join(", "));
+        conditional(req.condition_expression(cond).send().await)
+    }
+}
+
+fn conditional<O>(
+    res: Result<O, aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError, aws_sdk_dynamodb::config::http::HttpResponse>>,
+) -> Result<bool, StoreError> {
+    match res {
+        Ok(_) => Ok(true),
+        Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(false),
+        Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
+    }
+}
+
+fn parse_ledger(item: &Item) -> Result<LedgerEntry, StoreError> {
+    let state_s = required_s(item, "state")?;
+    let state = LedgerState::parse(&state_s).ok_or_else(|| super::malformed(item, format!("unknown state {state_s}")))?;
+    Ok(LedgerEntry {
+        key: get_s(item, "ikey").unwrap_or_default(),
+        state,
+        mode: match get_s(item, "mode").as_deref() {
+            Some("free_form") => Some(SendMode::FreeForm),
+            Some("template") => Some(SendMode::Template),
+            _ => None,
+        },
+        template: get_s(item, "template").filter(|t| !t.is_empty()),
+        wamid: get_s(item, "wamid"),
+        attempts: u32::try_from(get_n(item, "attempts").unwrap_or(0)).unwrap_or(0),
+        last_error: get_s(item, "last_error"),
+        claim_token: get_s(item, "claim_token"),
+        lease_until: get_n(item, "lease_until").unwrap_or(0),
+        decide_at: get_n(item, "decide_at"),
+        force_template: get_bool(item, "force_template").unwrap_or(false),
+        request_json: get_s(item, "request").filter(|r| !r.is_empty()),
+        created_at: get_n(item, "created_at").unwrap_or(0),
+        updated_at: get_n(item, "updated_at").unwrap_or(0),
+        sent_at: get_n(item, "sent_at"),
+    })
+}

@@ -1,0 +1,173 @@
+//! Delivery status per message (wamid), moving only forward.
+//!
+//! Meta sends `sent`, `delivered`, `read` (or `failed`) at least once and in
+//! no particular order. One conditional update advances the status only when
+//! the new rank is higher, so duplicates and stragglers change nothing; a
+//! straggler still fills in its own timestamp (second, unconditional update,
+//! only on that rare path). A status may arrive before the sender has recorded
+//! its send: it is stored all the same, keyed by wamid.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::{get_n, get_s, n, required_n, required_s, s, Item, Store, StoreError};
+use crate::ids::{IdempotencyKey, TenantId};
+
+/// Status records are kept for 90 days: long enough for any timeline question.
+pub const STATUS_TTL_SECS: i64 = 90 * 24 * 3600;
+
+/// One status event to apply.
+#[derive(Debug, Clone)]
+pub struct StatusChange<'a> {
+    pub tenant: &'a TenantId,
+    pub wamid: &'a str,
+    /// `sent`, `delivered`, `read`, `failed`.
+    pub status: &'a str,
+    pub rank: u8,
+    pub timestamp: i64,
+    pub recipient_id: &'a str,
+    /// Meta's `errors[]`, as JSON, for `failed`.
+    pub errors_json: Option<String>,
+    /// The idempotency key echoed in `biz_opaque_callback_data`.
+    pub callback_key: Option<&'a IdempotencyKey>,
+    pub now: i64,
+}
+
+/// A message's status as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageStatusRecord {
+    pub wamid: String,
+    pub status: String,
+    pub rank: u8,
+    pub idempotency_key: Option<String>,
+    pub sent_at: Option<i64>,
+    pub delivered_at: Option<i64>,
+    pub read_at: Option<i64>,
+    pub failed_at: Option<i64>,
+    pub errors_json: Option<String>,
+}
+
+fn msg_pk(t: &TenantId, wamid: &str) -> String {
+    format!("T#{t}#MSG#{wamid}")
+}
+
+/// The GSI key that finds a tenant's status records by idempotency key.
+pub(crate) fn callback_gsi_pk(t: &TenantId, key: &str) -> String {
+    format!("T#{t}#CB#{key}")
+}
+
+impl Store {
+    /// Applies a status event. Returns `true` if the status moved forward
+    /// (and so an event should be published), `false` for a duplicate or a
+    /// straggler.
+    pub async fn apply_status(&self, c: &StatusChange<'_>) -> Result<bool, StoreError> {
+        let ts_attr = format!("{}_at", c.status);
+        let mut update = String::from(
+            "SET #status = :s, #rank = :r, #tsa = :ts, recipient_id = :rcp, tenant_id = :t, wamid = :w, #ttl = :ttl",
+        );
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(msg_pk(c.tenant, c.wamid)))
+            .key("sk", s("STATUS"))
+            .condition_expression("attribute_not_exists(#rank) OR #rank < :r")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#rank", "rank")
+            .expression_attribute_names("#tsa", &ts_attr)
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":s", s(c.status))
+            .expression_attribute_values(":r", n(c.rank))
+            .expression_attribute_values(":ts", n(c.timestamp))
+            .expression_attribute_values(":rcp", s(c.recipient_id))
+            .expression_attribute_values(":t", s(c.tenant.as_str()))
+            .expression_attribute_values(":w", s(c.wamid))
+            .expression_attribute_values(":ttl", n(c.now + STATUS_TTL_SECS));
+        if let Some(errors) = &c.errors_json {
+            update.push_str(", errors = :err");
+            req = req.expression_attribute_values(":err", s(errors));
+        }
+        if let Some(key) = c.callback_key {
+            update.push_str(", idempotency_key = :k, gsi1pk = :g, gsi1sk = :gs");
+            req = req
+                .expression_attribute_values(":k", s(key.as_str()))
+                .expression_attribute_values(":g", s(callback_gsi_pk(c.tenant, key.as_str())))
+                .expression_attribute_values(":gs", s(format!("MSG#{}", c.wamid)));
+        }
+        match req.update_expression(update).send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
+                self.fill_straggler_timestamp(c, &ts_attr).await?;
+                Ok(false)
+            }
+            Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
+        }
+    }
+
+    /// A status that arrived after a later one keeps its timestamp for the
+    /// timeline without moving the status back.
+    async fn fill_straggler_timestamp(&self, c: &StatusChange<'_>, ts_attr: &str) -> Result<(), StoreError> {
+        let mut update = String::from("SET #tsa = if_not_exists(#tsa, :ts)");
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(msg_pk(c.tenant, c.wamid)))
+            .key("sk", s("STATUS"))
+            .expression_attribute_names("#tsa", ts_attr)
+            .expression_attribute_values(":ts", n(c.timestamp));
+        if let Some(errors) = &c.errors_json {
+            update.push_str(", errors = if_not_exists(errors, :err)");
+            req = req.expression_attribute_values(":err", s(errors));
+        }
+        if let Some(key) = c.callback_key {
+            update.push_str(", idempotency_key = if_not_exists(idempotency_key, :k), gsi1pk = if_not_exists(gsi1pk, :g), gsi1sk = if_not_exists(gsi1sk, :gs)");
+            req = req
+                .expression_attribute_values(":k", s(key.as_str()))
+                .expression_attribute_values(":g", s(callback_gsi_pk(c.tenant, key.as_str())))
+                .expression_attribute_values(":gs", s(format!("MSG#{}", c.wamid)));
+        }
+        req.update_expression(update)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| StoreError::dynamo("UpdateItem", e))
+    }
+
+    pub async fn get_message_status(&self, tenant: &TenantId, wamid: &str) -> Result<Option<MessageStatusRecord>, StoreError> {
+        self.get(&msg_pk(tenant, wamid), "STATUS").await?.map(|i| parse_status(&i)).transpose()
+    }
+
+    /// Every status record whose status webhook echoed this idempotency key.
+    /// This is how an ambiguous send is resolved: if Meta reported a status
+    /// for the key, Meta has the message.
+    pub async fn statuses_by_key(&self, tenant: &TenantId, key: &IdempotencyKey) -> Result<Vec<MessageStatusRecord>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("gsi1")
+            .key_condition_expression("gsi1pk = :g")
+            .expression_attribute_values(":g", s(callback_gsi_pk(tenant, key.as_str())))
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("Query", e))?;
+        out.items().iter().map(parse_status).collect()
+    }
+}
+
+fn parse_status(item: &Item) -> Result<MessageStatusRecord, StoreError> {
+    Ok(MessageStatusRecord {
+        wamid: required_s(item, "wamid")?,
+        status: required_s(item, "status")?,
+        rank: u8::try_from(required_n(item, "rank")?).unwrap_or(0),
+        idempotency_key: get_s(item, "idempotency_key"),
+        sent_at: get_n(item, "sent_at"),
+        delivered_at: get_n(item, "delivered_at"),
+        read_at: get_n(item, "read_at"),
+        failed_at: get_n(item, "failed_at"),
+        errors_json: match item.get("errors") {
+            Some(AttributeValue::S(v)) => Some(v.clone()),
+            _ => None,
+        },
+    })
+}

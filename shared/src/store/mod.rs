@@ -1,0 +1,154 @@
+//! The DynamoDB adapter: one table, every item keyed under its tenant.
+//!
+//! # Key patterns and access patterns
+//!
+//! Every key that holds tenant data starts with `T#{tenant_id}`, and the tenant
+//! is always the one proven by a signature or an authenticated caller, so one
+//! tenant's request cannot name another tenant's items. Items that are written
+//! at message rate get a partition of their own (`pk` includes the message or
+//! key), so a busy tenant never makes a hot partition.
+//!
+//! | item | `pk` | `sk` | other keys | written by | read by (access pattern) |
+//! |---|---|---|---|---|---|
+//! | tenant config | `T#{tenant}` | `CONFIG` | | admin / provisioning (transaction with its aliases) | every function: tenant by id (cached) |
+//! | alias: phone number id | `PNID#{phone_number_id}` | `ALIAS` | | same transaction | webhook POST: tenant by `metadata.phone_number_id` |
+//! | alias: WABA id | `WABA#{waba_id}` | `ALIAS` | | same transaction | webhook POST: tenant by `entry[].id` |
+//! | alias: verify token | `VERIFY#{sha256(verify_token)}` | `ALIAS` | | same transaction | webhook GET handshake: keyed lookup, then a constant-time compare |
+//! | 24-hour window | `T#{tenant}#WINDOW#{e164}` | `WINDOW` | `ttl` = expiry | webhook (inbound message; conditional: never shrinks), sender (closes on 131047) | sender: is the CSM's window open? |
+//! | send ledger | `T#{tenant}#SEND#{idempotency_key}` | `LEDGER` | | sender (conditional claim, then outcome) | sender (dedup, resume), timeline |
+//! | message status | `T#{tenant}#MSG#{wamid}` | `STATUS` | `gsi1pk` = `T#{tenant}#CB#{idempotency_key}`, `ttl` | webhook (conditional: status only moves forward) | timeline; sender resolving an ambiguous send (GSI by key) |
+//! | template status | `T#{tenant}` | `TEMPLATE#{name}#{language}` | | template function (submit, reconcile), webhook (status updates) | sender (is it APPROVED? cached), status API: all of a tenant's templates (query `begins_with`) |
+//! | CSM roster entry | `T#{tenant}` | `CSM#{e164}` | | admin API, sender (flags 131026) | admin API |
+//! | webhook dedup | `T#{tenant}#DEDUP#{kind}#{id}` | `DEDUP` | `ttl` = +7 days | webhook (conditional put) | webhook: has this inbound message been acted on? |
+//!
+//! TTL deletion in DynamoDB is lazy (an item may outlive its `ttl` by days)
+//! and the emulator never deletes at all, so every reader checks expiry
+//! itself; `ttl` only keeps the table small.
+
+mod dedup;
+mod ledger;
+mod messages;
+mod templates;
+mod tenants;
+mod roster;
+mod windows;
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client;
+use thiserror::Error;
+
+pub use ledger::{ClaimOutcome, LedgerEntry, LedgerState, SendMode};
+pub use messages::{MessageStatusRecord, StatusChange};
+pub use templates::{TemplateRecord, TemplateStatusChange};
+pub use tenants::{AliasKind, TenantRecord};
+pub use tenants::verify_token_digest;
+pub use windows::{Window, WINDOW_SECS};
+
+/// A DynamoDB item.
+pub type Item = HashMap<String, AttributeValue>;
+
+/// Why a store operation failed. The SDK error is kept as the source.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("DynamoDB {op} failed")]
+    Dynamo {
+        op: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("stored item {pk}/{sk} is malformed: {reason}")]
+    Malformed { pk: String, sk: String, reason: String },
+}
+
+impl StoreError {
+    fn dynamo<E, R>(op: &'static str, err: SdkError<E, R>) -> Self
+    where
+        E: std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug + Send + Sync + 'static,
+    {
+        StoreError::Dynamo { op, source: Box::new(err) }
+    }
+}
+
+/// The table and its client. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    client: Client,
+    table: String,
+}
+
+impl Store {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Store { client, table: table.into() }
+    }
+
+    pub fn table_name(&self) -> &str {
+        &self.table
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("GetItem", e))?;
+        Ok(out.item)
+    }
+}
+
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+pub(crate) fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+pub(crate) fn get_s(item: &Item, key: &str) -> Option<String> {
+    match item.get(key) {
+        Some(AttributeValue::S(v)) => Some(v.clone()),
+        _ => None,
+    }
+}
+
+pub(crate) fn get_n(item: &Item, key: &str) -> Option<i64> {
+    match item.get(key) {
+        Some(AttributeValue::N(v)) => v.parse().ok(),
+        _ => None,
+    }
+}
+
+pub(crate) fn get_bool(item: &Item, key: &str) -> Option<bool> {
+    match item.get(key) {
+        Some(AttributeValue::Bool(v)) => Some(*v),
+        _ => None,
+    }
+}
+
+fn malformed(item: &Item, reason: impl Into<String>) -> StoreError {
+    StoreError::Malformed {
+        pk: get_s(item, "pk").unwrap_or_default(),
+        sk: get_s(item, "sk").unwrap_or_default(),
+        reason: reason.into(),
+    }
+}
+
+fn required_s(item: &Item, key: &str) -> Result<String, StoreError> {
+    get_s(item, key).ok_or_else(|| malformed(item, format!("missing string attribute {key}")))
+}
+
+fn required_n(item: &Item, key: &str) -> Result<i64, StoreError> {
+    get_n(item, key).ok_or_else(|| malformed(item, format!("missing number attribute {key}")))
+}

@@ -1,0 +1,149 @@
+//! Template status per (tenant, name, language).
+//!
+//! Written by the template function (submission, reconcile) and by the
+//! webhook (Meta's status, quality and category updates). Updates carry
+//! Meta's own time and only a newer one wins, so a replayed or late webhook
+//! never turns an APPROVED template back to PENDING.
+
+use super::{get_n, get_s, n, required_s, s, Item, Store, StoreError};
+use crate::ids::TenantId;
+
+/// A template as this service knows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TemplateRecord {
+    pub name: String,
+    pub language: String,
+    pub template_id: Option<String>,
+    /// Meta's status: PENDING, APPROVED, REJECTED, PAUSED, DISABLED, ...
+    pub status: String,
+    pub reason: Option<String>,
+    pub category: Option<String>,
+    pub quality: Option<String>,
+    /// Meta's time of the status (webhook entry time, or when we observed it).
+    pub status_ts: i64,
+}
+
+impl TemplateRecord {
+    pub fn is_approved(&self) -> bool {
+        self.status == "APPROVED"
+    }
+}
+
+/// What changed about a template.
+#[derive(Debug, Clone)]
+pub enum TemplateStatusChange<'a> {
+    Status { status: &'a str, reason: Option<&'a str> },
+    Quality { score: &'a str },
+    Category { category: &'a str },
+}
+
+fn sk(name: &str, language: &str) -> String {
+    format!("TEMPLATE#{name}#{language}")
+}
+
+impl Store {
+    /// Applies a change observed at `ts` (Meta's time). Status changes are
+    /// ordered by `ts`; returns whether anything changed.
+    pub async fn apply_template_change(&self, tenant: &TenantId, name: &str, language: &str, template_id: Option<&str>, change: &TemplateStatusChange<'_>, ts: i64) -> Result<bool, StoreError> {
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("T#{tenant}")))
+            .key("sk", s(sk(name, language)))
+            .expression_attribute_names("#name", "name")
+            .expression_attribute_values(":name", s(name))
+            .expression_attribute_values(":lang", s(language))
+            .expression_attribute_values(":ts", n(ts));
+        let mut set = vec!["#name = :name", "lang = :lang"];
+        if let Some(id) = template_id {
+            set.push("template_id = :id");
+            req = req.expression_attribute_values(":id", s(id));
+        }
+        let (update, condition) = match change {
+            TemplateStatusChange::Status { status, reason } => {
+                req = req
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(":s", s(*status))
+                    .expression_attribute_values(":reason", s(reason.unwrap_or("")));
+                set.extend(["#status = :s", "status_ts = :ts", "reason = :reason"]);
+                (
+                    format!("SET {}", set.join(", ")),
+                    "attribute_not_exists(status_ts) OR status_ts < :ts OR (status_ts = :ts AND #status <> :s)",
+                )
+            }
+            TemplateStatusChange::Quality { score } => {
+                req = req.expression_attribute_values(":q", s(*score));
+                set.extend(["quality = :q", "quality_ts = :ts"]);
+                (format!("SET {}", set.join(", ")), "attribute_not_exists(quality_ts) OR quality_ts < :ts OR (quality_ts = :ts AND quality <> :q)")
+            }
+            TemplateStatusChange::Category { category } => {
+                req = req.expression_attribute_values(":c", s(*category));
+                set.extend(["category = :c", "category_ts = :ts"]);
+                (format!("SET {}", set.join(", ")), "attribute_not_exists(category_ts) OR category_ts < :ts OR (category_ts = :ts AND category <> :c)")
+            }
+        };
+        let res = req.update_expression(update).condition_expression(condition).send().await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
+        }
+    }
+
+    /// Records a submission's answer (Meta's id, status and category).
+    pub async fn record_template_submission(&self, tenant: &TenantId, name: &str, language: &str, template_id: &str, status: &str, category: Option<&str>, ts: i64) -> Result<bool, StoreError> {
+        let changed = self
+            .apply_template_change(tenant, name, language, Some(template_id), &TemplateStatusChange::Status { status, reason: None }, ts)
+            .await?;
+        if let Some(c) = category {
+            self.apply_template_change(tenant, name, language, None, &TemplateStatusChange::Category { category: c }, ts).await?;
+        }
+        Ok(changed)
+    }
+
+    pub async fn get_template(&self, tenant: &TenantId, name: &str, language: &str) -> Result<Option<TemplateRecord>, StoreError> {
+        self.get(&format!("T#{tenant}"), &sk(name, language)).await?.map(|i| parse_template(&i)).transpose()
+    }
+
+    /// All of a tenant's templates.
+    pub async fn list_templates(&self, tenant: &TenantId) -> Result<Vec<TemplateRecord>, StoreError> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
+                .expression_attribute_values(":pk", s(format!("T#{tenant}")))
+                .expression_attribute_values(":p", s("TEMPLATE#"))
+                .set_exclusive_start_key(start)
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| StoreError::dynamo("Query", e))?;
+            for item in page.items() {
+                out.push(parse_template(item)?);
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn parse_template(item: &Item) -> Result<TemplateRecord, StoreError> {
+    Ok(TemplateRecord {
+        name: required_s(item, "name")?,
+        language: required_s(item, "lang")?,
+        template_id: get_s(item, "template_id"),
+        status: get_s(item, "status").unwrap_or_else(|| "UNKNOWN".into()),
+        reason: get_s(item, "reason").filter(|r| !r.is_empty() && r != "NONE"),
+        category: get_s(item, "category"),
+        quality: get_s(item, "quality"),
+        status_ts: get_n(item, "status_ts").unwrap_or(0),
+    })
+}

@@ -1,0 +1,152 @@
+//! Tenant configuration and the alias items that find a tenant by a Meta id
+//! or by its verify token with one keyed read.
+
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use sha2::{Digest, Sha256};
+
+use super::{get_s, n, required_s, s, Item, Store, StoreError};
+use crate::ids::{PhoneNumberId, TenantId, WabaId};
+
+/// A tenant's channel configuration. Secrets are not here: `secret_id` names
+/// the Secrets Manager secret that holds them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantRecord {
+    pub tenant_id: TenantId,
+    pub phone_number_id: PhoneNumberId,
+    pub waba_id: WabaId,
+    pub secret_id: String,
+    pub display_phone_number: Option<String>,
+    pub verified_name: Option<String>,
+    pub updated_at: i64,
+}
+
+/// Which alias finds a tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AliasKind {
+    PhoneNumberId,
+    Waba,
+    /// The SHA-256 of the verify token, hex. Only the digest is stored, so the
+    /// table does not hold a usable verify token.
+    VerifyTokenDigest,
+}
+
+impl AliasKind {
+    fn prefix(self) -> &'static str {
+        match self {
+            AliasKind::PhoneNumberId => "PNID#",
+            AliasKind::Waba => "WABA#",
+            AliasKind::VerifyTokenDigest => "VERIFY#",
+        }
+    }
+}
+
+/// The digest under which a verify token is found.
+pub fn verify_token_digest(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn tenant_pk(t: &TenantId) -> String {
+    format!("T#{t}")
+}
+
+impl Store {
+    /// Writes a tenant's configuration and its three aliases in one
+    /// transaction. An alias already owned by another tenant refuses the whole
+    /// write: two tenants can never claim the same phone number.
+    pub async fn put_tenant(&self, rec: &TenantRecord, verify_token_digest: &str) -> Result<(), StoreError> {
+        let mut config = Put::builder()
+            .table_name(&self.table)
+            .item("pk", s(tenant_pk(&rec.tenant_id)))
+            .item("sk", s("CONFIG"))
+            .item("tenant_id", s(rec.tenant_id.as_str()))
+            .item("phone_number_id", s(rec.phone_number_id.as_str()))
+            .item("waba_id", s(rec.waba_id.as_str()))
+            .item("secret_id", s(&rec.secret_id))
+            .item("updated_at", n(rec.updated_at));
+        if let Some(d) = &rec.display_phone_number {
+            config = config.item("display_phone_number", s(d));
+        }
+        if let Some(v) = &rec.verified_name {
+            config = config.item("verified_name", s(v));
+        }
+        let mut items = vec![TransactWriteItem::builder()
+            .put(config.build().map_err(|e| StoreError::Dynamo { op: "TransactWriteItems", source: Box::new(e) })?)
+            .build()];
+        for (kind, value) in [
+            (AliasKind::PhoneNumberId, rec.phone_number_id.as_str()),
+            (AliasKind::Waba, rec.waba_id.as_str()),
+            (AliasKind::VerifyTokenDigest, verify_token_digest),
+        ] {
+            let put = Put::builder()
+                .table_name(&self.table)
+                .item("pk", s(format!("{}{value}", kind.prefix())))
+                .item("sk", s("ALIAS"))
+                .item("tenant_id", s(rec.tenant_id.as_str()))
+                .condition_expression("attribute_not_exists(pk) OR tenant_id = :t")
+                .expression_attribute_values(":t", s(rec.tenant_id.as_str()))
+                .build()
+                .map_err(|e| StoreError::Dynamo { op: "TransactWriteItems", source: Box::new(e) })?;
+            items.push(TransactWriteItem::builder().put(put).build());
+        }
+        self.client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("TransactWriteItems", e))?;
+        Ok(())
+    }
+
+    pub async fn get_tenant(&self, tenant: &TenantId) -> Result<Option<TenantRecord>, StoreError> {
+        match self.get(&tenant_pk(tenant), "CONFIG").await? {
+            None => Ok(None),
+            Some(item) => parse_tenant(&item).map(Some),
+        }
+    }
+
+    /// The tenant an alias belongs to, if any.
+    pub async fn tenant_by_alias(&self, kind: AliasKind, value: &str) -> Result<Option<TenantId>, StoreError> {
+        let Some(item) = self.get(&format!("{}{value}", kind.prefix()), "ALIAS").await? else {
+            return Ok(None);
+        };
+        let id = required_s(&item, "tenant_id")?;
+        TenantId::parse(id).map(Some).map_err(|e| super::malformed(&item, e.to_string()))
+    }
+
+    /// Records when a tenant's last webhook arrived (for the status API).
+    /// Best effort and at most once a minute per warm instance (the caller
+    /// decides); it is not on the idempotency path.
+    pub async fn touch_last_webhook(&self, tenant: &TenantId, at: i64) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(tenant_pk(tenant)))
+            .key("sk", s("CONFIG"))
+            .update_expression("SET last_webhook_at = :at")
+            .condition_expression("attribute_exists(pk) AND (attribute_not_exists(last_webhook_at) OR last_webhook_at < :at)")
+            .expression_attribute_values(":at", n(at))
+            .send()
+            .await
+            .map(|_| ())
+            .or_else(|e| {
+                if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) {
+                    Ok(())
+                } else {
+                    Err(StoreError::dynamo("UpdateItem", e))
+                }
+            })
+    }
+}
+
+fn parse_tenant(item: &Item) -> Result<TenantRecord, StoreError> {
+    let bad = |e: crate::ids::IdError| super::malformed(item, e.to_string());
+    Ok(TenantRecord {
+        tenant_id: TenantId::parse(required_s(item, "tenant_id")?).map_err(bad)?,
+        phone_number_id: PhoneNumberId::parse(required_s(item, "phone_number_id")?).map_err(bad)?,
+        waba_id: WabaId::parse(required_s(item, "waba_id")?).map_err(bad)?,
+        secret_id: required_s(item, "secret_id")?,
+        display_phone_number: get_s(item, "display_phone_number"),
+        verified_name: get_s(item, "verified_name"),
+        updated_at: super::get_n(item, "updated_at").unwrap_or(0),
+    })
+}

@@ -1,0 +1,4 @@
+//! The six `fincelo_*` templates: their definitions ([`catalog`]), their
+//! submission to Meta and the tracking of their approval.
+
+pub mod catalog;

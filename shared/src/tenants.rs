@@ -1,0 +1,121 @@
+//! The tenant directory: one cached lookup of a tenant's configuration and
+//! secrets, shared by the webhook (handshake and signature), the sender and
+//! the template function.
+//!
+//! Entries live for `TENANT_CACHE_TTL_SECS` / `SECRET_CACHE_TTL_SECS`, so a
+//! rotated token is picked up within that time without a deploy; a 190 from
+//! Meta calls [`TenantDirectory::refresh_secrets`] to pick it up at once.
+//! Unknown ids are cached as absent for a short time too, so a flood of
+//! bodies naming made-up WABA ids costs one read per id, not per body.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::cache::TtlMap;
+
+use thiserror::Error;
+
+use crate::ids::TenantId;
+use crate::secrets::{SecretStore, SecretsError, TenantSecrets};
+use crate::store::{AliasKind, Store, StoreError, TenantRecord};
+
+/// How long "no such tenant" is remembered.
+const NEGATIVE_TTL: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Error)]
+pub enum DirectoryError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
+    #[error("tenant {0} is not configured")]
+    UnknownTenant(TenantId),
+}
+
+/// A configured tenant.
+pub type Tenant = Arc<TenantRecord>;
+
+/// Cached tenant lookups.
+pub struct TenantDirectory {
+    store: Store,
+    secrets: SecretStore,
+    tenant_ttl: Duration,
+    secret_ttl: Duration,
+    by_id: TtlMap<TenantId, Option<Tenant>>,
+    by_alias: TtlMap<(AliasKind, String), Option<TenantId>>,
+    secret_cache: TtlMap<TenantId, Arc<TenantSecrets>>,
+}
+
+impl TenantDirectory {
+    pub fn new(store: Store, secrets: SecretStore, tenant_ttl: Duration, secret_ttl: Duration) -> Self {
+        TenantDirectory {
+            store,
+            secrets,
+            tenant_ttl,
+            secret_ttl,
+            by_id: TtlMap::new(),
+            by_alias: TtlMap::new(),
+            secret_cache: TtlMap::new(),
+        }
+    }
+
+    pub fn secret_store(&self) -> &SecretStore {
+        &self.secrets
+    }
+
+    /// A tenant by id.
+    pub async fn tenant(&self, id: &TenantId) -> Result<Option<Tenant>, DirectoryError> {
+        if let Some(hit) = self.by_id.get(id) {
+            return Ok(hit);
+        }
+        let found = self.store.get_tenant(id).await?.map(Arc::new);
+        let ttl = if found.is_some() { self.tenant_ttl } else { NEGATIVE_TTL };
+        self.by_id.put(id.clone(), found.clone(), ttl);
+        Ok(found)
+    }
+
+    /// A tenant by one of its aliases (phone number id, WABA id, verify-token digest).
+    pub async fn tenant_by(&self, kind: AliasKind, value: &str) -> Result<Option<Tenant>, DirectoryError> {
+        let key = (kind, value.to_string());
+        let id = match self.by_alias.get(&key) {
+            Some(hit) => hit,
+            None => {
+                let id = self.store.tenant_by_alias(kind, value).await?;
+                let ttl = if id.is_some() { self.tenant_ttl } else { NEGATIVE_TTL };
+                self.by_alias.put(key, id.clone(), ttl);
+                id
+            }
+        };
+        match id {
+            Some(id) => self.tenant(&id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// A tenant's secrets, from the cache when fresh.
+    pub async fn secrets(&self, tenant: &TenantRecord) -> Result<Arc<TenantSecrets>, DirectoryError> {
+        if let Some(hit) = self.secret_cache.get(&tenant.tenant_id) {
+            return Ok(hit);
+        }
+        self.load_secrets(tenant).await
+    }
+
+    /// Drops the cached secrets and reads them again: Meta said 190, so the
+    /// token was probably rotated.
+    pub async fn refresh_secrets(&self, tenant: &TenantRecord) -> Result<Arc<TenantSecrets>, DirectoryError> {
+        self.secret_cache.remove(&tenant.tenant_id);
+        self.load_secrets(tenant).await
+    }
+
+    /// Forgets everything cached about a tenant (after an admin change).
+    pub fn invalidate(&self, tenant: &TenantId) {
+        self.by_id.remove(tenant);
+        self.secret_cache.remove(tenant);
+    }
+
+    async fn load_secrets(&self, tenant: &TenantRecord) -> Result<Arc<TenantSecrets>, DirectoryError> {
+        let secrets = Arc::new(self.secrets.fetch(&tenant.secret_id).await?);
+        self.secret_cache.put(tenant.tenant_id.clone(), secrets.clone(), self.secret_ttl);
+        Ok(secrets)
+    }
+}

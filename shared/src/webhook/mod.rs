@@ -1,0 +1,396 @@
+//! The webhook function: Meta's verification handshake (GET) and the signed,
+//! idempotent intake (POST) of `/webhooks/whatsapp`.
+//!
+//! Meta calls one URL for every tenant, delivers at least once, in no
+//! particular order, and retries a body for days until it gets a 200. So:
+//!
+//! 1. Nothing is trusted before the signature: the body is only read far
+//!    enough to find the tenant (`entry[].id`, `metadata.phone_number_id`);
+//!    the tenant's app secret then verifies the exact raw bytes.
+//! 2. Every write is conditional, so a replayed body, or the same message in
+//!    two bodies, changes state once and publishes one event.
+//! 3. A body is answered 200 only when all its writes are done; any failure
+//!    answers 500 so Meta retries, and the retry is harmless (see 2).
+//!
+//! | request | answer |
+//! |---|---|
+//! | GET with `hub.mode=subscribe`, a tenant's verify token, `hub.challenge` | 200, the challenge byte for byte, `text/plain` |
+//! | GET with a wrong token | 403 |
+//! | GET with missing or malformed parameters | 400 |
+//! | POST larger than `WEBHOOK_MAX_BODY_BYTES` (default 3 MiB) | 413 |
+//! | POST without a well-formed `X-Hub-Signature-256` | 401 |
+//! | POST that is not JSON / not a WhatsApp webhook (tenant cannot be read) | 400 |
+//! | POST naming no tenant, an unknown one, or several | 401 |
+//! | POST whose signature does not verify, or whose app secret cannot be loaded | 401 |
+//! | POST, verified, processed | 200 |
+//! | POST, verified, a store or queue failure | 500 (Meta retries) |
+//! | other methods | 405 |
+
+pub mod lambda;
+pub mod payload;
+pub mod signature;
+
+use std::collections::BTreeSet;
+
+use bytes::Bytes;
+use futures::stream::{self, StreamExt, TryStreamExt};
+use http::{HeaderMap, Method};
+use secrecy::ExposeSecret;
+use subtle::ConstantTimeEq;
+use thiserror::Error;
+use tracing::{info, warn, Instrument};
+
+use crate::events::{Event, EventError};
+use crate::ids::IdempotencyKey;
+use crate::phone::{mask, E164};
+use crate::queues::QueueError;
+use crate::startup::{now, App};
+use crate::store::{verify_token_digest, AliasKind, StatusChange, StoreError, TemplateStatusChange, WINDOW_SECS};
+use crate::tenants::{DirectoryError, Tenant};
+use payload::{DeliveryStatus, InboundMessage, Intake, StatusUpdate, TemplateChange, TemplateUpdate};
+
+/// How many writes of one body run at once.
+const WRITE_CONCURRENCY: usize = 16;
+
+/// Meta's error code for a free-form message outside the 24-hour window.
+pub const CODE_OUTSIDE_WINDOW: i64 = 131047;
+/// Meta's error code for a number that is not a usable WhatsApp account.
+pub const CODE_UNDELIVERABLE: i64 = 131026;
+
+/// An HTTP request as the handler sees it, whatever carried it (API Gateway
+/// through `lambda_http`, the local runner's axum server, a test).
+#[derive(Debug, Clone)]
+pub struct WebhookRequest {
+    pub method: Method,
+    /// The raw query string, without `?`.
+    pub query: Option<String>,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+/// The handler's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookResponse {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Bytes,
+}
+
+impl WebhookResponse {
+    fn text(status: u16, body: impl Into<Bytes>) -> Self {
+        WebhookResponse { status, content_type: "text/plain; charset=utf-8", body: body.into() }
+    }
+}
+
+/// Why a request was refused. Mapped to a status once, in [`Refusal::status`];
+/// the answer's body is the short public text, never the internals.
+#[derive(Debug, Error)]
+pub enum Refusal {
+    #[error("missing or malformed hub.* parameters")]
+    BadHandshake,
+    #[error("verify token does not match")]
+    WrongVerifyToken,
+    #[error("body larger than {0} bytes")]
+    TooLarge(usize),
+    #[error(transparent)]
+    Signature(#[from] signature::SignatureError),
+    #[error(transparent)]
+    Payload(#[from] payload::PayloadError),
+    #[error("body names no tenant, an unknown one, or several")]
+    TenantNotFound,
+    #[error("tenant secrets could not be loaded")]
+    SecretsUnavailable(#[source] DirectoryError),
+    #[error("directory lookup failed")]
+    Directory(#[source] DirectoryError),
+    #[error("store write failed")]
+    Store(#[from] StoreError),
+    #[error("queue write failed")]
+    Queue(#[from] QueueError),
+    #[error("method not allowed")]
+    Method,
+}
+
+impl Refusal {
+    pub fn status(&self) -> u16 {
+        match self {
+            Refusal::BadHandshake | Refusal::Payload(_) => 400,
+            Refusal::WrongVerifyToken => 403,
+            Refusal::TooLarge(_) => 413,
+            Refusal::Signature(_) | Refusal::TenantNotFound | Refusal::SecretsUnavailable(_) => 401,
+            Refusal::Method => 405,
+            Refusal::Directory(_) | Refusal::Store(_) | Refusal::Queue(_) => 500,
+        }
+    }
+
+    fn public_text(&self) -> &'static str {
+        match self.status() {
+            400 => "bad request",
+            401 => "unauthorized",
+            403 => "forbidden",
+            405 => "method not allowed",
+            413 => "payload too large",
+            _ => "internal error",
+        }
+    }
+}
+
+/// Serves one request.
+pub async fn handle(app: &App, req: WebhookRequest) -> WebhookResponse {
+    let span = tracing::info_span!("webhook", method = %req.method, tenant = tracing::field::Empty);
+    async move {
+        let result = match req.method {
+            Method::GET => handshake(app, req.query.as_deref()).await,
+            Method::POST => intake(app, &req.headers, &req.body).await,
+            _ => Err(Refusal::Method),
+        };
+        match result {
+            Ok(resp) => resp,
+            Err(refusal) => {
+                let status = refusal.status();
+                if status >= 500 {
+                    tracing::error!(status, error = %refusal, source = ?std::error::Error::source(&refusal).map(|s| s.to_string()), "webhook failed; Meta will retry");
+                } else {
+                    warn!(status, reason = %refusal, "webhook refused");
+                }
+                WebhookResponse::text(status, refusal.public_text())
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+async fn handshake(app: &App, query: Option<&str>) -> Result<WebhookResponse, Refusal> {
+    let (mut mode, mut token, mut challenge) = (None, None, None);
+    for (k, v) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        match k.as_ref() {
+            "hub.mode" => mode = Some(v.into_owned()),
+            "hub.verify_token" => token = Some(v.into_owned()),
+            "hub.challenge" => challenge = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    let (Some(mode), Some(token), Some(challenge)) = (mode, token, challenge) else {
+        return Err(Refusal::BadHandshake);
+    };
+    if mode != "subscribe" || token.is_empty() || challenge.is_empty() || challenge.len() > 1024 {
+        return Err(Refusal::BadHandshake);
+    }
+    let tenant = app
+        .directory
+        .tenant_by(AliasKind::VerifyTokenDigest, &verify_token_digest(&token))
+        .await
+        .map_err(Refusal::Directory)?
+        .ok_or(Refusal::WrongVerifyToken)?;
+    let secrets = app.directory.secrets(&tenant).await.map_err(Refusal::Directory)?;
+    let matches: bool = secrets.verify_token.expose_secret().as_bytes().ct_eq(token.as_bytes()).into();
+    if !matches {
+        return Err(Refusal::WrongVerifyToken);
+    }
+    tracing::Span::current().record("tenant", tenant.tenant_id.as_str());
+    info!("verification handshake answered");
+    Ok(WebhookResponse::text(200, challenge))
+}
+
+async fn intake(app: &App, headers: &HeaderMap, body: &Bytes) -> Result<WebhookResponse, Refusal> {
+    if body.len() > app.config.webhook_max_body_bytes {
+        return Err(Refusal::TooLarge(app.config.webhook_max_body_bytes));
+    }
+    let digest = signature::parse_header(headers.get(signature::HEADER).map(|v| v.as_bytes()))?;
+    let tenant = find_tenant(app, body).await?;
+    tracing::Span::current().record("tenant", tenant.tenant_id.as_str());
+    let secrets = app.directory.secrets(&tenant).await.map_err(Refusal::SecretsUnavailable)?;
+    signature::verify(secrets.app_secret.expose_secret().as_bytes(), body, &digest)?;
+
+    let intake = payload::parse(body)?;
+    let outcome = act(app, &tenant, &intake).await?;
+    info!(
+        messages = intake.messages.len(),
+        statuses = intake.statuses.len(),
+        template_updates = intake.template_updates.len(),
+        skipped = intake.skipped.len(),
+        events = outcome,
+        "webhook processed"
+    );
+    Ok(WebhookResponse::text(200, "OK"))
+}
+
+/// The one tenant a body belongs to. Every WABA id and phone number id in it
+/// must name the same configured tenant.
+async fn find_tenant(app: &App, body: &[u8]) -> Result<Tenant, Refusal> {
+    let ids = payload::routing_ids(body)?;
+    let lookups = ids
+        .waba_ids
+        .iter()
+        .map(|w| (AliasKind::Waba, w))
+        .chain(ids.phone_number_ids.iter().map(|p| (AliasKind::PhoneNumberId, p)));
+    let mut found: BTreeSet<String> = BTreeSet::new();
+    let mut tenant = None;
+    for (kind, value) in lookups {
+        match app.directory.tenant_by(kind, value).await.map_err(Refusal::Directory)? {
+            Some(t) => {
+                found.insert(t.tenant_id.to_string());
+                tenant = Some(t);
+            }
+            None => return Err(Refusal::TenantNotFound),
+        }
+    }
+    match (tenant, found.len()) {
+        (Some(t), 1) => Ok(t),
+        _ => Err(Refusal::TenantNotFound),
+    }
+}
+
+/// One thing to do for a verified body.
+enum Action<'a> {
+    Message(&'a InboundMessage),
+    Status(&'a StatusUpdate),
+    Template(&'a TemplateUpdate),
+}
+
+/// Applies a verified body. Returns how many events were published.
+async fn act(app: &App, tenant: &Tenant, intake: &Intake) -> Result<usize, Refusal> {
+    let now = now();
+    let actions = intake
+        .messages
+        .iter()
+        .map(Action::Message)
+        .chain(intake.statuses.iter().map(Action::Status))
+        .chain(intake.template_updates.iter().map(Action::Template));
+    let events: Vec<Option<Event>> = stream::iter(actions)
+        .map(|a| async move {
+            match a {
+                Action::Message(m) => on_message(app, tenant, m, now).await,
+                Action::Status(s) => on_status(app, tenant, s, now).await,
+                Action::Template(t) => on_template(app, tenant, t, now).await,
+            }
+        })
+        .buffer_unordered(WRITE_CONCURRENCY)
+        .try_collect()
+        .await?;
+    let events: Vec<Event> = events.into_iter().flatten().collect();
+    app.queues.publish(&events).await?;
+    Ok(events.len())
+}
+
+/// An inbound CSM message opens or refreshes the window (idempotent, never
+/// shrinks), then is recorded once; only the first sighting publishes.
+async fn on_message(app: &App, tenant: &Tenant, m: &InboundMessage, now: i64) -> Result<Option<Event>, Refusal> {
+    let Ok(csm) = E164::from_wa_id(&m.from) else {
+        warn!(from = %mask(&m.from), "inbound message from an id that is not a phone number; skipped");
+        return Ok(None);
+    };
+    let t = &tenant.tenant_id;
+    app.store.open_window(t, &csm, m.timestamp, &m.id).await?;
+    if !app.store.first_sighting(t, "msg", &m.id, now).await? {
+        return Ok(None);
+    }
+    info!(csm = %csm.masked(), message_id = %m.id, kind = %m.kind, "CSM message received; window open");
+    Ok(Some(Event::CsmMessageReceived {
+        tenant_id: t.to_string(),
+        csm: csm.to_string(),
+        message_id: m.id.clone(),
+        kind: m.kind.clone(),
+        timestamp: m.timestamp,
+        text: m.text.clone(),
+        window_expires_at: m.timestamp + WINDOW_SECS,
+    }))
+}
+
+/// A delivery status moves the message record forward only. A 131047
+/// failure hands the alert back to the sender for a template (before the
+/// status is recorded, so a crash in between is repaired by Meta's retry).
+async fn on_status(app: &App, tenant: &Tenant, s: &StatusUpdate, now: i64) -> Result<Option<Event>, Refusal> {
+    let Some(rank) = s.status.rank() else {
+        return Ok(None);
+    };
+    let t = &tenant.tenant_id;
+    let key = s.biz_opaque_callback_data.as_deref().and_then(|k| IdempotencyKey::parse(k).ok());
+    let recipient = E164::from_wa_id(&s.recipient_id).ok();
+    if s.status == DeliveryStatus::Failed {
+        let codes: Vec<i64> = s.errors.iter().map(|e| e.code).collect();
+        if codes.contains(&CODE_OUTSIDE_WINDOW) {
+            if let Some(csm) = &recipient {
+                app.store.close_window(t, csm, s.timestamp, now).await?;
+            }
+            if let Some(key) = &key {
+                let handback = crate::sender::request::Handback::new(t.clone(), key.clone(), s.id.clone());
+                app.queues.enqueue_send(&handback.to_json()).await?;
+                info!(wamid = %s.id, idempotency_key = %key, "free-form message refused outside the window; handed back for a template");
+            }
+        }
+        if codes.contains(&CODE_UNDELIVERABLE) {
+            if let Some(csm) = &recipient {
+                app.store.flag_undeliverable(t, csm, CODE_UNDELIVERABLE, now).await?;
+            }
+        }
+    }
+    let errors_json = (!s.errors.is_empty()).then(|| serde_json::to_string(&s.errors).unwrap_or_default());
+    let changed = app
+        .store
+        .apply_status(&StatusChange {
+            tenant: t,
+            wamid: &s.id,
+            status: s.status.as_str(),
+            rank,
+            timestamp: s.timestamp,
+            recipient_id: &s.recipient_id,
+            errors_json,
+            callback_key: key.as_ref(),
+            now,
+        })
+        .await?;
+    if !changed {
+        return Ok(None);
+    }
+    Ok(Some(Event::MessageStatusChanged {
+        tenant_id: t.to_string(),
+        wamid: s.id.clone(),
+        idempotency_key: key.map(|k| k.to_string()),
+        status: s.status.as_str().to_string(),
+        timestamp: s.timestamp,
+        errors: s.errors.iter().map(|e| EventError { code: e.code, title: e.title.clone() }).collect(),
+    }))
+}
+
+/// Template status, quality and category updates land on the template record;
+/// the ones an operator must see are logged at warn.
+async fn on_template(app: &App, tenant: &Tenant, u: &TemplateUpdate, now: i64) -> Result<Option<Event>, Refusal> {
+    let (Some(name), Some(language)) = (u.name.as_deref(), u.language.as_deref()) else {
+        return Ok(None);
+    };
+    let ts = u.entry_time.unwrap_or(now);
+    let change = match &u.change {
+        TemplateChange::Status { event, reason } => TemplateStatusChange::Status { status: event, reason: reason.as_deref() },
+        TemplateChange::Quality { new, .. } => TemplateStatusChange::Quality { score: new },
+        TemplateChange::Category { new, effective_at: None, .. } => TemplateStatusChange::Category { category: new },
+        // An announced future change, or a components edit: nothing to record yet.
+        TemplateChange::Category { .. } | TemplateChange::Components => return Ok(None),
+    };
+    let changed = app
+        .store
+        .apply_template_change(&tenant.tenant_id, name, language, u.template_id.as_deref(), &change, ts)
+        .await?;
+    if !changed {
+        return Ok(None);
+    }
+    let (status, reason, quality, category) = match &change {
+        TemplateStatusChange::Status { status, reason } => (Some(status.to_string()), reason.map(str::to_string), None, None),
+        TemplateStatusChange::Quality { score } => (None, None, Some(score.to_string()), None),
+        TemplateStatusChange::Category { category } => (None, None, None, Some(category.to_string())),
+    };
+    if matches!(status.as_deref(), Some("REJECTED" | "PAUSED" | "DISABLED" | "FLAGGED")) {
+        warn!(template = name, language, status = status.as_deref(), reason = reason.as_deref(), "template can no longer be sent");
+    } else {
+        info!(template = name, language, status = status.as_deref(), quality = quality.as_deref(), category = category.as_deref(), "template updated");
+    }
+    Ok(Some(Event::TemplateStatusChanged {
+        tenant_id: tenant.tenant_id.to_string(),
+        name: name.to_string(),
+        language: language.to_string(),
+        status,
+        reason,
+        quality,
+        category,
+    }))
+}
