@@ -1,1 +1,12 @@
-fn main() {}
+//! Template function: admin API, hourly reconcile and operator invokes → `fincelo::templates`.
+#![recursion_limit = "256"]
+
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let app = fincelo::startup::start("templates").await?;
+    let app = &app;
+    run(service_fn(move |event: LambdaEvent<Value>| async move { Ok::<Value, Error>(fincelo::templates::handler::handle_event(app, event.payload).await) })).await
+}

@@ -10,6 +10,7 @@
 //!
 //! | item | `pk` | `sk` | other keys | written by | read by (access pattern) |
 //! |---|---|---|---|---|---|
+//! | tenant registry | `TENANTS` | `T#{tenant}` | | same transaction as the config | scheduled reconcile: every tenant (query) |
 //! | tenant config | `T#{tenant}` | `CONFIG` | | admin / provisioning (transaction with its aliases) | every function: tenant by id (cached) |
 //! | alias: phone number id | `PNID#{phone_number_id}` | `ALIAS` | | same transaction | webhook POST: tenant by `metadata.phone_number_id` |
 //! | alias: WABA id | `WABA#{waba_id}` | `ALIAS` | | same transaction | webhook POST: tenant by `entry[].id` |

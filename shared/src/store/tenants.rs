@@ -72,6 +72,20 @@ impl Store {
         let mut items = vec![TransactWriteItem::builder()
             .put(config.build().map_err(|e| StoreError::Dynamo { op: "TransactWriteItems", source: Box::new(e) })?)
             .build()];
+        // The registry of tenants, so scheduled jobs can list them without a scan.
+        items.push(
+            TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(&self.table)
+                        .item("pk", s("TENANTS"))
+                        .item("sk", s(tenant_pk(&rec.tenant_id)))
+                        .item("tenant_id", s(rec.tenant_id.as_str()))
+                        .build()
+                        .map_err(|e| StoreError::Dynamo { op: "TransactWriteItems", source: Box::new(e) })?,
+                )
+                .build(),
+        );
         for (kind, value) in [
             (AliasKind::PhoneNumberId, rec.phone_number_id.as_str()),
             (AliasKind::Waba, rec.waba_id.as_str()),
@@ -111,6 +125,33 @@ impl Store {
         };
         let id = required_s(&item, "tenant_id")?;
         TenantId::parse(id).map(Some).map_err(|e| super::malformed(&item, e.to_string()))
+    }
+
+    /// Every configured tenant id.
+    pub async fn list_tenant_ids(&self) -> Result<Vec<TenantId>, StoreError> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s("TENANTS"))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| StoreError::dynamo("Query", e))?;
+            for item in page.items() {
+                if let Ok(t) = TenantId::parse(required_s(item, "tenant_id")?) {
+                    out.push(t);
+                }
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(out),
+            }
+        }
     }
 
     /// Records when a tenant's last webhook arrived (for the status API).

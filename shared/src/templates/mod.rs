@@ -2,3 +2,5 @@
 //! submission to Meta and the tracking of their approval.
 
 pub mod catalog;
+pub mod handler;
+pub mod submit;

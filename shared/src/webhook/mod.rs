@@ -241,33 +241,23 @@ async fn find_tenant(app: &App, body: &[u8]) -> Result<Tenant, Refusal> {
     }
 }
 
-/// One thing to do for a verified body.
-enum Action<'a> {
-    Message(&'a InboundMessage),
-    Status(&'a StatusUpdate),
-    Template(&'a TemplateUpdate),
-}
-
 /// Applies a verified body. Returns how many events were published.
 async fn act(app: &App, tenant: &Tenant, intake: &Intake) -> Result<usize, Refusal> {
     let now = now();
-    let actions = intake
-        .messages
-        .iter()
-        .map(Action::Message)
-        .chain(intake.statuses.iter().map(Action::Status))
-        .chain(intake.template_updates.iter().map(Action::Template));
-    let events: Vec<Option<Event>> = stream::iter(actions)
-        .map(|a| async move {
-            match a {
-                Action::Message(m) => on_message(app, tenant, m, now).await,
-                Action::Status(s) => on_status(app, tenant, s, now).await,
-                Action::Template(t) => on_template(app, tenant, t, now).await,
-            }
-        })
-        .buffer_unordered(WRITE_CONCURRENCY)
-        .try_collect()
-        .await?;
+    // Boxed so the borrowed futures have one concrete type (and the
+    // handler's future stays `Send` under lambda_http).
+    type ActionFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Option<Event>, Refusal>> + Send + 'a>>;
+    let mut futures: Vec<ActionFuture<'_>> = Vec::new();
+    for m in &intake.messages {
+        futures.push(Box::pin(on_message(app, tenant, m, now)));
+    }
+    for s in &intake.statuses {
+        futures.push(Box::pin(on_status(app, tenant, s, now)));
+    }
+    for t in &intake.template_updates {
+        futures.push(Box::pin(on_template(app, tenant, t, now)));
+    }
+    let events: Vec<Option<Event>> = stream::iter(futures).buffer_unordered(WRITE_CONCURRENCY).try_collect().await?;
     let events: Vec<Event> = events.into_iter().flatten().collect();
     app.queues.publish(&events).await?;
     Ok(events.len())

@@ -1,0 +1,216 @@
+//! Spawns a sandbox, a webhook receiver and a registered tenant per test.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::Router;
+use meta_sandbox::{spawn, Knobs, SandboxClient, SandboxConfig, SandboxHandle, TenantSpec};
+use serde_json::{json, Value};
+
+/// One webhook POST as the receiver saw it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub signature: Option<String>,
+    pub content_type: Option<String>,
+    pub raw: Bytes,
+    pub body: Value,
+}
+
+#[derive(Default)]
+pub struct ReceiverState {
+    pub got: Mutex<Vec<Received>>,
+    /// Answer 500 to this many requests first.
+    pub fail_first: Mutex<u32>,
+}
+
+/// A local webhook endpoint collecting what the sandbox posts.
+pub struct Receiver {
+    pub url: String,
+    pub state: Arc<ReceiverState>,
+}
+
+async fn collect(State(s): State<Arc<ReceiverState>>, headers: HeaderMap, raw: Bytes) -> StatusCode {
+    {
+        let mut fail = s.fail_first.lock().unwrap();
+        if *fail > 0 {
+            *fail -= 1;
+            return StatusCode::INTERNAL_SERVER_ERROR;
+        }
+    }
+    let h = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).map(String::from);
+    let body = serde_json::from_slice(&raw).unwrap_or(Value::Null);
+    s.got.lock().unwrap().push(Received {
+        signature: h("x-hub-signature-256"),
+        content_type: h("content-type"),
+        raw,
+        body,
+    });
+    StatusCode::OK
+}
+
+impl Receiver {
+    pub async fn start() -> Receiver {
+        let state = Arc::new(ReceiverState::default());
+        let app = Router::new().route("/webhook", post(collect)).with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Receiver { url: format!("http://{addr}/webhook"), state }
+    }
+
+    pub fn all(&self) -> Vec<Received> {
+        self.state.got.lock().unwrap().clone()
+    }
+
+    /// Waits until `n` webhooks arrived (or 5 s), returns them all.
+    pub async fn wait_for(&self, n: usize) -> Vec<Received> {
+        for _ in 0..250 {
+            if self.all().len() >= n {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.all()
+    }
+
+    /// Status webhooks' `statuses[0]` values, in arrival order.
+    pub fn statuses(&self) -> Vec<Value> {
+        self.all()
+            .iter()
+            .filter_map(|r| r.body["entry"][0]["changes"][0]["value"]["statuses"][0].as_object().cloned())
+            .map(Value::Object)
+            .collect()
+    }
+}
+
+pub fn random_digits(n: usize) -> String {
+    let raw = uuid::Uuid::new_v4().as_u128().to_string();
+    raw.chars().rev().take(n).collect()
+}
+
+pub struct TestApp {
+    pub sandbox: SandboxHandle,
+    pub control: SandboxClient,
+    pub http: reqwest::Client,
+    pub receiver: Receiver,
+    pub tenant: TenantSpec,
+}
+
+pub const CSM: &str = "+919876543210";
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Knobs::default()).await
+}
+
+pub async fn spawn_app_with(knobs: Knobs) -> TestApp {
+    let config = SandboxConfig { knobs, ..SandboxConfig::default() };
+    let sandbox = spawn(SocketAddr::from(([127, 0, 0, 1], 0)), config).await.expect("sandbox starts");
+    let receiver = Receiver::start().await;
+    let tenant = TenantSpec {
+        phone_number_id: format!("1{}", random_digits(14)),
+        waba_id: format!("2{}", random_digits(14)),
+        access_token: format!("EAAG{}", uuid::Uuid::new_v4().simple()),
+        app_secret: format!("secret-{}", uuid::Uuid::new_v4().simple()),
+        webhook_url: receiver.url.clone(),
+        display_phone_number: Some("15550783881".into()),
+        verified_name: Some("Fincelo".into()),
+    };
+    let control = sandbox.client();
+    control.register_tenant(&tenant).await.expect("tenant registers");
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+    TestApp { sandbox, control, http, receiver, tenant }
+}
+
+impl TestApp {
+    pub fn graph(&self, path: &str) -> String {
+        format!("{}/v23.0/{}", self.sandbox.base_url(), path)
+    }
+
+    pub async fn post_as(&self, token: &str, path: &str, body: &Value) -> (u16, Value) {
+        let resp = self.http.post(self.graph(path)).bearer_auth(token).json(body).send().await.expect("sent");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn send(&self, body: &Value) -> (u16, Value) {
+        let path = format!("{}/messages", self.tenant.phone_number_id);
+        self.post_as(&self.tenant.access_token, &path, body).await
+    }
+
+    pub async fn open_window(&self, from: &str) {
+        self.control
+            .inbound(&meta_sandbox::InboundRequest {
+                phone_number_id: self.tenant.phone_number_id.clone(),
+                from: from.into(),
+                text: "hello".into(),
+                timestamp: None,
+                profile_name: Some("Asha".into()),
+            })
+            .await
+            .expect("inbound");
+    }
+
+    pub async fn create_template(&self, name: &str, body_text: &str, examples: &[&str]) -> (u16, Value) {
+        let path = format!("{}/message_templates", self.tenant.waba_id);
+        self.post_as(&self.tenant.access_token, &path, &template_submission(name, body_text, examples)).await
+    }
+
+    /// Creates a template and waits for the sandbox to approve it.
+    pub async fn approved_template(&self, name: &str, body_text: &str, examples: &[&str]) {
+        let (status, _) = self.create_template(name, body_text, examples).await;
+        assert_eq!(status, 200);
+        for _ in 0..100 {
+            let ts = self.control.templates(&self.tenant.waba_id).await.unwrap();
+            if ts.iter().any(|t| t.name == name && t.status == "APPROVED") {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("template {name} was not approved");
+    }
+}
+
+pub fn text_message(to: &str, body: &str) -> Value {
+    json!({
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": to,
+        "type": "text",
+        "text": {"body": body, "preview_url": false},
+        "biz_opaque_callback_data": "alert-42"
+    })
+}
+
+pub fn template_message(to: &str, name: &str, params: &[&str]) -> Value {
+    let parameters: Vec<Value> = params.iter().map(|p| json!({"type": "text", "text": p})).collect();
+    json!({
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": to,
+        "type": "template",
+        "template": {
+            "name": name,
+            "language": {"policy": "deterministic", "code": "en"},
+            "components": [{"type": "body", "parameters": parameters}]
+        },
+        "biz_opaque_callback_data": "alert-7"
+    })
+}
+
+pub fn template_submission(name: &str, body_text: &str, examples: &[&str]) -> Value {
+    json!({
+        "name": name,
+        "language": "en",
+        "category": "UTILITY",
+        "components": [
+            {"type": "BODY", "text": body_text, "example": {"body_text": [examples]}},
+            {"type": "FOOTER", "text": "Fincelo alerts"},
+            {"type": "BUTTONS", "buttons": [{"type": "QUICK_REPLY", "text": "Acknowledge"}]}
+        ]
+    })
+}

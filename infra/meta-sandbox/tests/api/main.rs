@@ -1,0 +1,10 @@
+//! Integration tests of the sandbox over real HTTP: one binary, one isolated
+//! sandbox and webhook receiver per test (port 0, random tenant ids).
+
+mod helpers;
+
+mod faults;
+mod graph;
+mod schema;
+mod templates;
+mod webhooks;
