@@ -20,12 +20,16 @@ impl<K: Eq + Hash + Clone, V: Clone> Default for TtlMap<K, V> {
 
 impl<K: Eq + Hash + Clone, V: Clone> TtlMap<K, V> {
     pub fn new() -> Self {
-        TtlMap { entries: Mutex::new(HashMap::new()) }
+        TtlMap {
+            entries: Mutex::new(HashMap::new()),
+        }
     }
 
     pub fn get(&self, k: &K) -> Option<V> {
         let map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(k).filter(|(until, _)| *until > Instant::now()).map(|(_, v)| v.clone())
+        map.get(k)
+            .filter(|(until, _)| *until > Instant::now())
+            .map(|(_, v)| v.clone())
     }
 
     pub fn put(&self, k: K, v: V, ttl: Duration) {
@@ -38,6 +42,9 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlMap<K, V> {
     }
 
     pub fn remove(&self, k: &K) {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner()).remove(k);
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(k);
     }
 }

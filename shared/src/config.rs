@@ -135,7 +135,10 @@ impl Config {
         }
         let mps_cap = env.number("SEND_MPS_CAP", 80)?;
         if mps_cap == 0 {
-            return Err(ConfigError::Invalid { var: "SEND_MPS_CAP", reason: "must be at least 1".into() });
+            return Err(ConfigError::Invalid {
+                var: "SEND_MPS_CAP",
+                reason: "must be at least 1".into(),
+            });
         }
         let log_level = lookup("AWS_LAMBDA_LOG_LEVEL")
             .or_else(|| lookup("RUST_LOG"))
@@ -159,24 +162,36 @@ impl Config {
                     var: "SEND_MPS_CAP",
                     reason: "too large".into(),
                 })?,
-                max_concurrency: u32::try_from(max_concurrency).map_err(|_| ConfigError::Invalid {
-                    var: "SENDER_MAX_CONCURRENCY",
-                    reason: "too large".into(),
+                max_concurrency: u32::try_from(max_concurrency).map_err(|_| {
+                    ConfigError::Invalid {
+                        var: "SENDER_MAX_CONCURRENCY",
+                        reason: "too large".into(),
+                    }
                 })?,
                 window_margin: Duration::from_secs(env.number("WINDOW_SAFETY_MARGIN_SECS", 300)?),
                 ambiguous_delay: Duration::from_secs(env.number("AMBIGUOUS_SEND_DELAY_SECS", 600)?),
-                template_wait_limit: Duration::from_secs(env.number("TEMPLATE_WAIT_LIMIT_SECS", 72 * 3600)?),
-                max_attempts: u32::try_from(env.number("SEND_MAX_ATTEMPTS", 20)?).map_err(|_| {
-                    ConfigError::Invalid { var: "SEND_MAX_ATTEMPTS", reason: "too large".into() }
-                })?,
+                template_wait_limit: Duration::from_secs(
+                    env.number("TEMPLATE_WAIT_LIMIT_SECS", 72 * 3600)?,
+                ),
+                max_attempts: u32::try_from(env.number("SEND_MAX_ATTEMPTS", 20)?).map_err(
+                    |_| ConfigError::Invalid {
+                        var: "SEND_MAX_ATTEMPTS",
+                        reason: "too large".into(),
+                    },
+                )?,
                 claim_lease: Duration::from_secs(env.number("SEND_CLAIM_LEASE_SECS", 60)?),
             },
             cache: CacheConfig {
                 secret_ttl: Duration::from_secs(env.number("SECRET_CACHE_TTL_SECS", 300)?),
                 tenant_ttl: Duration::from_secs(env.number("TENANT_CACHE_TTL_SECS", 60)?),
             },
-            webhook_max_body_bytes: usize::try_from(env.number("WEBHOOK_MAX_BODY_BYTES", 3 * 1024 * 1024)?)
-                .map_err(|_| ConfigError::Invalid { var: "WEBHOOK_MAX_BODY_BYTES", reason: "too large".into() })?,
+            webhook_max_body_bytes: usize::try_from(
+                env.number("WEBHOOK_MAX_BODY_BYTES", 3 * 1024 * 1024)?,
+            )
+            .map_err(|_| ConfigError::Invalid {
+                var: "WEBHOOK_MAX_BODY_BYTES",
+                reason: "too large".into(),
+            })?,
         })
     }
 }
@@ -241,7 +256,15 @@ mod tests {
 
     #[test]
     fn each_missing_variable_is_named() {
-        for var in ["TABLE_NAME", "SEND_QUEUE_URL", "SEND_DLQ_URL", "EVENTS_QUEUE_URL", "TENANT_SECRET_PREFIX", "GRAPH_API_BASE_URL", "GRAPH_API_VERSION"] {
+        for var in [
+            "TABLE_NAME",
+            "SEND_QUEUE_URL",
+            "SEND_DLQ_URL",
+            "EVENTS_QUEUE_URL",
+            "TENANT_SECRET_PREFIX",
+            "GRAPH_API_BASE_URL",
+            "GRAPH_API_VERSION",
+        ] {
             let mut m = base();
             m.remove(var);
             let err = read(&m).expect_err("must fail");

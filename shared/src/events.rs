@@ -78,7 +78,11 @@ impl Event {
     /// The JSON body of the SQS message.
     pub fn to_json(&self) -> String {
         // Serialising these plain structs cannot fail.
-        serde_json::to_string(&Envelope { version: EVENT_VERSION, event: self }).unwrap_or_default()
+        serde_json::to_string(&Envelope {
+            version: EVENT_VERSION,
+            event: self,
+        })
+        .unwrap_or_default()
     }
 }
 

@@ -86,7 +86,10 @@ impl GraphError {
     /// Whether the request may have been acted on by Meta although we did
     /// not get (or could not read) a success answer.
     pub fn is_ambiguous(&self) -> bool {
-        matches!(self, GraphError::Timeout(_) | GraphError::Transport(_) | GraphError::Decode(_))
+        matches!(
+            self,
+            GraphError::Timeout(_) | GraphError::Transport(_) | GraphError::Decode(_)
+        )
     }
 }
 
@@ -179,13 +182,19 @@ impl GraphClient {
             .user_agent(concat!("fincelo-whatsapp/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(GraphError::Transport)?;
-        Ok(GraphClient { http, base: config.base_url.clone(), version: config.version.clone() })
+        Ok(GraphClient {
+            http,
+            base: config.base_url.clone(),
+            version: config.version.clone(),
+        })
     }
 
     fn url(&self, segments: &[&str]) -> Result<Url, GraphError> {
         let mut url = self.base.clone();
         {
-            let mut path = url.path_segments_mut().map_err(|_| GraphError::Decode("base URL cannot be a base".into()))?;
+            let mut path = url
+                .path_segments_mut()
+                .map_err(|_| GraphError::Decode("base URL cannot be a base".into()))?;
             path.pop_if_empty().push(&self.version);
             for s in segments {
                 path.push(s);
@@ -195,47 +204,95 @@ impl GraphClient {
     }
 
     /// `POST /{v}/{phone-number-id}/messages`.
-    pub async fn send_message(&self, phone_number_id: &str, token: &SecretString, body: &Value) -> Result<SendResponse, GraphError> {
-        let req = self.http.post(self.url(&[phone_number_id, "messages"])?).bearer_auth(token.expose_secret()).json(body);
+    pub async fn send_message(
+        &self,
+        phone_number_id: &str,
+        token: &SecretString,
+        body: &Value,
+    ) -> Result<SendResponse, GraphError> {
+        let req = self
+            .http
+            .post(self.url(&[phone_number_id, "messages"])?)
+            .bearer_auth(token.expose_secret())
+            .json(body);
         let resp: SendResponse = self.execute(req).await?;
         if resp.messages.is_empty() {
-            return Err(GraphError::Decode("send response without messages[].id".into()));
+            return Err(GraphError::Decode(
+                "send response without messages[].id".into(),
+            ));
         }
         Ok(resp)
     }
 
     /// `POST /{v}/{waba-id}/message_templates`.
-    pub async fn create_template(&self, waba_id: &str, token: &SecretString, body: &Value) -> Result<CreatedTemplate, GraphError> {
-        let req = self.http.post(self.url(&[waba_id, "message_templates"])?).bearer_auth(token.expose_secret()).json(body);
+    pub async fn create_template(
+        &self,
+        waba_id: &str,
+        token: &SecretString,
+        body: &Value,
+    ) -> Result<CreatedTemplate, GraphError> {
+        let req = self
+            .http
+            .post(self.url(&[waba_id, "message_templates"])?)
+            .bearer_auth(token.expose_secret())
+            .json(body);
         self.execute(req).await
     }
 
     /// `GET /{v}/{waba-id}/message_templates`, following `paging.next` to the end.
-    pub async fn list_templates(&self, waba_id: &str, token: &SecretString) -> Result<Vec<RemoteTemplate>, GraphError> {
+    pub async fn list_templates(
+        &self,
+        waba_id: &str,
+        token: &SecretString,
+    ) -> Result<Vec<RemoteTemplate>, GraphError> {
         let mut url = self.url(&[waba_id, "message_templates"])?;
         url.query_pairs_mut()
-            .append_pair("fields", "id,name,language,status,category,rejected_reason,quality_score")
+            .append_pair(
+                "fields",
+                "id,name,language,status,category,rejected_reason,quality_score",
+            )
             .append_pair("limit", "100");
         let mut out = Vec::new();
         // A bound on pages, so a misbehaving `next` cannot loop forever.
         for _ in 0..1000 {
-            let page: TemplatePage = self.execute(self.http.get(url.clone()).bearer_auth(token.expose_secret())).await?;
+            let page: TemplatePage = self
+                .execute(
+                    self.http
+                        .get(url.clone())
+                        .bearer_auth(token.expose_secret()),
+                )
+                .await?;
             out.extend(page.data);
             match page.paging.and_then(|p| p.next) {
-                Some(next) => url = Url::parse(&next).map_err(|e| GraphError::Decode(format!("paging.next is not a URL: {e}")))?,
+                Some(next) => {
+                    url = Url::parse(&next)
+                        .map_err(|e| GraphError::Decode(format!("paging.next is not a URL: {e}")))?
+                }
                 None => return Ok(out),
             }
         }
-        Err(GraphError::Decode("message_templates paging did not end after 1000 pages".into()))
+        Err(GraphError::Decode(
+            "message_templates paging did not end after 1000 pages".into(),
+        ))
     }
 
     /// `GET /{v}/{phone-number-id}`: proves a token works for a number.
-    pub async fn phone_number(&self, phone_number_id: &str, token: &SecretString) -> Result<PhoneNumberInfo, GraphError> {
-        let req = self.http.get(self.url(&[phone_number_id])?).bearer_auth(token.expose_secret());
+    pub async fn phone_number(
+        &self,
+        phone_number_id: &str,
+        token: &SecretString,
+    ) -> Result<PhoneNumberInfo, GraphError> {
+        let req = self
+            .http
+            .get(self.url(&[phone_number_id])?)
+            .bearer_auth(token.expose_secret());
         self.execute(req).await
     }
 
-    async fn execute<T: serde::de::DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<T, GraphError> {
+    async fn execute<T: serde::de::DeserializeOwned>(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<T, GraphError> {
         let resp = req.send().await.map_err(classify_transport)?;
         let status = resp.status();
         let usage = retry_after(resp.headers());
@@ -244,8 +301,14 @@ impl GraphClient {
             return serde_json::from_slice(&bytes).map_err(|e| GraphError::Decode(e.to_string()));
         }
         match serde_json::from_slice::<ErrorEnvelope>(&bytes) {
-            Ok(env) => Err(GraphError::Api { http_status: status.as_u16(), error: env.error, retry_after_secs: usage }),
-            Err(_) => Err(GraphError::Http { http_status: status.as_u16() }),
+            Ok(env) => Err(GraphError::Api {
+                http_status: status.as_u16(),
+                error: env.error,
+                retry_after_secs: usage,
+            }),
+            Err(_) => Err(GraphError::Http {
+                http_status: status.as_u16(),
+            }),
         }
     }
 }
@@ -287,7 +350,10 @@ mod tests {
             r#"{"102290129340398":[{"type":"whatsapp_business_management","call_count":100,"estimated_time_to_regain_access":2}]}"#.parse().expect("header"),
         );
         assert_eq!(retry_after(&h), Some(120));
-        h.insert("x-business-use-case-usage", "garbage".parse().expect("header"));
+        h.insert(
+            "x-business-use-case-usage",
+            "garbage".parse().expect("header"),
+        );
         assert_eq!(retry_after(&h), None);
     }
 
@@ -299,7 +365,13 @@ mod tests {
             timeout: Duration::from_secs(1),
         })
         .expect("client");
-        assert_eq!(c.url(&["123", "messages"]).expect("url").as_str(), "http://127.0.0.1:9/v23.0/123/messages");
-        assert_eq!(c.url(&["../x"]).expect("url").as_str(), "http://127.0.0.1:9/v23.0/..%2Fx");
+        assert_eq!(
+            c.url(&["123", "messages"]).expect("url").as_str(),
+            "http://127.0.0.1:9/v23.0/123/messages"
+        );
+        assert_eq!(
+            c.url(&["../x"]).expect("url").as_str(),
+            "http://127.0.0.1:9/v23.0/..%2Fx"
+        );
     }
 }

@@ -13,6 +13,7 @@
 //!   [`templates`] (submission and approval tracking).
 //! - [`events`]: what the Fincelo app is told.
 
+pub mod cache;
 pub mod config;
 pub mod events;
 pub mod graph;
@@ -20,10 +21,9 @@ pub mod ids;
 pub mod phone;
 pub mod queues;
 pub mod secrets;
+pub mod sender;
 pub mod startup;
 pub mod store;
-pub mod tenants;
-pub mod cache;
-pub mod sender;
 pub mod templates;
+pub mod tenants;
 pub mod webhook;

@@ -38,7 +38,11 @@ impl E164 {
             .chars()
             .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
             .collect();
-        if digits.len() < 8 || digits.len() > 15 || !digits.chars().all(|c| c.is_ascii_digit()) || digits.starts_with('0') {
+        if digits.len() < 8
+            || digits.len() > 15
+            || !digits.chars().all(|c| c.is_ascii_digit())
+            || digits.starts_with('0')
+        {
             return Err(PhoneError::NotE164);
         }
         let candidate = format!("+{digits}");
@@ -84,11 +88,19 @@ pub fn mask(number: &str) -> String {
     let plus = number.starts_with('+');
     let digits: Vec<char> = number.chars().filter(|c| c.is_ascii_digit()).collect();
     if digits.len() <= 6 {
-        return format!("{}{}", if plus { "+" } else { "" }, "*".repeat(digits.len()));
+        return format!(
+            "{}{}",
+            if plus { "+" } else { "" },
+            "*".repeat(digits.len())
+        );
     }
     let head: String = digits[..2].iter().collect();
     let tail: String = digits[digits.len() - 4..].iter().collect();
-    format!("{}{head}{}{tail}", if plus { "+" } else { "" }, "*".repeat(digits.len() - 6))
+    format!(
+        "{}{head}{}{tail}",
+        if plus { "+" } else { "" },
+        "*".repeat(digits.len() - 6)
+    )
 }
 
 /// Debug output is masked too, so a `{:?}` of a struct holding a number
@@ -125,8 +137,14 @@ mod tests {
 
     #[test]
     fn separators_are_removed() {
-        assert_eq!(E164::parse(" +91 98765-43210 ").expect("valid").as_str(), "+919876543210");
-        assert_eq!(E164::parse("+1 (415) 555-2671").expect("valid").as_str(), "+14155552671");
+        assert_eq!(
+            E164::parse(" +91 98765-43210 ").expect("valid").as_str(),
+            "+919876543210"
+        );
+        assert_eq!(
+            E164::parse("+1 (415) 555-2671").expect("valid").as_str(),
+            "+14155552671"
+        );
     }
 
     #[test]
@@ -141,7 +159,10 @@ mod tests {
 
     #[test]
     fn wa_ids_become_e164() {
-        assert_eq!(E164::from_wa_id("16315551181").expect("valid").as_str(), "+16315551181");
+        assert_eq!(
+            E164::from_wa_id("16315551181").expect("valid").as_str(),
+            "+16315551181"
+        );
         assert!(E164::from_wa_id("abc").is_err());
     }
 

@@ -54,8 +54,18 @@ pub struct Queues {
 }
 
 impl Queues {
-    pub fn new(client: Client, send_queue_url: String, send_dlq_url: String, events_queue_url: String) -> Self {
-        Queues { client, send_queue_url, send_dlq_url, events_queue_url }
+    pub fn new(
+        client: Client,
+        send_queue_url: String,
+        send_dlq_url: String,
+        events_queue_url: String,
+    ) -> Self {
+        Queues {
+            client,
+            send_queue_url,
+            send_dlq_url,
+            events_queue_url,
+        }
     }
 
     pub fn client(&self) -> &Client {
@@ -73,7 +83,10 @@ impl Queues {
                         .id(i.to_string())
                         .message_body(e.to_json())
                         .build()
-                        .map_err(|e| QueueError::Sqs { op: "SendMessageBatch", source: Box::new(e) })
+                        .map_err(|e| QueueError::Sqs {
+                            op: "SendMessageBatch",
+                            source: Box::new(e),
+                        })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let out = self
@@ -83,9 +96,15 @@ impl Queues {
                 .set_entries(Some(entries))
                 .send()
                 .await
-                .map_err(|e| QueueError::Sqs { op: "SendMessageBatch", source: Box::new(e) })?;
+                .map_err(|e| QueueError::Sqs {
+                    op: "SendMessageBatch",
+                    source: Box::new(e),
+                })?;
             if !out.failed.is_empty() {
-                return Err(QueueError::Partial { failed: out.failed.len(), total: chunk.len() });
+                return Err(QueueError::Partial {
+                    failed: out.failed.len(),
+                    total: chunk.len(),
+                });
             }
         }
         Ok(())
@@ -93,14 +112,40 @@ impl Queues {
 
     /// Parks a send request in the DLQ with its reason.
     pub async fn park(&self, request_body: &str, reason: &ParkReason) -> Result<(), QueueError> {
-        let body = serde_json::to_string(&Parked { version: 1, parked_reason: reason, request: request_body }).unwrap_or_default();
-        let attr = |v: &str| MessageAttributeValue::builder().data_type("String").string_value(v).build();
-        let mut req = self.client.send_message().queue_url(&self.send_dlq_url).message_body(body);
-        for (name, value) in [("reason", reason.reason.as_str()), ("detail", reason.detail.as_str())] {
+        let body = serde_json::to_string(&Parked {
+            version: 1,
+            parked_reason: reason,
+            request: request_body,
+        })
+        .unwrap_or_default();
+        let attr = |v: &str| {
+            MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(v)
+                .build()
+        };
+        let mut req = self
+            .client
+            .send_message()
+            .queue_url(&self.send_dlq_url)
+            .message_body(body);
+        for (name, value) in [
+            ("reason", reason.reason.as_str()),
+            ("detail", reason.detail.as_str()),
+        ] {
             let value = if value.is_empty() { "-" } else { value };
-            req = req.message_attributes(name, attr(value).map_err(|e| QueueError::Sqs { op: "SendMessage", source: Box::new(e) })?);
+            req = req.message_attributes(
+                name,
+                attr(value).map_err(|e| QueueError::Sqs {
+                    op: "SendMessage",
+                    source: Box::new(e),
+                })?,
+            );
         }
-        req.send().await.map(|_| ()).map_err(|e| QueueError::Sqs { op: "SendMessage", source: Box::new(e) })
+        req.send().await.map(|_| ()).map_err(|e| QueueError::Sqs {
+            op: "SendMessage",
+            source: Box::new(e),
+        })
     }
 
     /// Enqueues a message on the send queue (used for 131047 hand-backs).
@@ -112,7 +157,10 @@ impl Queues {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| QueueError::Sqs { op: "SendMessage", source: Box::new(e) })
+            .map_err(|e| QueueError::Sqs {
+                op: "SendMessage",
+                source: Box::new(e),
+            })
     }
 
     /// Pushes a message's next delivery out (backoff for a transient failure).
@@ -125,6 +173,9 @@ impl Queues {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| QueueError::Sqs { op: "ChangeMessageVisibility", source: Box::new(e) })
+            .map_err(|e| QueueError::Sqs {
+                op: "ChangeMessageVisibility",
+                source: Box::new(e),
+            })
     }
 }

@@ -54,7 +54,10 @@ pub struct SecretStore {
 
 impl SecretStore {
     pub fn new(client: Client, prefix: impl Into<String>) -> Self {
-        SecretStore { client, prefix: prefix.into() }
+        SecretStore {
+            client,
+            prefix: prefix.into(),
+        }
     }
 
     /// The secret name for a tenant.
@@ -68,14 +71,31 @@ impl SecretStore {
 
     /// Reads and parses a secret by id (name or ARN).
     pub async fn fetch(&self, secret_id: &str) -> Result<TenantSecrets, SecretsError> {
-        let out = self.client.get_secret_value().secret_id(secret_id).send().await.map_err(|e| {
-            if e.as_service_error().is_some_and(|se| se.is_resource_not_found_exception()) {
-                SecretsError::NotFound { secret_id: secret_id.to_string() }
-            } else {
-                SecretsError::Request { secret_id: secret_id.to_string(), source: Box::new(e) }
-            }
+        let out = self
+            .client
+            .get_secret_value()
+            .secret_id(secret_id)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_resource_not_found_exception())
+                {
+                    SecretsError::NotFound {
+                        secret_id: secret_id.to_string(),
+                    }
+                } else {
+                    SecretsError::Request {
+                        secret_id: secret_id.to_string(),
+                        source: Box::new(e),
+                    }
+                }
+            })?;
+        let raw = out.secret_string().ok_or_else(|| SecretsError::Malformed {
+            secret_id: secret_id.to_string(),
         })?;
-        let raw = out.secret_string().ok_or_else(|| SecretsError::Malformed { secret_id: secret_id.to_string() })?;
-        serde_json::from_str::<TenantSecrets>(raw).map_err(|_| SecretsError::Malformed { secret_id: secret_id.to_string() })
+        serde_json::from_str::<TenantSecrets>(raw).map_err(|_| SecretsError::Malformed {
+            secret_id: secret_id.to_string(),
+        })
     }
 }

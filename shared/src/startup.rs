@@ -53,7 +53,12 @@ impl App {
         );
         let graph = GraphClient::new(&config.graph).map_err(StartupError::Graph)?;
         Ok(App {
-            queues: Queues::new(sqs, config.send_queue_url.clone(), config.send_dlq_url.clone(), config.events_queue_url.clone()),
+            queues: Queues::new(
+                sqs,
+                config.send_queue_url.clone(),
+                config.send_dlq_url.clone(),
+                config.events_queue_url.clone(),
+            ),
             store,
             directory: Arc::new(directory),
             graph,
@@ -68,10 +73,27 @@ pub async fn sdk_config() -> SdkConfig {
     aws_config::load_defaults(BehaviorVersion::latest()).await
 }
 
+/// An SDK configuration for a local emulator (moto) at `endpoint`, with
+/// dummy credentials: used by the local runner, `fwa` and the tests, so
+/// they never depend on the caller's AWS profile.
+pub async fn local_sdk_config(endpoint: &str) -> SdkConfig {
+    let creds = aws_credential_types::Credentials::new("test", "test", None, None, "fincelo-local");
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(creds)
+        .load()
+        .await
+}
+
 /// Installs the JSON log subscriber once. The filter is the configured level
 /// (`AWS_LAMBDA_LOG_LEVEL`, `RUST_LOG`), e.g. `INFO` or `fincelo=debug,info`.
 pub fn init_tracing(level: &str) {
-    let directive = if level.contains('=') { level.to_string() } else { level.to_ascii_lowercase() };
+    let directive = if level.contains('=') {
+        level.to_string()
+    } else {
+        level.to_ascii_lowercase()
+    };
     let filter = EnvFilter::try_new(&directive).unwrap_or_else(|_| EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .json()

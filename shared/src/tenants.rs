@@ -47,7 +47,12 @@ pub struct TenantDirectory {
 }
 
 impl TenantDirectory {
-    pub fn new(store: Store, secrets: SecretStore, tenant_ttl: Duration, secret_ttl: Duration) -> Self {
+    pub fn new(
+        store: Store,
+        secrets: SecretStore,
+        tenant_ttl: Duration,
+        secret_ttl: Duration,
+    ) -> Self {
         TenantDirectory {
             store,
             secrets,
@@ -69,19 +74,31 @@ impl TenantDirectory {
             return Ok(hit);
         }
         let found = self.store.get_tenant(id).await?.map(Arc::new);
-        let ttl = if found.is_some() { self.tenant_ttl } else { NEGATIVE_TTL };
+        let ttl = if found.is_some() {
+            self.tenant_ttl
+        } else {
+            NEGATIVE_TTL
+        };
         self.by_id.put(id.clone(), found.clone(), ttl);
         Ok(found)
     }
 
     /// A tenant by one of its aliases (phone number id, WABA id, verify-token digest).
-    pub async fn tenant_by(&self, kind: AliasKind, value: &str) -> Result<Option<Tenant>, DirectoryError> {
+    pub async fn tenant_by(
+        &self,
+        kind: AliasKind,
+        value: &str,
+    ) -> Result<Option<Tenant>, DirectoryError> {
         let key = (kind, value.to_string());
         let id = match self.by_alias.get(&key) {
             Some(hit) => hit,
             None => {
                 let id = self.store.tenant_by_alias(kind, value).await?;
-                let ttl = if id.is_some() { self.tenant_ttl } else { NEGATIVE_TTL };
+                let ttl = if id.is_some() {
+                    self.tenant_ttl
+                } else {
+                    NEGATIVE_TTL
+                };
                 self.by_alias.put(key, id.clone(), ttl);
                 id
             }
@@ -93,7 +110,10 @@ impl TenantDirectory {
     }
 
     /// A tenant's secrets, from the cache when fresh.
-    pub async fn secrets(&self, tenant: &TenantRecord) -> Result<Arc<TenantSecrets>, DirectoryError> {
+    pub async fn secrets(
+        &self,
+        tenant: &TenantRecord,
+    ) -> Result<Arc<TenantSecrets>, DirectoryError> {
         if let Some(hit) = self.secret_cache.get(&tenant.tenant_id) {
             return Ok(hit);
         }
@@ -102,7 +122,10 @@ impl TenantDirectory {
 
     /// Drops the cached secrets and reads them again: Meta said 190, so the
     /// token was probably rotated.
-    pub async fn refresh_secrets(&self, tenant: &TenantRecord) -> Result<Arc<TenantSecrets>, DirectoryError> {
+    pub async fn refresh_secrets(
+        &self,
+        tenant: &TenantRecord,
+    ) -> Result<Arc<TenantSecrets>, DirectoryError> {
         self.secret_cache.remove(&tenant.tenant_id);
         self.load_secrets(tenant).await
     }
@@ -113,9 +136,13 @@ impl TenantDirectory {
         self.secret_cache.remove(tenant);
     }
 
-    async fn load_secrets(&self, tenant: &TenantRecord) -> Result<Arc<TenantSecrets>, DirectoryError> {
+    async fn load_secrets(
+        &self,
+        tenant: &TenantRecord,
+    ) -> Result<Arc<TenantSecrets>, DirectoryError> {
         let secrets = Arc::new(self.secrets.fetch(&tenant.secret_id).await?);
-        self.secret_cache.put(tenant.tenant_id.clone(), secrets.clone(), self.secret_ttl);
+        self.secret_cache
+            .put(tenant.tenant_id.clone(), secrets.clone(), self.secret_ttl);
         Ok(secrets)
     }
 }

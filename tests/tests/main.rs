@@ -1,1 +1,9 @@
+//! The integration scenarios: real handlers, the moto server and the Meta
+//! sandbox. One binary; each test owns its resources (see `helpers`).
 
+mod helpers;
+
+mod foundation;
+mod sender;
+mod templates;
+mod webhook;

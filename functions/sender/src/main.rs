@@ -8,5 +8,8 @@ async fn main() -> Result<(), Error> {
     let app = fincelo::startup::start("sender").await?;
     let sender = fincelo::sender::Sender::new(app);
     let sender = &sender;
-    run(service_fn(move |event: LambdaEvent<SqsEvent>| async move { Ok::<SqsBatchResponse, Error>(sender.handle_batch(event.payload).await) })).await
+    run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        Ok::<SqsBatchResponse, Error>(sender.handle_batch(event.payload).await)
+    }))
+    .await
 }

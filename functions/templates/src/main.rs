@@ -8,5 +8,8 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     let app = fincelo::startup::start("templates").await?;
     let app = &app;
-    run(service_fn(move |event: LambdaEvent<Value>| async move { Ok::<Value, Error>(fincelo::templates::handler::handle_event(app, event.payload).await) })).await
+    run(service_fn(move |event: LambdaEvent<Value>| async move {
+        Ok::<Value, Error>(fincelo::templates::handler::handle_event(app, event.payload).await)
+    }))
+    .await
 }

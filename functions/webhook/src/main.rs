@@ -6,5 +6,8 @@ use lambda_http::{run, service_fn, Error, Request};
 async fn main() -> Result<(), Error> {
     let app = fincelo::startup::start("webhook").await?;
     let app = &app;
-    run(service_fn(move |req: Request| async move { fincelo::webhook::lambda::serve(app, req).await })).await
+    run(service_fn(move |req: Request| async move {
+        fincelo::webhook::lambda::serve(app, req).await
+    }))
+    .await
 }

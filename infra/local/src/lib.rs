@@ -1,1 +1,11 @@
+//! Everything for running fincelo-whatsapp on one machine: provisioning the
+//! AWS emulator from `template.yaml` ([`provision`]), the local runner that
+//! wires the Lambda handlers to HTTP and the send queue ([`stack`]), and the
+//! newcomer's scenario that `make dev` plays ([`scenario`]).
 
+pub mod provision;
+pub mod scenario;
+pub mod stack;
+
+pub use provision::{Overrides, Resources};
+pub use stack::{LocalTenant, Stack, StackOptions};

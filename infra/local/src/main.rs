@@ -1,1 +1,135 @@
-fn main() {}
+//! `fincelo-local dev`: the whole system on loopback (what `make dev` runs).
+//!
+//! Starts the Meta sandbox, provisions the emulator (moto must be running;
+//! the Makefile starts it), starts the three functions wired as in
+//! template.yaml, registers a demo tenant in both, plays the scenario, then
+//! keeps serving until Ctrl-C.
+
+use std::net::SocketAddr;
+
+use clap::{Parser, Subcommand};
+use fincelo_local::scenario;
+use fincelo_local::{LocalTenant, Stack, StackOptions};
+
+#[derive(Parser)]
+#[command(name = "fincelo-local", about = "Run fincelo-whatsapp on one machine")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The local stack in the foreground, with a demo scenario.
+    Dev {
+        #[arg(long, default_value = "http://127.0.0.1:5055")]
+        moto: String,
+        #[arg(long, default_value = "127.0.0.1:8787")]
+        http: SocketAddr,
+        #[arg(long, default_value = "127.0.0.1:8788")]
+        sandbox: SocketAddr,
+        /// Skip the demo scenario.
+        #[arg(long)]
+        no_scenario: bool,
+    },
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let Cli {
+        command:
+            Command::Dev {
+                moto,
+                http,
+                sandbox,
+                no_scenario,
+            },
+    } = Cli::parse();
+    fincelo::startup::init_tracing(&std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()));
+
+    let mut sandbox_config = meta_sandbox::SandboxConfig::default();
+    sandbox_config.knobs.template_approval_delay_ms = 2000;
+    let sandbox = meta_sandbox::spawn(sandbox, sandbox_config).await?;
+    let prefix = format!("fwa-dev-{}", fincelo::startup::now());
+    let mut opts = StackOptions::new(&moto, sandbox.base_url(), &prefix);
+    opts.http_addr = http;
+    let stack = Stack::start(opts).await?;
+
+    let tenant = LocalTenant {
+        tenant_id: "demo".into(),
+        phone_number_id: "106540352242922".into(),
+        waba_id: "102290129340398".into(),
+        access_token: "dev-access-token".into(),
+        app_secret: "dev-app-secret".into(),
+        verify_token: "dev-verify-token".into(),
+        display_phone_number: Some("+1 555 010 0000".into()),
+    };
+    stack.add_tenant(&tenant).await?;
+    sandbox
+        .client()
+        .register_tenant(&meta_sandbox::model::TenantSpec {
+            phone_number_id: tenant.phone_number_id.clone(),
+            waba_id: tenant.waba_id.clone(),
+            access_token: tenant.access_token.clone(),
+            app_secret: tenant.app_secret.clone(),
+            webhook_url: stack.webhook_url(),
+            display_phone_number: tenant.display_phone_number.clone(),
+            verified_name: Some("Fincelo Demo".into()),
+        })
+        .await?;
+
+    let dev = serde_json::json!({
+        "moto": moto,
+        "sandbox": sandbox.base_url(),
+        "webhook_url": stack.webhook_url(),
+        "table": stack.resources.table_name,
+        "send_queue_url": stack.resources.queue("SendQueue"),
+        "send_dlq_url": stack.resources.queue("SendDeadLetterQueue"),
+        "events_queue_url": stack.resources.queue("EventsQueue"),
+        "tenant_id": tenant.tenant_id,
+        "phone_number_id": tenant.phone_number_id,
+        "secret_prefix": format!("{prefix}/tenants/"),
+    });
+    std::fs::create_dir_all(".local")?;
+    std::fs::write(".local/dev.json", serde_json::to_string_pretty(&dev)?)?;
+
+    println!("fincelo-whatsapp local stack");
+    println!("  moto (local AWS)      {moto}");
+    println!(
+        "  Meta sandbox          {}   (control: {}/_sandbox/)",
+        sandbox.base_url(),
+        sandbox.base_url()
+    );
+    println!(
+        "  webhook function      {}   (GET handshake, POST intake)",
+        stack.webhook_url()
+    );
+    println!(
+        "  templates function    http://{}/admin/tenants/demo/templates",
+        stack.http_addr()
+    );
+    println!(
+        "  sender function       polling {}",
+        stack.resources.queue("SendQueue")
+    );
+    println!("  table                 {}", stack.resources.table_name);
+    println!(
+        "  events queue          {}",
+        stack.resources.queue("EventsQueue")
+    );
+    println!("  demo tenant           demo (verify token: dev-verify-token)");
+    println!("  state for fwa         .local/dev.json   (try: cargo run -p fwa -- --help)");
+    println!();
+    if !no_scenario {
+        println!("scenario:");
+        match scenario::play(&stack, &sandbox.client(), &tenant, "+919876543210").await {
+            Ok(_) => println!("scenario done."),
+            Err(e) => println!("scenario stopped: {e}"),
+        }
+    }
+    println!("serving; Ctrl-C to stop");
+    tokio::signal::ctrl_c().await?;
+    stack.shutdown().await;
+    sandbox.shutdown().await;
+    Ok(())
+}

@@ -42,12 +42,18 @@ impl SandboxClient {
         &self.base_url
     }
 
-    async fn send<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<T, ClientError> {
+    async fn send<T: DeserializeOwned>(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<T, ClientError> {
         let resp = req.send().await.map_err(ClientError::Transport)?;
         let status = resp.status();
         if !status.is_success() {
             let body = resp.text().await.unwrap_or_default();
-            return Err(ClientError::Status { status: status.as_u16(), body });
+            return Err(ClientError::Status {
+                status: status.as_u16(),
+                body,
+            });
         }
         resp.json::<T>().await.map_err(ClientError::Decode)
     }
@@ -56,7 +62,11 @@ impl SandboxClient {
         format!("{}{}", self.base_url, path)
     }
 
-    async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, ClientError> {
+    async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
         self.send(self.http.post(self.url(path)).json(body)).await
     }
 
@@ -66,8 +76,15 @@ impl SandboxClient {
     }
 
     /// `POST /_sandbox/tokens`: the old token stops working at once.
-    pub async fn rotate_token(&self, phone_number_id: &str, access_token: &str) -> Result<Value, ClientError> {
-        let body = TokenRotation { phone_number_id: phone_number_id.into(), access_token: access_token.into() };
+    pub async fn rotate_token(
+        &self,
+        phone_number_id: &str,
+        access_token: &str,
+    ) -> Result<Value, ClientError> {
+        let body = TokenRotation {
+            phone_number_id: phone_number_id.into(),
+            access_token: access_token.into(),
+        };
         self.post("/_sandbox/tokens", &body).await
     }
 
@@ -77,7 +94,11 @@ impl SandboxClient {
     }
 
     /// `GET /_sandbox/messages`, optionally filtered.
-    pub async fn messages(&self, phone_number_id: Option<&str>, to: Option<&str>) -> Result<Vec<MessageRecord>, ClientError> {
+    pub async fn messages(
+        &self,
+        phone_number_id: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<Vec<MessageRecord>, ClientError> {
         let mut q: Vec<(&str, &str)> = Vec::new();
         if let Some(p) = phone_number_id {
             q.push(("phone_number_id", p));
@@ -85,19 +106,29 @@ impl SandboxClient {
         if let Some(t) = to {
             q.push(("to", t));
         }
-        let list: DataList<MessageRecord> = self.send(self.http.get(self.url("/_sandbox/messages")).query(&q)).await?;
+        let list: DataList<MessageRecord> = self
+            .send(self.http.get(self.url("/_sandbox/messages")).query(&q))
+            .await?;
         Ok(list.data)
     }
 
     /// `GET /_sandbox/templates?waba_id=`.
     pub async fn templates(&self, waba_id: &str) -> Result<Vec<TemplateRecord>, ClientError> {
-        let list: DataList<TemplateRecord> =
-            self.send(self.http.get(self.url("/_sandbox/templates")).query(&[("waba_id", waba_id)])).await?;
+        let list: DataList<TemplateRecord> = self
+            .send(
+                self.http
+                    .get(self.url("/_sandbox/templates"))
+                    .query(&[("waba_id", waba_id)]),
+            )
+            .await?;
         Ok(list.data)
     }
 
     /// `POST /_sandbox/templates/decide`.
-    pub async fn decide_template(&self, d: &TemplateDecision) -> Result<DecisionResult, ClientError> {
+    pub async fn decide_template(
+        &self,
+        d: &TemplateDecision,
+    ) -> Result<DecisionResult, ClientError> {
         self.post("/_sandbox/templates/decide", d).await
     }
 
@@ -108,7 +139,8 @@ impl SandboxClient {
 
     /// `PUT /_sandbox/knobs` with a partial JSON object; returns all knobs.
     pub async fn set_knobs(&self, patch: &Value) -> Result<Knobs, ClientError> {
-        self.send(self.http.put(self.url("/_sandbox/knobs")).json(patch)).await
+        self.send(self.http.put(self.url("/_sandbox/knobs")).json(patch))
+            .await
     }
 
     /// `POST /_sandbox/reset`.
@@ -124,7 +156,9 @@ impl SandboxClient {
     /// `GET /_sandbox/webhooks`, optionally only one `field`.
     pub async fn webhooks(&self, field: Option<&str>) -> Result<Vec<WebhookLogEntry>, ClientError> {
         let q: Vec<(&str, &str)> = field.map(|f| vec![("field", f)]).unwrap_or_default();
-        let list: DataList<WebhookLogEntry> = self.send(self.http.get(self.url("/_sandbox/webhooks")).query(&q)).await?;
+        let list: DataList<WebhookLogEntry> = self
+            .send(self.http.get(self.url("/_sandbox/webhooks")).query(&q))
+            .await?;
         Ok(list.data)
     }
 }

@@ -12,8 +12,8 @@ use serde_json::{json, Value};
 
 use crate::knobs::KnobError;
 use crate::model::{
-    DataList, DecisionResult, InboundRequest, InboundResult, ResetRequest, TemplateDecision, TenantSpec,
-    TokenRotation,
+    DataList, DecisionResult, InboundRequest, InboundResult, ResetRequest, TemplateDecision,
+    TenantSpec, TokenRotation,
 };
 use crate::rules;
 use crate::state::{now_unix, AppState, Store, Tenant};
@@ -25,7 +25,11 @@ pub enum ControlError {
     #[error("unknown phone_number_id {0}")]
     UnknownPhone(String),
     #[error("no template {name}/{language} in WABA {waba_id}")]
-    UnknownTemplate { waba_id: String, name: String, language: String },
+    UnknownTemplate {
+        waba_id: String,
+        name: String,
+        language: String,
+    },
     #[error("invalid request: {0}")]
     Invalid(String),
     #[error(transparent)]
@@ -35,7 +39,9 @@ pub enum ControlError {
 impl IntoResponse for ControlError {
     fn into_response(self) -> Response {
         let status = match self {
-            ControlError::UnknownPhone(_) | ControlError::UnknownTemplate { .. } => StatusCode::NOT_FOUND,
+            ControlError::UnknownPhone(_) | ControlError::UnknownTemplate { .. } => {
+                StatusCode::NOT_FOUND
+            }
             ControlError::Invalid(_) | ControlError::Knobs(_) => StatusCode::BAD_REQUEST,
         };
         (status, Json(json!({"error": self.to_string()}))).into_response()
@@ -54,21 +60,32 @@ pub fn router() -> Router<AppState> {
         .route("/_sandbox/reset", post(reset))
         .route("/_sandbox/stats", get(stats))
         .route("/_sandbox/webhooks", get(list_webhooks))
-        .route("/_sandbox/health", get(|| async { Json(json!({"ok": true})) }))
+        .route(
+            "/_sandbox/health",
+            get(|| async { Json(json!({"ok": true})) }),
+        )
 }
 
 fn invalid(msg: impl Into<String>) -> ControlError {
     ControlError::Invalid(msg.into())
 }
 
-async fn register_tenant(State(state): State<AppState>, Json(spec): Json<TenantSpec>) -> Result<Response, ControlError> {
+async fn register_tenant(
+    State(state): State<AppState>,
+    Json(spec): Json<TenantSpec>,
+) -> Result<Response, ControlError> {
     if spec.phone_number_id.is_empty() || spec.waba_id.is_empty() || spec.access_token.is_empty() {
-        return Err(invalid("phone_number_id, waba_id and access_token must not be empty"));
+        return Err(invalid(
+            "phone_number_id, waba_id and access_token must not be empty",
+        ));
     }
     reqwest::Url::parse(&spec.webhook_url).map_err(|e| invalid(format!("webhook_url: {e}")))?;
     let tenant = Tenant { spec };
     let view = tenant.view();
-    state.lock().tenants.insert(view.phone_number_id.clone(), tenant);
+    state
+        .lock()
+        .tenants
+        .insert(view.phone_number_id.clone(), tenant);
     tracing::info!(phone_number_id = %view.phone_number_id, waba_id = %view.waba_id, "tenant registered");
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }
@@ -80,17 +97,28 @@ async fn list_tenants(State(state): State<AppState>) -> Json<Value> {
     Json(json!({ "data": data }))
 }
 
-async fn rotate_token(State(state): State<AppState>, Json(r): Json<TokenRotation>) -> Result<Json<Value>, ControlError> {
+async fn rotate_token(
+    State(state): State<AppState>,
+    Json(r): Json<TokenRotation>,
+) -> Result<Json<Value>, ControlError> {
     if r.access_token.is_empty() {
         return Err(invalid("access_token must not be empty"));
     }
     let mut store = state.lock();
-    let t = store.tenants.get_mut(&r.phone_number_id).ok_or_else(|| ControlError::UnknownPhone(r.phone_number_id.clone()))?;
+    let t = store
+        .tenants
+        .get_mut(&r.phone_number_id)
+        .ok_or_else(|| ControlError::UnknownPhone(r.phone_number_id.clone()))?;
     t.spec.access_token = r.access_token;
-    Ok(Json(json!({"phone_number_id": r.phone_number_id, "rotated": true})))
+    Ok(Json(
+        json!({"phone_number_id": r.phone_number_id, "rotated": true}),
+    ))
 }
 
-async fn inbound(State(state): State<AppState>, Json(r): Json<InboundRequest>) -> Result<Json<InboundResult>, ControlError> {
+async fn inbound(
+    State(state): State<AppState>,
+    Json(r): Json<InboundRequest>,
+) -> Result<Json<InboundResult>, ControlError> {
     let from = rules::wa_id_of(&r.from).ok_or_else(|| invalid("from must be a phone number"))?;
     let ts = r.timestamp.unwrap_or_else(now_unix);
     let tenant = {
@@ -102,14 +130,32 @@ async fn inbound(State(state): State<AppState>, Json(r): Json<InboundRequest>) -
             .ok_or_else(|| ControlError::UnknownPhone(r.phone_number_id.clone()))?;
         // The given timestamp replaces any earlier one, even if older, so a
         // test can move a window into the past.
-        store.last_inbound.insert((r.phone_number_id.clone(), from.clone()), ts);
+        store
+            .last_inbound
+            .insert((r.phone_number_id.clone(), from.clone()), ts);
         tenant
     };
-    let id = format!("wamid.HBgM{}", uuid::Uuid::new_v4().simple().to_string().to_uppercase());
-    let name = r.profile_name.clone().unwrap_or_else(|| "Sandbox User".into());
+    let id = format!(
+        "wamid.HBgM{}",
+        uuid::Uuid::new_v4().simple().to_string().to_uppercase()
+    );
+    let name = r
+        .profile_name
+        .clone()
+        .unwrap_or_else(|| "Sandbox User".into());
     let body = webhooks::inbound_payload(&tenant, &from, &name, &id, ts, &r.text);
-    let outcome = webhooks::deliver(&state, &tenant.spec.webhook_url, &tenant.spec.app_secret, &body).await;
-    Ok(Json(InboundResult { message_id: id, timestamp: ts, webhook: vec![outcome] }))
+    let outcome = webhooks::deliver(
+        &state,
+        &tenant.spec.webhook_url,
+        &tenant.spec.app_secret,
+        &body,
+    )
+    .await;
+    Ok(Json(InboundResult {
+        message_id: id,
+        timestamp: ts,
+        webhook: vec![outcome],
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -118,13 +164,20 @@ struct MessageFilter {
     to: Option<String>,
 }
 
-async fn list_messages(State(state): State<AppState>, Query(f): Query<MessageFilter>) -> Json<Value> {
+async fn list_messages(
+    State(state): State<AppState>,
+    Query(f): Query<MessageFilter>,
+) -> Json<Value> {
     let to = f.to.as_deref().and_then(rules::wa_id_of);
     let store = state.lock();
     let data: Vec<_> = store
         .messages
         .iter()
-        .filter(|m| f.phone_number_id.as_ref().is_none_or(|p| &m.phone_number_id == p))
+        .filter(|m| {
+            f.phone_number_id
+                .as_ref()
+                .is_none_or(|p| &m.phone_number_id == p)
+        })
         .filter(|m| to.as_ref().is_none_or(|w| &m.wa_id == w))
         .cloned()
         .collect();
@@ -136,7 +189,10 @@ struct TemplateFilter {
     waba_id: Option<String>,
 }
 
-async fn list_templates(State(state): State<AppState>, Query(f): Query<TemplateFilter>) -> Json<Value> {
+async fn list_templates(
+    State(state): State<AppState>,
+    Query(f): Query<TemplateFilter>,
+) -> Json<Value> {
     let store = state.lock();
     let data: Vec<_> = store
         .templates
@@ -147,10 +203,18 @@ async fn list_templates(State(state): State<AppState>, Query(f): Query<TemplateF
     Json(json!(DataList { data }))
 }
 
-async fn decide_template(State(state): State<AppState>, Json(d): Json<TemplateDecision>) -> Result<Json<DecisionResult>, ControlError> {
+async fn decide_template(
+    State(state): State<AppState>,
+    Json(d): Json<TemplateDecision>,
+) -> Result<Json<DecisionResult>, ControlError> {
     let status = d.status.to_ascii_uppercase();
-    if !matches!(status.as_str(), "APPROVED" | "REJECTED" | "PAUSED" | "DISABLED" | "PENDING") {
-        return Err(invalid("status must be APPROVED, REJECTED, PAUSED, DISABLED or PENDING"));
+    if !matches!(
+        status.as_str(),
+        "APPROVED" | "REJECTED" | "PAUSED" | "DISABLED" | "PENDING"
+    ) {
+        return Err(invalid(
+            "status must be APPROVED, REJECTED, PAUSED, DISABLED or PENDING",
+        ));
     }
     let template = {
         let mut store = state.lock();
@@ -179,7 +243,10 @@ async fn get_knobs(State(state): State<AppState>) -> Json<Value> {
     Json(json!(state.lock().knobs))
 }
 
-async fn put_knobs(State(state): State<AppState>, Json(patch): Json<Value>) -> Result<Json<Value>, ControlError> {
+async fn put_knobs(
+    State(state): State<AppState>,
+    Json(patch): Json<Value>,
+) -> Result<Json<Value>, ControlError> {
     let mut store = state.lock();
     let knobs = store.knobs.merged(&patch)?;
     store.set_knobs(knobs);
@@ -189,8 +256,16 @@ async fn put_knobs(State(state): State<AppState>, Json(patch): Json<Value>) -> R
 async fn reset(State(state): State<AppState>, body: Option<Json<ResetRequest>>) -> Json<Value> {
     let r = body.map(|Json(r)| r).unwrap_or_default();
     let mut store = state.lock();
-    let tenants = if r.clear_tenants { Default::default() } else { std::mem::take(&mut store.tenants) };
-    let knobs = if r.reset_knobs { state.config.knobs.clone() } else { store.knobs.clone() };
+    let tenants = if r.clear_tenants {
+        Default::default()
+    } else {
+        std::mem::take(&mut store.tenants)
+    };
+    let knobs = if r.reset_knobs {
+        state.config.knobs.clone()
+    } else {
+        store.knobs.clone()
+    };
     *store = Store::new(knobs);
     store.tenants = tenants;
     Json(json!({"reset": true, "tenants_kept": !r.clear_tenants, "knobs_reset": r.reset_knobs}))
@@ -205,7 +280,10 @@ struct WebhookFilter {
     field: Option<String>,
 }
 
-async fn list_webhooks(State(state): State<AppState>, Query(f): Query<WebhookFilter>) -> Json<Value> {
+async fn list_webhooks(
+    State(state): State<AppState>,
+    Query(f): Query<WebhookFilter>,
+) -> Json<Value> {
     let store = state.lock();
     let data: Vec<_> = store
         .webhooks

@@ -287,7 +287,10 @@ mod tests {
         assert_eq!(body["error"]["code"], 131047);
         assert_eq!(body["error"]["type"], "OAuthException");
         assert_eq!(body["error"]["error_data"]["messaging_product"], "whatsapp");
-        assert!(body["error"]["message"].as_str().unwrap_or("").starts_with("(#131047)"));
+        assert!(body["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("(#131047)"));
         assert!(body["error"]["fbtrace_id"].is_string());
     }
 

@@ -73,7 +73,12 @@ pub async fn graph_faults(State(state): State<AppState>, req: Request, next: Nex
     let (latency, fault, hold, cap) = {
         let mut store = state.lock();
         let (latency, fault) = draw_request_fault(&mut store);
-        (latency, fault, store.knobs.timeout_hold_ms, store.knobs.mps_cap)
+        (
+            latency,
+            fault,
+            store.knobs.timeout_hold_ms,
+            store.knobs.mps_cap,
+        )
     };
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -91,7 +96,10 @@ pub async fn graph_faults(State(state): State<AppState>, req: Request, next: Nex
             e.into_response()
         }
         RequestFault::Timeout => {
-            tracing::info!(hold_ms = hold, "fault: holding request without accepting it");
+            tracing::info!(
+                hold_ms = hold,
+                "fault: holding request without accepting it"
+            );
             tokio::time::sleep(Duration::from_millis(hold)).await;
             dropped_response()
         }

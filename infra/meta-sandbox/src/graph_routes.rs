@@ -30,7 +30,10 @@ use crate::webhooks;
 pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/{version}/{id}/messages", post(send_message))
-        .route("/{version}/{id}/message_templates", post(create_template).get(list_templates))
+        .route(
+            "/{version}/{id}/message_templates",
+            post(create_template).get(list_templates),
+        )
         .route("/{version}/{id}", get(get_phone_number))
         .layer(axum::middleware::from_fn_with_state(state, graph_faults))
 }
@@ -55,12 +58,20 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim)
         .filter(|t| !t.is_empty())
 }
 
-fn auth_phone(store: &Store, headers: &HeaderMap, id: &str, method: &str) -> Result<Tenant, MetaError> {
+fn auth_phone(
+    store: &Store,
+    headers: &HeaderMap,
+    id: &str,
+    method: &str,
+) -> Result<Tenant, MetaError> {
     let token = bearer(headers).ok_or_else(MetaError::missing_token)?;
     if !store.token_known(token) {
         return Err(MetaError::invalid_token());
@@ -71,12 +82,21 @@ fn auth_phone(store: &Store, headers: &HeaderMap, id: &str, method: &str) -> Res
     }
 }
 
-fn auth_waba(store: &Store, headers: &HeaderMap, waba: &str, method: &str) -> Result<(), MetaError> {
+fn auth_waba(
+    store: &Store,
+    headers: &HeaderMap,
+    waba: &str,
+    method: &str,
+) -> Result<(), MetaError> {
     let token = bearer(headers).ok_or_else(MetaError::missing_token)?;
     if !store.token_known(token) {
         return Err(MetaError::invalid_token());
     }
-    if store.tenants_of_waba(waba).iter().any(|t| t.spec.access_token == token) {
+    if store
+        .tenants_of_waba(waba)
+        .iter()
+        .any(|t| t.spec.access_token == token)
+    {
         Ok(())
     } else {
         Err(MetaError::unknown_object(method, waba))
@@ -91,9 +111,8 @@ fn rejected(state: &AppState, e: MetaError) -> Response {
 }
 
 fn parse_json(body: &Bytes) -> Result<Value, MetaError> {
-    serde_json::from_slice(body).map_err(|e| {
-        MetaError::invalid_parameter(format!("Request body is not valid JSON: {e}"))
-    })
+    serde_json::from_slice(body)
+        .map_err(|e| MetaError::invalid_parameter(format!("Request body is not valid JSON: {e}")))
 }
 
 fn new_wamid() -> String {
@@ -133,7 +152,10 @@ async fn send_message(
             tracing::info!(wamid = %acc.record.wamid, phone_number_id = %id, "message accepted");
             webhooks::spawn_statuses(state.clone(), acc.tenant, acc.record, acc.async_error);
             if acc.lost {
-                tracing::info!(hold_ms = acc.hold_ms, "fault: response lost after acceptance");
+                tracing::info!(
+                    hold_ms = acc.hold_ms,
+                    "fault: response lost after acceptance"
+                );
                 tokio::time::sleep(Duration::from_millis(acc.hold_ms)).await;
                 return dropped_response();
             }
@@ -158,11 +180,19 @@ fn decide_send(
     let now = Instant::now();
 
     // Throughput (130429), then the pair limit (131056).
-    if !store.throughput.entry(id.to_string()).or_default().has_room(now, knobs.mps_cap) {
+    if !store
+        .throughput
+        .entry(id.to_string())
+        .or_default()
+        .has_room(now, knobs.mps_cap)
+    {
         return Err(MetaError::throughput(knobs.mps_cap));
     }
     let pair_key = (id.to_string(), req.wa_id.clone());
-    let bucket = store.pairs.entry(pair_key).or_insert_with(|| PairBucket::new(knobs.pair_limit, now));
+    let bucket = store
+        .pairs
+        .entry(pair_key)
+        .or_insert_with(|| PairBucket::new(knobs.pair_limit, now));
     if !bucket.try_take(knobs.pair_limit, now) {
         return Err(MetaError::pair_rate_limit());
     }
@@ -179,17 +209,26 @@ fn decide_send(
 
     let (kind, text, template) = match &req.kind {
         SendKind::Text { body, .. } => {
-            let last = store.last_inbound.get(&(id.to_string(), req.wa_id.clone())).copied();
+            let last = store
+                .last_inbound
+                .get(&(id.to_string(), req.wa_id.clone()))
+                .copied();
             if async_error.is_none() && !rules::within_service_window(last, now_unix()) {
                 async_error = Some(MetaError::reengagement());
             }
             ("text", Some(body.clone()), None)
         }
-        SendKind::Template { name, language, body_params } => {
+        SendKind::Template {
+            name,
+            language,
+            body_params,
+        } => {
             let t = store
                 .templates
                 .iter()
-                .find(|t| t.waba_id == tenant.spec.waba_id && &t.name == name && &t.language == language)
+                .find(|t| {
+                    t.waba_id == tenant.spec.waba_id && &t.name == name && &t.language == language
+                })
                 .ok_or_else(|| MetaError::template_missing(name, language))?;
             match t.status.as_str() {
                 "APPROVED" => {}
@@ -198,9 +237,16 @@ fn decide_send(
                 _ => return Err(MetaError::template_missing(name, language)),
             }
             if t.body_placeholders != body_params.len() {
-                return Err(MetaError::param_count(t.body_placeholders, body_params.len()));
+                return Err(MetaError::param_count(
+                    t.body_placeholders,
+                    body_params.len(),
+                ));
             }
-            let sent = SentTemplate { name: name.clone(), language: language.clone(), parameters: body_params.clone() };
+            let sent = SentTemplate {
+                name: name.clone(),
+                language: language.clone(),
+                parameters: body_params.clone(),
+            };
             ("template", None, Some(sent))
         }
     };
@@ -211,7 +257,11 @@ fn decide_send(
     }
 
     // Accepted: count it against the caps and record it.
-    let in_window = store.throughput.entry(id.to_string()).or_default().record(now) as u64;
+    let in_window = store
+        .throughput
+        .entry(id.to_string())
+        .or_default()
+        .record(now) as u64;
     let lost = roll(&mut store, knobs.response_lost_rate);
     let record = MessageRecord {
         wamid: new_wamid(),
@@ -227,11 +277,21 @@ fn decide_send(
         failed_with: async_error.as_ref().map(|e| e.code),
     };
     store.stats.accepted += 1;
-    let ps = store.stats.per_phone_number.entry(id.to_string()).or_default();
+    let ps = store
+        .stats
+        .per_phone_number
+        .entry(id.to_string())
+        .or_default();
     ps.accepted += 1;
     ps.max_per_rolling_second = ps.max_per_rolling_second.max(in_window);
     store.messages.push(record.clone());
-    Ok(Accepted { record, tenant, async_error, lost, hold_ms: knobs.timeout_hold_ms })
+    Ok(Accepted {
+        record,
+        tenant,
+        async_error,
+        lost,
+        hold_ms: knobs.timeout_hold_ms,
+    })
 }
 
 /// `POST /{version}/{waba-id}/message_templates`.
@@ -246,7 +306,11 @@ async fn create_template(
         let mut store = state.lock();
         auth_waba(&store, &headers, &waba, "post")?;
         let sub = rules::parse_template_submission(&parse_json(&body)?)?;
-        if store.templates.iter().any(|t| t.waba_id == waba && t.name == sub.name && t.language == sub.language) {
+        if store
+            .templates
+            .iter()
+            .any(|t| t.waba_id == waba && t.name == sub.name && t.language == sub.language)
+        {
             return Err(MetaError::template_exists(&sub.name, &sub.language));
         }
         let record = TemplateRecord {
@@ -268,7 +332,8 @@ async fn create_template(
         Ok((record, delay)) => {
             tracing::info!(template = %record.name, language = %record.language, "template submitted");
             spawn_review(state.clone(), record.id.clone(), delay);
-            Json(json!({"id": record.id, "status": "PENDING", "category": record.category})).into_response()
+            Json(json!({"id": record.id, "status": "PENDING", "category": record.category}))
+                .into_response()
         }
     }
 }
@@ -282,7 +347,9 @@ fn spawn_review(state: AppState, template_id: String, delay_ms: u64) {
         let decided = {
             let mut store = state.lock();
             let reject_list = store.knobs.reject_templates.clone();
-            let Some(t) = store.templates.iter_mut().find(|t| t.id == template_id) else { return };
+            let Some(t) = store.templates.iter_mut().find(|t| t.id == template_id) else {
+                return;
+            };
             if t.status != "PENDING" {
                 return;
             }
@@ -326,7 +393,11 @@ fn cursor_of(index: usize) -> String {
 
 fn index_of(cursor: &str) -> Option<usize> {
     let raw = hex::decode(cursor).ok()?;
-    String::from_utf8(raw).ok()?.strip_prefix("sandbox:")?.parse().ok()
+    String::from_utf8(raw)
+        .ok()?
+        .strip_prefix("sandbox:")?
+        .parse()
+        .ok()
 }
 
 /// `GET /{version}/{waba-id}/message_templates` with Graph cursor paging.
@@ -346,18 +417,26 @@ async fn list_templates(
                 .parse::<usize>()
                 .ok()
                 .filter(|n| (1..=1000).contains(n))
-                .ok_or_else(|| MetaError::invalid_parameter("Param limit must be a positive integer."))?,
+                .ok_or_else(|| {
+                    MetaError::invalid_parameter("Param limit must be a positive integer.")
+                })?,
         };
         let start = match &q.after {
             None => 0,
-            Some(c) => index_of(c).map(|i| i + 1).ok_or_else(|| MetaError::invalid_parameter("Invalid cursor in param after."))?,
+            Some(c) => index_of(c)
+                .map(|i| i + 1)
+                .ok_or_else(|| MetaError::invalid_parameter("Invalid cursor in param after."))?,
         };
         let all: Vec<&TemplateRecord> = store
             .templates
             .iter()
             .filter(|t| t.waba_id == waba)
             .filter(|t| q.name.as_ref().is_none_or(|n| &t.name == n))
-            .filter(|t| q.status.as_ref().is_none_or(|s| t.status.eq_ignore_ascii_case(s)))
+            .filter(|t| {
+                q.status
+                    .as_ref()
+                    .is_none_or(|s| t.status.eq_ignore_ascii_case(s))
+            })
             .collect();
         let page: Vec<Value> = all
             .iter()
@@ -374,10 +453,14 @@ async fn list_templates(
         let mut body = json!({"data": page});
         if !page.is_empty() {
             let last = start + page.len() - 1;
-            let mut paging = json!({"cursors": {"before": cursor_of(start), "after": cursor_of(last)}});
+            let mut paging =
+                json!({"cursors": {"before": cursor_of(start), "after": cursor_of(last)}});
             if last + 1 < all.len() {
                 let base = state.config.public_base_url.clone().unwrap_or_else(|| {
-                    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
+                    let host = headers
+                        .get(header::HOST)
+                        .and_then(|h| h.to_str().ok())
+                        .unwrap_or("127.0.0.1");
                     format!("http://{host}")
                 });
                 paging["next"] = json!(format!(
@@ -401,7 +484,8 @@ async fn get_phone_number(
     Path((version, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    let found = check_version(&version).and_then(|_| auth_phone(&state.lock(), &headers, &id, "get"));
+    let found =
+        check_version(&version).and_then(|_| auth_phone(&state.lock(), &headers, &id, "get"));
     match found {
         Ok(t) => Json(json!({
             "verified_name": t.verified_name(),

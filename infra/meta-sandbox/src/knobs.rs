@@ -41,7 +41,10 @@ pub struct PairLimit {
 
 impl Default for PairLimit {
     fn default() -> Self {
-        PairLimit { burst: 45, refill_ms: 6000 }
+        PairLimit {
+            burst: 45,
+            refill_ms: 6000,
+        }
     }
 }
 
@@ -201,6 +204,8 @@ mod tests {
     #[test]
     fn unknown_knob_and_bad_rate_are_refused() {
         assert!(Knobs::default().merged(&json!({"nope": 1})).is_err());
-        assert!(Knobs::default().merged(&json!({"throttle_rate": 1.5})).is_err());
+        assert!(Knobs::default()
+            .merged(&json!({"throttle_rate": 1.5}))
+            .is_err());
     }
 }

@@ -152,5 +152,10 @@ pub async fn spawn(addr: SocketAddr, config: SandboxConfig) -> std::io::Result<S
         }
     });
     tracing::info!(%addr, "meta sandbox listening");
-    Ok(SandboxHandle { addr, state, stop: Some(stop_tx), task: Some(task) })
+    Ok(SandboxHandle {
+        addr,
+        state,
+        stop: Some(stop_tx),
+        task: Some(task),
+    })
 }

@@ -14,7 +14,10 @@ enum LogFormat {
 }
 
 #[derive(Debug, Parser)]
-#[command(name = "meta-sandbox", about = "Local stand-in for Meta's WhatsApp Cloud API")]
+#[command(
+    name = "meta-sandbox",
+    about = "Local stand-in for Meta's WhatsApp Cloud API"
+)]
 struct Args {
     /// Address to listen on.
     #[arg(long, env = "META_SANDBOX_LISTEN", default_value = "127.0.0.1:8788")]
@@ -38,12 +41,21 @@ async fn main() -> std::io::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     match args.log_format {
-        LogFormat::Json => tracing_subscriber::fmt().json().with_env_filter(filter).init(),
-        LogFormat::Pretty => tracing_subscriber::fmt().pretty().with_env_filter(filter).init(),
+        LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .init(),
+        LogFormat::Pretty => tracing_subscriber::fmt()
+            .pretty()
+            .with_env_filter(filter)
+            .init(),
     }
     let config = SandboxConfig {
         graph_version: args.graph_version,
-        knobs: Knobs { template_approval_delay_ms: args.template_approval_delay_ms, ..Knobs::default() },
+        knobs: Knobs {
+            template_approval_delay_ms: args.template_approval_delay_ms,
+            ..Knobs::default()
+        },
         public_base_url: args.public_base_url,
     };
     let handle = spawn(args.listen, config).await?;

@@ -19,8 +19,15 @@ pub const SERVICE_WINDOW_SECS: i64 = 24 * 60 * 60;
 /// What a send request asks for, once parsed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SendKind {
-    Text { body: String, preview_url: bool },
-    Template { name: String, language: String, body_params: Vec<String> },
+    Text {
+        body: String,
+        preview_url: bool,
+    },
+    Template {
+        name: String,
+        language: String,
+        body_params: Vec<String>,
+    },
 }
 
 /// A validated `POST /{Phone-Number-ID}/messages` body.
@@ -42,7 +49,10 @@ fn str_field<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
 pub fn wa_id_of(to: &str) -> Option<String> {
     let trimmed = to.trim();
     let rest = trimmed.strip_prefix('+').unwrap_or(trimmed);
-    let digits: String = rest.chars().filter(|c| !matches!(c, ' ' | '-' | '(' | ')')).collect();
+    let digits: String = rest
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '(' | ')'))
+        .collect();
     if (7..=15).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit()) {
         Some(digits)
     } else {
@@ -56,7 +66,9 @@ pub fn wa_id_of(to: &str) -> Option<String> {
 /// `template`; any other `type` is refused with 100 as an unknown type would be.
 pub fn parse_send(body: &Value) -> Result<SendRequest, MetaError> {
     if !body.is_object() {
-        return Err(MetaError::invalid_parameter("Request body must be a JSON object."));
+        return Err(MetaError::invalid_parameter(
+            "Request body must be a JSON object.",
+        ));
     }
     match str_field(body, "messaging_product") {
         Some("whatsapp") => {}
@@ -76,7 +88,9 @@ pub fn parse_send(body: &Value) -> Result<SendRequest, MetaError> {
     let to = str_field(body, "to")
         .ok_or_else(|| MetaError::invalid_parameter("The parameter to is required."))?;
     let wa_id = wa_id_of(to).ok_or_else(|| {
-        MetaError::invalid_parameter(format!("Param to must be a valid phone number, got '{to}'."))
+        MetaError::invalid_parameter(format!(
+            "Param to must be a valid phone number, got '{to}'."
+        ))
     })?;
     let biz_opaque_callback_data = match body.get("biz_opaque_callback_data") {
         None | Some(Value::Null) => None,
@@ -96,7 +110,12 @@ pub fn parse_send(body: &Value) -> Result<SendRequest, MetaError> {
             )))
         }
     };
-    Ok(SendRequest { to: to.to_string(), wa_id, kind, biz_opaque_callback_data })
+    Ok(SendRequest {
+        to: to.to_string(),
+        wa_id,
+        kind,
+        biz_opaque_callback_data,
+    })
 }
 
 fn parse_text(body: &Value) -> Result<SendKind, MetaError> {
@@ -107,18 +126,27 @@ fn parse_text(body: &Value) -> Result<SendKind, MetaError> {
         .filter(|b| !b.trim().is_empty())
         .ok_or_else(|| MetaError::invalid_parameter("The parameter text['body'] is required."))?;
     if b.chars().count() > 4096 {
-        return Err(MetaError::invalid_parameter("Param text['body'] must be at most 4096 characters."));
+        return Err(MetaError::invalid_parameter(
+            "Param text['body'] must be at most 4096 characters.",
+        ));
     }
-    let preview_url = text.get("preview_url").and_then(Value::as_bool).unwrap_or(false);
-    Ok(SendKind::Text { body: b.to_string(), preview_url })
+    let preview_url = text
+        .get("preview_url")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    Ok(SendKind::Text {
+        body: b.to_string(),
+        preview_url,
+    })
 }
 
 fn parse_template(body: &Value) -> Result<SendKind, MetaError> {
     let t = body
         .get("template")
         .ok_or_else(|| MetaError::invalid_parameter("The parameter template is required."))?;
-    let name = str_field(t, "name")
-        .ok_or_else(|| MetaError::invalid_parameter("The parameter template['name'] is required."))?;
+    let name = str_field(t, "name").ok_or_else(|| {
+        MetaError::invalid_parameter("The parameter template['name'] is required.")
+    })?;
     let language = t
         .get("language")
         .and_then(|l| str_field(l, "code"))
@@ -134,26 +162,31 @@ fn parse_template(body: &Value) -> Result<SendKind, MetaError> {
             if str_field(c, "type").map(str::to_ascii_lowercase).as_deref() != Some("body") {
                 continue;
             }
-            for p in c.get("parameters").and_then(Value::as_array).into_iter().flatten() {
+            for p in c
+                .get("parameters")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 match (str_field(p, "type"), str_field(p, "text")) {
                     (Some("text"), Some(text)) => body_params.push(text.to_string()),
-                    (Some("text"), None) => {
-                        return Err(MetaError::invalid_parameter(
-                            "Param template['components'][body]['parameters'][]['text'] is required.",
-                        ))
-                    }
+                    (Some("text"), None) => return Err(MetaError::invalid_parameter(
+                        "Param template['components'][body]['parameters'][]['text'] is required.",
+                    )),
                     // currency/date_time etc. also fill a placeholder.
                     (Some(_), _) => body_params.push(p.to_string()),
-                    (None, _) => {
-                        return Err(MetaError::invalid_parameter(
-                            "Param template['components'][body]['parameters'][]['type'] is required.",
-                        ))
-                    }
+                    (None, _) => return Err(MetaError::invalid_parameter(
+                        "Param template['components'][body]['parameters'][]['type'] is required.",
+                    )),
                 }
             }
         }
     }
-    Ok(SendKind::Template { name: name.to_string(), language: language.to_string(), body_params })
+    Ok(SendKind::Template {
+        name: name.to_string(),
+        language: language.to_string(),
+        body_params,
+    })
 }
 
 /// The number of distinct `{{n}}` placeholders in a template body.
@@ -169,7 +202,8 @@ fn placeholders(text: &str) -> BTreeSet<String> {
         match after.find("}}") {
             Some(end) => {
                 let inner = after[..end].trim();
-                if !inner.is_empty() && inner.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                if !inner.is_empty() && inner.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                {
                     found.insert(inner.to_string());
                 }
                 rest = &after[end + 2..];
@@ -206,7 +240,9 @@ pub fn parse_template_submission(body: &Value) -> Result<TemplateSubmission, Met
     // Meta: names are lowercase alphanumerics and underscores, at most 512 chars.
     if name.is_empty()
         || name.len() > 512
-        || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
     {
         return Err(MetaError::invalid_parameter(
             "Param name may contain only lowercase alphanumeric characters and underscores.",
@@ -256,7 +292,9 @@ pub fn review_template(body_text: &str, name: &str, reject_list: &[String]) -> R
     let starts = t.starts_with("{{") && t.find("}}").is_some();
     let ends = t.ends_with("}}") && t.rfind("{{").is_some();
     if starts || ends || reject_list.iter().any(|n| n == name) {
-        Review::Rejected { reason: "INVALID_FORMAT" }
+        Review::Rejected {
+            reason: "INVALID_FORMAT",
+        }
     } else {
         Review::Approved
     }
@@ -302,13 +340,20 @@ pub struct PairBucket {
 
 impl PairBucket {
     pub fn new(limit: PairLimit, now: Instant) -> Self {
-        PairBucket { tokens: f64::from(limit.burst), last: now }
+        PairBucket {
+            tokens: f64::from(limit.burst),
+            last: now,
+        }
     }
 
     /// Takes one token if there is one.
     pub fn try_take(&mut self, limit: PairLimit, now: Instant) -> bool {
         let elapsed_ms = now.duration_since(self.last).as_millis() as f64;
-        let refill = if limit.refill_ms == 0 { f64::INFINITY } else { elapsed_ms / limit.refill_ms as f64 };
+        let refill = if limit.refill_ms == 0 {
+            f64::INFINITY
+        } else {
+            elapsed_ms / limit.refill_ms as f64
+        };
         self.tokens = (self.tokens + refill).min(f64::from(limit.burst));
         self.last = now;
         if self.tokens >= 1.0 {
@@ -352,16 +397,37 @@ mod tests {
 
     #[test]
     fn body_starting_or_ending_with_a_variable_is_rejected() {
-        assert_eq!(review_template("{{1}} is due", "a", &[]), Review::Rejected { reason: "INVALID_FORMAT" });
-        assert_eq!(review_template("Due: {{1}}", "a", &[]), Review::Rejected { reason: "INVALID_FORMAT" });
+        assert_eq!(
+            review_template("{{1}} is due", "a", &[]),
+            Review::Rejected {
+                reason: "INVALID_FORMAT"
+            }
+        );
+        assert_eq!(
+            review_template("Due: {{1}}", "a", &[]),
+            Review::Rejected {
+                reason: "INVALID_FORMAT"
+            }
+        );
         assert_eq!(review_template("Hi {{1}}, ok.", "a", &[]), Review::Approved);
-        assert_eq!(review_template("Hi {{1}}, ok.", "a", &["a".into()]), Review::Rejected { reason: "INVALID_FORMAT" });
+        assert_eq!(
+            review_template("Hi {{1}}, ok.", "a", &["a".into()]),
+            Review::Rejected {
+                reason: "INVALID_FORMAT"
+            }
+        );
     }
 
     #[test]
     fn window_is_open_for_just_under_24h() {
-        assert!(within_service_window(Some(1000), 1000 + SERVICE_WINDOW_SECS - 1));
-        assert!(!within_service_window(Some(1000), 1000 + SERVICE_WINDOW_SECS));
+        assert!(within_service_window(
+            Some(1000),
+            1000 + SERVICE_WINDOW_SECS - 1
+        ));
+        assert!(!within_service_window(
+            Some(1000),
+            1000 + SERVICE_WINDOW_SECS
+        ));
         assert!(!within_service_window(None, 1000));
     }
 
@@ -379,7 +445,10 @@ mod tests {
 
     #[test]
     fn pair_bucket_allows_burst_then_refills() {
-        let limit = PairLimit { burst: 2, refill_ms: 100 };
+        let limit = PairLimit {
+            burst: 2,
+            refill_ms: 100,
+        };
         let t0 = Instant::now();
         let mut b = PairBucket::new(limit, t0);
         assert!(b.try_take(limit, t0));

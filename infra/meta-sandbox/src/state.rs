@@ -32,7 +32,10 @@ impl Tenant {
     }
 
     pub fn verified_name(&self) -> String {
-        self.spec.verified_name.clone().unwrap_or_else(|| "Fincelo Sandbox".into())
+        self.spec
+            .verified_name
+            .clone()
+            .unwrap_or_else(|| "Fincelo Sandbox".into())
     }
 
     pub fn view(&self) -> TenantView {
@@ -94,13 +97,21 @@ impl Store {
     }
 
     pub fn reject(&mut self, code: i64) {
-        *self.stats.rejections_by_code.entry(code.to_string()).or_default() += 1;
+        *self
+            .stats
+            .rejections_by_code
+            .entry(code.to_string())
+            .or_default() += 1;
     }
 
     /// Tenants of a WABA, in a stable order.
     pub fn tenants_of_waba(&self, waba_id: &str) -> Vec<Tenant> {
-        let mut v: Vec<Tenant> =
-            self.tenants.values().filter(|t| t.spec.waba_id == waba_id).cloned().collect();
+        let mut v: Vec<Tenant> = self
+            .tenants
+            .values()
+            .filter(|t| t.spec.waba_id == waba_id)
+            .cloned()
+            .collect();
         v.sort_by(|a, b| a.spec.phone_number_id.cmp(&b.spec.phone_number_id));
         v
     }
@@ -149,9 +160,15 @@ impl Shared {
 }
 
 pub fn now_unix() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 pub fn now_unix_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }

@@ -52,14 +52,23 @@ fn metadata(tenant: &Tenant) -> Value {
 }
 
 /// One status webhook (`sent`, `delivered`, `read` or `failed`).
-pub fn status_payload(tenant: &Tenant, msg: &MessageRecord, status: &str, error: Option<&MetaError>) -> Value {
+pub fn status_payload(
+    tenant: &Tenant,
+    msg: &MessageRecord,
+    status: &str,
+    error: Option<&MetaError>,
+) -> Value {
     let mut st = json!({
         "id": msg.wamid,
         "status": status,
         "timestamp": now_unix().to_string(),
         "recipient_id": msg.wa_id,
     });
-    let category = if msg.kind == "template" { "utility" } else { "service" };
+    let category = if msg.kind == "template" {
+        "utility"
+    } else {
+        "service"
+    };
     // Meta sends conversation and pricing with sent and delivered, not with read.
     if matches!(status, "sent" | "delivered") {
         let conv_id = hex::encode(&msg.wamid.as_bytes()[msg.wamid.len().saturating_sub(16)..]);
@@ -84,7 +93,14 @@ pub fn status_payload(tenant: &Tenant, msg: &MessageRecord, status: &str, error:
 }
 
 /// An inbound text message webhook.
-pub fn inbound_payload(tenant: &Tenant, from: &str, name: &str, id: &str, ts: i64, text: &str) -> Value {
+pub fn inbound_payload(
+    tenant: &Tenant,
+    from: &str,
+    name: &str,
+    id: &str,
+    ts: i64,
+    text: &str,
+) -> Value {
     envelope(
         &tenant.spec.waba_id,
         "messages",
@@ -106,7 +122,10 @@ pub fn inbound_payload(tenant: &Tenant, from: &str, name: &str, id: &str, ts: i6
 /// A `message_template_status_update` webhook, as Meta's
 /// `template_status_approved` example (with `time` on the entry).
 pub fn template_status_payload(t: &TemplateRecord) -> Value {
-    let id_num: Value = t.id.parse::<u64>().map(Value::from).unwrap_or_else(|_| json!(t.id));
+    let id_num: Value =
+        t.id.parse::<u64>()
+            .map(Value::from)
+            .unwrap_or_else(|_| json!(t.id));
     let mut body = envelope(
         &t.waba_id,
         "message_template_status_update",
@@ -124,7 +143,10 @@ pub fn template_status_payload(t: &TemplateRecord) -> Value {
 }
 
 fn field_of(body: &Value) -> String {
-    body["entry"][0]["changes"][0]["field"].as_str().unwrap_or("messages").to_string()
+    body["entry"][0]["changes"][0]["field"]
+        .as_str()
+        .unwrap_or("messages")
+        .to_string()
 }
 
 fn draw(state: &AppState, range: MsRange) -> Duration {
@@ -151,12 +173,21 @@ pub async fn deliver(state: &AppState, url: &str, secret: &str, body: &Value) ->
     outcome
 }
 
-async fn deliver_once(state: &AppState, url: &str, secret: &str, body: &Value, duplicate: bool) -> DeliveryOutcome {
+async fn deliver_once(
+    state: &AppState,
+    url: &str,
+    secret: &str,
+    body: &Value,
+    duplicate: bool,
+) -> DeliveryOutcome {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
     let signature = sign(secret, &bytes);
     let (max_attempts, base_ms) = {
         let s = state.lock();
-        (s.knobs.webhook_max_attempts.max(1), s.knobs.webhook_retry_base_ms)
+        (
+            s.knobs.webhook_max_attempts.max(1),
+            s.knobs.webhook_retry_base_ms,
+        )
     };
     let mut attempts = 0;
     let mut status_code = None;
@@ -210,17 +241,32 @@ async fn deliver_once(state: &AppState, url: &str, secret: &str, body: &Value, d
         status_code,
         duplicate,
     });
-    DeliveryOutcome { url: url.to_string(), delivered, attempts, status_code, error }
+    DeliveryOutcome {
+        url: url.to_string(),
+        delivered,
+        attempts,
+        status_code,
+        error,
+    }
 }
 
 /// Sends an accepted message's status webhooks in a background task, in
 /// progression order (or shuffled under `webhook_reorder`), or a single
 /// `failed` status carrying `error`.
-pub fn spawn_statuses(state: AppState, tenant: Tenant, msg: MessageRecord, error: Option<MetaError>) {
+pub fn spawn_statuses(
+    state: AppState,
+    tenant: Tenant,
+    msg: MessageRecord,
+    error: Option<MetaError>,
+) {
     tokio::spawn(async move {
         let (statuses, reorder, delay) = {
             let s = state.lock();
-            (s.knobs.status_progression.clone(), s.knobs.webhook_reorder, s.knobs.webhook_delay_ms)
+            (
+                s.knobs.status_progression.clone(),
+                s.knobs.webhook_reorder,
+                s.knobs.webhook_delay_ms,
+            )
         };
         let mut names: Vec<&'static str> = match &error {
             Some(_) => vec!["failed"],
@@ -243,7 +289,13 @@ pub fn spawn_statuses(state: AppState, tenant: Tenant, msg: MessageRecord, error
                 tokio::time::sleep(d).await;
             }
             let body = status_payload(&tenant, &msg, name, error.as_ref());
-            deliver(&state, &tenant.spec.webhook_url, &tenant.spec.app_secret, &body).await;
+            deliver(
+                &state,
+                &tenant.spec.webhook_url,
+                &tenant.spec.app_secret,
+                &body,
+            )
+            .await;
         }
     });
 }
@@ -255,7 +307,10 @@ pub async fn send_template_status(state: &AppState, t: &TemplateRecord) -> Vec<D
     let mut seen = Vec::new();
     let mut outcomes = Vec::new();
     for tenant in tenants {
-        let key = (tenant.spec.webhook_url.clone(), tenant.spec.app_secret.clone());
+        let key = (
+            tenant.spec.webhook_url.clone(),
+            tenant.spec.app_secret.clone(),
+        );
         if seen.contains(&key) {
             continue;
         }

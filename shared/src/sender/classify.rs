@@ -24,7 +24,9 @@ pub enum Class {
 /// Classifies a failed send.
 pub fn classify(err: &GraphError) -> Class {
     match err {
-        GraphError::Api { http_status, error, .. } => match error.code {
+        GraphError::Api {
+            http_status, error, ..
+        } => match error.code {
             131047 => Class::OutsideWindow,
             190 => Class::AuthExpired,
             130429 | 131056 | 80007 | 4 | 80004 | 1 | 2 | 131000 | 133004 => Class::Transient,
@@ -32,17 +34,23 @@ pub fn classify(err: &GraphError) -> Class {
             _ if *http_status >= 500 => Class::Transient,
             _ => Class::Permanent,
         },
-        GraphError::Http { http_status } if *http_status >= 500 || *http_status == 429 => Class::Transient,
+        GraphError::Http { http_status } if *http_status >= 500 || *http_status == 429 => {
+            Class::Transient
+        }
         GraphError::Http { .. } => Class::Permanent,
         GraphError::Connect(_) => Class::Transient,
-        GraphError::Timeout(_) | GraphError::Transport(_) | GraphError::Decode(_) => Class::Ambiguous,
+        GraphError::Timeout(_) | GraphError::Transport(_) | GraphError::Decode(_) => {
+            Class::Ambiguous
+        }
     }
 }
 
 /// Seconds until the next attempt: exponential from 5 s, capped at 15 min,
 /// with full jitter; never sooner than Meta's own hint.
 pub fn backoff_secs(attempt: u32, hint: Option<u64>) -> i32 {
-    let exp = 5u64.saturating_mul(1u64 << attempt.saturating_sub(1).min(8)).min(900);
+    let exp = 5u64
+        .saturating_mul(1u64 << attempt.saturating_sub(1).min(8))
+        .min(900);
     let jittered = rand::random_range(exp / 2..=exp.max(1));
     let secs = jittered.max(hint.unwrap_or(0)).min(43_200);
     i32::try_from(secs).unwrap_or(43_200)
@@ -56,7 +64,14 @@ mod tests {
     fn api(status: u16, code: i64) -> GraphError {
         GraphError::Api {
             http_status: status,
-            error: MetaError { message: String::new(), kind: None, code, error_subcode: None, error_data: None, fbtrace_id: None },
+            error: MetaError {
+                message: String::new(),
+                kind: None,
+                code,
+                error_subcode: None,
+                error_data: None,
+                fbtrace_id: None,
+            },
             retry_after_secs: None,
         }
     }
@@ -73,7 +88,10 @@ mod tests {
         for code in [100, 132000, 132001, 132015] {
             assert_eq!(classify(&api(400, code)), Class::Permanent, "{code}");
         }
-        assert_eq!(classify(&GraphError::Http { http_status: 503 }), Class::Transient);
+        assert_eq!(
+            classify(&GraphError::Http { http_status: 503 }),
+            Class::Transient
+        );
         assert_eq!(classify(&GraphError::Decode("x".into())), Class::Ambiguous);
     }
 

@@ -100,7 +100,13 @@ pub struct Sender {
 impl Sender {
     pub fn new(app: App) -> Arc<Self> {
         let pacer = Pacer::new(app.config.sender.mps_cap, app.config.sender.max_concurrency);
-        Arc::new(Sender { app, catalog: Catalog::builtin(), pacer, approved: TtlMap::new(), crash: std::sync::Mutex::new(None) })
+        Arc::new(Sender {
+            app,
+            catalog: Catalog::builtin(),
+            pacer,
+            approved: TtlMap::new(),
+            crash: std::sync::Mutex::new(None),
+        })
     }
 
     pub fn app(&self) -> &App {
@@ -128,7 +134,12 @@ impl Sender {
     /// others.
     pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
         let results = join_all(event.records.iter().map(|rec| {
-            let span = tracing::info_span!("send", sqs_message_id = rec.message_id.as_deref().unwrap_or(""), tenant = tracing::field::Empty, idempotency_key = tracing::field::Empty);
+            let span = tracing::info_span!(
+                "send",
+                sqs_message_id = rec.message_id.as_deref().unwrap_or(""),
+                tenant = tracing::field::Empty,
+                idempotency_key = tracing::field::Empty
+            );
             async move { (rec, self.process(rec).await) }.instrument(span)
         }))
         .await;
@@ -159,7 +170,11 @@ impl Sender {
     /// Processes one record.
     pub async fn process(&self, rec: &SqsMessage) -> Result<Disposition, SenderError> {
         let body = rec.body.as_deref().unwrap_or("");
-        let receive_count: u32 = rec.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1);
+        let receive_count: u32 = rec
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(1);
         if let Some(handback) = Handback::detect(body) {
             return self.handback(handback).await;
         }
@@ -167,7 +182,12 @@ impl Sender {
             Ok(r) => r,
             Err(invalid) => {
                 warn!(reason = invalid.code(), detail = %invalid, "invalid send request; parked");
-                let reason = ParkReason { reason: format!("invalid_request:{}", invalid.code()), detail: invalid.to_string(), meta_code: None, meta_title: None };
+                let reason = ParkReason {
+                    reason: format!("invalid_request:{}", invalid.code()),
+                    detail: invalid.to_string(),
+                    meta_code: None,
+                    meta_title: None,
+                };
                 self.app.queues.park(body, &reason).await?;
                 return Ok(Disposition::Done);
             }
@@ -176,62 +196,147 @@ impl Sender {
         span.record("tenant", req.tenant_id.as_str());
         span.record("idempotency_key", req.idempotency_key.as_str());
         let Some(tenant) = self.app.directory.tenant(&req.tenant_id).await? else {
-            let reason = ParkReason { reason: "unknown_tenant".into(), detail: format!("tenant {} is not configured", req.tenant_id), meta_code: None, meta_title: None };
+            let reason = ParkReason {
+                reason: "unknown_tenant".into(),
+                detail: format!("tenant {} is not configured", req.tenant_id),
+                meta_code: None,
+                meta_title: None,
+            };
             warn!("send request for an unknown tenant; parked");
             self.app.queues.park(body, &reason).await?;
             return Ok(Disposition::Done);
         };
         let now = now();
         if req.deliver_by.is_some_and(|d| d <= now) {
-            if self.app.store.record_final(&req.tenant_id, &req.idempotency_key, None, LedgerState::Expired, "deliver_by passed before sending", Some(body), now).await? {
+            if self
+                .app
+                .store
+                .record_final(
+                    &req.tenant_id,
+                    &req.idempotency_key,
+                    None,
+                    LedgerState::Expired,
+                    "deliver_by passed before sending",
+                    Some(body),
+                    now,
+                )
+                .await?
+            {
                 info!("alert is stale (deliver_by passed); recorded as expired, not sent");
-                self.outcome(&req, "expired", None, None, None, Some("deliver_by passed".into())).await?;
+                self.outcome(
+                    &req,
+                    "expired",
+                    None,
+                    None,
+                    None,
+                    Some("deliver_by passed".into()),
+                )
+                .await?;
             }
             return Ok(Disposition::Done);
         }
         let token = uuid::Uuid::new_v4().to_string();
         let lease = self.app.config.sender.claim_lease.as_secs() as i64;
-        let entry = match self.app.store.claim(&req.tenant_id, &req.idempotency_key, body, &token, now, lease).await? {
+        let entry = match self
+            .app
+            .store
+            .claim(
+                &req.tenant_id,
+                &req.idempotency_key,
+                body,
+                &token,
+                now,
+                lease,
+            )
+            .await?
+        {
             ClaimOutcome::Claimed(e) => e,
-            ClaimOutcome::Existing(existing) => match self.resume(&req, &existing, &token, now).await? {
-                Resume::Proceed(e) => e,
-                Resume::Stop(d) => return Ok(d),
-            },
+            ClaimOutcome::Existing(existing) => {
+                match self.resume(&req, &existing, &token, now).await? {
+                    Resume::Proceed(e) => e,
+                    Resume::Stop(d) => return Ok(d),
+                }
+            }
         };
         if self.crashes_at(CrashPoint::AfterClaim) {
             warn!("simulated crash after claim");
             return Ok(Disposition::RetryAfter(0));
         }
-        self.send(&tenant, &req, body, &entry, &token, receive_count).await
+        self.send(&tenant, &req, body, &entry, &token, receive_count)
+            .await
     }
 
     /// A key that someone already claimed: finished, in flight, or in doubt.
-    async fn resume(&self, req: &SendRequest, existing: &LedgerEntry, token: &str, now: i64) -> Result<Resume, SenderError> {
+    async fn resume(
+        &self,
+        req: &SendRequest,
+        existing: &LedgerEntry,
+        token: &str,
+        now: i64,
+    ) -> Result<Resume, SenderError> {
         let store = &self.app.store;
         match existing.state {
             s if s.is_final() => {
-                info!(state = s.as_str(), "already handled; acknowledged without sending");
+                info!(
+                    state = s.as_str(),
+                    "already handled; acknowledged without sending"
+                );
                 Ok(Resume::Stop(Disposition::Done))
             }
             LedgerState::Claimed if existing.lease_until > now => {
-                Ok(Resume::Stop(Disposition::RetryAfter(i32::try_from(existing.lease_until - now + 1).unwrap_or(60))))
+                Ok(Resume::Stop(Disposition::RetryAfter(
+                    i32::try_from(existing.lease_until - now + 1).unwrap_or(60),
+                )))
             }
             LedgerState::Claimed | LedgerState::Ambiguous => {
                 let prev = existing.claim_token.as_deref().unwrap_or("");
-                let seen = store.statuses_by_key(&req.tenant_id, &req.idempotency_key).await?;
+                let seen = store
+                    .statuses_by_key(&req.tenant_id, &req.idempotency_key)
+                    .await?;
                 if let Some(status) = seen.first() {
-                    if store.resolve_ambiguous_as_sent(&req.tenant_id, &req.idempotency_key, prev, &status.wamid, now).await? {
+                    if store
+                        .resolve_ambiguous_as_sent(
+                            &req.tenant_id,
+                            &req.idempotency_key,
+                            prev,
+                            &status.wamid,
+                            now,
+                        )
+                        .await?
+                    {
                         info!(wamid = %status.wamid, "ambiguous send resolved: Meta reported a status for it, so it was sent");
-                        self.outcome(req, "sent", existing.mode, existing.template.clone(), Some(status.wamid.clone()), Some("resolved from status webhook".into())).await?;
+                        self.outcome(
+                            req,
+                            "sent",
+                            existing.mode,
+                            existing.template.clone(),
+                            Some(status.wamid.clone()),
+                            Some("resolved from status webhook".into()),
+                        )
+                        .await?;
                     }
                     return Ok(Resume::Stop(Disposition::Done));
                 }
-                let decide_at = existing.decide_at.unwrap_or(existing.lease_until + self.app.config.sender.ambiguous_delay.as_secs() as i64);
+                let decide_at = existing.decide_at.unwrap_or(
+                    existing.lease_until + self.app.config.sender.ambiguous_delay.as_secs() as i64,
+                );
                 if now < decide_at {
-                    return Ok(Resume::Stop(Disposition::RetryAfter(i32::try_from(decide_at - now).unwrap_or(600).max(1))));
+                    return Ok(Resume::Stop(Disposition::RetryAfter(
+                        i32::try_from(decide_at - now).unwrap_or(600).max(1),
+                    )));
                 }
                 let lease = self.app.config.sender.claim_lease.as_secs() as i64;
-                match store.take_over(&req.tenant_id, &req.idempotency_key, prev, token, now, lease).await? {
+                match store
+                    .take_over(
+                        &req.tenant_id,
+                        &req.idempotency_key,
+                        prev,
+                        token,
+                        now,
+                        lease,
+                    )
+                    .await?
+                {
                     ClaimOutcome::Claimed(e) => {
                         warn!("ambiguous send judged lost (no status by decide_at); sending again");
                         Ok(Resume::Proceed(e))
@@ -255,7 +360,19 @@ impl Sender {
         let token = uuid::Uuid::new_v4().to_string();
         let now = now();
         let lease = self.app.config.sender.claim_lease.as_secs() as i64;
-        let entry = match self.app.store.claim_handback(&h.tenant_id, &h.idempotency_key, &h.wamid, &token, now, lease).await {
+        let entry = match self
+            .app
+            .store
+            .claim_handback(
+                &h.tenant_id,
+                &h.idempotency_key,
+                &h.wamid,
+                &token,
+                now,
+                lease,
+            )
+            .await
+        {
             Ok(ClaimOutcome::Claimed(e)) => e,
             Ok(ClaimOutcome::Existing(_)) => {
                 info!("hand-back already taken or not applicable");
@@ -275,7 +392,15 @@ impl Sender {
     }
 
     /// Chooses free-form or template, sends, and records the outcome.
-    async fn send(&self, tenant: &Tenant, req: &SendRequest, body: &str, entry: &LedgerEntry, token: &str, receive_count: u32) -> Result<Disposition, SenderError> {
+    async fn send(
+        &self,
+        tenant: &Tenant,
+        req: &SendRequest,
+        body: &str,
+        entry: &LedgerEntry,
+        token: &str,
+        receive_count: u32,
+    ) -> Result<Disposition, SenderError> {
         let cfg = &self.app.config.sender;
         let now = now();
         let free_form = match (&req.text, entry.force_template) {
@@ -292,29 +417,67 @@ impl Sender {
             match self.call(tenant, req, &text_message(req, text)).await {
                 Err(e) if classify(&e) == Class::OutsideWindow => {
                     info!("Meta says the window is closed (131047); closing it and sending the template now");
-                    self.app.store.close_window(&req.tenant_id, &req.to, now, now).await?;
+                    self.app
+                        .store
+                        .close_window(&req.tenant_id, &req.to, now, now)
+                        .await?;
                 }
-                result => return self.conclude(tenant, req, body, token, SendMode::FreeForm, None, result, receive_count).await,
+                result => {
+                    return self
+                        .conclude(
+                            tenant,
+                            req,
+                            body,
+                            token,
+                            SendMode::FreeForm,
+                            None,
+                            result,
+                            receive_count,
+                        )
+                        .await
+                }
             }
         }
         let def = self.catalog.choose(req.event, req.health, req.premium);
         if !self.template_approved(&req.tenant_id, def).await? {
-            return self.template_not_ready(req, body, entry, token, def, now).await;
+            return self
+                .template_not_ready(req, body, entry, token, def, now)
+                .await;
         }
         let component = match def.send_component(&req.params) {
             Ok(c) => c,
             Err(e) => {
-                let reason = ParkReason { reason: "invalid_request:template_params".into(), detail: e.to_string(), meta_code: None, meta_title: None };
+                let reason = ParkReason {
+                    reason: "invalid_request:template_params".into(),
+                    detail: e.to_string(),
+                    meta_code: None,
+                    meta_title: None,
+                };
                 return self.park(req, body, Some(token), reason).await;
             }
         };
         let message = template_message(req, component);
         let result = self.call(tenant, req, &message).await;
-        self.conclude(tenant, req, body, token, SendMode::Template, Some(def.name.as_str()), result, receive_count).await
+        self.conclude(
+            tenant,
+            req,
+            body,
+            token,
+            SendMode::Template,
+            Some(def.name.as_str()),
+            result,
+            receive_count,
+        )
+        .await
     }
 
     /// One Graph call, paced, with one token refresh on 190.
-    async fn call(&self, tenant: &Tenant, req: &SendRequest, message: &serde_json::Value) -> Result<SendResponse, GraphError> {
+    async fn call(
+        &self,
+        tenant: &Tenant,
+        req: &SendRequest,
+        message: &serde_json::Value,
+    ) -> Result<SendResponse, GraphError> {
         let secrets = match self.app.directory.secrets(tenant).await {
             Ok(s) => s,
             Err(e) => {
@@ -323,7 +486,15 @@ impl Sender {
             }
         };
         self.pacer.wait(tenant.phone_number_id.as_str()).await;
-        let first = self.app.graph.send_message(tenant.phone_number_id.as_str(), &secrets.access_token, message).await;
+        let first = self
+            .app
+            .graph
+            .send_message(
+                tenant.phone_number_id.as_str(),
+                &secrets.access_token,
+                message,
+            )
+            .await;
         if !matches!(&first, Err(e) if classify(e) == Class::AuthExpired) {
             return first;
         }
@@ -333,11 +504,24 @@ impl Sender {
             Err(_) => return first,
         };
         self.pacer.wait(tenant.phone_number_id.as_str()).await;
-        self.app.graph.send_message(tenant.phone_number_id.as_str(), &fresh, message).await
+        self.app
+            .graph
+            .send_message(tenant.phone_number_id.as_str(), &fresh, message)
+            .await
     }
 
     #[allow(clippy::too_many_arguments)]
-    async fn conclude(&self, _tenant: &Tenant, req: &SendRequest, body: &str, token: &str, mode: SendMode, template: Option<&str>, result: Result<SendResponse, GraphError>, receive_count: u32) -> Result<Disposition, SenderError> {
+    async fn conclude(
+        &self,
+        _tenant: &Tenant,
+        req: &SendRequest,
+        body: &str,
+        token: &str,
+        mode: SendMode,
+        template: Option<&str>,
+        result: Result<SendResponse, GraphError>,
+        receive_count: u32,
+    ) -> Result<Disposition, SenderError> {
         let store = &self.app.store;
         let now = now();
         let err = match result {
@@ -346,12 +530,35 @@ impl Sender {
                     warn!("simulated crash after send");
                     return Ok(Disposition::RetryAfter(0));
                 }
-                let wamid = resp.messages.first().map(|m| m.id.clone()).unwrap_or_default();
-                if !store.record_sent(&req.tenant_id, &req.idempotency_key, token, mode, template, &wamid, now).await? {
+                let wamid = resp
+                    .messages
+                    .first()
+                    .map(|m| m.id.clone())
+                    .unwrap_or_default();
+                if !store
+                    .record_sent(
+                        &req.tenant_id,
+                        &req.idempotency_key,
+                        token,
+                        mode,
+                        template,
+                        &wamid,
+                        now,
+                    )
+                    .await?
+                {
                     error!(wamid = %wamid, "sent, but the claim was taken over meanwhile (lease too short?)");
                 }
                 info!(mode = mode.as_str(), template, wamid = %wamid, csm = %req.to.masked(), "alert sent");
-                self.outcome(req, "sent", Some(mode), template.map(str::to_string), Some(wamid), None).await?;
+                self.outcome(
+                    req,
+                    "sent",
+                    Some(mode),
+                    template.map(str::to_string),
+                    Some(wamid),
+                    None,
+                )
+                .await?;
                 return Ok(Disposition::Done);
             }
             Err(e) => e,
@@ -362,12 +569,21 @@ impl Sender {
         match class {
             Class::Transient | Class::AuthExpired | Class::OutsideWindow => {
                 if receive_count >= self.app.config.sender.max_attempts {
-                    let reason = ParkReason { reason: "max_attempts".into(), detail: format!("gave up after {receive_count} attempts; last: {detail}"), meta_code: code, meta_title: meta_title(&err) };
+                    let reason = ParkReason {
+                        reason: "max_attempts".into(),
+                        detail: format!("gave up after {receive_count} attempts; last: {detail}"),
+                        meta_code: code,
+                        meta_title: meta_title(&err),
+                    };
                     return self.park(req, body, Some(token), reason).await;
                 }
-                store.record_retry(&req.tenant_id, &req.idempotency_key, token, &detail, now).await?;
+                store
+                    .record_retry(&req.tenant_id, &req.idempotency_key, token, &detail, now)
+                    .await?;
                 let hint = match &err {
-                    GraphError::Api { retry_after_secs, .. } => *retry_after_secs,
+                    GraphError::Api {
+                        retry_after_secs, ..
+                    } => *retry_after_secs,
                     _ => None,
                 };
                 let delay = backoff_secs(receive_count, hint);
@@ -376,62 +592,167 @@ impl Sender {
             }
             Class::Ambiguous => {
                 let delay = self.app.config.sender.ambiguous_delay.as_secs() as i64;
-                store.record_ambiguous(&req.tenant_id, &req.idempotency_key, token, &detail, now + delay, mode, template, now).await?;
+                store
+                    .record_ambiguous(
+                        &req.tenant_id,
+                        &req.idempotency_key,
+                        token,
+                        &detail,
+                        now + delay,
+                        mode,
+                        template,
+                        now,
+                    )
+                    .await?;
                 warn!(error = %detail, decide_in = delay, "send outcome unknown; parked as ambiguous until a status arrives or decide_at passes");
-                self.outcome(req, "ambiguous", Some(mode), template.map(str::to_string), None, Some(detail)).await?;
+                self.outcome(
+                    req,
+                    "ambiguous",
+                    Some(mode),
+                    template.map(str::to_string),
+                    None,
+                    Some(detail),
+                )
+                .await?;
                 Ok(Disposition::RetryAfter(i32::try_from(delay).unwrap_or(600)))
             }
             Class::Undeliverable => {
-                store.flag_undeliverable(&req.tenant_id, &req.to, 131026, now).await?;
-                let reason = ParkReason { reason: "undeliverable_number".into(), detail, meta_code: code, meta_title: meta_title(&err) };
+                store
+                    .flag_undeliverable(&req.tenant_id, &req.to, 131026, now)
+                    .await?;
+                let reason = ParkReason {
+                    reason: "undeliverable_number".into(),
+                    detail,
+                    meta_code: code,
+                    meta_title: meta_title(&err),
+                };
                 self.park(req, body, Some(token), reason).await
             }
             Class::Permanent => {
-                let reason = ParkReason { reason: "meta_permanent".into(), detail, meta_code: code, meta_title: meta_title(&err) };
+                let reason = ParkReason {
+                    reason: "meta_permanent".into(),
+                    detail,
+                    meta_code: code,
+                    meta_title: meta_title(&err),
+                };
                 self.park(req, body, Some(token), reason).await
             }
         }
     }
 
-    async fn template_approved(&self, tenant: &TenantId, def: &TemplateDef) -> Result<bool, SenderError> {
-        let key = (tenant.clone(), def.name.as_str().to_string(), def.language.clone());
+    async fn template_approved(
+        &self,
+        tenant: &TenantId,
+        def: &TemplateDef,
+    ) -> Result<bool, SenderError> {
+        let key = (
+            tenant.clone(),
+            def.name.as_str().to_string(),
+            def.language.clone(),
+        );
         if let Some(hit) = self.approved.get(&key) {
             return Ok(hit);
         }
-        let approved = self.app.store.get_template(tenant, def.name.as_str(), &def.language).await?.is_some_and(|t| t.is_approved());
-        self.approved.put(key, approved, if approved { APPROVED_TTL } else { UNAPPROVED_TTL });
+        let approved = self
+            .app
+            .store
+            .get_template(tenant, def.name.as_str(), &def.language)
+            .await?
+            .is_some_and(|t| t.is_approved());
+        self.approved.put(
+            key,
+            approved,
+            if approved {
+                APPROVED_TTL
+            } else {
+                UNAPPROVED_TTL
+            },
+        );
         Ok(approved)
     }
 
     /// The template is not approved: wait (it may be PENDING) until
     /// `deliver_by` or `TEMPLATE_WAIT_LIMIT_SECS` from the first attempt, then park.
-    async fn template_not_ready(&self, req: &SendRequest, body: &str, entry: &LedgerEntry, token: &str, def: &TemplateDef, now: i64) -> Result<Disposition, SenderError> {
-        let limit = req.deliver_by.unwrap_or(entry.created_at + self.app.config.sender.template_wait_limit.as_secs() as i64);
-        let status = self.app.store.get_template(&req.tenant_id, def.name.as_str(), &def.language).await?.map(|t| t.status).unwrap_or_else(|| "NOT_SUBMITTED".into());
+    async fn template_not_ready(
+        &self,
+        req: &SendRequest,
+        body: &str,
+        entry: &LedgerEntry,
+        token: &str,
+        def: &TemplateDef,
+        now: i64,
+    ) -> Result<Disposition, SenderError> {
+        let limit = req.deliver_by.unwrap_or(
+            entry.created_at + self.app.config.sender.template_wait_limit.as_secs() as i64,
+        );
+        let status = self
+            .app
+            .store
+            .get_template(&req.tenant_id, def.name.as_str(), &def.language)
+            .await?
+            .map(|t| t.status)
+            .unwrap_or_else(|| "NOT_SUBMITTED".into());
         if now + i64::from(TEMPLATE_RECHECK_SECS) > limit {
-            let reason = ParkReason { reason: "template_not_approved".into(), detail: format!("template {} is {status}", def.name), meta_code: None, meta_title: None };
+            let reason = ParkReason {
+                reason: "template_not_approved".into(),
+                detail: format!("template {} is {status}", def.name),
+                meta_code: None,
+                meta_title: None,
+            };
             return self.park(req, body, Some(token), reason).await;
         }
-        self.app.store.record_retry(&req.tenant_id, &req.idempotency_key, token, &format!("template {} is {status}", def.name), now).await?;
+        self.app
+            .store
+            .record_retry(
+                &req.tenant_id,
+                &req.idempotency_key,
+                token,
+                &format!("template {} is {status}", def.name),
+                now,
+            )
+            .await?;
         warn!(template = %def.name, status, "template not approved yet; waiting");
         Ok(Disposition::RetryAfter(TEMPLATE_RECHECK_SECS))
     }
 
-    async fn park(&self, req: &SendRequest, body: &str, token: Option<&str>, reason: ParkReason) -> Result<Disposition, SenderError> {
+    async fn park(
+        &self,
+        req: &SendRequest,
+        body: &str,
+        token: Option<&str>,
+        reason: ParkReason,
+    ) -> Result<Disposition, SenderError> {
         // The DLQ copy first: if recording fails after it, the retry finds
         // the key still claimed and parks again (a duplicate DLQ entry,
         // never a lost one).
         self.app.queues.park(body, &reason).await?;
         self.app
             .store
-            .record_final(&req.tenant_id, &req.idempotency_key, token, LedgerState::Parked, &format!("{}: {}", reason.reason, reason.detail), Some(body), now())
+            .record_final(
+                &req.tenant_id,
+                &req.idempotency_key,
+                token,
+                LedgerState::Parked,
+                &format!("{}: {}", reason.reason, reason.detail),
+                Some(body),
+                now(),
+            )
             .await?;
         warn!(reason = %reason.reason, meta_code = reason.meta_code, "alert parked in the DLQ");
-        self.outcome(req, "parked", None, None, None, Some(reason.reason.clone())).await?;
+        self.outcome(req, "parked", None, None, None, Some(reason.reason.clone()))
+            .await?;
         Ok(Disposition::Done)
     }
 
-    async fn outcome(&self, req: &SendRequest, outcome: &str, mode: Option<SendMode>, template: Option<String>, wamid: Option<String>, reason: Option<String>) -> Result<(), SenderError> {
+    async fn outcome(
+        &self,
+        req: &SendRequest,
+        outcome: &str,
+        mode: Option<SendMode>,
+        template: Option<String>,
+        wamid: Option<String>,
+        reason: Option<String>,
+    ) -> Result<(), SenderError> {
         let event = Event::SendOutcome {
             tenant_id: req.tenant_id.to_string(),
             idempotency_key: req.idempotency_key.to_string(),
@@ -475,8 +796,14 @@ fn template_message(req: &SendRequest, template: serde_json::Value) -> serde_jso
 
 fn describe(err: &GraphError) -> String {
     match err {
-        GraphError::Api { http_status, error, .. } => {
-            format!("meta:{} (HTTP {http_status}) {}", error.code, error.details().unwrap_or(&error.message))
+        GraphError::Api {
+            http_status, error, ..
+        } => {
+            format!(
+                "meta:{} (HTTP {http_status}) {}",
+                error.code,
+                error.details().unwrap_or(&error.message)
+            )
         }
         other => other.to_string(),
     }

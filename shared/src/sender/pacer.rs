@@ -20,7 +20,10 @@ pub struct Pacer {
 impl Pacer {
     pub fn new(cap_per_sec: u32, max_concurrency: u32) -> Self {
         let secs = f64::from(max_concurrency.max(1)) / f64::from(cap_per_sec.max(1)) * 1.02;
-        Pacer { interval: Duration::from_secs_f64(secs), next_slot: Mutex::new(HashMap::new()) }
+        Pacer {
+            interval: Duration::from_secs_f64(secs),
+            next_slot: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Waits for this number's next free slot and takes it.
@@ -50,7 +53,11 @@ mod tests {
         }
         // 41 sends need 40 intervals of 25.5 ms: more than one second, so no
         // rolling second holds more than 40 (= 80 / 2).
-        assert!(start.elapsed() > Duration::from_secs(1), "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() > Duration::from_secs(1),
+            "{:?}",
+            start.elapsed()
+        );
         // Another number is paced on its own.
         let t = tokio::time::Instant::now();
         pacer.wait("456").await;

@@ -131,13 +131,15 @@ const TEXT_MAX: usize = 4096;
 impl SendRequest {
     /// Parses and validates a queue message body.
     pub fn parse(body: &str) -> Result<SendRequest, InvalidRequest> {
-        let value: serde_json::Value = serde_json::from_str(body).map_err(|e| InvalidRequest::NotJson(e.to_string()))?;
+        let value: serde_json::Value =
+            serde_json::from_str(body).map_err(|e| InvalidRequest::NotJson(e.to_string()))?;
         match value.get("version") {
             Some(v) if v.as_u64() == Some(u64::from(VERSION)) => {}
             Some(v) => return Err(InvalidRequest::UnsupportedVersion(v.to_string())),
             None => return Err(InvalidRequest::Schema("missing field `version`".into())),
         }
-        let raw: Raw = serde_json::from_value(value).map_err(|e| InvalidRequest::Schema(e.to_string()))?;
+        let raw: Raw =
+            serde_json::from_value(value).map_err(|e| InvalidRequest::Schema(e.to_string()))?;
         let _ = raw.version;
         let event = match raw.event.kind.as_str() {
             "usage_threshold" => AlertEvent::UsageThreshold,
@@ -164,7 +166,8 @@ impl SendRequest {
         let deliver_by = match raw.deliver_by {
             None => None,
             Some(s) => {
-                let t = humantime::parse_rfc3339_weak(&s).map_err(|_| InvalidRequest::DeliverBy(s.clone()))?;
+                let t = humantime::parse_rfc3339_weak(&s)
+                    .map_err(|_| InvalidRequest::DeliverBy(s.clone()))?;
                 let secs = t
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_err(|_| InvalidRequest::DeliverBy(s.clone()))?
@@ -173,9 +176,12 @@ impl SendRequest {
             }
         };
         Ok(SendRequest {
-            tenant_id: TenantId::parse(raw.tenant_id).map_err(|e| InvalidRequest::TenantId(e.reason.to_string()))?,
-            idempotency_key: IdempotencyKey::parse(raw.idempotency_key).map_err(|e| InvalidRequest::IdempotencyKey(e.reason.to_string()))?,
-            to: E164::parse(&raw.recipient.phone).map_err(|e| InvalidRequest::Phone(e.to_string()))?,
+            tenant_id: TenantId::parse(raw.tenant_id)
+                .map_err(|e| InvalidRequest::TenantId(e.reason.to_string()))?,
+            idempotency_key: IdempotencyKey::parse(raw.idempotency_key)
+                .map_err(|e| InvalidRequest::IdempotencyKey(e.reason.to_string()))?,
+            to: E164::parse(&raw.recipient.phone)
+                .map_err(|e| InvalidRequest::Phone(e.to_string()))?,
             csm_id: raw.recipient.csm_id,
             event,
             customer_name: raw.event.customer.name,
@@ -203,7 +209,13 @@ impl Handback {
     pub const KIND: &'static str = "template_handback";
 
     pub fn new(tenant_id: TenantId, idempotency_key: IdempotencyKey, wamid: String) -> Self {
-        Handback { kind: Self::KIND.into(), version: 1, tenant_id, idempotency_key, wamid }
+        Handback {
+            kind: Self::KIND.into(),
+            version: 1,
+            tenant_id,
+            idempotency_key,
+            wamid,
+        }
     }
 
     pub fn to_json(&self) -> String {
@@ -215,7 +227,9 @@ impl Handback {
         if !body.contains(Self::KIND) {
             return None;
         }
-        serde_json::from_str::<Handback>(body).ok().filter(|h| h.kind == Self::KIND)
+        serde_json::from_str::<Handback>(body)
+            .ok()
+            .filter(|h| h.kind == Self::KIND)
     }
 }
 
@@ -250,13 +264,37 @@ mod tests {
         let cases: Vec<(&str, serde_json::Value, &str)> = vec![
             ("version", serde_json::json!(2), "unsupported_version"),
             ("tenant_id", serde_json::json!("a b"), "invalid_tenant_id"),
-            ("idempotency_key", serde_json::json!(""), "invalid_idempotency_key"),
-            ("recipient", serde_json::json!({"phone": "9876543210"}), "invalid_phone"),
-            ("event", serde_json::json!({"type": "birthday", "customer": {"name": "x", "health": "good"}}), "unknown_event"),
-            ("event", serde_json::json!({"type": "escalation", "customer": {"name": "x", "health": "meh"}}), "unknown_health"),
-            ("deliver_by", serde_json::json!("tomorrow"), "invalid_deliver_by"),
+            (
+                "idempotency_key",
+                serde_json::json!(""),
+                "invalid_idempotency_key",
+            ),
+            (
+                "recipient",
+                serde_json::json!({"phone": "9876543210"}),
+                "invalid_phone",
+            ),
+            (
+                "event",
+                serde_json::json!({"type": "birthday", "customer": {"name": "x", "health": "good"}}),
+                "unknown_event",
+            ),
+            (
+                "event",
+                serde_json::json!({"type": "escalation", "customer": {"name": "x", "health": "meh"}}),
+                "unknown_health",
+            ),
+            (
+                "deliver_by",
+                serde_json::json!("tomorrow"),
+                "invalid_deliver_by",
+            ),
             ("text", serde_json::json!("  "), "invalid_text"),
-            ("delivery_by", serde_json::json!("2026-11-26T10:00:00Z"), "schema"),
+            (
+                "delivery_by",
+                serde_json::json!("2026-11-26T10:00:00Z"),
+                "schema",
+            ),
         ];
         for (field, value, code) in cases {
             let mut v = valid();
@@ -264,12 +302,19 @@ mod tests {
             let err = SendRequest::parse(&v.to_string()).expect_err(field);
             assert_eq!(err.code(), code, "{field}: {err}");
         }
-        assert_eq!(SendRequest::parse("{not json").expect_err("json").code(), "not_json");
+        assert_eq!(
+            SendRequest::parse("{not json").expect_err("json").code(),
+            "not_json"
+        );
     }
 
     #[test]
     fn handbacks_are_told_apart_from_requests() {
-        let h = Handback::new(TenantId::parse("acme").expect("id"), IdempotencyKey::parse("k").expect("key"), "wamid.1".into());
+        let h = Handback::new(
+            TenantId::parse("acme").expect("id"),
+            IdempotencyKey::parse("k").expect("key"),
+            "wamid.1".into(),
+        );
         assert_eq!(Handback::detect(&h.to_json()), Some(h));
         assert_eq!(Handback::detect(&valid().to_string()), None);
     }

@@ -11,7 +11,13 @@ pub const DEDUP_TTL_SECS: i64 = 7 * 24 * 3600;
 
 impl Store {
     /// Records `(kind, id)` for a tenant. Returns `true` the first time only.
-    pub async fn first_sighting(&self, tenant: &TenantId, kind: &str, id: &str, now: i64) -> Result<bool, StoreError> {
+    pub async fn first_sighting(
+        &self,
+        tenant: &TenantId,
+        kind: &str,
+        id: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
         let res = self
             .client
             .put_item()
@@ -24,14 +30,24 @@ impl Store {
             .await;
         match res {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
             Err(e) => Err(StoreError::dynamo("PutItem", e)),
         }
     }
 
     /// Forgets a sighting, so a retry of a body whose processing failed half
     /// way can act again.
-    pub async fn forget_sighting(&self, tenant: &TenantId, kind: &str, id: &str) -> Result<(), StoreError> {
+    pub async fn forget_sighting(
+        &self,
+        tenant: &TenantId,
+        kind: &str,
+        id: &str,
+    ) -> Result<(), StoreError> {
         self.client
             .delete_item()
             .table_name(&self.table)

@@ -65,7 +65,10 @@ impl LedgerState {
 
     /// Nothing more will ever be sent for this key (short of a 131047 hand-back).
     pub fn is_final(self) -> bool {
-        matches!(self, LedgerState::Sent | LedgerState::Expired | LedgerState::Parked)
+        matches!(
+            self,
+            LedgerState::Sent | LedgerState::Expired | LedgerState::Parked
+        )
     }
 }
 
@@ -132,12 +135,20 @@ impl Store {
     /// Claims a key for sending: succeeds for a new key or one whose last
     /// attempt provably failed. `request_json` is kept (first write wins) so
     /// a hand-back can re-send without the original SQS message.
-    pub async fn claim(&self, tenant: &TenantId, key: &IdempotencyKey, request_json: &str, token: &str, now: i64, lease_secs: i64) -> Result<ClaimOutcome, StoreError> {
+    pub async fn claim(
+        &self,
+        tenant: &TenantId,
+        key: &IdempotencyKey,
+        request_json: &str,
+        token: &str,
+        now: i64,
+        lease_secs: i64,
+    ) -> Result<ClaimOutcome, StoreError> {
         let req = self
             .ledger_update(tenant, key)
             .update_expression(
                 "SET #state = :claimed, claim_token = :tok, lease_until = :lease, attempts = if_not_exists(attempts, :zero) + :one, \
-                 request = if_not_exists(request, :req), created_at = if_not_exists(created_at, :now), updated_at = :now, ikey = :k REMOVE decide_at",
+                 request_body = if_not_exists(request_body, :req), created_at = if_not_exists(created_at, :now), updated_at = :now, ikey = :k REMOVE decide_at",
             )
             .condition_expression("attribute_not_exists(#state) OR #state = :retry")
             .expression_attribute_values(":claimed", s(LedgerState::Claimed.as_str()))
@@ -155,7 +166,15 @@ impl Store {
     /// Takes over a key whose holder is gone (lease ran out) or whose last
     /// attempt was ambiguous and has been judged lost. Compare-and-swap on the
     /// previous claim token.
-    pub async fn take_over(&self, tenant: &TenantId, key: &IdempotencyKey, previous_token: &str, token: &str, now: i64, lease_secs: i64) -> Result<ClaimOutcome, StoreError> {
+    pub async fn take_over(
+        &self,
+        tenant: &TenantId,
+        key: &IdempotencyKey,
+        previous_token: &str,
+        token: &str,
+        now: i64,
+        lease_secs: i64,
+    ) -> Result<ClaimOutcome, StoreError> {
         let req = self
             .ledger_update(tenant, key)
             .update_expression("SET #state = :claimed, claim_token = :tok, lease_until = :lease, attempts = attempts + :one, updated_at = :now REMOVE decide_at")
@@ -173,7 +192,15 @@ impl Store {
     /// Meta refused a free-form message after accepting it (131047 in a
     /// `failed` status): the key is claimed again, this time for a template.
     /// Only the free-form send with that wamid can be handed back, once.
-    pub async fn claim_handback(&self, tenant: &TenantId, key: &IdempotencyKey, wamid: &str, token: &str, now: i64, lease_secs: i64) -> Result<ClaimOutcome, StoreError> {
+    pub async fn claim_handback(
+        &self,
+        tenant: &TenantId,
+        key: &IdempotencyKey,
+        wamid: &str,
+        token: &str,
+        now: i64,
+        lease_secs: i64,
+    ) -> Result<ClaimOutcome, StoreError> {
         let req = self
             .ledger_update(tenant, key)
             .update_expression("SET #state = :claimed, claim_token = :tok, lease_until = :lease, attempts = attempts + :one, force_template = :true, updated_at = :now, last_error = :why")
@@ -222,7 +249,16 @@ impl Store {
 
     /// Records Meta's acceptance. Returns `false` if the claim was lost to
     /// another instance meanwhile.
-    pub async fn record_sent(&self, tenant: &TenantId, key: &IdempotencyKey, token: &str, mode: SendMode, template: Option<&str>, wamid: &str, now: i64) -> Result<bool, StoreError> {
+    pub async fn record_sent(
+        &self,
+        tenant: &TenantId,
+        key: &IdempotencyKey,
+        token: &str,
+        mode: SendMode,
+        template: Option<&str>,
+        wamid: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
         let mut req = self
             .ledger_update(tenant, key)
             .expression_attribute_names("#mode", "mode")
@@ -240,10 +276,19 @@ impl Store {
     }
 
     /// Records an attempt that Meta provably did not take.
-    pub async fn record_retry(&self, tenant: &TenantId, key: &IdempotencyKey, token: &str, error: &str, now: i64) -> Result<bool, StoreError> {
+    pub async fn record_retry(
+        &self,
+        tenant: &TenantId,
+        key: &IdempotencyKey,
+        token: &str,
+        error: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
         let req = self
             .ledger_update(tenant, key)
-            .update_expression("SET #state = :retry, last_error = :e, updated_at = :now REMOVE lease_until")
+            .update_expression(
+                "SET #state = :retry, last_error = :e, updated_at = :now REMOVE lease_until",
+            )
             .expression_attribute_values(":retry", s(LedgerState::Retry.as_str()))
             .expression_attribute_values(":e", s(error))
             .expression_attribute_values(":now", n(now));
@@ -251,7 +296,17 @@ impl Store {
     }
 
     /// Records an attempt whose outcome is unknown: decided at `decide_at`.
-    pub async fn record_ambiguous(&self, tenant: &TenantId, key: &IdempotencyKey, token: &str, error: &str, decide_at: i64, mode: SendMode, template: Option<&str>, now: i64) -> Result<bool, StoreError> {
+    pub async fn record_ambiguous(
+        &self,
+        tenant: &TenantId,
+        key: &IdempotencyKey,
+        token: &str,
+        error: &str,
+        decide_at: i64,
+        mode: SendMode,
+        template: Option<&str>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
         let req = self
             .ledger_update(tenant, key)
             .update_expression("SET #state = :amb, last_error = :e, decide_at = :d, updated_at = :now, #mode = :mode, template = :tpl REMOVE lease_until")
@@ -267,23 +322,44 @@ impl Store {
 
     /// An ambiguous send turned out to have reached Meta: a status webhook
     /// echoed its key.
-    pub async fn resolve_ambiguous_as_sent(&self, tenant: &TenantId, key: &IdempotencyKey, previous_token: &str, wamid: &str, now: i64) -> Result<bool, StoreError> {
+    pub async fn resolve_ambiguous_as_sent(
+        &self,
+        tenant: &TenantId,
+        key: &IdempotencyKey,
+        previous_token: &str,
+        wamid: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
         let req = self
             .ledger_update(tenant, key)
             .update_expression("SET #state = :sent, wamid = :w, sent_at = if_not_exists(sent_at, :now), updated_at = :now REMOVE lease_until, decide_at")
             .expression_attribute_values(":sent", s(LedgerState::Sent.as_str()))
             .expression_attribute_values(":w", s(wamid))
             .expression_attribute_values(":now", n(now));
-        self.guarded_states(req, previous_token, &[LedgerState::Claimed, LedgerState::Ambiguous]).await
+        self.guarded_states(
+            req,
+            previous_token,
+            &[LedgerState::Claimed, LedgerState::Ambiguous],
+        )
+        .await
     }
 
     /// Ends a key for good (`expired` or `parked`) with a reason. With a
     /// token it must be the holder's; without one the key must be new or in
     /// `retry`.
-    pub async fn record_final(&self, tenant: &TenantId, key: &IdempotencyKey, token: Option<&str>, state: LedgerState, reason: &str, request_json: Option<&str>, now: i64) -> Result<bool, StoreError> {
+    pub async fn record_final(
+        &self,
+        tenant: &TenantId,
+        key: &IdempotencyKey,
+        token: Option<&str>,
+        state: LedgerState,
+        reason: &str,
+        request_json: Option<&str>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
         let mut req = self
             .ledger_update(tenant, key)
-            .update_expression("SET #state = :st, last_error = :e, updated_at = :now, created_at = if_not_exists(created_at, :now), request = if_not_exists(request, :req), ikey = :k REMOVE lease_until, decide_at")
+            .update_expression("SET #state = :st, last_error = :e, updated_at = :now, created_at = if_not_exists(created_at, :now), request_body = if_not_exists(request_body, :req), ikey = :k REMOVE lease_until, decide_at")
             .expression_attribute_values(":st", s(state.as_str()))
             .expression_attribute_values(":e", s(reason))
             .expression_attribute_values(":now", n(now))
@@ -300,15 +376,28 @@ impl Store {
         }
     }
 
-    pub async fn get_ledger(&self, tenant: &TenantId, key: &IdempotencyKey) -> Result<Option<LedgerEntry>, StoreError> {
-        self.get(&ledger_pk(tenant, key), "LEDGER").await?.map(|i| parse_ledger(&i)).transpose()
+    pub async fn get_ledger(
+        &self,
+        tenant: &TenantId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<LedgerEntry>, StoreError> {
+        self.get(&ledger_pk(tenant, key), "LEDGER")
+            .await?
+            .map(|i| parse_ledger(&i))
+            .transpose()
     }
 
     async fn guarded(&self, req: UpdateItemFluentBuilder, token: &str) -> Result<bool, StoreError> {
-        self.guarded_states(req, token, &[LedgerState::Claimed]).await
+        self.guarded_states(req, token, &[LedgerState::Claimed])
+            .await
     }
 
-    async fn guarded_states(&self, req: UpdateItemFluentBuilder, token: &str, states: &[LedgerState]) -> Result<bool, StoreError> {
+    async fn guarded_states(
+        &self,
+        req: UpdateItemFluentBuilder,
+        token: &str,
+        states: &[LedgerState],
+    ) -> Result<bool, StoreError> {
         let mut req = req.expression_attribute_values(":guard_tok", s(token));
         let mut names = Vec::new();
         for (i, st) in states.iter().enumerate() {
@@ -316,24 +405,39 @@ impl Store {
             req = req.expression_attribute_values(&name, s(st.as_str()));
             names.push(name);
         }
-        let cond = format!("claim_token = :guard_tok AND #state IN ({})", names.join(", "));
+        let cond = format!(
+            "claim_token = :guard_tok AND #state IN ({})",
+            names.join(", ")
+        );
         conditional(req.condition_expression(cond).send().await)
     }
 }
 
 fn conditional<O>(
-    res: Result<O, aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError, aws_sdk_dynamodb::config::http::HttpResponse>>,
+    res: Result<
+        O,
+        aws_sdk_dynamodb::error::SdkError<
+            aws_sdk_dynamodb::operation::update_item::UpdateItemError,
+            aws_sdk_dynamodb::config::http::HttpResponse,
+        >,
+    >,
 ) -> Result<bool, StoreError> {
     match res {
         Ok(_) => Ok(true),
-        Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(false),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+        {
+            Ok(false)
+        }
         Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
     }
 }
 
 fn parse_ledger(item: &Item) -> Result<LedgerEntry, StoreError> {
     let state_s = required_s(item, "state")?;
-    let state = LedgerState::parse(&state_s).ok_or_else(|| super::malformed(item, format!("unknown state {state_s}")))?;
+    let state = LedgerState::parse(&state_s)
+        .ok_or_else(|| super::malformed(item, format!("unknown state {state_s}")))?;
     Ok(LedgerEntry {
         key: get_s(item, "ikey").unwrap_or_default(),
         state,
@@ -350,7 +454,7 @@ fn parse_ledger(item: &Item) -> Result<LedgerEntry, StoreError> {
         lease_until: get_n(item, "lease_until").unwrap_or(0),
         decide_at: get_n(item, "decide_at"),
         force_template: get_bool(item, "force_template").unwrap_or(false),
-        request_json: get_s(item, "request").filter(|r| !r.is_empty()),
+        request_json: get_s(item, "request_body").filter(|r| !r.is_empty()),
         created_at: get_n(item, "created_at").unwrap_or(0),
         updated_at: get_n(item, "updated_at").unwrap_or(0),
         sent_at: get_n(item, "sent_at"),

@@ -95,7 +95,10 @@ impl Store {
         }
         match req.update_expression(update).send().await {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
                 self.fill_straggler_timestamp(c, &ts_attr).await?;
                 Ok(false)
             }
@@ -105,7 +108,11 @@ impl Store {
 
     /// A status that arrived after a later one keeps its timestamp for the
     /// timeline without moving the status back.
-    async fn fill_straggler_timestamp(&self, c: &StatusChange<'_>, ts_attr: &str) -> Result<(), StoreError> {
+    async fn fill_straggler_timestamp(
+        &self,
+        c: &StatusChange<'_>,
+        ts_attr: &str,
+    ) -> Result<(), StoreError> {
         let mut update = String::from("SET #tsa = if_not_exists(#tsa, :ts)");
         let mut req = self
             .client
@@ -133,14 +140,25 @@ impl Store {
             .map_err(|e| StoreError::dynamo("UpdateItem", e))
     }
 
-    pub async fn get_message_status(&self, tenant: &TenantId, wamid: &str) -> Result<Option<MessageStatusRecord>, StoreError> {
-        self.get(&msg_pk(tenant, wamid), "STATUS").await?.map(|i| parse_status(&i)).transpose()
+    pub async fn get_message_status(
+        &self,
+        tenant: &TenantId,
+        wamid: &str,
+    ) -> Result<Option<MessageStatusRecord>, StoreError> {
+        self.get(&msg_pk(tenant, wamid), "STATUS")
+            .await?
+            .map(|i| parse_status(&i))
+            .transpose()
     }
 
     /// Every status record whose status webhook echoed this idempotency key.
     /// This is how an ambiguous send is resolved: if Meta reported a status
     /// for the key, Meta has the message.
-    pub async fn statuses_by_key(&self, tenant: &TenantId, key: &IdempotencyKey) -> Result<Vec<MessageStatusRecord>, StoreError> {
+    pub async fn statuses_by_key(
+        &self,
+        tenant: &TenantId,
+        key: &IdempotencyKey,
+    ) -> Result<Vec<MessageStatusRecord>, StoreError> {
         let out = self
             .client
             .query()

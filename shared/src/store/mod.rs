@@ -29,9 +29,9 @@
 mod dedup;
 mod ledger;
 mod messages;
+mod roster;
 mod templates;
 mod tenants;
-mod roster;
 mod windows;
 
 use std::collections::HashMap;
@@ -44,8 +44,8 @@ use thiserror::Error;
 pub use ledger::{ClaimOutcome, LedgerEntry, LedgerState, SendMode};
 pub use messages::{MessageStatusRecord, StatusChange};
 pub use templates::{TemplateRecord, TemplateStatusChange};
-pub use tenants::{AliasKind, TenantRecord};
 pub use tenants::verify_token_digest;
+pub use tenants::{AliasKind, TenantRecord};
 pub use windows::{Window, WINDOW_SECS};
 
 /// A DynamoDB item.
@@ -54,23 +54,46 @@ pub type Item = HashMap<String, AttributeValue>;
 /// Why a store operation failed. The SDK error is kept as the source.
 #[derive(Debug, Error)]
 pub enum StoreError {
-    #[error("DynamoDB {op} failed")]
+    #[error("DynamoDB {op} failed: {detail}")]
     Dynamo {
         op: &'static str,
+        /// The SDK's whole error chain (service code and message), for logs.
+        detail: String,
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     #[error("stored item {pk}/{sk} is malformed: {reason}")]
-    Malformed { pk: String, sk: String, reason: String },
+    Malformed {
+        pk: String,
+        sk: String,
+        reason: String,
+    },
 }
 
 impl StoreError {
     fn dynamo<E, R>(op: &'static str, err: SdkError<E, R>) -> Self
     where
-        E: std::error::Error + Send + Sync + 'static,
+        E: std::error::Error
+            + aws_sdk_dynamodb::error::ProvideErrorMetadata
+            + Send
+            + Sync
+            + 'static,
         R: std::fmt::Debug + Send + Sync + 'static,
     {
-        StoreError::Dynamo { op, source: Box::new(err) }
+        use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+        let detail = match err.as_service_error() {
+            Some(se) => format!(
+                "{}: {}",
+                se.code().unwrap_or("unknown"),
+                se.message().unwrap_or("")
+            ),
+            None => err.to_string(),
+        };
+        StoreError::Dynamo {
+            op,
+            detail,
+            source: Box::new(err),
+        }
     }
 }
 
@@ -83,7 +106,10 @@ pub struct Store {
 
 impl Store {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Store { client, table: table.into() }
+        Store {
+            client,
+            table: table.into(),
+        }
     }
 
     pub fn table_name(&self) -> &str {

@@ -7,7 +7,13 @@ use crate::phone::E164;
 impl Store {
     /// Marks a number that Meta called undeliverable (131026: not a usable
     /// WhatsApp account). It stays flagged until the roster entry changes.
-    pub async fn flag_undeliverable(&self, tenant: &TenantId, csm: &E164, code: i64, now: i64) -> Result<(), StoreError> {
+    pub async fn flag_undeliverable(
+        &self,
+        tenant: &TenantId,
+        csm: &E164,
+        code: i64,
+        now: i64,
+    ) -> Result<(), StoreError> {
         self.client
             .update_item()
             .table_name(&self.table)
@@ -25,7 +31,11 @@ impl Store {
     }
 
     /// Whether the number has been flagged undeliverable.
-    pub async fn is_undeliverable(&self, tenant: &TenantId, csm: &E164) -> Result<bool, StoreError> {
+    pub async fn is_undeliverable(
+        &self,
+        tenant: &TenantId,
+        csm: &E164,
+    ) -> Result<bool, StoreError> {
         Ok(self
             .get(&format!("T#{tenant}"), &format!("CSM#{csm}"))
             .await?

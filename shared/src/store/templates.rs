@@ -32,9 +32,16 @@ impl TemplateRecord {
 /// What changed about a template.
 #[derive(Debug, Clone)]
 pub enum TemplateStatusChange<'a> {
-    Status { status: &'a str, reason: Option<&'a str> },
-    Quality { score: &'a str },
-    Category { category: &'a str },
+    Status {
+        status: &'a str,
+        reason: Option<&'a str>,
+    },
+    Quality {
+        score: &'a str,
+    },
+    Category {
+        category: &'a str,
+    },
 }
 
 fn sk(name: &str, language: &str) -> String {
@@ -44,7 +51,15 @@ fn sk(name: &str, language: &str) -> String {
 impl Store {
     /// Applies a change observed at `ts` (Meta's time). Status changes are
     /// ordered by `ts`; returns whether anything changed.
-    pub async fn apply_template_change(&self, tenant: &TenantId, name: &str, language: &str, template_id: Option<&str>, change: &TemplateStatusChange<'_>, ts: i64) -> Result<bool, StoreError> {
+    pub async fn apply_template_change(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        language: &str,
+        template_id: Option<&str>,
+        change: &TemplateStatusChange<'_>,
+        ts: i64,
+    ) -> Result<bool, StoreError> {
         let mut req = self
             .client
             .update_item()
@@ -83,31 +98,78 @@ impl Store {
                 (format!("SET {}", set.join(", ")), "attribute_not_exists(category_ts) OR category_ts < :ts OR (category_ts = :ts AND category <> :c)")
             }
         };
-        let res = req.update_expression(update).condition_expression(condition).send().await;
+        let res = req
+            .update_expression(update)
+            .condition_expression(condition)
+            .send()
+            .await;
         match res {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
             Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
         }
     }
 
     /// Records a submission's answer (Meta's id, status and category).
-    pub async fn record_template_submission(&self, tenant: &TenantId, name: &str, language: &str, template_id: &str, status: &str, category: Option<&str>, ts: i64) -> Result<bool, StoreError> {
+    pub async fn record_template_submission(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        language: &str,
+        template_id: &str,
+        status: &str,
+        category: Option<&str>,
+        ts: i64,
+    ) -> Result<bool, StoreError> {
         let changed = self
-            .apply_template_change(tenant, name, language, Some(template_id), &TemplateStatusChange::Status { status, reason: None }, ts)
+            .apply_template_change(
+                tenant,
+                name,
+                language,
+                Some(template_id),
+                &TemplateStatusChange::Status {
+                    status,
+                    reason: None,
+                },
+                ts,
+            )
             .await?;
         if let Some(c) = category {
-            self.apply_template_change(tenant, name, language, None, &TemplateStatusChange::Category { category: c }, ts).await?;
+            self.apply_template_change(
+                tenant,
+                name,
+                language,
+                None,
+                &TemplateStatusChange::Category { category: c },
+                ts,
+            )
+            .await?;
         }
         Ok(changed)
     }
 
-    pub async fn get_template(&self, tenant: &TenantId, name: &str, language: &str) -> Result<Option<TemplateRecord>, StoreError> {
-        self.get(&format!("T#{tenant}"), &sk(name, language)).await?.map(|i| parse_template(&i)).transpose()
+    pub async fn get_template(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        language: &str,
+    ) -> Result<Option<TemplateRecord>, StoreError> {
+        self.get(&format!("T#{tenant}"), &sk(name, language))
+            .await?
+            .map(|i| parse_template(&i))
+            .transpose()
     }
 
     /// All of a tenant's templates.
-    pub async fn list_templates(&self, tenant: &TenantId) -> Result<Vec<TemplateRecord>, StoreError> {
+    pub async fn list_templates(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Vec<TemplateRecord>, StoreError> {
         let mut out = Vec::new();
         let mut start = None;
         loop {

@@ -53,7 +53,11 @@ impl Store {
     /// Writes a tenant's configuration and its three aliases in one
     /// transaction. An alias already owned by another tenant refuses the whole
     /// write: two tenants can never claim the same phone number.
-    pub async fn put_tenant(&self, rec: &TenantRecord, verify_token_digest: &str) -> Result<(), StoreError> {
+    pub async fn put_tenant(
+        &self,
+        rec: &TenantRecord,
+        verify_token_digest: &str,
+    ) -> Result<(), StoreError> {
         let mut config = Put::builder()
             .table_name(&self.table)
             .item("pk", s(tenant_pk(&rec.tenant_id)))
@@ -70,7 +74,11 @@ impl Store {
             config = config.item("verified_name", s(v));
         }
         let mut items = vec![TransactWriteItem::builder()
-            .put(config.build().map_err(|e| StoreError::Dynamo { op: "TransactWriteItems", source: Box::new(e) })?)
+            .put(config.build().map_err(|e| StoreError::Dynamo {
+                op: "TransactWriteItems",
+                detail: e.to_string(),
+                source: Box::new(e),
+            })?)
             .build()];
         // The registry of tenants, so scheduled jobs can list them without a scan.
         items.push(
@@ -82,7 +90,11 @@ impl Store {
                         .item("sk", s(tenant_pk(&rec.tenant_id)))
                         .item("tenant_id", s(rec.tenant_id.as_str()))
                         .build()
-                        .map_err(|e| StoreError::Dynamo { op: "TransactWriteItems", source: Box::new(e) })?,
+                        .map_err(|e| StoreError::Dynamo {
+                            op: "TransactWriteItems",
+                            detail: e.to_string(),
+                            source: Box::new(e),
+                        })?,
                 )
                 .build(),
         );
@@ -99,7 +111,11 @@ impl Store {
                 .condition_expression("attribute_not_exists(pk) OR tenant_id = :t")
                 .expression_attribute_values(":t", s(rec.tenant_id.as_str()))
                 .build()
-                .map_err(|e| StoreError::Dynamo { op: "TransactWriteItems", source: Box::new(e) })?;
+                .map_err(|e| StoreError::Dynamo {
+                    op: "TransactWriteItems",
+                    detail: e.to_string(),
+                    source: Box::new(e),
+                })?;
             items.push(TransactWriteItem::builder().put(put).build());
         }
         self.client
@@ -119,12 +135,21 @@ impl Store {
     }
 
     /// The tenant an alias belongs to, if any.
-    pub async fn tenant_by_alias(&self, kind: AliasKind, value: &str) -> Result<Option<TenantId>, StoreError> {
-        let Some(item) = self.get(&format!("{}{value}", kind.prefix()), "ALIAS").await? else {
+    pub async fn tenant_by_alias(
+        &self,
+        kind: AliasKind,
+        value: &str,
+    ) -> Result<Option<TenantId>, StoreError> {
+        let Some(item) = self
+            .get(&format!("{}{value}", kind.prefix()), "ALIAS")
+            .await?
+        else {
             return Ok(None);
         };
         let id = required_s(&item, "tenant_id")?;
-        TenantId::parse(id).map(Some).map_err(|e| super::malformed(&item, e.to_string()))
+        TenantId::parse(id)
+            .map(Some)
+            .map_err(|e| super::malformed(&item, e.to_string()))
     }
 
     /// Every configured tenant id.

@@ -39,7 +39,13 @@ fn window_pk(t: &TenantId, csm: &E164) -> String {
 impl Store {
     /// Opens or refreshes a CSM's window from an inbound message sent at
     /// `inbound_ts`. Returns whether the window moved.
-    pub async fn open_window(&self, tenant: &TenantId, csm: &E164, inbound_ts: i64, message_id: &str) -> Result<bool, StoreError> {
+    pub async fn open_window(
+        &self,
+        tenant: &TenantId,
+        csm: &E164,
+        inbound_ts: i64,
+        message_id: &str,
+    ) -> Result<bool, StoreError> {
         let expires = inbound_ts + WINDOW_SECS;
         let res = self
             .client
@@ -58,12 +64,21 @@ impl Store {
             .await;
         match res {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
             Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
         }
     }
 
-    pub async fn get_window(&self, tenant: &TenantId, csm: &E164) -> Result<Option<Window>, StoreError> {
+    pub async fn get_window(
+        &self,
+        tenant: &TenantId,
+        csm: &E164,
+    ) -> Result<Option<Window>, StoreError> {
         let Some(item) = self.get(&window_pk(tenant, csm), "WINDOW").await? else {
             return Ok(None);
         };
@@ -75,7 +90,13 @@ impl Store {
 
     /// Closes a window because Meta said it is closed (131047), unless an
     /// inbound message newer than `sent_at` has reopened it since.
-    pub async fn close_window(&self, tenant: &TenantId, csm: &E164, sent_at: i64, now: i64) -> Result<bool, StoreError> {
+    pub async fn close_window(
+        &self,
+        tenant: &TenantId,
+        csm: &E164,
+        sent_at: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
         let res = self
             .client
             .update_item()
@@ -83,7 +104,9 @@ impl Store {
             .key("pk", s(window_pk(tenant, csm)))
             .key("sk", s("WINDOW"))
             .update_expression("SET expires_at = :now, closed_at = :now")
-            .condition_expression("attribute_exists(pk) AND last_inbound_at <= :sent AND expires_at > :now")
+            .condition_expression(
+                "attribute_exists(pk) AND last_inbound_at <= :sent AND expires_at > :now",
+            )
             .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":sent", n(sent_at))
             .return_values(ReturnValue::None)
@@ -91,7 +114,12 @@ impl Store {
             .await;
         match res {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
             Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
         }
     }
@@ -103,9 +131,15 @@ mod tests {
 
     #[test]
     fn expiry_is_judged_on_read_with_a_margin() {
-        let w = Window { expires_at: 1_000, last_inbound_at: 1_000 - WINDOW_SECS };
+        let w = Window {
+            expires_at: 1_000,
+            last_inbound_at: 1_000 - WINDOW_SECS,
+        };
         assert!(w.is_open(899, 100));
         assert!(!w.is_open(900, 100), "inside the margin counts as closed");
-        assert!(!w.is_open(2_000, 0), "past expiry is closed even if the item still exists");
+        assert!(
+            !w.is_open(2_000, 0),
+            "past expiry is closed even if the item still exists"
+        );
     }
 }

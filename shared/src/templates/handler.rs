@@ -32,7 +32,9 @@ pub async fn handle_event(app: &App, event: Value) -> Value {
             let (status, body) = direct(app, &d.action, d.tenant_id.as_deref()).await;
             json!({"status": status, "body": body})
         }
-        Err(_) => json!({"status": 400, "body": {"error": "expected {\"action\": \"submit|reconcile|status|reconcile_all\", \"tenant_id\": ...}"}}),
+        Err(_) => {
+            json!({"status": 400, "body": {"error": "expected {\"action\": \"submit|reconcile|status|reconcile_all\", \"tenant_id\": ...}"}})
+        }
     }
 }
 
@@ -47,13 +49,21 @@ pub async fn direct(app: &App, action: &str, tenant_id: Option<&str>) -> (u16, V
     let result = match (action, tenant) {
         ("submit", Some(t)) => submit_all(app, &t).await.map(|r| json!(r)),
         ("reconcile", Some(t)) => reconcile(app, &t).await.map(|r| json!(r)),
-        ("status", Some(t)) => app.store.list_templates(&t).await.map(|r| json!({"tenant_id": t, "templates": r})).map_err(Into::into),
+        ("status", Some(t)) => app
+            .store
+            .list_templates(&t)
+            .await
+            .map(|r| json!({"tenant_id": t, "templates": r}))
+            .map_err(Into::into),
         ("reconcile_all", _) => reconcile_all(app).await,
         _ => return (400, json!({"error": format!("unknown action {action:?}")})),
     };
     match result {
         Ok(body) => (200, body),
-        Err(TemplatesError::UnknownTenant(t)) => (404, json!({"error": format!("tenant {t} is not configured")})),
+        Err(TemplatesError::UnknownTenant(t)) => (
+            404,
+            json!({"error": format!("tenant {t} is not configured")}),
+        ),
         Err(e) => {
             error!(error = %e, source = ?std::error::Error::source(&e).map(|s| s.to_string()), action, "template action failed");
             (502, json!({"error": "template action failed; see logs"}))
@@ -78,8 +88,13 @@ async fn reconcile_all(app: &App) -> Result<Value, TemplatesError> {
 }
 
 async fn http(app: &App, event: &Value) -> Value {
-    let method = event.pointer("/requestContext/http/method").and_then(Value::as_str).unwrap_or("");
-    let tenant = event.pointer("/pathParameters/tenant_id").and_then(Value::as_str);
+    let method = event
+        .pointer("/requestContext/http/method")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let tenant = event
+        .pointer("/pathParameters/tenant_id")
+        .and_then(Value::as_str);
     let (status, body) = match method {
         "POST" => direct(app, "submit", tenant).await,
         "GET" => direct(app, "status", tenant).await,

@@ -63,7 +63,10 @@ pub struct ReconcileReport {
 }
 
 async fn tenant(app: &App, id: &TenantId) -> Result<Tenant, TemplatesError> {
-    app.directory.tenant(id).await?.ok_or_else(|| TemplatesError::UnknownTenant(id.clone()))
+    app.directory
+        .tenant(id)
+        .await?
+        .ok_or_else(|| TemplatesError::UnknownTenant(id.clone()))
 }
 
 /// Submits every template of the catalog for a tenant.
@@ -75,52 +78,113 @@ pub async fn submit_all(app: &App, tenant_id: &TenantId) -> Result<SubmitReport,
     for def in Catalog::builtin().all() {
         let name = def.name.as_str().to_string();
         let language = def.language.clone();
-        let result = match app.graph.create_template(tenant.waba_id.as_str(), &secrets.access_token, &def.create_request()).await {
+        let result = match app
+            .graph
+            .create_template(
+                tenant.waba_id.as_str(),
+                &secrets.access_token,
+                &def.create_request(),
+            )
+            .await
+        {
             Ok(created) => {
                 app.store
-                    .record_template_submission(tenant_id, &name, &language, &created.id, &created.status, created.category.as_deref(), now())
+                    .record_template_submission(
+                        tenant_id,
+                        &name,
+                        &language,
+                        &created.id,
+                        &created.status,
+                        created.category.as_deref(),
+                        now(),
+                    )
                     .await?;
                 info!(template = %name, status = %created.status, "template submitted");
-                SubmitResult { name, language, outcome: "created".into(), template_id: Some(created.id), status: Some(created.status), reason: None }
+                SubmitResult {
+                    name,
+                    language,
+                    outcome: "created".into(),
+                    template_id: Some(created.id),
+                    status: Some(created.status),
+                    reason: None,
+                }
             }
-            Err(GraphError::Api { error, .. }) if error.error_subcode == Some(SUBCODE_ALREADY_EXISTS) => {
+            Err(GraphError::Api { error, .. })
+                if error.error_subcode == Some(SUBCODE_ALREADY_EXISTS) =>
+            {
                 any_existing = true;
-                SubmitResult { name, language, outcome: "already_there".into(), template_id: None, status: None, reason: None }
+                SubmitResult {
+                    name,
+                    language,
+                    outcome: "already_there".into(),
+                    template_id: None,
+                    status: None,
+                    reason: None,
+                }
             }
             Err(e) => {
                 warn!(template = %name, error = %e, "template submission failed");
                 let reason = match &e {
-                    GraphError::Api { error, .. } => format!("meta:{} {}", error.code, error.details().unwrap_or(&error.message)),
+                    GraphError::Api { error, .. } => format!(
+                        "meta:{} {}",
+                        error.code,
+                        error.details().unwrap_or(&error.message)
+                    ),
                     other => other.to_string(),
                 };
-                SubmitResult { name, language, outcome: "failed".into(), template_id: None, status: None, reason: Some(reason) }
+                SubmitResult {
+                    name,
+                    language,
+                    outcome: "failed".into(),
+                    template_id: None,
+                    status: None,
+                    reason: Some(reason),
+                }
             }
         };
         results.push(result);
     }
     if any_existing {
         // Fill in what Meta knows of the ones that were already there.
-        let remote = app.graph.list_templates(tenant.waba_id.as_str(), &secrets.access_token).await.map_err(TemplatesError::Graph)?;
+        let remote = app
+            .graph
+            .list_templates(tenant.waba_id.as_str(), &secrets.access_token)
+            .await
+            .map_err(TemplatesError::Graph)?;
         for r in results.iter_mut().filter(|r| r.outcome == "already_there") {
-            if let Some(t) = remote.iter().find(|t| t.name == r.name && t.language == r.language) {
+            if let Some(t) = remote
+                .iter()
+                .find(|t| t.name == r.name && t.language == r.language)
+            {
                 r.template_id = Some(t.id.clone());
                 r.status = Some(t.status.clone());
             }
         }
         reconcile_with(app, &tenant, remote).await?;
     }
-    Ok(SubmitReport { tenant_id: tenant_id.to_string(), results })
+    Ok(SubmitReport {
+        tenant_id: tenant_id.to_string(),
+        results,
+    })
 }
 
 /// Lists the tenant's templates from Meta and repairs stale records.
 pub async fn reconcile(app: &App, tenant_id: &TenantId) -> Result<ReconcileReport, TemplatesError> {
     let tenant = tenant(app, tenant_id).await?;
     let secrets = app.directory.secrets(&tenant).await?;
-    let remote = app.graph.list_templates(tenant.waba_id.as_str(), &secrets.access_token).await.map_err(TemplatesError::Graph)?;
+    let remote = app
+        .graph
+        .list_templates(tenant.waba_id.as_str(), &secrets.access_token)
+        .await
+        .map_err(TemplatesError::Graph)?;
     reconcile_with(app, &tenant, remote).await
 }
 
-async fn reconcile_with(app: &App, tenant: &Tenant, remote: Vec<crate::graph::RemoteTemplate>) -> Result<ReconcileReport, TemplatesError> {
+async fn reconcile_with(
+    app: &App,
+    tenant: &Tenant,
+    remote: Vec<crate::graph::RemoteTemplate>,
+) -> Result<ReconcileReport, TemplatesError> {
     let t = &tenant.tenant_id;
     let catalog = Catalog::builtin();
     let local = app.store.list_templates(t).await?;
@@ -128,12 +192,21 @@ async fn reconcile_with(app: &App, tenant: &Tenant, remote: Vec<crate::graph::Re
     let mut events = Vec::new();
     let now = now();
     for r in remote.iter().filter(|r| catalog.get(&r.name).is_some()) {
-        let known = local.iter().find(|l| l.name == r.name && l.language == r.language);
+        let known = local
+            .iter()
+            .find(|l| l.name == r.name && l.language == r.language);
         let reason = r.rejected_reason.as_deref().filter(|x| *x != "NONE");
         if known.map(|k| k.status.as_str()) != Some(r.status.as_str()) {
-            let change = TemplateStatusChange::Status { status: &r.status, reason };
+            let change = TemplateStatusChange::Status {
+                status: &r.status,
+                reason,
+            };
             // Meta's list has no timestamp: "now" wins over anything recorded before.
-            if app.store.apply_template_change(t, &r.name, &r.language, Some(&r.id), &change, now).await? {
+            if app
+                .store
+                .apply_template_change(t, &r.name, &r.language, Some(&r.id), &change, now)
+                .await?
+            {
                 warn!(template = %r.name, status = %r.status, "template status repaired by reconcile (a webhook was missed)");
                 repaired.push(format!("{}/{}: {}", r.name, r.language, r.status));
                 events.push(Event::TemplateStatusChanged {
@@ -149,10 +222,23 @@ async fn reconcile_with(app: &App, tenant: &Tenant, remote: Vec<crate::graph::Re
         }
         if let Some(cat) = &r.category {
             if known.and_then(|k| k.category.as_deref()) != Some(cat.as_str()) {
-                app.store.apply_template_change(t, &r.name, &r.language, None, &TemplateStatusChange::Category { category: cat }, now).await?;
+                app.store
+                    .apply_template_change(
+                        t,
+                        &r.name,
+                        &r.language,
+                        None,
+                        &TemplateStatusChange::Category { category: cat },
+                        now,
+                    )
+                    .await?;
             }
         }
     }
     app.queues.publish(&events).await?;
-    Ok(ReconcileReport { tenant_id: t.to_string(), seen: remote.len(), repaired })
+    Ok(ReconcileReport {
+        tenant_id: t.to_string(),
+        seen: remote.len(),
+        repaired,
+    })
 }

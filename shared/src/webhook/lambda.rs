@@ -27,7 +27,16 @@ pub async fn serve(app: &App, req: Request) -> Result<Response<Body>, lambda_htt
         Body::Binary(b) => Bytes::from(b),
         _ => Bytes::new(),
     };
-    let resp = handle(app, WebhookRequest { method: parts.method, query, headers: parts.headers, body }).await;
+    let resp = handle(
+        app,
+        WebhookRequest {
+            method: parts.method,
+            query,
+            headers: parts.headers,
+            body,
+        },
+    )
+    .await;
     Ok(Response::builder()
         .status(resp.status)
         .header("content-type", resp.content_type)

@@ -45,9 +45,13 @@ use crate::ids::IdempotencyKey;
 use crate::phone::{mask, E164};
 use crate::queues::QueueError;
 use crate::startup::{now, App};
-use crate::store::{verify_token_digest, AliasKind, StatusChange, StoreError, TemplateStatusChange, WINDOW_SECS};
+use crate::store::{
+    verify_token_digest, AliasKind, StatusChange, StoreError, TemplateStatusChange, WINDOW_SECS,
+};
 use crate::tenants::{DirectoryError, Tenant};
-use payload::{DeliveryStatus, InboundMessage, Intake, StatusUpdate, TemplateChange, TemplateUpdate};
+use payload::{
+    DeliveryStatus, InboundMessage, Intake, StatusUpdate, TemplateChange, TemplateUpdate,
+};
 
 /// How many writes of one body run at once.
 const WRITE_CONCURRENCY: usize = 16;
@@ -78,7 +82,11 @@ pub struct WebhookResponse {
 
 impl WebhookResponse {
     fn text(status: u16, body: impl Into<Bytes>) -> Self {
-        WebhookResponse { status, content_type: "text/plain; charset=utf-8", body: body.into() }
+        WebhookResponse {
+            status,
+            content_type: "text/plain; charset=utf-8",
+            body: body.into(),
+        }
     }
 }
 
@@ -182,8 +190,17 @@ async fn handshake(app: &App, query: Option<&str>) -> Result<WebhookResponse, Re
         .await
         .map_err(Refusal::Directory)?
         .ok_or(Refusal::WrongVerifyToken)?;
-    let secrets = app.directory.secrets(&tenant).await.map_err(Refusal::Directory)?;
-    let matches: bool = secrets.verify_token.expose_secret().as_bytes().ct_eq(token.as_bytes()).into();
+    let secrets = app
+        .directory
+        .secrets(&tenant)
+        .await
+        .map_err(Refusal::Directory)?;
+    let matches: bool = secrets
+        .verify_token
+        .expose_secret()
+        .as_bytes()
+        .ct_eq(token.as_bytes())
+        .into();
     if !matches {
         return Err(Refusal::WrongVerifyToken);
     }
@@ -199,7 +216,11 @@ async fn intake(app: &App, headers: &HeaderMap, body: &Bytes) -> Result<WebhookR
     let digest = signature::parse_header(headers.get(signature::HEADER).map(|v| v.as_bytes()))?;
     let tenant = find_tenant(app, body).await?;
     tracing::Span::current().record("tenant", tenant.tenant_id.as_str());
-    let secrets = app.directory.secrets(&tenant).await.map_err(Refusal::SecretsUnavailable)?;
+    let secrets = app
+        .directory
+        .secrets(&tenant)
+        .await
+        .map_err(Refusal::SecretsUnavailable)?;
     signature::verify(secrets.app_secret.expose_secret().as_bytes(), body, &digest)?;
 
     let intake = payload::parse(body)?;
@@ -219,15 +240,20 @@ async fn intake(app: &App, headers: &HeaderMap, body: &Bytes) -> Result<WebhookR
 /// must name the same configured tenant.
 async fn find_tenant(app: &App, body: &[u8]) -> Result<Tenant, Refusal> {
     let ids = payload::routing_ids(body)?;
-    let lookups = ids
-        .waba_ids
-        .iter()
-        .map(|w| (AliasKind::Waba, w))
-        .chain(ids.phone_number_ids.iter().map(|p| (AliasKind::PhoneNumberId, p)));
+    let lookups = ids.waba_ids.iter().map(|w| (AliasKind::Waba, w)).chain(
+        ids.phone_number_ids
+            .iter()
+            .map(|p| (AliasKind::PhoneNumberId, p)),
+    );
     let mut found: BTreeSet<String> = BTreeSet::new();
     let mut tenant = None;
     for (kind, value) in lookups {
-        match app.directory.tenant_by(kind, value).await.map_err(Refusal::Directory)? {
+        match app
+            .directory
+            .tenant_by(kind, value)
+            .await
+            .map_err(Refusal::Directory)?
+        {
             Some(t) => {
                 found.insert(t.tenant_id.to_string());
                 tenant = Some(t);
@@ -246,7 +272,9 @@ async fn act(app: &App, tenant: &Tenant, intake: &Intake) -> Result<usize, Refus
     let now = now();
     // Boxed so the borrowed futures have one concrete type (and the
     // handler's future stays `Send` under lambda_http).
-    type ActionFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Option<Event>, Refusal>> + Send + 'a>>;
+    type ActionFuture<'a> = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Option<Event>, Refusal>> + Send + 'a>,
+    >;
     let mut futures: Vec<ActionFuture<'_>> = Vec::new();
     for m in &intake.messages {
         futures.push(Box::pin(on_message(app, tenant, m, now)));
@@ -257,7 +285,10 @@ async fn act(app: &App, tenant: &Tenant, intake: &Intake) -> Result<usize, Refus
     for t in &intake.template_updates {
         futures.push(Box::pin(on_template(app, tenant, t, now)));
     }
-    let events: Vec<Option<Event>> = stream::iter(futures).buffer_unordered(WRITE_CONCURRENCY).try_collect().await?;
+    let events: Vec<Option<Event>> = stream::iter(futures)
+        .buffer_unordered(WRITE_CONCURRENCY)
+        .try_collect()
+        .await?;
     let events: Vec<Event> = events.into_iter().flatten().collect();
     app.queues.publish(&events).await?;
     Ok(events.len())
@@ -265,7 +296,12 @@ async fn act(app: &App, tenant: &Tenant, intake: &Intake) -> Result<usize, Refus
 
 /// An inbound CSM message opens or refreshes the window (idempotent, never
 /// shrinks), then is recorded once; only the first sighting publishes.
-async fn on_message(app: &App, tenant: &Tenant, m: &InboundMessage, now: i64) -> Result<Option<Event>, Refusal> {
+async fn on_message(
+    app: &App,
+    tenant: &Tenant,
+    m: &InboundMessage,
+    now: i64,
+) -> Result<Option<Event>, Refusal> {
     let Ok(csm) = E164::from_wa_id(&m.from) else {
         warn!(from = %mask(&m.from), "inbound message from an id that is not a phone number; skipped");
         return Ok(None);
@@ -290,12 +326,20 @@ async fn on_message(app: &App, tenant: &Tenant, m: &InboundMessage, now: i64) ->
 /// A delivery status moves the message record forward only. A 131047
 /// failure hands the alert back to the sender for a template (before the
 /// status is recorded, so a crash in between is repaired by Meta's retry).
-async fn on_status(app: &App, tenant: &Tenant, s: &StatusUpdate, now: i64) -> Result<Option<Event>, Refusal> {
+async fn on_status(
+    app: &App,
+    tenant: &Tenant,
+    s: &StatusUpdate,
+    now: i64,
+) -> Result<Option<Event>, Refusal> {
     let Some(rank) = s.status.rank() else {
         return Ok(None);
     };
     let t = &tenant.tenant_id;
-    let key = s.biz_opaque_callback_data.as_deref().and_then(|k| IdempotencyKey::parse(k).ok());
+    let key = s
+        .biz_opaque_callback_data
+        .as_deref()
+        .and_then(|k| IdempotencyKey::parse(k).ok());
     let recipient = E164::from_wa_id(&s.recipient_id).ok();
     if s.status == DeliveryStatus::Failed {
         let codes: Vec<i64> = s.errors.iter().map(|e| e.code).collect();
@@ -304,18 +348,22 @@ async fn on_status(app: &App, tenant: &Tenant, s: &StatusUpdate, now: i64) -> Re
                 app.store.close_window(t, csm, s.timestamp, now).await?;
             }
             if let Some(key) = &key {
-                let handback = crate::sender::request::Handback::new(t.clone(), key.clone(), s.id.clone());
+                let handback =
+                    crate::sender::request::Handback::new(t.clone(), key.clone(), s.id.clone());
                 app.queues.enqueue_send(&handback.to_json()).await?;
                 info!(wamid = %s.id, idempotency_key = %key, "free-form message refused outside the window; handed back for a template");
             }
         }
         if codes.contains(&CODE_UNDELIVERABLE) {
             if let Some(csm) = &recipient {
-                app.store.flag_undeliverable(t, csm, CODE_UNDELIVERABLE, now).await?;
+                app.store
+                    .flag_undeliverable(t, csm, CODE_UNDELIVERABLE, now)
+                    .await?;
             }
         }
     }
-    let errors_json = (!s.errors.is_empty()).then(|| serde_json::to_string(&s.errors).unwrap_or_default());
+    let errors_json =
+        (!s.errors.is_empty()).then(|| serde_json::to_string(&s.errors).unwrap_or_default());
     let changed = app
         .store
         .apply_status(&StatusChange {
@@ -339,40 +387,89 @@ async fn on_status(app: &App, tenant: &Tenant, s: &StatusUpdate, now: i64) -> Re
         idempotency_key: key.map(|k| k.to_string()),
         status: s.status.as_str().to_string(),
         timestamp: s.timestamp,
-        errors: s.errors.iter().map(|e| EventError { code: e.code, title: e.title.clone() }).collect(),
+        errors: s
+            .errors
+            .iter()
+            .map(|e| EventError {
+                code: e.code,
+                title: e.title.clone(),
+            })
+            .collect(),
     }))
 }
 
 /// Template status, quality and category updates land on the template record;
 /// the ones an operator must see are logged at warn.
-async fn on_template(app: &App, tenant: &Tenant, u: &TemplateUpdate, now: i64) -> Result<Option<Event>, Refusal> {
+async fn on_template(
+    app: &App,
+    tenant: &Tenant,
+    u: &TemplateUpdate,
+    now: i64,
+) -> Result<Option<Event>, Refusal> {
     let (Some(name), Some(language)) = (u.name.as_deref(), u.language.as_deref()) else {
         return Ok(None);
     };
     let ts = u.entry_time.unwrap_or(now);
     let change = match &u.change {
-        TemplateChange::Status { event, reason } => TemplateStatusChange::Status { status: event, reason: reason.as_deref() },
+        TemplateChange::Status { event, reason } => TemplateStatusChange::Status {
+            status: event,
+            reason: reason.as_deref(),
+        },
         TemplateChange::Quality { new, .. } => TemplateStatusChange::Quality { score: new },
-        TemplateChange::Category { new, effective_at: None, .. } => TemplateStatusChange::Category { category: new },
+        TemplateChange::Category {
+            new,
+            effective_at: None,
+            ..
+        } => TemplateStatusChange::Category { category: new },
         // An announced future change, or a components edit: nothing to record yet.
         TemplateChange::Category { .. } | TemplateChange::Components => return Ok(None),
     };
     let changed = app
         .store
-        .apply_template_change(&tenant.tenant_id, name, language, u.template_id.as_deref(), &change, ts)
+        .apply_template_change(
+            &tenant.tenant_id,
+            name,
+            language,
+            u.template_id.as_deref(),
+            &change,
+            ts,
+        )
         .await?;
     if !changed {
         return Ok(None);
     }
     let (status, reason, quality, category) = match &change {
-        TemplateStatusChange::Status { status, reason } => (Some(status.to_string()), reason.map(str::to_string), None, None),
+        TemplateStatusChange::Status { status, reason } => (
+            Some(status.to_string()),
+            reason.map(str::to_string),
+            None,
+            None,
+        ),
         TemplateStatusChange::Quality { score } => (None, None, Some(score.to_string()), None),
-        TemplateStatusChange::Category { category } => (None, None, None, Some(category.to_string())),
+        TemplateStatusChange::Category { category } => {
+            (None, None, None, Some(category.to_string()))
+        }
     };
-    if matches!(status.as_deref(), Some("REJECTED" | "PAUSED" | "DISABLED" | "FLAGGED")) {
-        warn!(template = name, language, status = status.as_deref(), reason = reason.as_deref(), "template can no longer be sent");
+    if matches!(
+        status.as_deref(),
+        Some("REJECTED" | "PAUSED" | "DISABLED" | "FLAGGED")
+    ) {
+        warn!(
+            template = name,
+            language,
+            status = status.as_deref(),
+            reason = reason.as_deref(),
+            "template can no longer be sent"
+        );
     } else {
-        info!(template = name, language, status = status.as_deref(), quality = quality.as_deref(), category = category.as_deref(), "template updated");
+        info!(
+            template = name,
+            language,
+            status = status.as_deref(),
+            quality = quality.as_deref(),
+            category = category.as_deref(),
+            "template updated"
+        );
     }
     Ok(Some(Event::TemplateStatusChanged {
         tenant_id: tenant.tenant_id.to_string(),

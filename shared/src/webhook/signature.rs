@@ -25,7 +25,9 @@ pub enum SignatureError {
 /// Parses `sha256=<hex>` into the 32 digest bytes.
 pub fn parse_header(value: Option<&[u8]>) -> Result<[u8; 32], SignatureError> {
     let value = value.ok_or(SignatureError::Missing)?;
-    let hex_part = value.strip_prefix(b"sha256=").ok_or(SignatureError::Malformed)?;
+    let hex_part = value
+        .strip_prefix(b"sha256=")
+        .ok_or(SignatureError::Malformed)?;
     if hex_part.len() != 64 {
         return Err(SignatureError::Malformed);
     }
@@ -38,13 +40,15 @@ pub fn parse_header(value: Option<&[u8]>) -> Result<[u8; 32], SignatureError> {
 pub fn verify(secret: &[u8], body: &[u8], expected: &[u8; 32]) -> Result<(), SignatureError> {
     let mut mac = HmacSha256::new_from_slice(secret).map_err(|_| SignatureError::Mismatch)?;
     mac.update(body);
-    mac.verify_slice(expected).map_err(|_| SignatureError::Mismatch)
+    mac.verify_slice(expected)
+        .map_err(|_| SignatureError::Mismatch)
 }
 
 /// The header value for `body` signed with `secret`, as Meta would send it.
 pub fn sign(secret: &[u8], body: &[u8]) -> String {
     // HMAC accepts keys of any length, so this cannot fail.
-    let mut mac = HmacSha256::new_from_slice(secret).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    let mut mac = HmacSha256::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
@@ -58,8 +62,14 @@ mod tests {
         let header = sign(b"app-secret", b"{\"a\":1}");
         let digest = parse_header(Some(header.as_bytes())).expect("parse");
         assert_eq!(verify(b"app-secret", b"{\"a\":1}", &digest), Ok(()));
-        assert_eq!(verify(b"app-secret", b"{\"a\":2}", &digest), Err(SignatureError::Mismatch));
-        assert_eq!(verify(b"other", b"{\"a\":1}", &digest), Err(SignatureError::Mismatch));
+        assert_eq!(
+            verify(b"app-secret", b"{\"a\":2}", &digest),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify(b"other", b"{\"a\":1}", &digest),
+            Err(SignatureError::Mismatch)
+        );
     }
 
     #[test]
@@ -74,9 +84,21 @@ mod tests {
     #[test]
     fn malformed_headers_are_told_apart_from_missing_ones() {
         assert_eq!(parse_header(None), Err(SignatureError::Missing));
-        assert_eq!(parse_header(Some(b"sha1=abc")), Err(SignatureError::Malformed));
-        assert_eq!(parse_header(Some(b"sha256=abc")), Err(SignatureError::Malformed));
-        assert_eq!(parse_header(Some(format!("sha256={}", "z".repeat(64)).as_bytes())), Err(SignatureError::Malformed));
-        assert_eq!(parse_header(Some(format!("sha256={}", "a".repeat(66)).as_bytes())), Err(SignatureError::Malformed));
+        assert_eq!(
+            parse_header(Some(b"sha1=abc")),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            parse_header(Some(b"sha256=abc")),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            parse_header(Some(format!("sha256={}", "z".repeat(64)).as_bytes())),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            parse_header(Some(format!("sha256={}", "a".repeat(66)).as_bytes())),
+            Err(SignatureError::Malformed)
+        );
     }
 }

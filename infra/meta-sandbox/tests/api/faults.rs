@@ -9,20 +9,32 @@ use serde_json::json;
 #[tokio::test]
 async fn error_5xx_fault_returns_code_2() {
     let app = spawn_app().await;
-    app.control.set_knobs(&json!({"seed": 7, "error_5xx_rate": 1.0})).await.unwrap();
+    app.control
+        .set_knobs(&json!({"seed": 7, "error_5xx_rate": 1.0}))
+        .await
+        .unwrap();
     let (status, body) = app.send(&text_message(CSM, "x")).await;
     assert_eq!((status, body["error"]["code"].as_i64()), (503, Some(2)));
     assert_eq!(body["error"]["is_transient"], true);
-    assert!(app.control.stats().await.is_ok(), "control routes never fault");
+    assert!(
+        app.control.stats().await.is_ok(),
+        "control routes never fault"
+    );
 }
 
 /// throttle_rate=1: 130429 with HTTP 429 even under the cap.
 #[tokio::test]
 async fn throttle_fault_returns_130429() {
     let app = spawn_app().await;
-    app.control.set_knobs(&json!({"seed": 7, "throttle_rate": 1.0})).await.unwrap();
+    app.control
+        .set_knobs(&json!({"seed": 7, "throttle_rate": 1.0}))
+        .await
+        .unwrap();
     let (status, body) = app.send(&text_message(CSM, "x")).await;
-    assert_eq!((status, body["error"]["code"].as_i64()), (429, Some(130429)));
+    assert_eq!(
+        (status, body["error"]["code"].as_i64()),
+        (429, Some(130429))
+    );
 }
 
 /// A rate of 0.3 hits roughly 30% of requests, and the same seed replays the same pattern.
@@ -36,13 +48,23 @@ async fn fault_rate_is_measured_and_seed_reproducible() {
         async move {
             let mut pattern = Vec::new();
             for _ in 0..200 {
-                let s = app_http.get(&url).bearer_auth(&token).send().await.unwrap().status().as_u16();
+                let s = app_http
+                    .get(&url)
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16();
                 pattern.push(s == 503);
             }
             pattern
         }
     };
-    app.control.set_knobs(&json!({"seed": 42, "error_5xx_rate": 0.3})).await.unwrap();
+    app.control
+        .set_knobs(&json!({"seed": 42, "error_5xx_rate": 0.3}))
+        .await
+        .unwrap();
     let first = run(&app).await;
     let hits = first.iter().filter(|h| **h).count();
     assert!((40..=80).contains(&hits), "{hits} of 200");
@@ -54,9 +76,17 @@ async fn fault_rate_is_measured_and_seed_reproducible() {
 #[tokio::test]
 async fn latency_fault_delays_responses() {
     let app = spawn_app().await;
-    app.control.set_knobs(&json!({"latency_ms": {"min": 150, "max": 200}})).await.unwrap();
+    app.control
+        .set_knobs(&json!({"latency_ms": {"min": 150, "max": 200}}))
+        .await
+        .unwrap();
     let t = Instant::now();
-    app.http.get(app.graph(&app.tenant.phone_number_id)).bearer_auth(&app.tenant.access_token).send().await.unwrap();
+    app.http
+        .get(app.graph(&app.tenant.phone_number_id))
+        .bearer_auth(&app.tenant.access_token)
+        .send()
+        .await
+        .unwrap();
     assert!(t.elapsed() >= Duration::from_millis(150));
 }
 
@@ -65,7 +95,10 @@ async fn latency_fault_delays_responses() {
 async fn timeout_fault_does_not_accept() {
     let app = spawn_app().await;
     app.open_window(CSM).await;
-    app.control.set_knobs(&json!({"timeout_rate": 1.0, "timeout_hold_ms": 2000})).await.unwrap();
+    app.control
+        .set_knobs(&json!({"timeout_rate": 1.0, "timeout_hold_ms": 2000}))
+        .await
+        .unwrap();
     let res = app
         .http
         .post(app.graph(&format!("{}/messages", app.tenant.phone_number_id)))
@@ -83,7 +116,10 @@ async fn timeout_fault_does_not_accept() {
 async fn response_lost_fault_accepts_but_drops_the_answer() {
     let app = spawn_app().await;
     app.open_window(CSM).await;
-    app.control.set_knobs(&json!({"response_lost_rate": 1.0, "timeout_hold_ms": 300})).await.unwrap();
+    app.control
+        .set_knobs(&json!({"response_lost_rate": 1.0, "timeout_hold_ms": 300}))
+        .await
+        .unwrap();
     let res = app
         .http
         .post(app.graph(&format!("{}/messages", app.tenant.phone_number_id)))
@@ -94,7 +130,10 @@ async fn response_lost_fault_accepts_but_drops_the_answer() {
         .await;
     // After the hold the connection is dropped: no usable 200 body reaches the client.
     let usable = match res {
-        Ok(r) => r.json::<serde_json::Value>().await.is_ok_and(|b| b["messages"][0]["id"].is_string()),
+        Ok(r) => r
+            .json::<serde_json::Value>()
+            .await
+            .is_ok_and(|b| b["messages"][0]["id"].is_string()),
         Err(_) => false,
     };
     assert!(!usable);
@@ -108,7 +147,10 @@ async fn response_lost_fault_accepts_but_drops_the_answer() {
 #[tokio::test]
 async fn duplicate_fault_sends_webhooks_twice() {
     let app = spawn_app().await;
-    app.control.set_knobs(&json!({"webhook_duplicate_rate": 1.0, "status_progression": ["sent"]})).await.unwrap();
+    app.control
+        .set_knobs(&json!({"webhook_duplicate_rate": 1.0, "status_progression": ["sent"]}))
+        .await
+        .unwrap();
     app.open_window(CSM).await;
     app.send(&text_message(CSM, "x")).await;
     let got = app.receiver.wait_for(4).await;
@@ -122,10 +164,18 @@ async fn duplicate_fault_sends_webhooks_twice() {
 async fn reorder_fault_shuffles_statuses() {
     let app = spawn_app().await;
     app.open_window(CSM).await;
-    app.control.set_knobs(&json!({"seed": 3, "webhook_reorder": true})).await.unwrap();
+    app.control
+        .set_knobs(&json!({"seed": 3, "webhook_reorder": true}))
+        .await
+        .unwrap();
     app.send(&text_message(CSM, "x")).await;
     app.receiver.wait_for(4).await;
-    let order: Vec<_> = app.receiver.statuses().iter().map(|s| s["status"].as_str().unwrap().to_string()).collect();
+    let order: Vec<_> = app
+        .receiver
+        .statuses()
+        .iter()
+        .map(|s| s["status"].as_str().unwrap().to_string())
+        .collect();
     let mut sorted = order.clone();
     sorted.sort();
     assert_eq!(sorted, ["delivered", "read", "sent"]);
@@ -137,7 +187,12 @@ async fn reorder_fault_shuffles_statuses() {
 async fn webhook_delay_fault_delays_statuses() {
     let app = spawn_app().await;
     app.open_window(CSM).await;
-    app.control.set_knobs(&json!({"webhook_delay_ms": {"min": 300, "max": 300}, "status_progression": ["sent"]})).await.unwrap();
+    app.control
+        .set_knobs(
+            &json!({"webhook_delay_ms": {"min": 300, "max": 300}, "status_progression": ["sent"]}),
+        )
+        .await
+        .unwrap();
     app.send(&text_message(CSM, "x")).await;
     tokio::time::sleep(Duration::from_millis(150)).await;
     assert_eq!(app.receiver.all().len(), 1, "status not yet sent");
@@ -148,10 +203,19 @@ async fn webhook_delay_fault_delays_statuses() {
 #[tokio::test]
 async fn approval_delay_keeps_template_pending() {
     let app = spawn_app().await;
-    app.control.set_knobs(&json!({"template_approval_delay_ms": 300})).await.unwrap();
+    app.control
+        .set_knobs(&json!({"template_approval_delay_ms": 300}))
+        .await
+        .unwrap();
     app.create_template("slow", "Hi {{1}} ok", &["a"]).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(app.control.templates(&app.tenant.waba_id).await.unwrap()[0].status, "PENDING");
+    assert_eq!(
+        app.control.templates(&app.tenant.waba_id).await.unwrap()[0].status,
+        "PENDING"
+    );
     app.receiver.wait_for(1).await;
-    assert_eq!(app.control.templates(&app.tenant.waba_id).await.unwrap()[0].status, "APPROVED");
+    assert_eq!(
+        app.control.templates(&app.tenant.waba_id).await.unwrap()[0].status,
+        "APPROVED"
+    );
 }

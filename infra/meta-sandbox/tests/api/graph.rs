@@ -14,12 +14,22 @@ async fn text_inside_the_window_is_accepted_with_a_wamid() {
     assert_eq!(body["messaging_product"], "whatsapp");
     assert_eq!(body["contacts"][0]["input"], CSM);
     assert_eq!(body["contacts"][0]["wa_id"], "919876543210");
-    assert!(body["messages"][0]["id"].as_str().unwrap().starts_with("wamid."));
+    assert!(body["messages"][0]["id"]
+        .as_str()
+        .unwrap()
+        .starts_with("wamid."));
     assert_eq!(body["messages"][0]["message_status"], "accepted");
-    let msgs = app.control.messages(Some(&app.tenant.phone_number_id), Some(CSM)).await.unwrap();
+    let msgs = app
+        .control
+        .messages(Some(&app.tenant.phone_number_id), Some(CSM))
+        .await
+        .unwrap();
     assert_eq!(msgs.len(), 1);
     assert_eq!(msgs[0].text.as_deref(), Some("Churn risk: Acme"));
-    assert_eq!(msgs[0].biz_opaque_callback_data.as_deref(), Some("alert-42"));
+    assert_eq!(
+        msgs[0].biz_opaque_callback_data.as_deref(),
+        Some("alert-42")
+    );
 }
 
 /// A wrong token is 190 (401); a missing one is 104 (401).
@@ -27,10 +37,18 @@ async fn text_inside_the_window_is_accepted_with_a_wamid() {
 async fn wrong_or_missing_token_is_rejected() {
     let app = spawn_app().await;
     let path = format!("{}/messages", app.tenant.phone_number_id);
-    let (status, body) = app.post_as("EAAGwrong", &path, &text_message(CSM, "x")).await;
+    let (status, body) = app
+        .post_as("EAAGwrong", &path, &text_message(CSM, "x"))
+        .await;
     assert_eq!((status, body["error"]["code"].as_i64()), (401, Some(190)));
     assert_eq!(body["error"]["type"], "OAuthException");
-    let resp = app.http.post(app.graph(&path)).json(&text_message(CSM, "x")).send().await.unwrap();
+    let resp = app
+        .http
+        .post(app.graph(&path))
+        .json(&text_message(CSM, "x"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 401);
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["error"]["code"], 104);
@@ -40,10 +58,19 @@ async fn wrong_or_missing_token_is_rejected() {
 #[tokio::test]
 async fn rotated_token_replaces_the_old_one() {
     let app = spawn_app().await;
-    app.control.rotate_token(&app.tenant.phone_number_id, "EAAGnew").await.unwrap();
+    app.control
+        .rotate_token(&app.tenant.phone_number_id, "EAAGnew")
+        .await
+        .unwrap();
     let (status, body) = app.send(&text_message(CSM, "x")).await;
     assert_eq!((status, body["error"]["code"].as_i64()), (401, Some(190)));
-    let resp = app.http.get(app.graph(&app.tenant.phone_number_id)).bearer_auth("EAAGnew").send().await.unwrap();
+    let resp = app
+        .http
+        .get(app.graph(&app.tenant.phone_number_id))
+        .bearer_auth("EAAGnew")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 200);
 }
 
@@ -51,10 +78,28 @@ async fn rotated_token_replaces_the_old_one() {
 #[tokio::test]
 async fn unknown_objects_are_100_subcode_33() {
     let app = spawn_app().await;
-    let (status, body) = app.post_as(&app.tenant.access_token, "999999/messages", &text_message(CSM, "x")).await;
+    let (status, body) = app
+        .post_as(
+            &app.tenant.access_token,
+            "999999/messages",
+            &text_message(CSM, "x"),
+        )
+        .await;
     assert_eq!(status, 400);
-    assert_eq!((body["error"]["code"].as_i64(), body["error"]["error_subcode"].as_i64()), (Some(100), Some(33)));
-    let resp = app.http.get(app.graph("888888/message_templates")).bearer_auth(&app.tenant.access_token).send().await.unwrap();
+    assert_eq!(
+        (
+            body["error"]["code"].as_i64(),
+            body["error"]["error_subcode"].as_i64()
+        ),
+        (Some(100), Some(33))
+    );
+    let resp = app
+        .http
+        .get(app.graph("888888/message_templates"))
+        .bearer_auth(&app.tenant.access_token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 400);
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["error"]["error_subcode"], 33);
@@ -71,9 +116,16 @@ async fn unknown_objects_are_100_subcode_33() {
     };
     app.control.register_tenant(&other).await.unwrap();
     let (status, body) = app
-        .post_as("EAAGother", &format!("{}/messages", app.tenant.phone_number_id), &text_message(CSM, "x"))
+        .post_as(
+            "EAAGother",
+            &format!("{}/messages", app.tenant.phone_number_id),
+            &text_message(CSM, "x"),
+        )
         .await;
-    assert_eq!((status, body["error"]["error_subcode"].as_i64()), (400, Some(33)));
+    assert_eq!(
+        (status, body["error"]["error_subcode"].as_i64()),
+        (400, Some(33))
+    );
 }
 
 /// Missing `to`, wrong product, unknown type, bad JSON: 100, 400.
@@ -86,7 +138,11 @@ async fn malformed_sends_are_100() {
         json!({"messaging_product": "whatsapp", "to": CSM, "type": "carrier_pigeon"}),
     ] {
         let (status, body) = app.send(&bad).await;
-        assert_eq!((status, body["error"]["code"].as_i64()), (400, Some(100)), "{bad}");
+        assert_eq!(
+            (status, body["error"]["code"].as_i64()),
+            (400, Some(100)),
+            "{bad}"
+        );
     }
     let resp = app
         .http
@@ -104,9 +160,15 @@ async fn malformed_sends_are_100() {
 #[tokio::test]
 async fn text_outside_window_is_131047_in_sync_mode() {
     let app = spawn_app().await;
-    app.control.set_knobs(&json!({"window_error_mode": "sync"})).await.unwrap();
+    app.control
+        .set_knobs(&json!({"window_error_mode": "sync"}))
+        .await
+        .unwrap();
     let (status, body) = app.send(&text_message(CSM, "x")).await;
-    assert_eq!((status, body["error"]["code"].as_i64()), (400, Some(131047)));
+    assert_eq!(
+        (status, body["error"]["code"].as_i64()),
+        (400, Some(131047))
+    );
     assert_eq!(body["error"]["error_data"]["messaging_product"], "whatsapp");
     assert!(app.control.messages(None, None).await.unwrap().is_empty());
 }
@@ -124,14 +186,21 @@ async fn text_outside_window_fails_by_webhook_in_async_mode() {
     assert_eq!(st["status"], "failed");
     assert_eq!(st["errors"][0]["code"], 131047);
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    assert_eq!(app.receiver.all().len(), 1, "no sent/delivered after a failure");
+    assert_eq!(
+        app.receiver.all().len(),
+        1,
+        "no sent/delivered after a failure"
+    );
 }
 
 /// An inbound message older than 24 h does not open the window.
 #[tokio::test]
 async fn an_old_inbound_message_leaves_the_window_closed() {
     let app = spawn_app().await;
-    app.control.set_knobs(&json!({"window_error_mode": "sync"})).await.unwrap();
+    app.control
+        .set_knobs(&json!({"window_error_mode": "sync"}))
+        .await
+        .unwrap();
     let old = meta_sandbox::state::now_unix() - 25 * 3600;
     app.control
         .inbound(&InboundRequest {
@@ -144,7 +213,10 @@ async fn an_old_inbound_message_leaves_the_window_closed() {
         .await
         .unwrap();
     let (status, body) = app.send(&text_message(CSM, "x")).await;
-    assert_eq!((status, body["error"]["code"].as_i64()), (400, Some(131047)));
+    assert_eq!(
+        (status, body["error"]["code"].as_i64()),
+        (400, Some(131047))
+    );
     app.open_window(CSM).await;
     let (status, _) = app.send(&text_message(CSM, "x")).await;
     assert_eq!(status, 200);
@@ -155,15 +227,27 @@ async fn an_old_inbound_message_leaves_the_window_closed() {
 async fn undeliverable_recipient_is_131026() {
     let app = spawn_app().await;
     app.open_window(CSM).await;
-    app.control.set_knobs(&json!({"undeliverable": [CSM], "window_error_mode": "sync"})).await.unwrap();
+    app.control
+        .set_knobs(&json!({"undeliverable": [CSM], "window_error_mode": "sync"}))
+        .await
+        .unwrap();
     let (status, body) = app.send(&text_message(CSM, "x")).await;
-    assert_eq!((status, body["error"]["code"].as_i64()), (400, Some(131026)));
-    app.control.set_knobs(&json!({"window_error_mode": "async"})).await.unwrap();
+    assert_eq!(
+        (status, body["error"]["code"].as_i64()),
+        (400, Some(131026))
+    );
+    app.control
+        .set_knobs(&json!({"window_error_mode": "async"}))
+        .await
+        .unwrap();
     let (status, _) = app.send(&text_message(CSM, "x")).await;
     assert_eq!(status, 200);
     let statuses: Vec<_> = app.receiver.wait_for(2).await;
     let st = &statuses.last().unwrap().body["entry"][0]["changes"][0]["value"]["statuses"][0];
-    assert_eq!((st["status"].as_str(), st["errors"][0]["code"].as_i64()), (Some("failed"), Some(131026)));
+    assert_eq!(
+        (st["status"].as_str(), st["errors"][0]["code"].as_i64()),
+        (Some("failed"), Some(131026))
+    );
 }
 
 /// More than `mps_cap` sends in one second: 130429 (429), and stats prove the cap held.
@@ -186,7 +270,10 @@ async fn throughput_cap_is_130429_and_held() {
     assert_eq!(codes.iter().filter(|c| c.0 == 200).count(), 5, "{codes:?}");
     assert!(codes.contains(&(429, Some(130429))));
     let stats = app.control.stats().await.unwrap();
-    assert_eq!(stats.per_phone_number[&app.tenant.phone_number_id].max_per_rolling_second, 5);
+    assert_eq!(
+        stats.per_phone_number[&app.tenant.phone_number_id].max_per_rolling_second,
+        5
+    );
     assert_eq!(stats.rejections_by_code["130429"], 3);
 }
 
@@ -195,11 +282,17 @@ async fn throughput_cap_is_130429_and_held() {
 async fn pair_rate_limit_is_131056() {
     let app = spawn_app().await;
     app.open_window(CSM).await;
-    app.control.set_knobs(&json!({"pair_limit": {"burst": 2, "refill_ms": 60000}})).await.unwrap();
+    app.control
+        .set_knobs(&json!({"pair_limit": {"burst": 2, "refill_ms": 60000}}))
+        .await
+        .unwrap();
     assert_eq!(app.send(&text_message(CSM, "1")).await.0, 200);
     assert_eq!(app.send(&text_message(CSM, "2")).await.0, 200);
     let (status, body) = app.send(&text_message(CSM, "3")).await;
-    assert_eq!((status, body["error"]["code"].as_i64()), (400, Some(131056)));
+    assert_eq!(
+        (status, body["error"]["code"].as_i64()),
+        (400, Some(131056))
+    );
     // Another recipient is not affected.
     app.open_window("+14155550100").await;
     assert_eq!(app.send(&text_message("+14155550100", "x")).await.0, 200);
@@ -209,7 +302,13 @@ async fn pair_rate_limit_is_131056() {
 #[tokio::test]
 async fn phone_number_info_is_served() {
     let app = spawn_app().await;
-    let resp = app.http.get(app.graph(&app.tenant.phone_number_id)).bearer_auth(&app.tenant.access_token).send().await.unwrap();
+    let resp = app
+        .http
+        .get(app.graph(&app.tenant.phone_number_id))
+        .bearer_auth(&app.tenant.access_token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 200);
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["id"], app.tenant.phone_number_id.as_str());
@@ -227,6 +326,12 @@ async fn reset_clears_messages_but_keeps_tenants() {
     assert!(app.control.messages(None, None).await.unwrap().is_empty());
     assert_eq!(app.control.stats().await.unwrap().accepted, 0);
     // Tenant kept, but the window was cleared too.
-    app.control.set_knobs(&json!({"window_error_mode": "sync"})).await.unwrap();
-    assert_eq!(app.send(&text_message(CSM, "x")).await.1["error"]["code"], 131047);
+    app.control
+        .set_knobs(&json!({"window_error_mode": "sync"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        app.send(&text_message(CSM, "x")).await.1["error"]["code"],
+        131047
+    );
 }

@@ -34,7 +34,11 @@ pub struct Receiver {
     pub state: Arc<ReceiverState>,
 }
 
-async fn collect(State(s): State<Arc<ReceiverState>>, headers: HeaderMap, raw: Bytes) -> StatusCode {
+async fn collect(
+    State(s): State<Arc<ReceiverState>>,
+    headers: HeaderMap,
+    raw: Bytes,
+) -> StatusCode {
     {
         let mut fail = s.fail_first.lock().unwrap();
         if *fail > 0 {
@@ -42,7 +46,12 @@ async fn collect(State(s): State<Arc<ReceiverState>>, headers: HeaderMap, raw: B
             return StatusCode::INTERNAL_SERVER_ERROR;
         }
     }
-    let h = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).map(String::from);
+    let h = |k: &str| {
+        headers
+            .get(k)
+            .and_then(|v| v.to_str().ok())
+            .map(String::from)
+    };
     let body = serde_json::from_slice(&raw).unwrap_or(Value::Null);
     s.got.lock().unwrap().push(Received {
         signature: h("x-hub-signature-256"),
@@ -56,11 +65,16 @@ async fn collect(State(s): State<Arc<ReceiverState>>, headers: HeaderMap, raw: B
 impl Receiver {
     pub async fn start() -> Receiver {
         let state = Arc::new(ReceiverState::default());
-        let app = Router::new().route("/webhook", post(collect)).with_state(state.clone());
+        let app = Router::new()
+            .route("/webhook", post(collect))
+            .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Receiver { url: format!("http://{addr}/webhook"), state }
+        Receiver {
+            url: format!("http://{addr}/webhook"),
+            state,
+        }
     }
 
     pub fn all(&self) -> Vec<Received> {
@@ -82,7 +96,11 @@ impl Receiver {
     pub fn statuses(&self) -> Vec<Value> {
         self.all()
             .iter()
-            .filter_map(|r| r.body["entry"][0]["changes"][0]["value"]["statuses"][0].as_object().cloned())
+            .filter_map(|r| {
+                r.body["entry"][0]["changes"][0]["value"]["statuses"][0]
+                    .as_object()
+                    .cloned()
+            })
             .map(Value::Object)
             .collect()
     }
@@ -108,8 +126,13 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(knobs: Knobs) -> TestApp {
-    let config = SandboxConfig { knobs, ..SandboxConfig::default() };
-    let sandbox = spawn(SocketAddr::from(([127, 0, 0, 1], 0)), config).await.expect("sandbox starts");
+    let config = SandboxConfig {
+        knobs,
+        ..SandboxConfig::default()
+    };
+    let sandbox = spawn(SocketAddr::from(([127, 0, 0, 1], 0)), config)
+        .await
+        .expect("sandbox starts");
     let receiver = Receiver::start().await;
     let tenant = TenantSpec {
         phone_number_id: format!("1{}", random_digits(14)),
@@ -121,9 +144,21 @@ pub async fn spawn_app_with(knobs: Knobs) -> TestApp {
         verified_name: Some("Fincelo".into()),
     };
     let control = sandbox.client();
-    control.register_tenant(&tenant).await.expect("tenant registers");
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
-    TestApp { sandbox, control, http, receiver, tenant }
+    control
+        .register_tenant(&tenant)
+        .await
+        .expect("tenant registers");
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    TestApp {
+        sandbox,
+        control,
+        http,
+        receiver,
+        tenant,
+    }
 }
 
 impl TestApp {
@@ -132,7 +167,14 @@ impl TestApp {
     }
 
     pub async fn post_as(&self, token: &str, path: &str, body: &Value) -> (u16, Value) {
-        let resp = self.http.post(self.graph(path)).bearer_auth(token).json(body).send().await.expect("sent");
+        let resp = self
+            .http
+            .post(self.graph(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("sent");
         let status = resp.status().as_u16();
         (status, resp.json().await.unwrap_or(Value::Null))
     }
@@ -155,9 +197,19 @@ impl TestApp {
             .expect("inbound");
     }
 
-    pub async fn create_template(&self, name: &str, body_text: &str, examples: &[&str]) -> (u16, Value) {
+    pub async fn create_template(
+        &self,
+        name: &str,
+        body_text: &str,
+        examples: &[&str],
+    ) -> (u16, Value) {
         let path = format!("{}/message_templates", self.tenant.waba_id);
-        self.post_as(&self.tenant.access_token, &path, &template_submission(name, body_text, examples)).await
+        self.post_as(
+            &self.tenant.access_token,
+            &path,
+            &template_submission(name, body_text, examples),
+        )
+        .await
     }
 
     /// Creates a template and waits for the sandbox to approve it.
@@ -187,7 +239,10 @@ pub fn text_message(to: &str, body: &str) -> Value {
 }
 
 pub fn template_message(to: &str, name: &str, params: &[&str]) -> Value {
-    let parameters: Vec<Value> = params.iter().map(|p| json!({"type": "text", "text": p})).collect();
+    let parameters: Vec<Value> = params
+        .iter()
+        .map(|p| json!({"type": "text", "text": p}))
+        .collect();
     json!({
         "messaging_product": "whatsapp",
         "recipient_type": "individual",

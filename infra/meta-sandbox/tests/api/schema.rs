@@ -20,8 +20,14 @@ use std::sync::OnceLock;
 use crate::helpers::*;
 use serde_json::{json, Value};
 
-const SPEC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/meta-openapi/business-messaging-api_v23.0.yaml");
-const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/webhook-examples");
+const SPEC: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/meta-openapi/business-messaging-api_v23.0.yaml"
+);
+const EXAMPLES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/webhook-examples"
+);
 const TEMPLATES_PATH: &str = "/paths/~1{Version}~1{WABA-ID}~1message_templates";
 
 fn spec() -> &'static Value {
@@ -42,14 +48,20 @@ fn component(name: &str) -> Value {
 }
 
 fn inline(pointer: &str) -> Value {
-    let schema = spec().pointer(pointer).unwrap_or_else(|| panic!("no schema at {pointer}")).clone();
+    let schema = spec()
+        .pointer(pointer)
+        .unwrap_or_else(|| panic!("no schema at {pointer}"))
+        .clone();
     with_components(schema)
 }
 
 #[track_caller]
 fn assert_valid(schema: &Value, instance: &Value) {
     let validator = jsonschema::validator_for(schema).expect("schema compiles");
-    let errors: Vec<String> = validator.iter_errors(instance).map(|e| format!("{e} at {}", e.instance_path)).collect();
+    let errors: Vec<String> = validator
+        .iter_errors(instance)
+        .map(|e| format!("{e} at {}", e.instance_path))
+        .collect();
     assert!(errors.is_empty(), "{errors:#?}\ninstance: {instance:#}");
 }
 
@@ -58,9 +70,14 @@ fn assert_valid(schema: &Value, instance: &Value) {
 fn schemas_reject_wrong_shapes() {
     let v = jsonschema::validator_for(&component("GraphAPIError")).expect("compiles");
     assert!(!v.is_valid(&json!({"error": {"message": "x", "type": "y", "code": "not a number"}})));
-    let list = inline(&format!("{TEMPLATES_PATH}/get/responses/200/content/application~1json/schema"));
+    let list = inline(&format!(
+        "{TEMPLATES_PATH}/get/responses/200/content/application~1json/schema"
+    ));
     let v = jsonschema::validator_for(&list).expect("compiles");
-    assert!(!v.is_valid(&json!({"data": [{"id": 12, "name": "x"}]})), "id must be a string");
+    assert!(
+        !v.is_valid(&json!({"data": [{"id": 12, "name": "x"}]})),
+        "id must be a string"
+    );
     let v = jsonschema::validator_for(&component("WebhookPayload")).expect("compiles");
     assert!(!v.is_valid(&json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"value": {"messaging_product": "whatsapp", "metadata": {"display_phone_number": "1", "phone_number_id": "2"}, "statuses": [{"id": "w", "status": "bogus", "timestamp": "1", "recipient_id": "9"}]}, "field": "messages"}]}]})));
 }
@@ -72,12 +89,19 @@ async fn send_requests_and_response_match_the_spec() {
     app.open_window(CSM).await;
     let text = text_message(CSM, "Churn risk");
     assert_valid(&component("BaseMessageProperties"), &text);
-    assert_valid(&with_components(spec()["components"]["schemas"]["TextMessage"]["allOf"][1]["properties"]["text"].clone()), &text["text"]);
+    assert_valid(
+        &with_components(
+            spec()["components"]["schemas"]["TextMessage"]["allOf"][1]["properties"]["text"]
+                .clone(),
+        ),
+        &text["text"],
+    );
     let (status, body) = app.send(&text).await;
     assert_eq!(status, 200);
     assert_valid(&component("MessageResponsePayload"), &body);
 
-    app.approved_template("churn_alert", "Hi {{1}}, see {{2}}.", &["a", "b"]).await;
+    app.approved_template("churn_alert", "Hi {{1}}, see {{2}}.", &["a", "b"])
+        .await;
     let tpl = template_message(CSM, "churn_alert", &["Asha", "Acme"]);
     assert_valid(&component("Message"), &tpl);
     let (status, body) = app.send(&tpl).await;
@@ -89,12 +113,27 @@ async fn send_requests_and_response_match_the_spec() {
 #[tokio::test]
 async fn error_bodies_match_graph_api_error() {
     let app = spawn_app().await;
-    let (_, wrong_token) = app.post_as("bad", &format!("{}/messages", app.tenant.phone_number_id), &text_message(CSM, "x")).await;
+    let (_, wrong_token) = app
+        .post_as(
+            "bad",
+            &format!("{}/messages", app.tenant.phone_number_id),
+            &text_message(CSM, "x"),
+        )
+        .await;
     let (_, window) = {
-        app.control.set_knobs(&json!({"window_error_mode": "sync"})).await.unwrap();
+        app.control
+            .set_knobs(&json!({"window_error_mode": "sync"}))
+            .await
+            .unwrap();
         app.send(&text_message(CSM, "x")).await
     };
-    let (_, unknown) = app.post_as(&app.tenant.access_token, "4242/messages", &text_message(CSM, "x")).await;
+    let (_, unknown) = app
+        .post_as(
+            &app.tenant.access_token,
+            "4242/messages",
+            &text_message(CSM, "x"),
+        )
+        .await;
     for body in [wrong_token, window, unknown] {
         assert_valid(&component("GraphAPIError"), &body);
     }
@@ -104,12 +143,33 @@ async fn error_bodies_match_graph_api_error() {
 #[tokio::test]
 async fn template_endpoints_match_the_spec() {
     let app = spawn_app().await;
-    let req = template_submission("renewal_due", "Hi {{1}}, renewal for {{2}} is due.", &["Asha", "Acme"]);
-    assert_valid(&inline(&format!("{TEMPLATES_PATH}/post/requestBody/content/application~1json/schema")), &req);
-    let (status, created) = app.post_as(&app.tenant.access_token, &format!("{}/message_templates", app.tenant.waba_id), &req).await;
+    let req = template_submission(
+        "renewal_due",
+        "Hi {{1}}, renewal for {{2}} is due.",
+        &["Asha", "Acme"],
+    );
+    assert_valid(
+        &inline(&format!(
+            "{TEMPLATES_PATH}/post/requestBody/content/application~1json/schema"
+        )),
+        &req,
+    );
+    let (status, created) = app
+        .post_as(
+            &app.tenant.access_token,
+            &format!("{}/message_templates", app.tenant.waba_id),
+            &req,
+        )
+        .await;
     assert_eq!(status, 200);
-    assert_valid(&inline(&format!("{TEMPLATES_PATH}/post/responses/200/content/application~1json/schema")), &created);
-    app.create_template("second_one", "Hello {{1}} there", &["x"]).await;
+    assert_valid(
+        &inline(&format!(
+            "{TEMPLATES_PATH}/post/responses/200/content/application~1json/schema"
+        )),
+        &created,
+    );
+    app.create_template("second_one", "Hello {{1}} there", &["x"])
+        .await;
     let list: Value = app
         .http
         .get(app.graph(&format!("{}/message_templates?limit=1", app.tenant.waba_id)))
@@ -120,7 +180,12 @@ async fn template_endpoints_match_the_spec() {
         .json()
         .await
         .unwrap();
-    assert_valid(&inline(&format!("{TEMPLATES_PATH}/get/responses/200/content/application~1json/schema")), &list);
+    assert_valid(
+        &inline(&format!(
+            "{TEMPLATES_PATH}/get/responses/200/content/application~1json/schema"
+        )),
+        &list,
+    );
     assert_valid(&component("CursorPaging"), &list["paging"]);
 }
 
@@ -128,7 +193,16 @@ async fn template_endpoints_match_the_spec() {
 #[tokio::test]
 async fn phone_number_matches_phone_number_info() {
     let app = spawn_app().await;
-    let body: Value = app.http.get(app.graph(&app.tenant.phone_number_id)).bearer_auth(&app.tenant.access_token).send().await.unwrap().json().await.unwrap();
+    let body: Value = app
+        .http
+        .get(app.graph(&app.tenant.phone_number_id))
+        .bearer_auth(&app.tenant.access_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_valid(&component("PhoneNumberInfo"), &body);
 }
 
@@ -136,18 +210,31 @@ async fn phone_number_matches_phone_number_info() {
 #[tokio::test]
 async fn status_webhooks_match_webhook_payload() {
     let app = spawn_app().await;
-    app.send(&text_message("+14155550100", "outside window")).await; // failed
+    app.send(&text_message("+14155550100", "outside window"))
+        .await; // failed
     app.open_window(CSM).await;
     app.send(&text_message(CSM, "x")).await;
     let got = app.receiver.wait_for(5).await;
-    let statuses: Vec<&Value> = got.iter().map(|r| &r.body).filter(|b| b["entry"][0]["changes"][0]["value"]["statuses"].is_array()).collect();
+    let statuses: Vec<&Value> = got
+        .iter()
+        .map(|r| &r.body)
+        .filter(|b| b["entry"][0]["changes"][0]["value"]["statuses"].is_array())
+        .collect();
     assert_eq!(statuses.len(), 4);
     for b in statuses {
         assert_valid(&component("WebhookPayload"), b);
     }
     // The delivered status has the same keys as Meta's example.
-    let example: Value = serde_json::from_str(&std::fs::read_to_string(format!("{EXAMPLES}/metadocs__status_delivered__1.json")).unwrap()).unwrap();
-    let ours = app.receiver.statuses().into_iter().find(|s| s["status"] == "delivered").unwrap();
+    let example: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{EXAMPLES}/metadocs__status_delivered__1.json")).unwrap(),
+    )
+    .unwrap();
+    let ours = app
+        .receiver
+        .statuses()
+        .into_iter()
+        .find(|s| s["status"] == "delivered")
+        .unwrap();
     let theirs = &example["entry"][0]["changes"][0]["value"]["statuses"][0];
     for key in theirs.as_object().unwrap().keys() {
         assert!(ours.get(key).is_some(), "missing {key}");
@@ -163,8 +250,12 @@ async fn inbound_webhook_matches_its_sub_schemas() {
     let value = &body["entry"][0]["changes"][0]["value"];
     assert_valid(&component("Metadata"), &value["metadata"]);
     assert_valid(&component("ContactProfile"), &value["contacts"][0]);
-    assert_valid(&component("Entry"), &json!({"id": body["entry"][0]["id"], "changes": []}));
-    let example = &spec()["paths"]["/whatsapp/webhooks"]["post"]["requestBody"]["content"]["application/json"]["examples"]["Text Message"]["value"];
+    assert_valid(
+        &component("Entry"),
+        &json!({"id": body["entry"][0]["id"], "changes": []}),
+    );
+    let example = &spec()["paths"]["/whatsapp/webhooks"]["post"]["requestBody"]["content"]
+        ["application/json"]["examples"]["Text Message"]["value"];
     let ex_msg = &example["entry"][0]["changes"][0]["value"]["messages"][0];
     let our_msg = &value["messages"][0];
     let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
@@ -177,7 +268,13 @@ async fn template_status_webhook_matches_metas_example() {
     let app = spawn_app().await;
     app.create_template("k", "Hi {{1}} ok", &["a"]).await;
     let ours = &app.receiver.wait_for(1).await[0].body;
-    let example: Value = serde_json::from_str(&std::fs::read_to_string(format!("{EXAMPLES}/metadocs__template_status_approved__1.json")).unwrap()).unwrap();
+    let example: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!(
+            "{EXAMPLES}/metadocs__template_status_approved__1.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
     let keys = |v: &Value| {
         let mut k = v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
         k.sort();
@@ -185,6 +282,9 @@ async fn template_status_webhook_matches_metas_example() {
     };
     assert_eq!(keys(ours), keys(&example));
     assert_eq!(keys(&ours["entry"][0]), keys(&example["entry"][0]));
-    assert_eq!(keys(&ours["entry"][0]["changes"][0]["value"]), keys(&example["entry"][0]["changes"][0]["value"]));
+    assert_eq!(
+        keys(&ours["entry"][0]["changes"][0]["value"]),
+        keys(&example["entry"][0]["changes"][0]["value"])
+    );
     assert!(ours["entry"][0]["changes"][0]["value"]["message_template_id"].is_u64());
 }

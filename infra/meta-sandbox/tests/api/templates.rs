@@ -10,11 +10,17 @@ const BODY: &str = "Hi {{1}}, account {{2}} needs attention.";
 #[tokio::test]
 async fn created_template_is_pending_then_approved() {
     let app = spawn_app().await;
-    let (status, body) = app.create_template("churn_alert", BODY, &["Asha", "Acme"]).await;
+    let (status, body) = app
+        .create_template("churn_alert", BODY, &["Asha", "Acme"])
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "PENDING");
     assert_eq!(body["category"], "UTILITY");
-    assert!(body["id"].as_str().unwrap().chars().all(|c| c.is_ascii_digit()));
+    assert!(body["id"]
+        .as_str()
+        .unwrap()
+        .chars()
+        .all(|c| c.is_ascii_digit()));
     let got = app.receiver.wait_for(1).await;
     let v = &got[0].body["entry"][0]["changes"][0];
     assert_eq!(v["field"], "message_template_status_update");
@@ -22,20 +28,31 @@ async fn created_template_is_pending_then_approved() {
     assert_eq!(v["value"]["reason"], "NONE");
     assert_eq!(v["value"]["message_template_name"], "churn_alert");
     assert_eq!(v["value"]["message_template_language"], "en");
-    assert_eq!(v["value"]["message_template_id"].to_string(), body["id"].as_str().unwrap());
+    assert_eq!(
+        v["value"]["message_template_id"].to_string(),
+        body["id"].as_str().unwrap()
+    );
 }
 
 /// Meta's rule: a body starting or ending with a variable is REJECTED, INVALID_FORMAT; so is a knob-listed name.
 #[tokio::test]
 async fn variable_at_start_or_end_is_rejected() {
     let app = spawn_app().await;
-    app.control.set_knobs(&json!({"reject_templates": ["banned_name"]})).await.unwrap();
-    app.create_template("ends_with_var", "Your renewal date is {{1}}", &["May 1"]).await;
-    app.create_template("banned_name", "Hello {{1}} there", &["x"]).await;
+    app.control
+        .set_knobs(&json!({"reject_templates": ["banned_name"]}))
+        .await
+        .unwrap();
+    app.create_template("ends_with_var", "Your renewal date is {{1}}", &["May 1"])
+        .await;
+    app.create_template("banned_name", "Hello {{1}} there", &["x"])
+        .await;
     let got = app.receiver.wait_for(2).await;
     for r in &got {
         let v = &r.body["entry"][0]["changes"][0]["value"];
-        assert_eq!((v["event"].as_str(), v["reason"].as_str()), (Some("REJECTED"), Some("INVALID_FORMAT")));
+        assert_eq!(
+            (v["event"].as_str(), v["reason"].as_str()),
+            (Some("REJECTED"), Some("INVALID_FORMAT"))
+        );
     }
 }
 
@@ -46,7 +63,13 @@ async fn duplicate_template_is_2388024() {
     assert_eq!(app.create_template("dup", BODY, &["a", "b"]).await.0, 200);
     let (status, body) = app.create_template("dup", BODY, &["a", "b"]).await;
     assert_eq!(status, 400);
-    assert_eq!((body["error"]["code"].as_i64(), body["error"]["error_subcode"].as_i64()), (Some(100), Some(2388024)));
+    assert_eq!(
+        (
+            body["error"]["code"].as_i64(),
+            body["error"]["error_subcode"].as_i64()
+        ),
+        (Some(100), Some(2388024))
+    );
 }
 
 /// Template sends: unknown → 132001 (404); wrong param count → 132000; approved → accepted.
@@ -54,26 +77,51 @@ async fn duplicate_template_is_2388024() {
 async fn template_send_rules() {
     let app = spawn_app().await;
     let (status, body) = app.send(&template_message(CSM, "nope", &["a"])).await;
-    assert_eq!((status, body["error"]["code"].as_i64()), (404, Some(132001)));
-    app.approved_template("churn_alert", BODY, &["a", "b"]).await;
-    let (status, body) = app.send(&template_message(CSM, "churn_alert", &["only one"])).await;
-    assert_eq!((status, body["error"]["code"].as_i64()), (400, Some(132000)));
-    let (status, body) = app.send(&template_message(CSM, "churn_alert", &["Asha", "Acme"])).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_i64()),
+        (404, Some(132001))
+    );
+    app.approved_template("churn_alert", BODY, &["a", "b"])
+        .await;
+    let (status, body) = app
+        .send(&template_message(CSM, "churn_alert", &["only one"]))
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_i64()),
+        (400, Some(132000))
+    );
+    let (status, body) = app
+        .send(&template_message(CSM, "churn_alert", &["Asha", "Acme"]))
+        .await;
     assert_eq!(status, 200, "{body}");
     let msgs = app.control.messages(None, None).await.unwrap();
     let t = msgs[0].template.as_ref().unwrap();
-    assert_eq!((t.name.as_str(), t.parameters.clone()), ("churn_alert", vec!["Asha".to_string(), "Acme".to_string()]));
+    assert_eq!(
+        (t.name.as_str(), t.parameters.clone()),
+        ("churn_alert", vec!["Asha".to_string(), "Acme".to_string()])
+    );
 }
 
 /// Pending, rejected, paused and disabled templates cannot be sent: 132001, 132001, 132015, 132016.
 #[tokio::test]
 async fn unapproved_paused_disabled_templates_are_refused() {
     let app = spawn_app().await;
-    app.control.set_knobs(&json!({"template_approval_delay_ms": 60000})).await.unwrap();
+    app.control
+        .set_knobs(&json!({"template_approval_delay_ms": 60000}))
+        .await
+        .unwrap();
     app.create_template("t1", BODY, &["a", "b"]).await;
     let (status, body) = app.send(&template_message(CSM, "t1", &["a", "b"])).await;
-    assert_eq!((status, body["error"]["code"].as_i64()), (404, Some(132001)), "pending");
-    for (st, code) in [("REJECTED", 132001), ("PAUSED", 132015), ("DISABLED", 132016)] {
+    assert_eq!(
+        (status, body["error"]["code"].as_i64()),
+        (404, Some(132001)),
+        "pending"
+    );
+    for (st, code) in [
+        ("REJECTED", 132001),
+        ("PAUSED", 132015),
+        ("DISABLED", 132016),
+    ] {
         let d = TemplateDecision {
             waba_id: app.tenant.waba_id.clone(),
             name: "t1".into(),
@@ -94,7 +142,10 @@ async fn unapproved_paused_disabled_templates_are_refused() {
 #[tokio::test]
 async fn manual_decision_sends_a_webhook() {
     let app = spawn_app().await;
-    app.control.set_knobs(&json!({"template_approval_delay_ms": 60000})).await.unwrap();
+    app.control
+        .set_knobs(&json!({"template_approval_delay_ms": 60000}))
+        .await
+        .unwrap();
     app.create_template("t2", BODY, &["a", "b"]).await;
     let d = TemplateDecision {
         waba_id: app.tenant.waba_id.clone(),
@@ -106,7 +157,10 @@ async fn manual_decision_sends_a_webhook() {
     };
     let r = app.control.decide_template(&d).await.unwrap();
     assert!(r.webhook[0].delivered);
-    assert_eq!(app.receiver.all()[0].body["entry"][0]["changes"][0]["value"]["event"], "PAUSED");
+    assert_eq!(
+        app.receiver.all()[0].body["entry"][0]["changes"][0]["value"]["event"],
+        "PAUSED"
+    );
 }
 
 /// Listing follows `paging.next` to the end; the last page has no `next`.
@@ -114,13 +168,27 @@ async fn manual_decision_sends_a_webhook() {
 async fn pagination_follows_next_to_the_end() {
     let app = spawn_app().await;
     for i in 0..7 {
-        assert_eq!(app.create_template(&format!("tpl_{i}"), BODY, &["a", "b"]).await.0, 200);
+        assert_eq!(
+            app.create_template(&format!("tpl_{i}"), BODY, &["a", "b"])
+                .await
+                .0,
+            200
+        );
     }
     let mut url = app.graph(&format!("{}/message_templates?limit=3", app.tenant.waba_id));
     let mut names = Vec::new();
     let mut pages = 0;
     loop {
-        let body: Value = app.http.get(&url).bearer_auth(&app.tenant.access_token).send().await.unwrap().json().await.unwrap();
+        let body: Value = app
+            .http
+            .get(&url)
+            .bearer_auth(&app.tenant.access_token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         pages += 1;
         for t in body["data"].as_array().unwrap() {
             names.push(t["name"].as_str().unwrap().to_string());
@@ -133,5 +201,8 @@ async fn pagination_follows_next_to_the_end() {
         }
     }
     assert_eq!(pages, 3);
-    assert_eq!(names, (0..7).map(|i| format!("tpl_{i}")).collect::<Vec<_>>());
+    assert_eq!(
+        names,
+        (0..7).map(|i| format!("tpl_{i}")).collect::<Vec<_>>()
+    );
 }

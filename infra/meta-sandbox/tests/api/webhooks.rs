@@ -22,13 +22,19 @@ async fn accepted_message_gets_signed_sent_delivered_read() {
     let wamid = body["messages"][0]["id"].as_str().unwrap().to_string();
     let got = app.receiver.wait_for(4).await; // inbound + 3 statuses
     for r in &got {
-        assert_eq!(r.signature.as_deref(), Some(expected_signature(&app.tenant.app_secret, &r.raw).as_str()));
+        assert_eq!(
+            r.signature.as_deref(),
+            Some(expected_signature(&app.tenant.app_secret, &r.raw).as_str())
+        );
         assert_eq!(r.content_type.as_deref(), Some("application/json"));
         assert_eq!(r.body["object"], "whatsapp_business_account");
         assert_eq!(r.body["entry"][0]["id"], app.tenant.waba_id.as_str());
     }
     let statuses = app.receiver.statuses();
-    let order: Vec<_> = statuses.iter().map(|s| s["status"].as_str().unwrap().to_string()).collect();
+    let order: Vec<_> = statuses
+        .iter()
+        .map(|s| s["status"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(order, ["sent", "delivered", "read"]);
     for s in &statuses {
         assert_eq!(s["id"], wamid.as_str());
@@ -46,7 +52,10 @@ async fn signature_depends_on_the_app_secret() {
     let app = spawn_app().await;
     app.open_window(CSM).await;
     let r = &app.receiver.wait_for(1).await[0];
-    assert_ne!(r.signature.as_deref(), Some(expected_signature("other", &r.raw).as_str()));
+    assert_ne!(
+        r.signature.as_deref(),
+        Some(expected_signature("other", &r.raw).as_str())
+    );
 }
 
 /// Inbound simulation posts Meta's messages webhook and reports the delivery.
@@ -76,7 +85,10 @@ async fn inbound_posts_a_messages_webhook() {
 #[tokio::test]
 async fn failed_deliveries_are_retried_then_counted() {
     let app = spawn_app().await;
-    app.control.set_knobs(&json!({"webhook_retry_base_ms": 10, "webhook_max_attempts": 3})).await.unwrap();
+    app.control
+        .set_knobs(&json!({"webhook_retry_base_ms": 10, "webhook_max_attempts": 3}))
+        .await
+        .unwrap();
     *app.receiver.state.fail_first.lock().unwrap() = 2;
     app.open_window(CSM).await;
     assert_eq!(app.receiver.all().len(), 1);
@@ -108,11 +120,19 @@ async fn failed_deliveries_are_retried_then_counted() {
 #[tokio::test]
 async fn status_progression_is_configurable() {
     let app = spawn_app().await;
-    app.control.set_knobs(&json!({"status_progression": ["sent"]})).await.unwrap();
+    app.control
+        .set_knobs(&json!({"status_progression": ["sent"]}))
+        .await
+        .unwrap();
     app.open_window(CSM).await;
     app.send(&text_message(CSM, "x")).await;
     app.receiver.wait_for(2).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let order: Vec<_> = app.receiver.statuses().iter().map(|s| s["status"].as_str().unwrap().to_string()).collect();
+    let order: Vec<_> = app
+        .receiver
+        .statuses()
+        .iter()
+        .map(|s| s["status"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(order, ["sent"]);
 }

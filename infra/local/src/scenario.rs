@@ -1,0 +1,221 @@
+//! The newcomer's scenario that `make dev` plays, and the end-to-end test
+//! replays: templates submitted and approved; an alert to a CSM with no
+//! window goes out as a template; the CSM replies; the next alert goes
+//! free-form; statuses arrive as delivered and read.
+
+use std::time::{Duration, Instant};
+
+use fincelo::ids::{IdempotencyKey, TenantId};
+use fincelo::phone::E164;
+use meta_sandbox::SandboxClient;
+use serde_json::json;
+
+use crate::stack::{LocalTenant, Stack};
+
+/// What happened, step by step.
+#[derive(Debug, Default, Clone)]
+pub struct Timeline {
+    pub lines: Vec<String>,
+    /// wamid of the first alert (a template) and the second (free-form).
+    pub template_wamid: Option<String>,
+    pub free_form_wamid: Option<String>,
+}
+
+impl Timeline {
+    fn say(&mut self, start: Instant, line: String) {
+        let line = format!("[{:>6.2}s] {line}", start.elapsed().as_secs_f64());
+        println!("{line}");
+        self.lines.push(line);
+    }
+}
+
+/// A send request (contract v1) for the demo.
+pub fn demo_request(tenant: &str, key: &str, phone: &str, text: &str) -> String {
+    json!({
+        "version": 1,
+        "tenant_id": tenant,
+        "idempotency_key": key,
+        "recipient": {"phone": phone, "csm_id": "csm-demo"},
+        "event": {"type": "usage_threshold", "customer": {"name": "Globex", "health": "good", "premium": false},
+                  "params": ["Globex", "85", "Pro", "good"]},
+        "text": text,
+    })
+    .to_string()
+}
+
+async fn wait<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> Result<T, String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return Ok(v);
+        }
+        if Instant::now() > deadline {
+            return Err(format!("timed out waiting for {what}"));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Plays the scenario against a running stack and sandbox.
+pub async fn play(
+    stack: &Stack,
+    sandbox: &SandboxClient,
+    tenant: &LocalTenant,
+    csm_phone: &str,
+) -> Result<Timeline, String> {
+    let start = Instant::now();
+    let mut t = Timeline::default();
+    let tenant_id = TenantId::parse(&tenant.tenant_id).map_err(|e| e.to_string())?;
+    let csm = E164::parse(csm_phone).map_err(|e| e.to_string())?;
+    let store = &stack.app.store;
+    let limit = Duration::from_secs(60);
+
+    t.say(
+        start,
+        format!(
+            "submitting the six fincelo_* templates for tenant {}",
+            tenant.tenant_id
+        ),
+    );
+    let (status, report) = stack
+        .invoke_templates("submit", Some(&tenant.tenant_id))
+        .await;
+    if status != 200 {
+        return Err(format!("template submission failed: {report}"));
+    }
+    t.say(
+        start,
+        "templates submitted: PENDING at Meta, waiting for approval webhooks".into(),
+    );
+    let templates = wait("template approval", limit, || async {
+        let list = store.list_templates(&tenant_id).await.ok()?;
+        (list.len() >= 6 && list.iter().all(|x| x.is_approved())).then_some(list)
+    })
+    .await?;
+    t.say(
+        start,
+        format!(
+            "all {} templates APPROVED (message_template_status_update webhooks)",
+            templates.len()
+        ),
+    );
+
+    let run = fincelo::startup::now();
+    let key1 = format!("demo-{run}-1");
+    stack
+        .enqueue(&demo_request(
+            &tenant.tenant_id,
+            &key1,
+            csm.as_str(),
+            "Globex is at 85% of its Pro plan.",
+        ))
+        .await
+        .map_err(|e| e.to_string())?;
+    t.say(
+        start,
+        format!(
+            "alert 1 enqueued for CSM {} (no 24h window yet)",
+            csm.masked()
+        ),
+    );
+    let k1 = IdempotencyKey::parse(&key1).map_err(|e| e.to_string())?;
+    let sent1 = wait("alert 1 to be sent", limit, || async {
+        store
+            .get_ledger(&tenant_id, &k1)
+            .await
+            .ok()
+            .flatten()
+            .filter(|l| l.wamid.is_some())
+    })
+    .await?;
+    t.say(
+        start,
+        format!(
+            "alert 1 sent as template {} ({})",
+            sent1.template.clone().unwrap_or_default(),
+            sent1.wamid.clone().unwrap_or_default()
+        ),
+    );
+    t.template_wamid = sent1.wamid.clone();
+
+    let reply = sandbox
+        .inbound(&meta_sandbox::model::InboundRequest {
+            phone_number_id: tenant.phone_number_id.clone(),
+            from: csm.wa_id().to_string(),
+            text: "Thanks, calling them now".into(),
+            timestamp: None,
+            profile_name: Some("Demo CSM".into()),
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    t.say(
+        start,
+        format!("CSM replied ({}): the 24h window opens", reply.message_id),
+    );
+    let window = wait("the window to open", limit, || async {
+        store.get_window(&tenant_id, &csm).await.ok().flatten()
+    })
+    .await?;
+    t.say(
+        start,
+        format!("window open until {} (unix)", window.expires_at),
+    );
+
+    let key2 = format!("demo-{run}-2");
+    stack
+        .enqueue(&demo_request(
+            &tenant.tenant_id,
+            &key2,
+            csm.as_str(),
+            "Globex just crossed 90% of its Pro plan.",
+        ))
+        .await
+        .map_err(|e| e.to_string())?;
+    t.say(start, "alert 2 enqueued".into());
+    let k2 = IdempotencyKey::parse(&key2).map_err(|e| e.to_string())?;
+    let sent2 = wait("alert 2 to be sent", limit, || async {
+        store
+            .get_ledger(&tenant_id, &k2)
+            .await
+            .ok()
+            .flatten()
+            .filter(|l| l.wamid.is_some())
+    })
+    .await?;
+    t.say(
+        start,
+        format!(
+            "alert 2 sent free-form ({}), inside the window",
+            sent2.wamid.clone().unwrap_or_default()
+        ),
+    );
+    t.free_form_wamid = sent2.wamid.clone();
+
+    for (label, wamid) in [
+        ("alert 1", t.template_wamid.clone()),
+        ("alert 2", t.free_form_wamid.clone()),
+    ] {
+        let wamid = wamid.unwrap_or_default();
+        let rec = wait("read status", limit, || async {
+            store
+                .get_message_status(&tenant_id, &wamid)
+                .await
+                .ok()
+                .flatten()
+                .filter(|s| s.status == "read")
+        })
+        .await?;
+        t.say(
+            start,
+            format!(
+                "{label}: delivered at {:?}, read at {:?}",
+                rec.delivered_at, rec.read_at
+            ),
+        );
+    }
+    Ok(t)
+}

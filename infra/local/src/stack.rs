@@ -1,0 +1,453 @@
+//! The local runner: the three functions on loopback, wired as
+//! `template.yaml` wires them, around the *same* handlers Lambda runs.
+//!
+//! - HTTP (the HTTP API): `GET|POST /webhooks/whatsapp` → `fincelo::webhook::handle`;
+//!   `POST|GET /admin/tenants/{tenant_id}/templates` → the template function.
+//! - The send queue (the SQS event source mapping): `sender_instances`
+//!   pollers, each receiving up to 10 messages (batch size 10), calling
+//!   `Sender::handle_batch`, deleting what succeeded and leaving the reported
+//!   failures to reappear after their visibility timeout; the emulator moves a
+//!   message to the DLQ after `maxReceiveCount` receives, as SQS does.
+//! - The template function is invocable ([`Stack::invoke_templates`]).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::IntoResponse;
+use axum::routing::{any, get};
+use axum::Router;
+use fincelo::config::Config;
+use fincelo::ids::{PhoneNumberId, TenantId, WabaId};
+use fincelo::sender::Sender;
+use fincelo::startup::{local_sdk_config, App};
+use fincelo::store::{verify_token_digest, TenantRecord};
+use fincelo::webhook::{handle, WebhookRequest};
+use serde_json::Value;
+use thiserror::Error;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+use crate::provision::{provision, Overrides, ProvisionError, Resources};
+
+#[derive(Debug, Error)]
+pub enum StackError {
+    #[error(transparent)]
+    Provision(#[from] ProvisionError),
+    #[error(transparent)]
+    Config(#[from] fincelo::config::ConfigError),
+    #[error(transparent)]
+    Startup(#[from] fincelo::startup::StartupError),
+    #[error("could not bind {addr}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("emulator request failed: {0}")]
+    Aws(String),
+    #[error(transparent)]
+    Store(#[from] fincelo::store::StoreError),
+}
+
+/// How to start a stack.
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    /// The moto server, e.g. `http://127.0.0.1:5055`.
+    pub moto_endpoint: String,
+    /// The Graph API base URL (the Meta sandbox).
+    pub graph_base_url: String,
+    /// Prefix of every resource name: unique per test, `fwa-dev` for `make dev`.
+    pub prefix: String,
+    /// Where the HTTP API listens (`127.0.0.1:0` picks a port).
+    pub http_addr: SocketAddr,
+    /// Concurrent sender instances (the event source mapping's maximum concurrency).
+    pub sender_instances: u32,
+    /// Extra configuration, as environment variables would give it.
+    pub env: HashMap<String, String>,
+    pub overrides: Overrides,
+}
+
+impl StackOptions {
+    pub fn new(
+        moto_endpoint: impl Into<String>,
+        graph_base_url: impl Into<String>,
+        prefix: impl Into<String>,
+    ) -> Self {
+        StackOptions {
+            moto_endpoint: moto_endpoint.into(),
+            graph_base_url: graph_base_url.into(),
+            prefix: prefix.into(),
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            sender_instances: 2,
+            env: HashMap::new(),
+            overrides: Overrides::default(),
+        }
+    }
+}
+
+/// A tenant as the local stack knows it (secrets included: this is for
+/// local runs and tests only).
+#[derive(Debug, Clone)]
+pub struct LocalTenant {
+    pub tenant_id: String,
+    pub phone_number_id: String,
+    pub waba_id: String,
+    pub access_token: String,
+    pub app_secret: String,
+    pub verify_token: String,
+    pub display_phone_number: Option<String>,
+}
+
+/// A running local stack.
+pub struct Stack {
+    pub resources: Resources,
+    pub app: App,
+    pub sender: Arc<Sender>,
+    pub sdk: aws_config::SdkConfig,
+    http_addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Stack {
+    /// Provisions, builds the app from a configuration (the same code path
+    /// as the environment in Lambda), and starts HTTP and the pollers.
+    pub async fn start(opts: StackOptions) -> Result<Stack, StackError> {
+        let sdk = local_sdk_config(&opts.moto_endpoint).await;
+        let resources = provision(&sdk, &opts.prefix, &opts.overrides).await?;
+        let mut env: HashMap<String, String> = [
+            ("TABLE_NAME", resources.table_name.clone()),
+            ("SEND_QUEUE_URL", resources.queue("SendQueue").to_string()),
+            (
+                "SEND_DLQ_URL",
+                resources.queue("SendDeadLetterQueue").to_string(),
+            ),
+            (
+                "EVENTS_QUEUE_URL",
+                resources.queue("EventsQueue").to_string(),
+            ),
+            ("TENANT_SECRET_PREFIX", format!("{}/tenants/", opts.prefix)),
+            ("GRAPH_API_BASE_URL", opts.graph_base_url.clone()),
+            ("GRAPH_API_VERSION", "v23.0".to_string()),
+            (
+                "SENDER_MAX_CONCURRENCY",
+                opts.sender_instances.max(1).to_string(),
+            ),
+            ("AWS_ENDPOINT_URL", opts.moto_endpoint.clone()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        env.extend(opts.env.clone());
+        let config = Config::from_lookup(|k| env.get(k).cloned())?;
+        let app = App::new(config, &sdk)?;
+        let sender = Sender::new(app.clone());
+        let (stop, stop_rx) = watch::channel(false);
+
+        let listener = tokio::net::TcpListener::bind(opts.http_addr)
+            .await
+            .map_err(|e| StackError::Bind {
+                addr: opts.http_addr,
+                source: e,
+            })?;
+        let http_addr = listener.local_addr().map_err(|e| StackError::Bind {
+            addr: opts.http_addr,
+            source: e,
+        })?;
+        let router = router(app.clone());
+        let mut rx = stop_rx.clone();
+        let mut tasks = vec![tokio::spawn(async move {
+            let _ = axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                })
+                .await;
+        })];
+        for instance in 0..opts.sender_instances.max(1) {
+            tasks.push(tokio::spawn(poll_send_queue(
+                app.clone(),
+                sender.clone(),
+                instance,
+                stop_rx.clone(),
+            )));
+        }
+        info!(http = %http_addr, table = %resources.table_name, "local stack running");
+        Ok(Stack {
+            resources,
+            app,
+            sender,
+            sdk,
+            http_addr,
+            stop,
+            tasks,
+        })
+    }
+
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// The URL Meta (the sandbox) calls.
+    pub fn webhook_url(&self) -> String {
+        format!("http://{}/webhooks/whatsapp", self.http_addr)
+    }
+
+    /// Stores a tenant: its secret in Secrets Manager, its configuration and
+    /// aliases in DynamoDB.
+    pub async fn add_tenant(&self, t: &LocalTenant) -> Result<(), StackError> {
+        let bad = |e: fincelo::ids::IdError| StackError::Aws(e.to_string());
+        let tenant_id = TenantId::parse(&t.tenant_id).map_err(bad)?;
+        let secrets = self.app.directory.secret_store();
+        let secret_id = secrets.secret_id(&tenant_id);
+        let value = serde_json::json!({"access_token": t.access_token, "app_secret": t.app_secret, "verify_token": t.verify_token}).to_string();
+        let created = secrets
+            .client()
+            .create_secret()
+            .name(&secret_id)
+            .secret_string(&value)
+            .send()
+            .await;
+        if let Err(e) = created {
+            if e.as_service_error()
+                .is_some_and(|se| se.is_resource_exists_exception())
+            {
+                secrets
+                    .client()
+                    .put_secret_value()
+                    .secret_id(&secret_id)
+                    .secret_string(&value)
+                    .send()
+                    .await
+                    .map_err(|e| StackError::Aws(format!("PutSecretValue: {e}")))?;
+            } else {
+                return Err(StackError::Aws(format!("CreateSecret: {e}")));
+            }
+        }
+        let rec = TenantRecord {
+            tenant_id: tenant_id.clone(),
+            phone_number_id: PhoneNumberId::parse(&t.phone_number_id).map_err(bad)?,
+            waba_id: WabaId::parse(&t.waba_id).map_err(bad)?,
+            secret_id,
+            display_phone_number: t.display_phone_number.clone(),
+            verified_name: None,
+            updated_at: fincelo::startup::now(),
+        };
+        self.app
+            .store
+            .put_tenant(&rec, &verify_token_digest(&t.verify_token))
+            .await?;
+        self.app.directory.invalidate(&tenant_id);
+        Ok(())
+    }
+
+    /// Puts a send request on the send queue, as upstream would.
+    pub async fn enqueue(&self, body: &str) -> Result<(), StackError> {
+        self.app
+            .queues
+            .client()
+            .send_message()
+            .queue_url(self.resources.queue("SendQueue"))
+            .message_body(body)
+            .send()
+            .await
+            .map_err(|e| StackError::Aws(format!("SendMessage: {e}")))?;
+        Ok(())
+    }
+
+    /// Invokes the template function as an operator would.
+    pub async fn invoke_templates(&self, action: &str, tenant_id: Option<&str>) -> (u16, Value) {
+        fincelo::templates::handler::direct(&self.app, action, tenant_id).await
+    }
+
+    /// Receives (and deletes) what is on a queue now, as JSON bodies.
+    pub async fn drain(&self, logical_id: &str) -> Result<Vec<Value>, StackError> {
+        let sqs = self.app.queues.client();
+        let url = self.resources.queue(logical_id);
+        let mut out = Vec::new();
+        loop {
+            let got = sqs
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(0)
+                .send()
+                .await
+                .map_err(|e| StackError::Aws(format!("ReceiveMessage: {e}")))?;
+            let msgs = got.messages.unwrap_or_default();
+            if msgs.is_empty() {
+                return Ok(out);
+            }
+            for m in msgs {
+                out.push(
+                    serde_json::from_str(m.body.as_deref().unwrap_or("null"))
+                        .unwrap_or(Value::Null),
+                );
+                if let Some(h) = m.receipt_handle {
+                    let _ = sqs
+                        .delete_message()
+                        .queue_url(url)
+                        .receipt_handle(h)
+                        .send()
+                        .await;
+                }
+            }
+        }
+    }
+
+    /// Stops HTTP and the pollers.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+        }
+    }
+}
+
+fn router(app: App) -> Router {
+    Router::new()
+        .route("/webhooks/whatsapp", any(webhook_route))
+        .route(
+            "/admin/tenants/{tenant_id}/templates",
+            get(templates_status).post(templates_submit),
+        )
+        .route("/health", get(|| async { "ok" }))
+        .with_state(app)
+}
+
+async fn webhook_route(
+    State(app): State<App>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> impl IntoResponse {
+    let resp = handle(
+        &app,
+        WebhookRequest {
+            method,
+            query: uri.query().map(str::to_string),
+            headers,
+            body,
+        },
+    )
+    .await;
+    (
+        StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        [("content-type", resp.content_type)],
+        resp.body,
+    )
+}
+
+async fn templates_submit(State(app): State<App>, Path(tenant): Path<String>) -> impl IntoResponse {
+    json_reply(fincelo::templates::handler::direct(&app, "submit", Some(&tenant)).await)
+}
+
+async fn templates_status(State(app): State<App>, Path(tenant): Path<String>) -> impl IntoResponse {
+    json_reply(fincelo::templates::handler::direct(&app, "status", Some(&tenant)).await)
+}
+
+fn json_reply((status, body): (u16, Value)) -> impl IntoResponse {
+    (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        [("content-type", "application/json")],
+        body.to_string(),
+    )
+}
+
+/// One sender instance: Lambda's SQS event source mapping, in miniature.
+async fn poll_send_queue(
+    app: App,
+    sender: Arc<Sender>,
+    instance: u32,
+    mut stop: watch::Receiver<bool>,
+) {
+    let sqs = app.queues.client().clone();
+    let url = app.queues.send_queue_url.clone();
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let receive = sqs
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .message_attribute_names("All")
+            .send();
+        let got = tokio::select! {
+            r = receive => r,
+            _ = stop.changed() => return,
+        };
+        let messages = match got {
+            Ok(out) => out.messages.unwrap_or_default(),
+            Err(e) => {
+                warn!(instance, error = %e, "send queue poll failed");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        if messages.is_empty() {
+            continue;
+        }
+        let mut event = SqsEvent::default();
+        event.records = messages
+            .iter()
+            .map(|m| {
+                let mut rec = SqsMessage::default();
+                rec.message_id = m.message_id.clone();
+                rec.receipt_handle = m.receipt_handle.clone();
+                rec.body = m.body.clone();
+                rec.md5_of_body = m.md5_of_body.clone();
+                rec.attributes = m
+                    .attributes()
+                    .map(|a| {
+                        a.iter()
+                            .map(|(k, v)| (k.as_str().to_string(), v.clone()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                rec.event_source = Some("aws:sqs".into());
+                rec.aws_region = Some("us-east-1".into());
+                rec
+            })
+            .collect();
+        let response = sender.handle_batch(event).await;
+        let failed: std::collections::HashSet<String> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.clone())
+            .collect();
+        let entries: Vec<DeleteMessageBatchRequestEntry> = messages
+            .iter()
+            .filter(|m| m.message_id.as_ref().is_some_and(|id| !failed.contains(id)))
+            .enumerate()
+            .filter_map(|(i, m)| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(m.receipt_handle.clone()?)
+                    .build()
+                    .ok()
+            })
+            .collect();
+        if !entries.is_empty() {
+            if let Err(e) = sqs
+                .delete_message_batch()
+                .queue_url(&url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+            {
+                warn!(instance, error = %e, "delete of processed messages failed; they will be redelivered (and deduplicated)");
+            }
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! Issue 2: the adapters against the real emulator.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use fincelo::phone::E164;
+use fincelo::startup::now;
+use fincelo::store::WINDOW_SECS;
+use secrecy::ExposeSecret;
+
+use crate::helpers::{csm_number, short_id, spawn_world};
+
+/// A conditional write refuses a duplicate: the first sighting of an id wins, the second is told so.
+#[tokio::test]
+async fn a_conditional_write_rejects_a_duplicate() {
+    let w = spawn_world().await;
+    let id = format!("wamid.{}", short_id());
+    let store = &w.stack.app.store;
+    assert!(
+        store
+            .first_sighting(&w.tenant_id, "msg", &id, now())
+            .await
+            .unwrap(),
+        "first sighting"
+    );
+    assert!(
+        !store
+            .first_sighting(&w.tenant_id, "msg", &id, now())
+            .await
+            .unwrap(),
+        "second sighting is a duplicate"
+    );
+    w.shutdown().await;
+}
+
+/// A message goes through the provisioned send queue with the real SDK: send, receive, delete, gone.
+#[tokio::test]
+async fn sqs_send_receive_delete_round_trip() {
+    let w = spawn_world().await;
+    let sqs = w.stack.app.queues.client();
+    let url = w.stack.resources.queue("EventsQueue");
+    assert!(!url.is_empty(), "EventsQueue provisioned");
+    let body = format!("{{\"probe\":\"{}\"}}", short_id());
+    sqs.send_message()
+        .queue_url(url)
+        .message_body(&body)
+        .send()
+        .await
+        .unwrap();
+    let got = sqs
+        .receive_message()
+        .queue_url(url)
+        .wait_time_seconds(2)
+        .send()
+        .await
+        .unwrap();
+    let msgs = got.messages.unwrap_or_default();
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(msgs[0].body.as_deref(), Some(body.as_str()));
+    sqs.delete_message()
+        .queue_url(url)
+        .receipt_handle(msgs[0].receipt_handle.clone().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let again = sqs
+        .receive_message()
+        .queue_url(url)
+        .wait_time_seconds(0)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        again.messages.unwrap_or_default().is_empty(),
+        "deleted message does not come back"
+    );
+    w.shutdown().await;
+}
+
+/// A tenant's secrets stored by `add_tenant` are read back from Secrets Manager through the directory.
+#[tokio::test]
+async fn tenant_secret_is_read_from_secrets_manager() {
+    let w = spawn_world().await;
+    let tenant = w
+        .stack
+        .app
+        .directory
+        .tenant(&w.tenant_id)
+        .await
+        .unwrap()
+        .expect("tenant configured");
+    let secrets = w.stack.app.directory.secrets(&tenant).await.unwrap();
+    assert_eq!(secrets.access_token.expose_secret(), w.tenant.access_token);
+    assert_eq!(secrets.app_secret.expose_secret(), w.tenant.app_secret);
+    assert_eq!(secrets.verify_token.expose_secret(), w.tenant.verify_token);
+    w.shutdown().await;
+}
+
+/// A window whose expiry has passed is still stored (moto never deletes by TTL) but reads as closed; its `ttl` equals its expiry.
+#[tokio::test]
+async fn a_window_past_its_expiry_reads_as_closed() {
+    let w = spawn_world().await;
+    let csm = E164::parse(&csm_number()).unwrap();
+    let store = &w.stack.app.store;
+    let ts = now() - 2 * 24 * 3600;
+    assert!(store
+        .open_window(&w.tenant_id, &csm, ts, "wamid.old")
+        .await
+        .unwrap());
+    let win = store
+        .get_window(&w.tenant_id, &csm)
+        .await
+        .unwrap()
+        .expect("item still there");
+    assert_eq!(win.expires_at, ts + WINDOW_SECS);
+    assert!(!win.is_open(now(), 0), "expired window must read as closed");
+    let raw = store
+        .client()
+        .get_item()
+        .table_name(store.table_name())
+        .key(
+            "pk",
+            AttributeValue::S(format!("T#{}#WINDOW#{}", w.tenant_id, csm.as_str())),
+        )
+        .key("sk", AttributeValue::S("WINDOW".into()))
+        .send()
+        .await
+        .unwrap();
+    let item = raw.item.expect("raw item");
+    assert_eq!(
+        item.get("ttl"),
+        Some(&AttributeValue::N((ts + WINDOW_SECS).to_string()))
+    );
+    w.shutdown().await;
+}

@@ -1,0 +1,382 @@
+//! Shared set-up for the integration scenarios: a moto-backed [`Stack`] with
+//! its own prefix, the Meta sandbox, and one tenant registered in both, so
+//! every test owns its table, queues, tenant and numbers and tests run in
+//! parallel. Logs stay silent unless `TEST_LOG` is set.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Once;
+use std::time::Duration;
+
+use fincelo::ids::{IdempotencyKey, TenantId};
+use fincelo::phone::E164;
+use fincelo_local::{LocalTenant, Stack, StackOptions};
+use meta_sandbox::{
+    InboundRequest, MessageRecord, SandboxClient, SandboxConfig, SandboxHandle, TenantSpec,
+};
+use serde_json::{json, Value};
+
+/// The six templates of the catalog.
+pub const TEMPLATE_NAMES: [&str; 6] = [
+    "fincelo_usage_opportunity",
+    "fincelo_usage_heads_up",
+    "fincelo_usage_risk",
+    "fincelo_collections_personal",
+    "fincelo_collections_urgent",
+    "fincelo_escalation_notify",
+];
+
+static TRACING: Once = Once::new();
+
+fn init_tracing() {
+    TRACING.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            fincelo::startup::init_tracing(
+                &std::env::var("TEST_LOG")
+                    .ok()
+                    .filter(|v| !v.is_empty() && v != "1")
+                    .unwrap_or_else(|| "info".into()),
+            );
+        }
+    });
+}
+
+/// The moto endpoint: `FWA_TEST_MOTO`, default `http://127.0.0.1:5056`.
+/// Panics with a clear message if moto does not answer.
+pub async fn moto_endpoint() -> String {
+    let endpoint =
+        std::env::var("FWA_TEST_MOTO").unwrap_or_else(|_| "http://127.0.0.1:5056".into());
+    let probe = reqwest::Client::new()
+        .get(format!("{endpoint}/moto-api/"))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await;
+    match probe {
+        Ok(r) if r.status().is_success() => endpoint,
+        other => panic!(
+            "moto is not answering at {endpoint} ({:?}); start it with `make venv && infra/moto.sh start 5056` or set FWA_TEST_MOTO",
+            other.map(|r| r.status())
+        ),
+    }
+}
+
+/// A random string of `n` digits (first digit non-zero).
+pub fn digits(n: usize) -> String {
+    let bytes = uuid::Uuid::new_v4().as_u128();
+    let mut s: String = format!("{bytes:039}").chars().rev().take(n).collect();
+    if s.starts_with('0') {
+        s.replace_range(0..1, "7");
+    }
+    s
+}
+
+/// A unique, valid Indian mobile number, E.164.
+pub fn csm_number() -> String {
+    let n = format!("+919876{}", &digits(12)[..6]);
+    E164::parse(&n).unwrap_or_else(|e| panic!("{n} should be a valid number: {e}"));
+    n
+}
+
+pub fn short_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..8].to_string()
+}
+
+/// Options for [`spawn_world_with`].
+pub struct WorldOptions {
+    pub env: HashMap<String, String>,
+    pub visibility_secs: Option<i32>,
+    pub sandbox: SandboxConfig,
+}
+
+impl Default for WorldOptions {
+    fn default() -> Self {
+        let env = [
+            ("GRAPH_TIMEOUT_MS", "1500"),
+            ("AMBIGUOUS_SEND_DELAY_SECS", "3"),
+            ("SEND_CLAIM_LEASE_SECS", "3"),
+            ("WINDOW_SAFETY_MARGIN_SECS", "60"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        WorldOptions {
+            env,
+            visibility_secs: Some(2),
+            sandbox: SandboxConfig::default(),
+        }
+    }
+}
+
+/// Everything one scenario needs.
+pub struct World {
+    pub stack: Stack,
+    pub sandbox: SandboxHandle,
+    pub meta: SandboxClient,
+    pub tenant: LocalTenant,
+    pub tenant_id: TenantId,
+}
+
+pub async fn spawn_world() -> World {
+    spawn_world_with(WorldOptions::default()).await
+}
+
+pub async fn spawn_world_with(opts: WorldOptions) -> World {
+    init_tracing();
+    let moto = moto_endpoint().await;
+    let sandbox = meta_sandbox::spawn("127.0.0.1:0".parse().unwrap(), opts.sandbox)
+        .await
+        .expect("sandbox starts");
+    let mut so = StackOptions::new(moto, sandbox.base_url(), format!("t-{}", short_id()));
+    so.env = opts.env;
+    so.overrides.send_queue_visibility_secs = opts.visibility_secs;
+    let stack = Stack::start(so).await.expect("stack starts");
+    let id = short_id();
+    let tenant = LocalTenant {
+        tenant_id: format!("tenant-{id}"),
+        phone_number_id: digits(15),
+        waba_id: digits(15),
+        access_token: format!("token-{id}"),
+        app_secret: format!("secret-{id}"),
+        verify_token: format!("verify-{id}"),
+        display_phone_number: None,
+    };
+    stack.add_tenant(&tenant).await.expect("tenant stored");
+    let meta = sandbox.client();
+    meta.register_tenant(&TenantSpec {
+        phone_number_id: tenant.phone_number_id.clone(),
+        waba_id: tenant.waba_id.clone(),
+        access_token: tenant.access_token.clone(),
+        app_secret: tenant.app_secret.clone(),
+        webhook_url: stack.webhook_url(),
+        display_phone_number: None,
+        verified_name: None,
+    })
+    .await
+    .expect("sandbox tenant registered");
+    let tenant_id = TenantId::parse(&tenant.tenant_id).unwrap();
+    World {
+        stack,
+        sandbox,
+        meta,
+        tenant,
+        tenant_id,
+    }
+}
+
+impl World {
+    pub async fn shutdown(self) {
+        self.stack.shutdown().await;
+        self.sandbox.shutdown().await;
+    }
+
+    pub fn http(&self) -> reqwest::Client {
+        reqwest::Client::new()
+    }
+
+    /// POSTs a body signed with this tenant's app secret.
+    pub async fn post_signed(&self, body: &[u8]) -> reqwest::Response {
+        let sig = fincelo::webhook::signature::sign(self.tenant.app_secret.as_bytes(), body);
+        self.http()
+            .post(self.stack.webhook_url())
+            .header("X-Hub-Signature-256", sig)
+            .header("content-type", "application/json")
+            .body(body.to_vec())
+            .send()
+            .await
+            .expect("webhook reachable")
+    }
+
+    /// Messages the sandbox accepted for one CSM number.
+    pub async fn messages_to(&self, csm: &str) -> Vec<MessageRecord> {
+        let digits = csm.trim_start_matches('+');
+        self.meta
+            .messages(Some(&self.tenant.phone_number_id), None)
+            .await
+            .expect("sandbox messages")
+            .into_iter()
+            .filter(|m| m.wa_id == digits || m.to.trim_start_matches('+') == digits)
+            .collect()
+    }
+
+    /// The CSM writes to the business number; waits until our window item exists.
+    pub async fn csm_writes(&self, csm: &str) {
+        let r = self
+            .meta
+            .inbound(&InboundRequest {
+                phone_number_id: self.tenant.phone_number_id.clone(),
+                from: csm.to_string(),
+                text: "hi".into(),
+                timestamp: None,
+                profile_name: None,
+            })
+            .await
+            .expect("inbound");
+        assert!(
+            r.webhook.iter().all(|w| w.delivered),
+            "inbound webhook should be delivered: {:?}",
+            r.webhook
+        );
+        let e164 = E164::parse(csm).unwrap();
+        eventually(Duration::from_secs(10), || async {
+            self.stack
+                .app
+                .store
+                .get_window(&self.tenant_id, &e164)
+                .await
+                .unwrap()
+                .is_some()
+        })
+        .await;
+    }
+
+    pub async fn ledger(&self, key: &str) -> Option<fincelo::store::LedgerEntry> {
+        self.stack
+            .app
+            .store
+            .get_ledger(&self.tenant_id, &IdempotencyKey::parse(key).unwrap())
+            .await
+            .expect("ledger read")
+    }
+
+    /// Submits the six templates and waits until the table shows them APPROVED.
+    pub async fn approve_all_templates(&self) {
+        let (status, body) = self
+            .stack
+            .invoke_templates("submit", Some(&self.tenant.tenant_id))
+            .await;
+        assert_eq!(status, 200, "submit: {body}");
+        eventually(Duration::from_secs(15), || async {
+            let list = self
+                .stack
+                .app
+                .store
+                .list_templates(&self.tenant_id)
+                .await
+                .unwrap();
+            list.iter().filter(|t| t.is_approved()).count() == 6
+        })
+        .await;
+    }
+
+    pub async fn enqueue(&self, req: &Value) {
+        self.stack.enqueue(&req.to_string()).await.expect("enqueue");
+    }
+
+    /// Drains a queue until `done` holds for what was collected (or the timeout).
+    pub async fn drain_until(
+        &self,
+        queue: &str,
+        timeout: Duration,
+        done: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
+        let mut got = Vec::new();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            got.extend(self.stack.drain(queue).await.expect("drain"));
+            if done(&got) || tokio::time::Instant::now() > deadline {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// A v1 send request.
+pub struct SendRequestBuilder {
+    pub tenant_id: String,
+    pub key: String,
+    pub phone: String,
+    pub event: String,
+    pub health: String,
+    pub premium: bool,
+    pub params: Vec<String>,
+    pub text: Option<String>,
+    pub deliver_by: String,
+}
+
+pub fn send_request(tenant_id: &str, phone: &str) -> SendRequestBuilder {
+    SendRequestBuilder {
+        tenant_id: tenant_id.to_string(),
+        key: format!("alert-{}", uuid::Uuid::new_v4().simple()),
+        phone: phone.to_string(),
+        event: "usage_threshold".into(),
+        health: "good".into(),
+        premium: false,
+        params: ["Globex", "85", "Pro", "good"].map(String::from).to_vec(),
+        text: None,
+        deliver_by: rfc3339(fincelo::startup::now() + 3600),
+    }
+}
+
+impl SendRequestBuilder {
+    pub fn event(mut self, event: &str, health: &str, premium: bool) -> Self {
+        self.event = event.into();
+        self.health = health.into();
+        self.premium = premium;
+        self
+    }
+    pub fn text(mut self, t: &str) -> Self {
+        self.text = Some(t.into());
+        self
+    }
+    pub fn deliver_by(mut self, unix: i64) -> Self {
+        self.deliver_by = rfc3339(unix);
+        self
+    }
+    pub fn json(&self) -> Value {
+        let mut v = json!({
+            "version": 1,
+            "tenant_id": self.tenant_id,
+            "idempotency_key": self.key,
+            "recipient": {"phone": self.phone, "csm_id": "csm-7"},
+            "event": {"type": self.event, "customer": {"name": "Globex", "health": self.health, "premium": self.premium}, "params": self.params},
+            "deliver_by": self.deliver_by,
+        });
+        if let Some(t) = &self.text {
+            v["text"] = json!(t);
+        }
+        v
+    }
+}
+
+/// Unix seconds as RFC 3339 UTC (civil-from-days, no date crate needed).
+pub fn rfc3339(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+/// Polls `check` every 100 ms until it holds; panics after `timeout`.
+pub async fn eventually<F, Fut>(timeout: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if check().await {
+            return;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("condition not met within {timeout:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
