@@ -308,6 +308,32 @@ mod tests {
         );
     }
 
+    /// The README's examples are valid for both the JSON Schema and the parser,
+    /// and a request the parser refuses is refused by the schema too.
+    #[test]
+    fn the_examples_match_the_schema_and_the_parser() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+        let schema: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(format!("{root}/schemas/send-request.v1.schema.json")).expect("schema")).expect("schema json");
+        let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(format!("{root}/examples")).expect("examples") {
+            let path = entry.expect("entry").path();
+            let body = std::fs::read_to_string(&path).expect("read");
+            let value: serde_json::Value = serde_json::from_str(&body).expect("json");
+            assert!(validator.is_valid(&value), "{path:?} fails the schema");
+            SendRequest::parse(&body).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+            seen += 1;
+        }
+        assert!(seen >= 2);
+        let mut bad = valid();
+        bad["delivery_by"] = serde_json::json!("2026-11-26T10:00:00Z");
+        assert!(!validator.is_valid(&bad));
+        let mut bad = valid();
+        bad["event"]["type"] = serde_json::json!("birthday");
+        assert!(!validator.is_valid(&bad));
+    }
+
     #[test]
     fn handbacks_are_told_apart_from_requests() {
         let h = Handback::new(

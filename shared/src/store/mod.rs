@@ -80,7 +80,6 @@ impl StoreError {
             + 'static,
         R: std::fmt::Debug + Send + Sync + 'static,
     {
-        use aws_sdk_dynamodb::error::ProvideErrorMetadata;
         let detail = match err.as_service_error() {
             Some(se) => format!(
                 "{}: {}",
