@@ -82,6 +82,10 @@ pub async fn local_sdk_config(endpoint: &str) -> SdkConfig {
         .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(creds)
+        // moto's development server occasionally answers 500 under parallel
+        // load; a few more retries than the default keep tests honest about
+        // our logic rather than the emulator.
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(6))
         .load()
         .await
 }

@@ -1,1 +1,240 @@
+//! Issue 6: submitting the six templates and keeping their status right.
 
+use std::time::Duration;
+
+use fincelo::store::TemplateStatusChange;
+use meta_sandbox::{SandboxConfig, TemplateDecision};
+use serde_json::json;
+
+use crate::helpers::{eventually, spawn_world, spawn_world_with, WorldOptions, TEMPLATE_NAMES};
+
+/// The first submit creates all six (PENDING while Meta reviews); a second submit reports each as `already_there`.
+#[tokio::test]
+async fn submit_creates_six_then_reports_already_there() {
+    let w = spawn_world().await;
+    w.meta
+        .set_knobs(&json!({"template_approval_delay_ms": 600_000}))
+        .await
+        .unwrap();
+    let (status, body) = w
+        .stack
+        .invoke_templates("submit", Some(&w.tenant.tenant_id))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let results = body["results"].as_array().unwrap();
+    assert_eq!(results.len(), 6);
+    assert!(
+        results.iter().all(|r| r["outcome"] == "created"),
+        "{body:#}"
+    );
+    let list = w
+        .stack
+        .app
+        .store
+        .list_templates(&w.tenant_id)
+        .await
+        .unwrap();
+    let mut names: Vec<_> = list.iter().map(|t| t.name.as_str()).collect();
+    names.sort();
+    let mut expected = TEMPLATE_NAMES.to_vec();
+    expected.sort();
+    assert_eq!(names, expected);
+    assert!(list.iter().all(|t| t.status == "PENDING"), "{list:#?}");
+    assert_eq!(w.meta.templates(&w.tenant.waba_id).await.unwrap().len(), 6);
+
+    let (status, body) = w
+        .stack
+        .invoke_templates("submit", Some(&w.tenant.tenant_id))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let results = body["results"].as_array().unwrap();
+    assert_eq!(results.len(), 6);
+    assert!(
+        results
+            .iter()
+            .all(|r| r["outcome"] == "already_there" && r["status"] == "PENDING"),
+        "{body:#}"
+    );
+    assert_eq!(
+        w.meta.templates(&w.tenant.waba_id).await.unwrap().len(),
+        6,
+        "no duplicates at Meta"
+    );
+    w.shutdown().await;
+}
+
+/// A template Meta rejects lands as REJECTED with Meta's reason (via the status webhook).
+#[tokio::test]
+async fn a_rejected_template_lands_with_its_reason() {
+    let w = spawn_world().await;
+    w.meta.set_knobs(&json!({"reject_templates": ["fincelo_usage_risk"], "template_approval_delay_ms": 1500})).await.unwrap();
+    let (status, body) = w
+        .stack
+        .invoke_templates("submit", Some(&w.tenant.tenant_id))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    eventually(Duration::from_secs(10), || async {
+        w.stack
+            .app
+            .store
+            .get_template(&w.tenant_id, "fincelo_usage_risk", "en")
+            .await
+            .unwrap()
+            .is_some_and(|t| t.status == "REJECTED")
+    })
+    .await;
+    let t = w
+        .stack
+        .app
+        .store
+        .get_template(&w.tenant_id, "fincelo_usage_risk", "en")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        t.reason
+            .as_deref()
+            .is_some_and(|r| !r.is_empty() && r != "NONE"),
+        "reason recorded: {t:?}"
+    );
+    w.shutdown().await;
+}
+
+/// A decision whose webhook was missed leaves the record stale until `reconcile` repairs it from Meta's list.
+#[tokio::test]
+async fn reconcile_repairs_a_missed_webhook() {
+    let w = spawn_world_with(WorldOptions {
+        sandbox: SandboxConfig::default(),
+        ..WorldOptions::default()
+    })
+    .await;
+    w.meta
+        .set_knobs(&json!({"template_approval_delay_ms": 600_000}))
+        .await
+        .unwrap();
+    let (status, _) = w
+        .stack
+        .invoke_templates("submit", Some(&w.tenant.tenant_id))
+        .await;
+    assert_eq!(status, 200);
+    w.meta
+        .decide_template(&TemplateDecision {
+            waba_id: w.tenant.waba_id.clone(),
+            name: "fincelo_escalation_notify".into(),
+            language: "en".into(),
+            status: "APPROVED".into(),
+            reason: None,
+            webhook: Some(false),
+        })
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stale = w
+        .stack
+        .app
+        .store
+        .get_template(&w.tenant_id, "fincelo_escalation_notify", "en")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stale.status, "PENDING", "no webhook, no change");
+    let (status, body) = w
+        .stack
+        .invoke_templates("reconcile", Some(&w.tenant.tenant_id))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let fixed = w
+        .stack
+        .app
+        .store
+        .get_template(&w.tenant_id, "fincelo_escalation_notify", "en")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(fixed.status, "APPROVED");
+    assert!(
+        body["repaired"].as_array().unwrap().iter().any(|r| r
+            .as_str()
+            .unwrap_or("")
+            .contains("fincelo_escalation_notify")),
+        "{body:#}"
+    );
+    w.shutdown().await;
+}
+
+/// An APPROVED status webhook that lands in the same second as the submission's PENDING must not be overwritten by it.
+#[tokio::test]
+async fn approval_webhook_racing_the_submission_is_not_overwritten() {
+    let w = spawn_world().await;
+    let store = &w.stack.app.store;
+    let ts = fincelo::startup::now();
+    store
+        .apply_template_change(
+            &w.tenant_id,
+            "fincelo_usage_risk",
+            "en",
+            Some("123"),
+            &TemplateStatusChange::Status {
+                status: "APPROVED",
+                reason: None,
+            },
+            ts,
+        )
+        .await
+        .unwrap();
+    store
+        .record_template_submission(
+            &w.tenant_id,
+            "fincelo_usage_risk",
+            "en",
+            "123",
+            "PENDING",
+            Some("UTILITY"),
+        )
+        .await
+        .unwrap();
+    let t = store
+        .get_template(&w.tenant_id, "fincelo_usage_risk", "en")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        t.status, "APPROVED",
+        "Meta approved it; the submission's PENDING is older news"
+    );
+    w.shutdown().await;
+}
+
+/// End to end: with immediate approval, one submit (no reconcile) ends with all six APPROVED in the table.
+#[tokio::test]
+async fn immediate_approval_ends_with_six_approved_without_reconcile() {
+    let w = spawn_world().await;
+    let (status, body) = w
+        .stack
+        .invoke_templates("submit", Some(&w.tenant.tenant_id))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // Webhooks are retried by the sandbox, so allow time; no reconcile runs.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let list = loop {
+        let list = w
+            .stack
+            .app
+            .store
+            .list_templates(&w.tenant_id)
+            .await
+            .unwrap();
+        if list.iter().filter(|t| t.is_approved()).count() == 6
+            || std::time::Instant::now() > deadline
+        {
+            break list;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        list.iter().filter(|t| t.is_approved()).count(),
+        6,
+        "{list:#?}"
+    );
+    w.shutdown().await;
+}

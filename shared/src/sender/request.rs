@@ -313,8 +313,11 @@ mod tests {
     #[test]
     fn the_examples_match_the_schema_and_the_parser() {
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-        let schema: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(format!("{root}/schemas/send-request.v1.schema.json")).expect("schema")).expect("schema json");
+        let schema: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(format!("{root}/schemas/send-request.v1.schema.json"))
+                .expect("schema"),
+        )
+        .expect("schema json");
         let validator = jsonschema::validator_for(&schema).expect("schema compiles");
         let mut seen = 0;
         for entry in std::fs::read_dir(format!("{root}/examples")).expect("examples") {

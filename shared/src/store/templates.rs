@@ -115,7 +115,9 @@ impl Store {
         }
     }
 
-    /// Records a submission's answer (Meta's id, status and category).
+    /// Records a submission's answer (Meta's id, status and category). It
+    /// carries time 0, so it never overwrites a status a webhook already
+    /// delivered: Meta's approval can arrive before this write.
     pub async fn record_template_submission(
         &self,
         tenant: &TenantId,
@@ -124,8 +126,8 @@ impl Store {
         template_id: &str,
         status: &str,
         category: Option<&str>,
-        ts: i64,
     ) -> Result<bool, StoreError> {
+        let ts = 0;
         let changed = self
             .apply_template_change(
                 tenant,

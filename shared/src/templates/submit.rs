@@ -96,7 +96,6 @@ pub async fn submit_all(app: &App, tenant_id: &TenantId) -> Result<SubmitReport,
                         &created.id,
                         &created.status,
                         created.category.as_deref(),
-                        now(),
                     )
                     .await?;
                 info!(template = %name, status = %created.status, "template submitted");
