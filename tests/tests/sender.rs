@@ -7,9 +7,7 @@ use fincelo::startup::now;
 use fincelo::store::LedgerState;
 use serde_json::{json, Value};
 
-use crate::helpers::{
-    csm_number, eventually, send_request, spawn_world, spawn_world_with, World, WorldOptions,
-};
+use crate::helpers::{csm_number, eventually, send_request, spawn_world, World};
 
 async fn wait_for_messages(
     w: &World,
@@ -227,6 +225,14 @@ async fn undeliverable_number_is_parked() {
         vec!["undeliverable_number".to_string()]
     );
     assert!(w.messages_to(&csm).await.is_empty());
+    let flagged = w
+        .stack
+        .app
+        .store
+        .is_undeliverable(&w.tenant_id, &fincelo::phone::E164::parse(&csm).unwrap())
+        .await
+        .unwrap();
+    assert!(flagged, "the CSM's number is flagged undeliverable");
     w.shutdown().await;
 }
 
@@ -293,31 +299,52 @@ async fn lost_response_is_resolved_from_the_status_webhook() {
     w.shutdown().await;
 }
 
-async fn crash_then_exactly_once(point: CrashPoint) {
-    let w = spawn_world_with(WorldOptions::default()).await;
+/// Arms a simulated crash, sends one alert, and returns the world once the
+/// alert is recorded as sent with exactly one message at Meta.
+async fn crash_then_exactly_once(point: CrashPoint) -> (World, String) {
+    let w = spawn_world().await;
     let csm = csm_number();
     w.csm_writes(&csm).await;
     w.stack.sender.crash_next(point);
     let req = send_request(&w.tenant.tenant_id, &csm).text("survives a crash");
     w.enqueue(&req.json()).await;
     wait_for_state(&w, &req.key, LedgerState::Sent, Duration::from_secs(40)).await;
+    assert!(
+        !w.stack.sender.crash_pending(),
+        "{point:?}: the simulated crash happened"
+    );
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert_eq!(
         w.messages_to(&csm).await.len(),
         1,
         "{point:?}: exactly one message"
     );
-    w.shutdown().await;
+    (w, req.key)
 }
 
 /// An instance dying between claim and send: the lease runs out, another attempt sends, exactly one message.
 #[tokio::test]
 async fn crash_after_claim_still_sends_exactly_once() {
-    crash_then_exactly_once(CrashPoint::AfterClaim).await;
+    let (w, key) = crash_then_exactly_once(CrashPoint::AfterClaim).await;
+    // The abandoned claim was taken over once its lease and the ambiguity delay ran out.
+    assert_eq!(w.ledger(&key).await.unwrap().attempts, 2);
+    w.shutdown().await;
 }
 
 /// An instance dying after Meta accepted: the next attempt finds the status by key and does not resend.
 #[tokio::test]
 async fn crash_after_send_does_not_send_twice() {
-    crash_then_exactly_once(CrashPoint::AfterSend).await;
+    let (w, key) = crash_then_exactly_once(CrashPoint::AfterSend).await;
+    // Resolved from Meta's status webhook, not by a second attempt.
+    assert_eq!(w.ledger(&key).await.unwrap().attempts, 1);
+    let events = w
+        .drain_until("EventsQueue", Duration::from_secs(1), |_| false)
+        .await;
+    assert!(
+        events.iter().any(|e| e["type"] == "send.outcome"
+            && e["idempotency_key"] == key.as_str()
+            && e["reason"] == "resolved from status webhook"),
+        "{events:#?}"
+    );
+    w.shutdown().await;
 }

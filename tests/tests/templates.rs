@@ -3,10 +3,10 @@
 use std::time::Duration;
 
 use fincelo::store::TemplateStatusChange;
-use meta_sandbox::{SandboxConfig, TemplateDecision};
+use meta_sandbox::TemplateDecision;
 use serde_json::json;
 
-use crate::helpers::{eventually, spawn_world, spawn_world_with, WorldOptions, TEMPLATE_NAMES};
+use crate::helpers::{eventually, spawn_world, TEMPLATE_NAMES};
 
 /// The first submit creates all six (PENDING while Meta reviews); a second submit reports each as `already_there`.
 #[tokio::test]
@@ -74,28 +74,27 @@ async fn a_rejected_template_lands_with_its_reason() {
         .await;
     assert_eq!(status, 200, "{body}");
     eventually(Duration::from_secs(10), || async {
-        w.stack
-            .app
-            .store
-            .get_template(&w.tenant_id, "fincelo_usage_risk", "en")
+        w.template("fincelo_usage_risk")
             .await
-            .unwrap()
             .is_some_and(|t| t.status == "REJECTED")
     })
     .await;
-    let t = w
-        .stack
-        .app
-        .store
-        .get_template(&w.tenant_id, "fincelo_usage_risk", "en")
-        .await
-        .unwrap()
-        .unwrap();
+    let t = w.template("fincelo_usage_risk").await.unwrap();
     assert!(
         t.reason
             .as_deref()
             .is_some_and(|r| !r.is_empty() && r != "NONE"),
         "reason recorded: {t:?}"
+    );
+    // Operators see it: an event for the Fincelo app.
+    let events = w
+        .drain_until("EventsQueue", Duration::from_secs(1), |_| false)
+        .await;
+    assert!(
+        events.iter().any(|e| e["type"] == "template.status_changed"
+            && e["name"] == "fincelo_usage_risk"
+            && e["status"] == "REJECTED"),
+        "{events:#?}"
     );
     w.shutdown().await;
 }
@@ -103,11 +102,7 @@ async fn a_rejected_template_lands_with_its_reason() {
 /// A decision whose webhook was missed leaves the record stale until `reconcile` repairs it from Meta's list.
 #[tokio::test]
 async fn reconcile_repairs_a_missed_webhook() {
-    let w = spawn_world_with(WorldOptions {
-        sandbox: SandboxConfig::default(),
-        ..WorldOptions::default()
-    })
-    .await;
+    let w = spawn_world().await;
     w.meta
         .set_knobs(&json!({"template_approval_delay_ms": 600_000}))
         .await
@@ -129,28 +124,14 @@ async fn reconcile_repairs_a_missed_webhook() {
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let stale = w
-        .stack
-        .app
-        .store
-        .get_template(&w.tenant_id, "fincelo_escalation_notify", "en")
-        .await
-        .unwrap()
-        .unwrap();
+    let stale = w.template("fincelo_escalation_notify").await.unwrap();
     assert_eq!(stale.status, "PENDING", "no webhook, no change");
     let (status, body) = w
         .stack
         .invoke_templates("reconcile", Some(&w.tenant.tenant_id))
         .await;
     assert_eq!(status, 200, "{body}");
-    let fixed = w
-        .stack
-        .app
-        .store
-        .get_template(&w.tenant_id, "fincelo_escalation_notify", "en")
-        .await
-        .unwrap()
-        .unwrap();
+    let fixed = w.template("fincelo_escalation_notify").await.unwrap();
     assert_eq!(fixed.status, "APPROVED");
     assert!(
         body["repaired"].as_array().unwrap().iter().any(|r| r

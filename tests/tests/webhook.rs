@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use fincelo::phone::E164;
 use fincelo::startup::now;
 use fincelo::store::WINDOW_SECS;
 use fincelo_local::LocalTenant;
@@ -144,16 +143,17 @@ async fn unauthenticated_posts_are_refused_and_write_nothing() {
         401,
         "unknown tenant"
     );
-    let window = w
-        .stack
-        .app
-        .store
-        .get_window(&w.tenant_id, &E164::parse(&csm).unwrap())
-        .await
-        .unwrap();
+    let window = w.window(&csm).await;
     assert!(
         window.is_none(),
         "no refused body may open a window: {window:?}"
+    );
+    let events = w
+        .drain_until("EventsQueue", Duration::from_secs(1), |_| false)
+        .await;
+    assert!(
+        events.is_empty(),
+        "no refused body may publish: {events:#?}"
     );
     w.shutdown().await;
 }
@@ -180,11 +180,14 @@ async fn signed_non_json_body_is_400() {
 #[tokio::test]
 async fn every_documented_webhook_example_is_accepted() {
     let w = spawn_world().await;
-    let mut files: Vec<_> = std::fs::read_dir("/work/shared/webhook-examples")
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
+    let mut files: Vec<_> = std::fs::read_dir(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fixtures/meta/webhook-examples"
+    ))
+    .unwrap()
+    .filter_map(|e| e.ok().map(|e| e.path()))
+    .filter(|p| p.extension().is_some_and(|x| x == "json"))
+    .collect();
     files.sort();
     assert!(files.len() >= 20, "examples present");
     let mut failures = Vec::new();
@@ -216,7 +219,6 @@ async fn every_documented_webhook_example_is_accepted() {
 async fn inbound_message_opens_a_24h_window() {
     let w = spawn_world().await;
     let csm = csm_number();
-    let e164 = E164::parse(&csm).unwrap();
     let ts = now() - 600;
     assert_eq!(
         w.post_signed(&inbound_body(
@@ -229,14 +231,7 @@ async fn inbound_message_opens_a_24h_window() {
         .status(),
         200
     );
-    let win = w
-        .stack
-        .app
-        .store
-        .get_window(&w.tenant_id, &e164)
-        .await
-        .unwrap()
-        .expect("window opened");
+    let win = w.window(&csm).await.expect("window opened");
     assert_eq!(win.expires_at, ts + WINDOW_SECS);
     assert_eq!(
         w.post_signed(&inbound_body(
@@ -249,20 +244,23 @@ async fn inbound_message_opens_a_24h_window() {
         .status(),
         200
     );
-    let win = w
-        .stack
-        .app
-        .store
-        .get_window(&w.tenant_id, &e164)
-        .await
-        .unwrap()
-        .unwrap();
+    let win = w.window(&csm).await.unwrap();
     assert_eq!(
         win.expires_at,
         ts + WINDOW_SECS,
         "an older message must not shrink the window"
     );
     w.shutdown().await;
+}
+
+/// Posts one signed status webhook per `(status, seconds after t)`, in order.
+async fn post_statuses(w: &World, wamid: &str, csm: &str, t: i64, sequence: &[(&str, i64)]) {
+    for (status, dt) in sequence {
+        let resp = w
+            .post_signed(&status_body(w, wamid, status, t + dt, csm))
+            .await;
+        assert_eq!(resp.status(), 200, "{status}");
+    }
 }
 
 fn status_events(events: &[Value], wamid: &str) -> usize {
@@ -279,24 +277,21 @@ async fn statuses_only_move_forward_and_publish_once_per_move() {
     let csm = csm_number();
     let wamid = format!("wamid.{}", short_id());
     let t = now();
-    for (st, dt) in [("read", 3), ("sent", 1), ("delivered", 2), ("read", 3)] {
-        assert_eq!(
-            w.post_signed(&status_body(&w, &wamid, st, t + dt, &csm))
-                .await
-                .status(),
-            200,
-            "{st}"
-        );
-    }
-    let rec = w
-        .stack
-        .app
-        .store
-        .get_message_status(&w.tenant_id, &wamid)
-        .await
-        .unwrap()
-        .expect("status stored");
+    post_statuses(
+        &w,
+        &wamid,
+        &csm,
+        t,
+        &[("read", 3), ("sent", 1), ("delivered", 2), ("read", 3)],
+    )
+    .await;
+    let rec = w.message_status(&wamid).await.expect("status stored");
     assert_eq!(rec.status, "read");
+    // The stragglers still fill in their own times for the timeline.
+    assert_eq!(
+        (rec.sent_at, rec.delivered_at, rec.read_at),
+        (Some(t + 1), Some(t + 2), Some(t + 3))
+    );
     let events = w
         .drain_until("EventsQueue", Duration::from_secs(2), |_| false)
         .await;
@@ -315,26 +310,15 @@ async fn each_forward_status_move_publishes_one_event() {
     let csm = csm_number();
     let wamid = format!("wamid.{}", short_id());
     let t = now();
-    for (st, dt) in [("sent", 1), ("delivered", 2), ("delivered", 2), ("sent", 1)] {
-        assert_eq!(
-            w.post_signed(&status_body(&w, &wamid, st, t + dt, &csm))
-                .await
-                .status(),
-            200,
-            "{st}"
-        );
-    }
-    assert_eq!(
-        w.stack
-            .app
-            .store
-            .get_message_status(&w.tenant_id, &wamid)
-            .await
-            .unwrap()
-            .unwrap()
-            .status,
-        "delivered"
-    );
+    post_statuses(
+        &w,
+        &wamid,
+        &csm,
+        t,
+        &[("sent", 1), ("delivered", 2), ("delivered", 2), ("sent", 1)],
+    )
+    .await;
+    assert_eq!(w.message_status(&wamid).await.unwrap().status, "delivered");
     let events = w
         .drain_until("EventsQueue", Duration::from_secs(2), |_| false)
         .await;
@@ -347,30 +331,15 @@ async fn each_forward_status_move_publishes_one_event() {
 async fn a_replayed_body_changes_nothing() {
     let w = spawn_world().await;
     let csm = csm_number();
-    let e164 = E164::parse(&csm).unwrap();
     let body = inbound_body(&w, &csm, &format!("wamid.{}", short_id()), now() - 60);
     assert_eq!(w.post_signed(&body).await.status(), 200);
-    let before = w
-        .stack
-        .app
-        .store
-        .get_window(&w.tenant_id, &e164)
-        .await
-        .unwrap()
-        .expect("window");
+    let before = w.window(&csm).await.expect("window");
     let first = w
         .drain_until("EventsQueue", Duration::from_secs(2), |e| !e.is_empty())
         .await;
     assert!(!first.is_empty(), "the first delivery publishes an event");
     assert_eq!(w.post_signed(&body).await.status(), 200);
-    let after = w
-        .stack
-        .app
-        .store
-        .get_window(&w.tenant_id, &e164)
-        .await
-        .unwrap()
-        .unwrap();
+    let after = w.window(&csm).await.unwrap();
     assert_eq!(before, after);
     let second = w
         .drain_until("EventsQueue", Duration::from_secs(2), |_| false)
@@ -393,12 +362,8 @@ async fn template_status_webhook_updates_the_record() {
         200
     );
     let rec = w
-        .stack
-        .app
-        .store
-        .get_template(&w.tenant_id, "fincelo_usage_risk", "en")
+        .template("fincelo_usage_risk")
         .await
-        .unwrap()
         .expect("template record");
     assert_eq!(rec.status, "REJECTED");
     assert_eq!(rec.reason.as_deref(), Some("INVALID_FORMAT"));
@@ -439,14 +404,9 @@ async fn sandbox_inbound_reaches_the_stack_and_opens_the_window() {
     let w = spawn_world().await;
     let csm = csm_number();
     w.csm_writes(&csm).await;
-    let e164 = E164::parse(&csm).unwrap();
     eventually(Duration::from_secs(5), || async {
-        w.stack
-            .app
-            .store
-            .get_window(&w.tenant_id, &e164)
+        w.window(&csm)
             .await
-            .unwrap()
             .is_some_and(|win| win.is_open(now(), 60))
     })
     .await;

@@ -12,6 +12,7 @@ use fincelo::ids::{IdempotencyKey, TenantId};
 use fincelo::phone::E164;
 use fincelo::startup::local_sdk_config;
 use fincelo::store::Store;
+use meta_sandbox::{InboundRequest, SandboxClient};
 use serde_json::{json, Value};
 
 #[derive(Parser)]
@@ -61,6 +62,13 @@ enum Command {
     Window { phone: String },
 }
 
+fn print_json(value: &impl serde::Serialize) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
+}
+
 fn state(path: &str) -> Result<Value, String> {
     let raw = std::fs::read_to_string(path)
         .map_err(|e| format!("{path}: {e} (is `make dev` running?)"))?;
@@ -93,10 +101,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             body = std::fs::read(file).map_err(|e| format!("{file}: {e}"))?;
         }
         let intake = fincelo::webhook::payload::parse(&body).map_err(|e| e.to_string())?;
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&intake).map_err(|e| e.to_string())?
-        );
+        print_json(&intake);
         return Ok(());
     }
     let st = state(&cli.state)?;
@@ -135,19 +140,17 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Reply { from, text } => {
             let from = E164::parse(&from).map_err(|e| e.to_string())?;
-            let resp: Value = http
-                .post(format!("{}/_sandbox/inbound", field(&st, "sandbox")?))
-                .json(&json!({"phone_number_id": field(&st, "phone_number_id")?, "from": from.wa_id(), "text": text}))
-                .send()
-                .await
-                .map_err(|e| e.to_string())?
-                .json()
+            let reply = SandboxClient::new(field(&st, "sandbox")?)
+                .inbound(&InboundRequest {
+                    phone_number_id: field(&st, "phone_number_id")?.to_string(),
+                    from: from.wa_id().to_string(),
+                    text,
+                    timestamp: None,
+                    profile_name: None,
+                })
                 .await
                 .map_err(|e| e.to_string())?;
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&resp).unwrap_or_default()
-            );
+            print_json(&reply);
         }
         Command::SubmitTemplates => {
             let url = field(&st, "webhook_url")?.replace(
@@ -162,10 +165,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .json()
                 .await
                 .map_err(|e| e.to_string())?;
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&resp).unwrap_or_default()
-            );
+            print_json(&resp);
         }
         Command::Timeline { key } => {
             let key = IdempotencyKey::parse(key).map_err(|e| e.to_string())?;
@@ -182,7 +182,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 "ledger": ledger.map(|l| json!({"state": l.state.as_str(), "mode": l.mode, "template": l.template, "wamid": l.wamid, "attempts": l.attempts, "last_error": l.last_error, "created_at": l.created_at, "sent_at": l.sent_at})),
                 "statuses": statuses.iter().map(|s| json!({"wamid": s.wamid, "status": s.status, "sent_at": s.sent_at, "delivered_at": s.delivered_at, "read_at": s.read_at, "failed_at": s.failed_at, "errors": s.errors_json})).collect::<Vec<_>>(),
             });
-            println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+            print_json(&out);
         }
         Command::Window { phone } => {
             let csm = E164::parse(&phone).map_err(|e| e.to_string())?;
@@ -197,7 +197,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 }
                 None => json!({"csm": csm.masked(), "open": false, "window": null}),
             };
-            println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+            print_json(&out);
         }
     }
     Ok(())

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use fincelo::ids::{IdempotencyKey, TenantId};
 use fincelo::phone::E164;
+use fincelo::store::LedgerEntry;
 use meta_sandbox::SandboxClient;
 use serde_json::json;
 
@@ -60,6 +61,33 @@ where
     }
 }
 
+/// Enqueues one demo alert, as upstream would, and waits until the ledger
+/// records Meta's wamid for it.
+async fn send_alert(
+    stack: &Stack,
+    tenant_id: &TenantId,
+    key: &str,
+    csm: &E164,
+    text: &str,
+) -> Result<LedgerEntry, String> {
+    stack
+        .enqueue(&demo_request(tenant_id.as_str(), key, csm.as_str(), text))
+        .await
+        .map_err(|e| e.to_string())?;
+    let key = IdempotencyKey::parse(key).map_err(|e| e.to_string())?;
+    wait("the alert to be sent", Duration::from_secs(60), || async {
+        stack
+            .app
+            .store
+            .get_ledger(tenant_id, &key)
+            .await
+            .ok()
+            .flatten()
+            .filter(|l| l.wamid.is_some())
+    })
+    .await
+}
+
 /// Plays the scenario against a running stack and sandbox.
 pub async fn play(
     stack: &Stack,
@@ -105,37 +133,19 @@ pub async fn play(
     );
 
     let run = fincelo::startup::now();
-    let key1 = format!("demo-{run}-1");
-    stack
-        .enqueue(&demo_request(
-            &tenant.tenant_id,
-            &key1,
-            csm.as_str(),
-            "Globex is at 85% of its Pro plan.",
-        ))
-        .await
-        .map_err(|e| e.to_string())?;
-    t.say(
-        start,
-        format!(
-            "alert 1 enqueued for CSM {} (no 24h window yet)",
-            csm.masked()
-        ),
-    );
-    let k1 = IdempotencyKey::parse(&key1).map_err(|e| e.to_string())?;
-    let sent1 = wait("alert 1 to be sent", limit, || async {
-        store
-            .get_ledger(&tenant_id, &k1)
-            .await
-            .ok()
-            .flatten()
-            .filter(|l| l.wamid.is_some())
-    })
+    let sent1 = send_alert(
+        stack,
+        &tenant_id,
+        &format!("demo-{run}-1"),
+        &csm,
+        "Globex is at 85% of its Pro plan.",
+    )
     .await?;
     t.say(
         start,
         format!(
-            "alert 1 sent as template {} ({})",
+            "alert 1 for CSM {} (no 24h window yet) sent as template {} ({})",
+            csm.masked(),
             sent1.template.clone().unwrap_or_default(),
             sent1.wamid.clone().unwrap_or_default()
         ),
@@ -165,26 +175,13 @@ pub async fn play(
         format!("window open until {} (unix)", window.expires_at),
     );
 
-    let key2 = format!("demo-{run}-2");
-    stack
-        .enqueue(&demo_request(
-            &tenant.tenant_id,
-            &key2,
-            csm.as_str(),
-            "Globex just crossed 90% of its Pro plan.",
-        ))
-        .await
-        .map_err(|e| e.to_string())?;
-    t.say(start, "alert 2 enqueued".into());
-    let k2 = IdempotencyKey::parse(&key2).map_err(|e| e.to_string())?;
-    let sent2 = wait("alert 2 to be sent", limit, || async {
-        store
-            .get_ledger(&tenant_id, &k2)
-            .await
-            .ok()
-            .flatten()
-            .filter(|l| l.wamid.is_some())
-    })
+    let sent2 = send_alert(
+        stack,
+        &tenant_id,
+        &format!("demo-{run}-2"),
+        &csm,
+        "Globex just crossed 90% of its Pro plan.",
+    )
     .await?;
     t.say(
         start,

@@ -1,7 +1,7 @@
 //! Webhooks as Meta sends them: the payloads, the `X-Hub-Signature-256`
 //! signature, and delivery with bounded retries in background tasks.
 //!
-//! Shapes follow Meta's examples (`shared/webhook-examples/`
+//! Shapes follow Meta's examples (`fixtures/meta/webhook-examples/`
 //! `status_delivered`, `template_status_approved`) and the spec's
 //! `WebhookPayload` / `StatusMessageValue` / `Statuses` schemas. The signature
 //! is Meta's: `sha256=` + lowercase hex HMAC-SHA256 of the exact body bytes,

@@ -53,6 +53,8 @@ use classify::{backoff_secs, classify, Class};
 use pacer::Pacer;
 use request::{Handback, SendRequest};
 
+/// Meta's status of a template that may be sent.
+const APPROVED: &str = "APPROVED";
 /// How long an approved template is trusted from the cache.
 const APPROVED_TTL: Duration = Duration::from_secs(60);
 /// How long "not approved" is trusted: short, so an approval is seen soon.
@@ -93,7 +95,7 @@ pub struct Sender {
     app: App,
     catalog: &'static Catalog,
     pacer: Pacer,
-    approved: TtlMap<(TenantId, String, String), bool>,
+    template_statuses: TtlMap<(TenantId, String, String), String>,
     crash: std::sync::Mutex<Option<CrashPoint>>,
 }
 
@@ -104,7 +106,7 @@ impl Sender {
             app,
             catalog: Catalog::builtin(),
             pacer,
-            approved: TtlMap::new(),
+            template_statuses: TtlMap::new(),
             crash: std::sync::Mutex::new(None),
         })
     }
@@ -117,6 +119,15 @@ impl Sender {
     #[doc(hidden)]
     pub fn crash_next(&self, point: CrashPoint) {
         *self.crash.lock().unwrap_or_else(|p| p.into_inner()) = Some(point);
+    }
+
+    /// Whether an armed crash has not fired yet (tests check that it did).
+    #[doc(hidden)]
+    pub fn crash_pending(&self) -> bool {
+        self.crash
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
     }
 
     fn crashes_at(&self, point: CrashPoint) -> bool {
@@ -425,7 +436,6 @@ impl Sender {
                 result => {
                     return self
                         .conclude(
-                            tenant,
                             req,
                             body,
                             token,
@@ -439,9 +449,10 @@ impl Sender {
             }
         }
         let def = self.catalog.choose(req.event, req.health, req.premium);
-        if !self.template_approved(&req.tenant_id, def).await? {
+        let status = self.template_status(&req.tenant_id, def).await?;
+        if status != APPROVED {
             return self
-                .template_not_ready(req, body, entry, token, def, now)
+                .template_not_ready(req, body, entry, token, def, &status, now)
                 .await;
         }
         let component = match def.send_component(&req.params) {
@@ -459,7 +470,6 @@ impl Sender {
         let message = template_message(req, component);
         let result = self.call(tenant, req, &message).await;
         self.conclude(
-            tenant,
             req,
             body,
             token,
@@ -513,7 +523,6 @@ impl Sender {
     #[allow(clippy::too_many_arguments)]
     async fn conclude(
         &self,
-        _tenant: &Tenant,
         req: &SendRequest,
         body: &str,
         token: &str,
@@ -640,39 +649,41 @@ impl Sender {
         }
     }
 
-    async fn template_approved(
+    /// The template's status at Meta as recorded (`NOT_SUBMITTED` if we have
+    /// no record), from a short cache: an APPROVED answer is trusted for a
+    /// minute, anything else for seconds so an approval is seen soon.
+    async fn template_status(
         &self,
         tenant: &TenantId,
         def: &TemplateDef,
-    ) -> Result<bool, SenderError> {
+    ) -> Result<String, SenderError> {
         let key = (
             tenant.clone(),
             def.name.as_str().to_string(),
             def.language.clone(),
         );
-        if let Some(hit) = self.approved.get(&key) {
+        if let Some(hit) = self.template_statuses.get(&key) {
             return Ok(hit);
         }
-        let approved = self
+        let status = self
             .app
             .store
             .get_template(tenant, def.name.as_str(), &def.language)
             .await?
-            .is_some_and(|t| t.is_approved());
-        self.approved.put(
-            key,
-            approved,
-            if approved {
-                APPROVED_TTL
-            } else {
-                UNAPPROVED_TTL
-            },
-        );
-        Ok(approved)
+            .map(|t| t.status)
+            .unwrap_or_else(|| "NOT_SUBMITTED".into());
+        let ttl = if status == APPROVED {
+            APPROVED_TTL
+        } else {
+            UNAPPROVED_TTL
+        };
+        self.template_statuses.put(key, status.clone(), ttl);
+        Ok(status)
     }
 
     /// The template is not approved: wait (it may be PENDING) until
     /// `deliver_by` or `TEMPLATE_WAIT_LIMIT_SECS` from the first attempt, then park.
+    #[allow(clippy::too_many_arguments)]
     async fn template_not_ready(
         &self,
         req: &SendRequest,
@@ -680,18 +691,12 @@ impl Sender {
         entry: &LedgerEntry,
         token: &str,
         def: &TemplateDef,
+        status: &str,
         now: i64,
     ) -> Result<Disposition, SenderError> {
         let limit = req.deliver_by.unwrap_or(
             entry.created_at + self.app.config.sender.template_wait_limit.as_secs() as i64,
         );
-        let status = self
-            .app
-            .store
-            .get_template(&req.tenant_id, def.name.as_str(), &def.language)
-            .await?
-            .map(|t| t.status)
-            .unwrap_or_else(|| "NOT_SUBMITTED".into());
         if now + i64::from(TEMPLATE_RECHECK_SECS) > limit {
             let reason = ParkReason {
                 reason: "template_not_approved".into(),

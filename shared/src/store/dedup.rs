@@ -3,7 +3,7 @@
 //! Meta delivers at least once and retries for up to seven days, so a record
 //! lives that long (its `ttl`), and the conditional put is the only check.
 
-use super::{n, s, Store, StoreError};
+use super::{applied, n, s, Store, StoreError};
 use crate::ids::TenantId;
 
 /// Meta retries a webhook for up to seven days.
@@ -18,26 +18,18 @@ impl Store {
         id: &str,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let res = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", s(format!("T#{tenant}#DEDUP#{kind}#{id}")))
-            .item("sk", s("DEDUP"))
-            .item("ttl", n(now + DEDUP_TTL_SECS))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(StoreError::dynamo("PutItem", e)),
-        }
+        applied(
+            "PutItem",
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .item("pk", s(format!("T#{tenant}#DEDUP#{kind}#{id}")))
+                .item("sk", s("DEDUP"))
+                .item("ttl", n(now + DEDUP_TTL_SECS))
+                .condition_expression("attribute_not_exists(pk)")
+                .send()
+                .await,
+        )
     }
 
     /// Forgets a sighting, so a retry of a body whose processing failed half

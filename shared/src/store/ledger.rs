@@ -19,7 +19,7 @@
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 
-use super::{get_bool, get_n, get_s, n, required_s, s, Item, Store, StoreError};
+use super::{applied, get_bool, get_n, get_s, n, required_s, s, Item, Store, StoreError};
 use crate::ids::{IdempotencyKey, TenantId};
 
 /// Where an alert is in its life.
@@ -371,7 +371,7 @@ impl Store {
                 req = req
                     .condition_expression("attribute_not_exists(#state) OR #state = :retry")
                     .expression_attribute_values(":retry", s(LedgerState::Retry.as_str()));
-                conditional(req.send().await)
+                applied("UpdateItem", req.send().await)
             }
         }
     }
@@ -409,28 +409,7 @@ impl Store {
             "claim_token = :guard_tok AND #state IN ({})",
             names.join(", ")
         );
-        conditional(req.condition_expression(cond).send().await)
-    }
-}
-
-fn conditional<O>(
-    res: Result<
-        O,
-        aws_sdk_dynamodb::error::SdkError<
-            aws_sdk_dynamodb::operation::update_item::UpdateItemError,
-            aws_sdk_dynamodb::config::http::HttpResponse,
-        >,
-    >,
-) -> Result<bool, StoreError> {
-    match res {
-        Ok(_) => Ok(true),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-        {
-            Ok(false)
-        }
-        Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
+        applied("UpdateItem", req.condition_expression(cond).send().await)
     }
 }
 

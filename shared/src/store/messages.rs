@@ -9,7 +9,7 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::{get_n, get_s, n, required_n, required_s, s, Item, Store, StoreError};
+use super::{applied, get_n, get_s, n, required_n, required_s, s, Item, Store, StoreError};
 use crate::ids::{IdempotencyKey, TenantId};
 
 /// Status records are kept for 90 days: long enough for any timeline question.
@@ -93,17 +93,11 @@ impl Store {
                 .expression_attribute_values(":g", s(callback_gsi_pk(c.tenant, key.as_str())))
                 .expression_attribute_values(":gs", s(format!("MSG#{}", c.wamid)));
         }
-        match req.update_expression(update).send().await {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                self.fill_straggler_timestamp(c, &ts_attr).await?;
-                Ok(false)
-            }
-            Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
+        if applied("UpdateItem", req.update_expression(update).send().await)? {
+            return Ok(true);
         }
+        self.fill_straggler_timestamp(c, &ts_attr).await?;
+        Ok(false)
     }
 
     /// A status that arrived after a later one keeps its timestamp for the

@@ -134,6 +134,28 @@ impl Store {
     }
 }
 
+/// The outcome of a conditional write: `true` if it was applied, `false` if
+/// its condition did not hold (the duplicate, the straggler, the stale
+/// update), an error for anything else. Every conditional write goes through
+/// here, so "condition failed" means the same thing everywhere.
+fn applied<O, E, R>(op: &'static str, res: Result<O, SdkError<E, R>>) -> Result<bool, StoreError>
+where
+    E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+    match res {
+        Ok(_) => Ok(true),
+        Err(e)
+            if e.as_service_error().and_then(ProvideErrorMetadata::code)
+                == Some("ConditionalCheckFailedException") =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(StoreError::dynamo(op, e)),
+    }
+}
+
 pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }

@@ -1,6 +1,6 @@
 //! The CSM roster: each CSM's WhatsApp number, and whether Meta could reach it.
 
-use super::{get_bool, get_s, n, s, Store, StoreError};
+use super::{get_bool, n, s, Store, StoreError};
 use crate::ids::TenantId;
 use crate::phone::E164;
 
@@ -36,10 +36,11 @@ impl Store {
         tenant: &TenantId,
         csm: &E164,
     ) -> Result<bool, StoreError> {
-        Ok(self
+        let item = self
             .get(&format!("T#{tenant}"), &format!("CSM#{csm}"))
-            .await?
-            .and_then(|i| get_bool(&i, "undeliverable").filter(|_| get_s(&i, "phone").is_some()))
+            .await?;
+        Ok(item
+            .and_then(|i| get_bool(&i, "undeliverable"))
             .unwrap_or(false))
     }
 }

@@ -5,7 +5,7 @@
 //! Meta's own time and only a newer one wins, so a replayed or late webhook
 //! never turns an APPROVED template back to PENDING.
 
-use super::{get_n, get_s, n, required_s, s, Item, Store, StoreError};
+use super::{applied, get_n, get_s, n, required_s, s, Item, Store, StoreError};
 use crate::ids::TenantId;
 
 /// A template as this service knows it.
@@ -98,21 +98,13 @@ impl Store {
                 (format!("SET {}", set.join(", ")), "attribute_not_exists(category_ts) OR category_ts < :ts OR (category_ts = :ts AND category <> :c)")
             }
         };
-        let res = req
-            .update_expression(update)
-            .condition_expression(condition)
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
-        }
+        applied(
+            "UpdateItem",
+            req.update_expression(update)
+                .condition_expression(condition)
+                .send()
+                .await,
+        )
     }
 
     /// Records a submission's answer (Meta's id, status and category). It

@@ -178,30 +178,6 @@ impl Store {
             }
         }
     }
-
-    /// Records when a tenant's last webhook arrived (for the status API).
-    /// Best effort and at most once a minute per warm instance (the caller
-    /// decides); it is not on the idempotency path.
-    pub async fn touch_last_webhook(&self, tenant: &TenantId, at: i64) -> Result<(), StoreError> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(tenant_pk(tenant)))
-            .key("sk", s("CONFIG"))
-            .update_expression("SET last_webhook_at = :at")
-            .condition_expression("attribute_exists(pk) AND (attribute_not_exists(last_webhook_at) OR last_webhook_at < :at)")
-            .expression_attribute_values(":at", n(at))
-            .send()
-            .await
-            .map(|_| ())
-            .or_else(|e| {
-                if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) {
-                    Ok(())
-                } else {
-                    Err(StoreError::dynamo("UpdateItem", e))
-                }
-            })
-    }
 }
 
 fn parse_tenant(item: &Item) -> Result<TenantRecord, StoreError> {

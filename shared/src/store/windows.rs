@@ -8,7 +8,7 @@
 
 use aws_sdk_dynamodb::types::ReturnValue;
 
-use super::{get_n, n, s, Store, StoreError};
+use super::{applied, get_n, n, s, Store, StoreError};
 use crate::ids::TenantId;
 use crate::phone::E164;
 
@@ -47,7 +47,7 @@ impl Store {
         message_id: &str,
     ) -> Result<bool, StoreError> {
         let expires = inbound_ts + WINDOW_SECS;
-        let res = self
+        applied("UpdateItem", self
             .client
             .update_item()
             .table_name(&self.table)
@@ -61,17 +61,7 @@ impl Store {
             .expression_attribute_values(":m", s(message_id))
             .expression_attribute_values(":t", s(tenant.as_str()))
             .send()
-            .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
-        }
+            .await)
     }
 
     pub async fn get_window(
@@ -97,31 +87,23 @@ impl Store {
         sent_at: i64,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let res = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(window_pk(tenant, csm)))
-            .key("sk", s("WINDOW"))
-            .update_expression("SET expires_at = :now, closed_at = :now")
-            .condition_expression(
-                "attribute_exists(pk) AND last_inbound_at <= :sent AND expires_at > :now",
-            )
-            .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":sent", n(sent_at))
-            .return_values(ReturnValue::None)
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
-        }
+        applied(
+            "UpdateItem",
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", s(window_pk(tenant, csm)))
+                .key("sk", s("WINDOW"))
+                .update_expression("SET expires_at = :now, closed_at = :now")
+                .condition_expression(
+                    "attribute_exists(pk) AND last_inbound_at <= :sent AND expires_at > :now",
+                )
+                .expression_attribute_values(":now", n(now))
+                .expression_attribute_values(":sent", n(sent_at))
+                .return_values(ReturnValue::None)
+                .send()
+                .await,
+        )
     }
 }
 

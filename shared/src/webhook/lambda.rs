@@ -40,5 +40,8 @@ pub async fn serve(app: &App, req: Request) -> Result<Response<Body>, lambda_htt
     Ok(Response::builder()
         .status(resp.status)
         .header("content-type", resp.content_type)
-        .body(Body::Binary(resp.body.to_vec()))?)
+        .body(match String::from_utf8(resp.body.to_vec()) {
+            Ok(text) => Body::Text(text),
+            Err(bytes) => Body::Binary(bytes.into_bytes()),
+        })?)
 }

@@ -30,8 +30,6 @@ pub mod lambda;
 pub mod payload;
 pub mod signature;
 
-use std::collections::BTreeSet;
-
 use bytes::Bytes;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use http::{HeaderMap, Method};
@@ -245,26 +243,23 @@ async fn find_tenant(app: &App, body: &[u8]) -> Result<Tenant, Refusal> {
             .iter()
             .map(|p| (AliasKind::PhoneNumberId, p)),
     );
-    let mut found: BTreeSet<String> = BTreeSet::new();
-    let mut tenant = None;
+    let mut tenant: Option<Tenant> = None;
     for (kind, value) in lookups {
-        match app
+        let found = app
             .directory
             .tenant_by(kind, value)
             .await
             .map_err(Refusal::Directory)?
+            .ok_or(Refusal::TenantNotFound)?;
+        if tenant
+            .as_ref()
+            .is_some_and(|t| t.tenant_id != found.tenant_id)
         {
-            Some(t) => {
-                found.insert(t.tenant_id.to_string());
-                tenant = Some(t);
-            }
-            None => return Err(Refusal::TenantNotFound),
+            return Err(Refusal::TenantNotFound);
         }
+        tenant = Some(found);
     }
-    match (tenant, found.len()) {
-        (Some(t), 1) => Ok(t),
-        _ => Err(Refusal::TenantNotFound),
-    }
+    tenant.ok_or(Refusal::TenantNotFound)
 }
 
 /// Applies a verified body. Returns how many events were published.

@@ -1039,11 +1039,11 @@ mod tests {
     use proptest::prelude::*;
     use serde_json::json;
 
-    /// Meta's documented examples, shared with the rest of the repo.
-    /// Resolves to <repo parent>/shared/webhook-examples from both
-    /// /work/main/shared and /work/scratch/payload.
-    const EXAMPLES_DIR: &str =
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/webhook-examples");
+    /// Meta's documented examples, kept in the repo (`fixtures/meta`).
+    const EXAMPLES_DIR: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fixtures/meta/webhook-examples"
+    );
 
     fn example(name: &str) -> Vec<u8> {
         let path = format!("{EXAMPLES_DIR}/metadocs__{name}__1.json");

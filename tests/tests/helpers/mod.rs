@@ -218,17 +218,40 @@ impl World {
             "inbound webhook should be delivered: {:?}",
             r.webhook
         );
-        let e164 = E164::parse(csm).unwrap();
         eventually(Duration::from_secs(10), || async {
-            self.stack
-                .app
-                .store
-                .get_window(&self.tenant_id, &e164)
-                .await
-                .unwrap()
-                .is_some()
+            self.window(csm).await.is_some()
         })
         .await;
+    }
+
+    /// The CSM's window as stored, if any.
+    pub async fn window(&self, csm: &str) -> Option<fincelo::store::Window> {
+        self.stack
+            .app
+            .store
+            .get_window(&self.tenant_id, &E164::parse(csm).unwrap())
+            .await
+            .expect("window read")
+    }
+
+    /// A message's delivery status as stored, if any.
+    pub async fn message_status(&self, wamid: &str) -> Option<fincelo::store::MessageStatusRecord> {
+        self.stack
+            .app
+            .store
+            .get_message_status(&self.tenant_id, wamid)
+            .await
+            .expect("status read")
+    }
+
+    /// A template's record, if any.
+    pub async fn template(&self, name: &str) -> Option<fincelo::store::TemplateRecord> {
+        self.stack
+            .app
+            .store
+            .get_template(&self.tenant_id, name, "en")
+            .await
+            .expect("template read")
     }
 
     pub async fn ledger(&self, key: &str) -> Option<fincelo::store::LedgerEntry> {
@@ -247,9 +270,6 @@ impl World {
             .invoke_templates("submit", Some(&self.tenant.tenant_id))
             .await;
         assert_eq!(status, 200, "submit: {body}");
-        // Work-around for the same-second race (BUG, see templates::
-        // approval_webhook_racing_the_submission_is_not_overwritten): the
-        // reconcile repairs a template whose APPROVED was overwritten.
         eventually(Duration::from_secs(15), || async {
             let list = self
                 .stack
@@ -258,15 +278,7 @@ impl World {
                 .list_templates(&self.tenant_id)
                 .await
                 .unwrap();
-            if list.iter().filter(|t| t.is_approved()).count() == 6 {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            let _ = self
-                .stack
-                .invoke_templates("reconcile", Some(&self.tenant.tenant_id))
-                .await;
-            false
+            list.iter().filter(|t| t.is_approved()).count() == 6
         })
         .await;
     }
@@ -352,26 +364,10 @@ impl SendRequestBuilder {
     }
 }
 
-/// Unix seconds as RFC 3339 UTC (civil-from-days, no date crate needed).
+/// Unix seconds as RFC 3339 UTC.
 pub fn rfc3339(unix: i64) -> String {
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
+    let at = std::time::UNIX_EPOCH + Duration::from_secs(u64::try_from(unix).expect("after 1970"));
+    humantime::format_rfc3339_seconds(at).to_string()
 }
 
 /// Polls `check` every 100 ms until it holds; panics after `timeout`.

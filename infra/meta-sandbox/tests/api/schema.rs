@@ -13,7 +13,7 @@
 //!   inbound webhook validates against `WebhookPayload`; inbound webhooks are
 //!   validated piecewise (`Metadata`, `ContactProfile`, envelope fields).
 //! - `Change.field` has no `message_template_status_update`; that webhook is
-//!   compared key-for-key with Meta's example in `shared/webhook-examples/`.
+//!   compared key-for-key with Meta's example in `fixtures/meta/webhook-examples/`.
 
 use std::sync::OnceLock;
 
@@ -22,11 +22,11 @@ use serde_json::{json, Value};
 
 const SPEC: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/meta-openapi/business-messaging-api_v23.0.yaml"
+    "/../../fixtures/meta/openapi/business-messaging-api_v23.0.yaml"
 );
 const EXAMPLES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/webhook-examples"
+    "/../../fixtures/meta/webhook-examples"
 );
 const TEMPLATES_PATH: &str = "/paths/~1{Version}~1{WABA-ID}~1message_templates";
 
