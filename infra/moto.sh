@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Starts or stops the moto server (local AWS) on 127.0.0.1:$PORT.
+# Starts or stops the moto server (local AWS) on 127.0.0.1:$PORT, through
+# infra/moto_server.py, which gives DynamoDB requests their real atomicity.
 #   infra/moto.sh start PORT   - starts it in the background (idempotent), waits until it answers
 #   infra/moto.sh stop PORT    - stops the one this script started on PORT
 # The venv (.venv) is created by `make venv`.
@@ -16,7 +17,7 @@ answers() { curl -fsS -o /dev/null "http://127.0.0.1:$port/moto-api/" 2>/dev/nul
 case "$cmd" in
   start)
     if answers; then echo "moto already listening on 127.0.0.1:$port"; exit 0; fi
-    "$root/.venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$state/moto-$port.log" 2>&1 &
+    "$root/.venv/bin/python" "$root/infra/moto_server.py" -H 127.0.0.1 -p "$port" >"$state/moto-$port.log" 2>&1 &
     echo $! >"$pidfile"
     for _ in $(seq 1 100); do
       if answers; then echo "moto listening on 127.0.0.1:$port (log: .local/moto-$port.log)"; exit 0; fi

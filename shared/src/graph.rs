@@ -52,7 +52,7 @@ pub enum GraphError {
     #[error("Graph API error {} (HTTP {http_status}): {}", .error.code, .error.message)]
     Api {
         http_status: u16,
-        error: MetaError,
+        error: Box<MetaError>,
         /// Seconds to wait, from `x-business-use-case-usage`
         /// (`estimated_time_to_regain_access`, minutes) when Meta sent it.
         retry_after_secs: Option<u64>,
@@ -303,7 +303,7 @@ impl GraphClient {
         match serde_json::from_slice::<ErrorEnvelope>(&bytes) {
             Ok(env) => Err(GraphError::Api {
                 http_status: status.as_u16(),
-                error: env.error,
+                error: Box::new(env.error),
                 retry_after_secs: usage,
             }),
             Err(_) => Err(GraphError::Http {

@@ -131,3 +131,33 @@ async fn a_window_past_its_expiry_reads_as_closed() {
     );
     w.shutdown().await;
 }
+
+/// Fifty instances claiming one idempotency key at once: the claim's
+/// condition lets exactly one win, and every other one is told who holds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_claims_of_one_key_have_one_winner() {
+    let w = spawn_world().await;
+    let store = &w.stack.app.store;
+    let key = fincelo::ids::IdempotencyKey::parse(format!("race-{}", short_id())).unwrap();
+    let claims = (0..50).map(|i| {
+        let key = key.clone();
+        let tenant = w.tenant_id.clone();
+        async move {
+            store
+                .claim(&tenant, &key, "{}", &format!("token-{i}"), now(), 60)
+                .await
+                .expect("claim")
+        }
+    });
+    let outcomes = futures::future::join_all(claims).await;
+    let winners = outcomes
+        .iter()
+        .filter(|o| matches!(o, fincelo::store::ClaimOutcome::Claimed(_)))
+        .count();
+    assert_eq!(winners, 1, "{outcomes:#?}");
+    assert!(outcomes.iter().all(|o| match o {
+        fincelo::store::ClaimOutcome::Claimed(e) | fincelo::store::ClaimOutcome::Existing(e) =>
+            e.state == fincelo::store::LedgerState::Claimed && e.attempts == 1,
+    }));
+    w.shutdown().await;
+}

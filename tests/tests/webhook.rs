@@ -163,7 +163,7 @@ async fn unauthenticated_posts_are_refused_and_write_nothing() {
 async fn oversized_body_is_413() {
     let w = spawn_world().await;
     let mut body = inbound_body(&w, &csm_number(), "wamid.big", now());
-    body.extend(std::iter::repeat(b' ').take(3 * 1024 * 1024 + 10));
+    body.extend(std::iter::repeat_n(b' ', 3 * 1024 * 1024 + 10));
     assert_eq!(w.post_signed(&body).await.status(), 413);
     w.shutdown().await;
 }

@@ -64,14 +64,14 @@ mod tests {
     fn api(status: u16, code: i64) -> GraphError {
         GraphError::Api {
             http_status: status,
-            error: MetaError {
+            error: Box::new(MetaError {
                 message: String::new(),
                 kind: None,
                 code,
                 error_subcode: None,
                 error_data: None,
                 fbtrace_id: None,
-            },
+            }),
             retry_after_secs: None,
         }
     }

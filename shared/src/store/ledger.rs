@@ -231,16 +231,14 @@ impl Store {
                 Ok(ClaimOutcome::Claimed(parse_ledger(&item)?))
             }
             Err(e) => {
-                if let Some(se) = e.as_service_error() {
-                    if let aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(ccf) = se {
-                        return match ccf.item() {
-                            Some(item) => Ok(ClaimOutcome::Existing(parse_ledger(item)?)),
-                            // The condition failed on a missing item: only
-                            // possible for take-over / hand-back of a key that
-                            // was never claimed.
-                            None => Err(StoreError::Malformed { pk: String::new(), sk: "LEDGER".into(), reason: "conditional claim failed on a missing item".into() }),
-                        };
-                    }
+                if let Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(ccf)) = e.as_service_error() {
+                    return match ccf.item() {
+                        Some(item) => Ok(ClaimOutcome::Existing(parse_ledger(item)?)),
+                        // The condition failed on a missing item: only
+                        // possible for take-over / hand-back of a key that
+                        // was never claimed.
+                        None => Err(StoreError::Malformed { pk: String::new(), sk: "LEDGER".into(), reason: "conditional claim failed on a missing item".into() }),
+                    };
                 }
                 Err(StoreError::dynamo("UpdateItem", e))
             }
@@ -249,6 +247,8 @@ impl Store {
 
     /// Records Meta's acceptance. Returns `false` if the claim was lost to
     /// another instance meanwhile.
+    // A flat list of the attributes one conditional write sets.
+    #[allow(clippy::too_many_arguments)]
     pub async fn record_sent(
         &self,
         tenant: &TenantId,
@@ -296,6 +296,8 @@ impl Store {
     }
 
     /// Records an attempt whose outcome is unknown: decided at `decide_at`.
+    // A flat list of the attributes one conditional write sets.
+    #[allow(clippy::too_many_arguments)]
     pub async fn record_ambiguous(
         &self,
         tenant: &TenantId,
@@ -347,6 +349,8 @@ impl Store {
     /// Ends a key for good (`expired` or `parked`) with a reason. With a
     /// token it must be the holder's; without one the key must be new or in
     /// `retry`.
+    // A flat list of the attributes one conditional write sets.
+    #[allow(clippy::too_many_arguments)]
     pub async fn record_final(
         &self,
         tenant: &TenantId,

@@ -226,10 +226,11 @@ impl World {
 
     /// The CSM's window as stored, if any.
     pub async fn window(&self, csm: &str) -> Option<fincelo::store::Window> {
+        let csm = E164::parse(csm).unwrap();
         self.stack
             .app
             .store
-            .get_window(&self.tenant_id, &E164::parse(csm).unwrap())
+            .get_window(&self.tenant_id, &csm)
             .await
             .expect("window read")
     }
@@ -254,11 +255,13 @@ impl World {
             .expect("template read")
     }
 
+    /// The ledger entry of a key, if any.
     pub async fn ledger(&self, key: &str) -> Option<fincelo::store::LedgerEntry> {
+        let key = IdempotencyKey::parse(key).unwrap();
         self.stack
             .app
             .store
-            .get_ledger(&self.tenant_id, &IdempotencyKey::parse(key).unwrap())
+            .get_ledger(&self.tenant_id, &key)
             .await
             .expect("ledger read")
     }
