@@ -134,6 +134,8 @@ async fn a_window_past_its_expiry_reads_as_closed() {
 
 /// Fifty instances claiming one idempotency key at once: the claim's
 /// condition lets exactly one win, and every other one is told who holds it.
+/// (Against plain `moto_server` under load two claims have won; that is why
+/// `infra/moto_server.py` gives DynamoDB requests their real atomicity.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_claims_of_one_key_have_one_winner() {
     let w = spawn_world().await;
