@@ -100,12 +100,7 @@ async fn timeout_fault_does_not_accept() {
         .await
         .unwrap();
     let res = app
-        .http
-        .post(app.graph(&format!("{}/messages", app.tenant.phone_number_id)))
-        .bearer_auth(&app.tenant.access_token)
-        .json(&text_message(CSM, "x"))
-        .timeout(Duration::from_millis(300))
-        .send()
+        .send_within(&text_message(CSM, "x"), Duration::from_millis(300))
         .await;
     assert!(res.is_err_and(|e| e.is_timeout()));
     assert!(app.control.messages(None, None).await.unwrap().is_empty());
@@ -121,12 +116,7 @@ async fn response_lost_fault_accepts_but_drops_the_answer() {
         .await
         .unwrap();
     let res = app
-        .http
-        .post(app.graph(&format!("{}/messages", app.tenant.phone_number_id)))
-        .bearer_auth(&app.tenant.access_token)
-        .json(&text_message(CSM, "x"))
-        .timeout(Duration::from_secs(3))
-        .send()
+        .send_within(&text_message(CSM, "x"), Duration::from_secs(3))
         .await;
     // After the hold the connection is dropped: no usable 200 body reaches the client.
     let usable = match res {

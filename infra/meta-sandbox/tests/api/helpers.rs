@@ -184,6 +184,22 @@ impl TestApp {
         self.post_as(&self.tenant.access_token, &path, body).await
     }
 
+    /// Sends a message with a client-side timeout, keeping the raw outcome:
+    /// the fault tests need to see the timeout itself.
+    pub async fn send_within(
+        &self,
+        body: &Value,
+        timeout: std::time::Duration,
+    ) -> reqwest::Result<reqwest::Response> {
+        self.http
+            .post(self.graph(&format!("{}/messages", self.tenant.phone_number_id)))
+            .bearer_auth(&self.tenant.access_token)
+            .json(body)
+            .timeout(timeout)
+            .send()
+            .await
+    }
+
     pub async fn open_window(&self, from: &str) {
         self.control
             .inbound(&meta_sandbox::InboundRequest {
