@@ -299,6 +299,32 @@ async fn lost_response_is_resolved_from_the_status_webhook() {
     w.shutdown().await;
 }
 
+/// A send whose answer was lost and for which no status ever arrives is
+/// judged lost at `decide_at`; if the alert is stale by then it is expired,
+/// not sent a second time.
+#[tokio::test]
+async fn a_stale_alert_in_doubt_is_expired_not_resent() {
+    let w = spawn_world().await;
+    let csm = csm_number();
+    w.csm_writes(&csm).await;
+    w.meta
+        .set_knobs(
+            &json!({"response_lost_rate": 1.0, "timeout_hold_ms": 4000, "status_progression": []}),
+        )
+        .await
+        .unwrap();
+    let req = send_request(&w.tenant.tenant_id, &csm)
+        .text("in doubt")
+        .deliver_by(now() + 3);
+    w.enqueue(&req.json()).await;
+    wait_for_state(&w, &req.key, LedgerState::Expired, Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let msgs = w.messages_to(&csm).await;
+    assert_eq!(msgs.len(), 1, "the lost send only: {msgs:?}");
+    assert!(msgs[0].response_lost);
+    w.shutdown().await;
+}
+
 /// Arms a simulated crash, sends one alert, and returns the world once the
 /// alert is recorded as sent with exactly one message at Meta.
 async fn crash_then_exactly_once(point: CrashPoint) -> (World, String) {

@@ -1,4 +1,6 @@
 //! Template function: admin API, hourly reconcile and operator invokes → `fincelo::templates`.
+// The handler's future nests the AWS SDK's deep future types; laying it out
+// needs more than the default query depth of 128.
 #![recursion_limit = "256"]
 
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};

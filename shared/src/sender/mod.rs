@@ -53,6 +53,8 @@ use classify::{backoff_secs, classify, Class};
 use pacer::Pacer;
 use request::{Handback, SendRequest};
 
+/// Why a stale alert was not sent.
+const STALE: &str = "deliver_by passed before sending";
 /// Meta's status of a template that may be sent.
 const APPROVED: &str = "APPROVED";
 /// How long an approved template is trusted from the cache.
@@ -218,8 +220,11 @@ impl Sender {
             return Ok(Disposition::Done);
         };
         let now = now();
-        if req.deliver_by.is_some_and(|d| d <= now) {
-            if self
+        // A stale alert is expired, not sent. A key someone holds (or whose
+        // last send is in doubt) goes on below: its doubt is still resolved
+        // from Meta's statuses, and `resume` expires it instead of re-sending.
+        if req.deliver_by.is_some_and(|d| d <= now)
+            && self
                 .app
                 .store
                 .record_final(
@@ -227,23 +232,15 @@ impl Sender {
                     &req.idempotency_key,
                     None,
                     LedgerState::Expired,
-                    "deliver_by passed before sending",
+                    STALE,
                     Some(body),
                     now,
                 )
                 .await?
-            {
-                info!("alert is stale (deliver_by passed); recorded as expired, not sent");
-                self.outcome(
-                    &req,
-                    "expired",
-                    None,
-                    None,
-                    None,
-                    Some("deliver_by passed".into()),
-                )
+        {
+            info!("alert is stale (deliver_by passed); recorded as expired, not sent");
+            self.outcome(&req, "expired", None, None, None, Some(STALE.into()))
                 .await?;
-            }
             return Ok(Disposition::Done);
         }
         let token = uuid::Uuid::new_v4().to_string();
@@ -335,6 +332,25 @@ impl Sender {
                     return Ok(Resume::Stop(Disposition::RetryAfter(
                         i32::try_from(decide_at - now).unwrap_or(600).max(1),
                     )));
+                }
+                if req.deliver_by.is_some_and(|d| d <= now) {
+                    if store
+                        .record_final(
+                            &req.tenant_id,
+                            &req.idempotency_key,
+                            Some(prev),
+                            LedgerState::Expired,
+                            STALE,
+                            None,
+                            now,
+                        )
+                        .await?
+                    {
+                        info!("ambiguous send judged lost, but the alert is stale now; recorded as expired");
+                        self.outcome(req, "expired", None, None, None, Some(STALE.into()))
+                            .await?;
+                    }
+                    return Ok(Resume::Stop(Disposition::Done));
                 }
                 let lease = self.app.config.sender.claim_lease.as_secs() as i64;
                 match store

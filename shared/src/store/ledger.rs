@@ -347,8 +347,8 @@ impl Store {
     }
 
     /// Ends a key for good (`expired` or `parked`) with a reason. With a
-    /// token it must be the holder's; without one the key must be new or in
-    /// `retry`.
+    /// token it must be the holder's (claimed, or ambiguous and being
+    /// decided); without one the key must be new or in `retry`.
     // A flat list of the attributes one conditional write sets.
     #[allow(clippy::too_many_arguments)]
     pub async fn record_final(
@@ -370,7 +370,10 @@ impl Store {
             .expression_attribute_values(":req", s(request_json.unwrap_or("")))
             .expression_attribute_values(":k", s(key.as_str()));
         match token {
-            Some(t) => self.guarded(req, t).await,
+            Some(t) => {
+                self.guarded_states(req, t, &[LedgerState::Claimed, LedgerState::Ambiguous])
+                    .await
+            }
             None => {
                 req = req
                     .condition_expression("attribute_not_exists(#state) OR #state = :retry")
