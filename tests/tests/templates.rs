@@ -6,12 +6,13 @@ use fincelo::store::TemplateStatusChange;
 use meta_sandbox::TemplateDecision;
 use serde_json::json;
 
-use crate::helpers::{eventually, spawn_world, TEMPLATE_NAMES};
+use fincelo::templates::catalog::Catalog;
 
-/// The first submit creates all six (PENDING while Meta reviews); a second submit reports each as `already_there`.
-#[tokio::test]
-async fn submit_creates_six_then_reports_already_there() {
-    let w = spawn_world().await;
+use crate::helpers::{eventually, spawn_world, World};
+
+/// Submits the six templates while Meta's review takes ten minutes, so they
+/// stay PENDING for the test; returns the submission report.
+async fn submit_while_meta_reviews(w: &World) -> serde_json::Value {
     w.meta
         .set_knobs(&json!({"template_approval_delay_ms": 600_000}))
         .await
@@ -21,6 +22,14 @@ async fn submit_creates_six_then_reports_already_there() {
         .invoke_templates("submit", Some(&w.tenant.tenant_id))
         .await;
     assert_eq!(status, 200, "{body}");
+    body
+}
+
+/// The first submit creates all six (PENDING while Meta reviews); a second submit reports each as `already_there`.
+#[tokio::test]
+async fn submit_creates_six_then_reports_already_there() {
+    let w = spawn_world().await;
+    let body = submit_while_meta_reviews(&w).await;
     let results = body["results"].as_array().unwrap();
     assert_eq!(results.len(), 6);
     assert!(
@@ -36,7 +45,11 @@ async fn submit_creates_six_then_reports_already_there() {
         .unwrap();
     let mut names: Vec<_> = list.iter().map(|t| t.name.as_str()).collect();
     names.sort();
-    let mut expected = TEMPLATE_NAMES.to_vec();
+    let mut expected: Vec<&str> = Catalog::builtin()
+        .all()
+        .iter()
+        .map(|t| t.name.as_str())
+        .collect();
     expected.sort();
     assert_eq!(names, expected);
     assert!(list.iter().all(|t| t.status == "PENDING"), "{list:#?}");
@@ -103,15 +116,7 @@ async fn a_rejected_template_lands_with_its_reason() {
 #[tokio::test]
 async fn reconcile_repairs_a_missed_webhook() {
     let w = spawn_world().await;
-    w.meta
-        .set_knobs(&json!({"template_approval_delay_ms": 600_000}))
-        .await
-        .unwrap();
-    let (status, _) = w
-        .stack
-        .invoke_templates("submit", Some(&w.tenant.tenant_id))
-        .await;
-    assert_eq!(status, 200);
+    submit_while_meta_reviews(&w).await;
     w.meta
         .decide_template(&TemplateDecision {
             waba_id: w.tenant.waba_id.clone(),

@@ -164,30 +164,11 @@ impl Store {
         &self,
         tenant: &TenantId,
     ) -> Result<Vec<TemplateRecord>, StoreError> {
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
-                .expression_attribute_values(":pk", s(format!("T#{tenant}")))
-                .expression_attribute_values(":p", s("TEMPLATE#"))
-                .set_exclusive_start_key(start)
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(|e| StoreError::dynamo("Query", e))?;
-            for item in page.items() {
-                out.push(parse_template(item)?);
-            }
-            match page.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
-            }
-        }
-        Ok(out)
+        self.query_all(&format!("T#{tenant}"), "TEMPLATE#")
+            .await?
+            .iter()
+            .map(parse_template)
+            .collect()
     }
 }
 

@@ -155,28 +155,12 @@ impl Store {
     /// Every configured tenant id.
     pub async fn list_tenant_ids(&self) -> Result<Vec<TenantId>, StoreError> {
         let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s("TENANTS"))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| StoreError::dynamo("Query", e))?;
-            for item in page.items() {
-                if let Ok(t) = TenantId::parse(required_s(item, "tenant_id")?) {
-                    out.push(t);
-                }
-            }
-            match page.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(out),
+        for item in self.query_all("TENANTS", "T#").await? {
+            if let Ok(t) = TenantId::parse(required_s(&item, "tenant_id")?) {
+                out.push(t);
             }
         }
+        Ok(out)
     }
 }
 

@@ -18,16 +18,6 @@ use meta_sandbox::{
 };
 use serde_json::{json, Value};
 
-/// The six templates of the catalog.
-pub const TEMPLATE_NAMES: [&str; 6] = [
-    "fincelo_usage_opportunity",
-    "fincelo_usage_heads_up",
-    "fincelo_usage_risk",
-    "fincelo_collections_personal",
-    "fincelo_collections_urgent",
-    "fincelo_escalation_notify",
-];
-
 static TRACING: Once = Once::new();
 
 fn init_tracing() {
