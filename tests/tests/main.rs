@@ -5,6 +5,7 @@ mod helpers;
 
 mod e2e;
 mod foundation;
+mod reliability;
 mod sender;
 mod templates;
 mod webhook;
