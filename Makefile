@@ -7,7 +7,7 @@ VENV        := .venv
 PY          := python3
 DEV_MOTO_PORT  ?= 5055
 TEST_MOTO_PORT ?= 5056
-SOAK_MOTO_PORT ?= 5057
+SOAK_MOTO_PORT ?= 5063
 # Sizes of the reliability scenarios under `make soak` (`make test` runs the
 # defaults in tests/tests/reliability.rs: 300 requests, 2,000 webhook events).
 SOAK_FAULT_N      ?= 2000
