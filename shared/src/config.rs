@@ -86,6 +86,10 @@ pub struct Config {
     pub events_queue_url: String,
     /// Each tenant's secret is named `prefix + tenant_id`.
     pub tenant_secret_prefix: String,
+    /// `TENANT_SECRET_KMS_KEY_ID` (optional, admin function only): the KMS
+    /// key a tenant secret created by the admin API is encrypted with; unset,
+    /// Secrets Manager's default key.
+    pub tenant_secret_kms_key_id: Option<String>,
     pub graph: GraphConfig,
     /// `AWS_ENDPOINT_URL`: set locally and in tests to reach the emulator.
     /// The AWS SDK reads it itself; it is kept here to be reported at start-up.
@@ -150,6 +154,9 @@ impl Config {
             send_dlq_url: env.required("SEND_DLQ_URL")?,
             events_queue_url: env.required("EVENTS_QUEUE_URL")?,
             tenant_secret_prefix: env.required("TENANT_SECRET_PREFIX")?,
+            tenant_secret_kms_key_id: lookup("TENANT_SECRET_KMS_KEY_ID")
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty()),
             graph: GraphConfig {
                 base_url,
                 version,

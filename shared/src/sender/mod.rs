@@ -747,6 +747,12 @@ impl Sender {
         // the key still claimed and parks again (a duplicate DLQ entry,
         // never a lost one).
         self.app.queues.park(body, &reason).await?;
+        // The tenant's parked count for the status API. A failure is logged
+        // and not retried: re-running the park would put a second copy in
+        // the DLQ for the sake of a counter.
+        if let Err(e) = self.app.store.count_parked(&req.tenant_id, now()).await {
+            warn!(error = %e, "could not count the parked alert for the tenant");
+        }
         self.app
             .store
             .record_final(
