@@ -50,10 +50,10 @@ $(CARGO_LAMBDA): venv
 	@touch $@
 
 # zig is found through `python3 -m ziglang`, so the venv's python must come first on PATH.
-# Only the three Lambda functions: the local tools are not deployed.
+# Only the Lambda functions: the local tools are not deployed.
 build: $(CARGO_LAMBDA)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --arm64 \
-		-p fincelo-webhook -p fincelo-sender -p fincelo-templates
+		-p fincelo-webhook -p fincelo-sender -p fincelo-templates -p fincelo-admin
 
 deploy: $(CARGO_LAMBDA)
 	@test -x .venv-lint/bin/sam || infra/lint-iac.sh
