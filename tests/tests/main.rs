@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod admin;
 mod e2e;
 mod foundation;
 mod sender;

@@ -78,19 +78,24 @@ impl Store {
             .map_err(|e| StoreError::dynamo("UpdateItem", e))
     }
 
-    /// The tenant's activity as of `now` (one query).
+    /// The tenant's activity as of `now`: one read and one query of the
+    /// tenant's activity partition.
     pub async fn activity(&self, tenant: &TenantId, now: i64) -> Result<Activity, StoreError> {
+        let pk = activity_pk(tenant);
         let oldest_day = day(now) - (DLQ_RETENTION_DAYS - 1);
-        let mut out = Activity::default();
-        for item in self.query_all(&activity_pk(tenant), "").await? {
-            let sk = super::get_s(&item, "sk").unwrap_or_default();
-            if sk == "WEBHOOK" {
-                out.last_webhook_at = get_n(&item, "last_webhook_at");
-            } else if let Some(d) = sk.strip_prefix("DAY#").and_then(|d| d.parse::<i64>().ok()) {
-                if d >= oldest_day {
-                    out.parked_in_dlq += get_n(&item, "parked").unwrap_or(0);
-                    out.last_parked_at = out.last_parked_at.max(get_n(&item, "last_parked_at"));
-                }
+        let mut out = Activity {
+            last_webhook_at: self
+                .get(&pk, "WEBHOOK")
+                .await?
+                .and_then(|i| get_n(&i, "last_webhook_at")),
+            ..Activity::default()
+        };
+        for item in self.query_all(&pk, "DAY#").await? {
+            let d = super::get_s(&item, "sk")
+                .and_then(|sk| sk.strip_prefix("DAY#").and_then(|d| d.parse::<i64>().ok()));
+            if d.is_some_and(|d| d >= oldest_day) {
+                out.parked_in_dlq += get_n(&item, "parked").unwrap_or(0);
+                out.last_parked_at = out.last_parked_at.max(get_n(&item, "last_parked_at"));
             }
         }
         Ok(out)
