@@ -93,20 +93,33 @@ pub async fn local_sdk_config(endpoint: &str) -> SdkConfig {
 /// Installs the JSON log subscriber once. The filter is the configured level
 /// (`AWS_LAMBDA_LOG_LEVEL`, `RUST_LOG`), e.g. `INFO` or `fincelo=debug,info`.
 pub fn init_tracing(level: &str) {
-    let directive = if level.contains('=') {
-        level.to_string()
-    } else {
-        level.to_ascii_lowercase()
-    };
-    let filter = EnvFilter::try_new(&directive).unwrap_or_else(|_| EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .json()
         .flatten_event(true)
         .with_current_span(true)
         .with_span_list(false)
         .with_target(true)
-        .with_env_filter(filter)
+        .with_env_filter(log_filter(level))
         .try_init();
+}
+
+/// Libraries that log raw wire data at TRACE: the Lambda runtime every raw
+/// event (`lambda_runtime::layers::api_response`), the AWS SDK every
+/// response body. Events carry secrets (the admin API's channel config, the
+/// webhook handshake's `hub.verify_token`) and bodies carry phone numbers, so
+/// these never log below DEBUG, whatever the configured level.
+const WIRE_LOG_CAPS: &str =
+    "lambda_runtime=debug,aws_smithy_runtime=debug,aws_smithy_http_client=debug";
+
+/// The filter for a configured level, with [`WIRE_LOG_CAPS`] added.
+pub fn log_filter(level: &str) -> EnvFilter {
+    let directive = if level.contains('=') {
+        level.to_string()
+    } else {
+        level.to_ascii_lowercase()
+    };
+    EnvFilter::try_new(format!("{directive},{WIRE_LOG_CAPS}"))
+        .unwrap_or_else(|_| EnvFilter::new(format!("info,{WIRE_LOG_CAPS}")))
 }
 
 /// Reads configuration, installs logging and builds the clients. A bad
@@ -140,4 +153,36 @@ pub fn now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing::Level;
+
+    #[test]
+    fn the_runtime_never_logs_raw_events_even_at_trace() {
+        for level in ["TRACE", "trace", "fincelo=trace,trace", "info"] {
+            let subscriber = tracing_subscriber::fmt()
+                .with_env_filter(log_filter(level))
+                .finish();
+            tracing::subscriber::with_default(subscriber, || {
+                for target in [
+                    "lambda_runtime::layers::api_response",
+                    "aws_smithy_runtime::client::orchestrator",
+                ] {
+                    assert!(
+                        !tracing::enabled!(target: target, Level::TRACE),
+                        "{level} {target}"
+                    );
+                }
+                if level.contains("trace") || level == "TRACE" {
+                    assert!(
+                        tracing::enabled!(target: "fincelo::admin", Level::TRACE),
+                        "{level}"
+                    );
+                }
+            });
+        }
+    }
 }

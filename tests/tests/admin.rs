@@ -151,10 +151,8 @@ async fn stored_config(w: &World, tenant: &str) -> Option<fincelo::store::Tenant
         .expect("config read")
 }
 
-/// Captures every log line (all targets, debug and up) written on this
-/// thread while the guard lives. `#[tokio::test]` runs the test, the local
-/// HTTP server and the sender pollers on this one thread, so their logs are
-/// captured too.
+/// Captures every log line of the process (all targets, `CAPTURE_LEVEL`
+/// and up) into a buffer.
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
 
@@ -174,18 +172,53 @@ impl Write for Captured {
     }
 }
 
-fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
+/// Set in the child process that runs a log-capturing test alone.
+const CAPTURE_CHILD: &str = "FWA_TEST_CAPTURE_CHILD";
+/// The most verbose level a deployment can set (`LogLevel: TRACE`), through
+/// the same filter the functions use.
+const CAPTURE_LEVEL: &str = "TRACE";
+
+/// Runs `test` (this binary's test of that name) alone in a child process
+/// and asserts it passed. `tracing` caches per call site whether anyone
+/// listens; with parallel tests, a call site first reached on another
+/// thread while a thread-scoped subscriber is being installed can stay
+/// cached as "nobody", and its lines would silently be missed. A process
+/// of its own, whose global subscriber is in place before any call site is
+/// reached, captures every line.
+async fn run_alone(test: &str) -> bool {
+    if std::env::var_os(CAPTURE_CHILD).is_some() {
+        return false;
+    }
+    let out = tokio::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CAPTURE_CHILD, "1")
+        .env_remove("TEST_LOG")
+        .output()
+        .await
+        .expect("child test runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "child test failed:\n{stdout}\n{stderr}"
+    );
+    true
+}
+
+/// Installs the capturing subscriber as the process's global one (only in
+/// the child of [`run_alone`]).
+fn capture_logs() -> Captured {
     let captured = Captured::default();
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
         .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
+        .with_env_filter(fincelo::startup::log_filter(CAPTURE_LEVEL))
         .with_current_span(true)
         .with_span_list(true)
         .with_writer(move || writer.clone())
         .finish();
-    let guard = tracing::subscriber::set_default(subscriber);
-    (captured, guard)
+    tracing::subscriber::set_global_default(subscriber).expect("the child's only subscriber");
+    captured
 }
 
 /// A good token is checked with Meta, then the secret goes to Secrets
@@ -320,12 +353,17 @@ async fn invalid_ids_and_empty_fields_are_refused_with_400() {
     w.shutdown().await;
 }
 
-/// No response body and no log line (all targets, debug level) carries a
-/// token, app secret or verify token: not on a good save, a refused token, a
-/// validation error, the status, the roster or the timeline.
+/// No response body and no log line (all targets, at the most verbose level
+/// a deployment can set) carries a token, app secret or verify token: not on
+/// a save, a re-save (rotation), a refused token, a validation error, the
+/// webhook handshake, the status, the roster or the timeline; and phone
+/// numbers appear only masked.
 #[tokio::test]
 async fn secrets_never_appear_in_responses_or_logs() {
-    let (logs, _guard) = capture_logs();
+    if run_alone("admin::secrets_never_appear_in_responses_or_logs").await {
+        return;
+    }
+    let logs = capture_logs();
     let w = spawn_world().await;
     let t = NewTenant::fresh();
     t.register(&w).await;
@@ -334,6 +372,22 @@ async fn secrets_never_appear_in_responses_or_logs() {
     let (status, _, text) = admin(&w, "PUT", &t.path(), Some(t.body())).await;
     assert_eq!(status, 201, "{text}");
     bodies.push(text);
+    // Saved again: the old secret is read (its verify token) and a new
+    // version put; and the webhook handshake reads the secret through the cache.
+    let (status, _, text) = admin(&w, "PUT", &t.path(), Some(t.body())).await;
+    assert_eq!(status, 200, "{text}");
+    bodies.push(text);
+    let r = w
+        .http()
+        .get(format!(
+            "{}?hub.mode=subscribe&hub.verify_token={}&hub.challenge=42",
+            w.stack.webhook_url(),
+            t.verify_token
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
     // A refused token, and a secret given as a number (serde would quote it).
     let mut wrong = t.body();
     wrong["access_token"] = json!(format!("{}-wrong", t.access_token));
@@ -384,7 +438,11 @@ async fn secrets_never_appear_in_responses_or_logs() {
         assert!(!log.contains(secret), "a log line carries a secret");
     }
     assert!(!log.contains(&format!("{}-wrong", t.access_token)));
-    assert!(!log.contains(&csm), "phone numbers are masked in logs");
+    let unmasked: Vec<&str> = log.lines().filter(|l| l.contains(&csm)).collect();
+    assert!(
+        unmasked.is_empty(),
+        "phone numbers are masked in logs: {unmasked:#?}"
+    );
     w.shutdown().await;
 }
 
