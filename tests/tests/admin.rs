@@ -752,6 +752,8 @@ async fn two_tenants_stay_isolated_end_to_end() {
     assert_eq!(a_config.phone_number_id.as_str(), a.phone_number_id);
     let a_secret = stored_secret(&w, &a.tenant_id).await.unwrap();
     assert_eq!(a_secret.access_token.expose_secret(), a.access_token);
+    let b_secret = stored_secret(&w, &b.tenant_id).await.unwrap();
+    assert_eq!(b_secret.verify_token.expose_secret(), b.verify_token);
 
     // The same CSM id in both rosters: each sees and deletes only its own.
     let (na, nb) = (csm_number(), csm_number());
@@ -843,6 +845,102 @@ async fn two_tenants_stay_isolated_end_to_end() {
         .await
         .unwrap();
     assert!(window.is_none(), "A's forged body opened a window for B");
+    w.shutdown().await;
+}
+
+/// A token rotated directly in Secrets Manager (not through the API) is
+/// used by the running sender within `SECRET_CACHE_TTL_SECS`, with no 190.
+#[tokio::test]
+async fn a_token_rotated_in_secrets_manager_is_picked_up_within_the_ttl() {
+    let w = spawn_world_with(env(&[("SECRET_CACHE_TTL_SECS", "2")])).await;
+    let csm = csm_number();
+    w.csm_writes(&csm).await;
+    let first = send_request(&w.tenant.tenant_id, &csm).text("before rotation");
+    w.enqueue(&first.json()).await;
+    wait_for_state(&w, &first.key, LedgerState::Sent).await;
+
+    let new_token = format!("EAAG-rotated-{}", short_id());
+    w.meta
+        .rotate_token(&w.tenant.phone_number_id, &new_token)
+        .await
+        .unwrap();
+    let store = w.stack.app.directory.secret_store();
+    store
+        .client()
+        .put_secret_value()
+        .secret_id(store.secret_id(&w.tenant_id))
+        .secret_string(
+            json!({"access_token": new_token, "app_secret": w.tenant.app_secret, "verify_token": w.tenant.verify_token})
+                .to_string(),
+        )
+        .send()
+        .await
+        .expect("PutSecretValue");
+    let rotated = Instant::now();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let second = send_request(&w.tenant.tenant_id, &csm).text("after rotation");
+    w.enqueue(&second.json()).await;
+    wait_for_state(&w, &second.key, LedgerState::Sent).await;
+    eprintln!(
+        "sent with the rotated token {:?} after the rotation",
+        rotated.elapsed()
+    );
+    let stats = w.meta.stats().await.unwrap();
+    assert_eq!(stats.rejections_by_code.get("190"), None, "{stats:?}");
+    assert_eq!(w.messages_to(&csm).await.len(), 2);
+    w.shutdown().await;
+}
+
+/// Re-saving a tenant with a new phone number id and verify token releases
+/// the old ones in the same write: the old number can be claimed by another
+/// tenant and the old verify token no longer passes the handshake.
+#[tokio::test]
+async fn changing_ids_and_verify_token_releases_the_old_ones() {
+    let w = spawn_world().await;
+    let mut t = NewTenant::fresh();
+    t.register(&w).await;
+    let (status, body, _) = admin(&w, "PUT", &t.path(), Some(t.body())).await;
+    assert_eq!(status, 201, "{body}");
+    let (old_number, old_verify) = (t.phone_number_id.clone(), t.verify_token.clone());
+
+    t.phone_number_id = digits(15);
+    t.verify_token = format!("verify-new-{}", short_id());
+    t.register(&w).await;
+    let (status, body, _) = admin(&w, "PUT", &t.path(), Some(t.body())).await;
+    assert_eq!(status, 200, "{body}");
+    let config = stored_config(&w, &t.tenant_id).await.unwrap();
+    assert_eq!(config.phone_number_id.as_str(), t.phone_number_id);
+    let store = &w.stack.app.store;
+    let owner = |n: String| async move {
+        store
+            .tenant_by_alias(fincelo::store::AliasKind::PhoneNumberId, &n)
+            .await
+            .unwrap()
+    };
+    assert_eq!(owner(old_number.clone()).await, None, "old number released");
+    assert_eq!(
+        owner(t.phone_number_id.clone())
+            .await
+            .map(|x| x.to_string()),
+        Some(t.tenant_id.clone())
+    );
+    let webhook_url = w.stack.webhook_url();
+    let http = w.http();
+    let handshake = |token: String| {
+        let url =
+            format!("{webhook_url}?hub.mode=subscribe&hub.verify_token={token}&hub.challenge=7");
+        let http = http.clone();
+        async move { http.get(url).send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(handshake(old_verify).await, 403);
+    assert_eq!(handshake(t.verify_token.clone()).await, 200);
+
+    // Another tenant can now take the released number.
+    let mut other = NewTenant::fresh();
+    other.phone_number_id = old_number;
+    other.register(&w).await;
+    let (status, body, _) = admin(&w, "PUT", &other.path(), Some(other.body())).await;
+    assert_eq!(status, 201, "{body}");
     w.shutdown().await;
 }
 
