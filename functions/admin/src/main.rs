@@ -1,7 +1,4 @@
 //! Admin function: API Gateway HTTP API (`AWS_IAM`) → `fincelo::admin`.
-// The handler's future nests the AWS SDK's deep future types; laying it out
-// needs more than the default query depth of 128.
-#![recursion_limit = "256"]
 
 use lambda_http::{run, service_fn, Error, Request};
 
