@@ -50,7 +50,7 @@ use crate::store::{ClaimOutcome, LedgerEntry, LedgerState, SendMode, StoreError}
 use crate::templates::catalog::{Catalog, TemplateDef};
 use crate::tenants::{DirectoryError, Tenant};
 use classify::{backoff_secs, classify, Class};
-use pacer::Pacer;
+use pacer::{Pacer, PairLimit, PairSlot};
 use request::{Handback, SendRequest};
 
 /// Why a stale alert was not sent.
@@ -98,18 +98,40 @@ pub struct Sender {
     catalog: &'static Catalog,
     pacer: Pacer,
     template_statuses: TtlMap<(TenantId, String, String), String>,
-    crash: std::sync::Mutex<Option<CrashPoint>>,
+    /// Shared with [`Sender::sibling`]s, so an armed crash fires once in
+    /// whichever instance gets there first.
+    crash: Arc<std::sync::Mutex<Option<CrashPoint>>>,
 }
 
 impl Sender {
     pub fn new(app: App) -> Arc<Self> {
-        let pacer = Pacer::new(app.config.sender.mps_cap, app.config.sender.max_concurrency);
+        Self::build(app, Arc::default())
+    }
+
+    /// Another instance of the same function, as Lambda runs several: its
+    /// own pacer and caches, the same app. The local runner uses one per
+    /// poller so that per-instance pacing is what it is in Lambda.
+    pub fn sibling(&self) -> Arc<Self> {
+        Self::build(self.app.clone(), self.crash.clone())
+    }
+
+    fn build(app: App, crash: Arc<std::sync::Mutex<Option<CrashPoint>>>) -> Arc<Self> {
+        let cfg = &app.config.sender;
+        let pacer = Pacer::new(
+            cfg.mps_cap,
+            cfg.max_concurrency,
+            PairLimit {
+                burst: cfg.pair_burst,
+                interval: cfg.pair_interval,
+                max_wait: cfg.pair_max_wait,
+            },
+        );
         Arc::new(Sender {
             app,
             catalog: Catalog::builtin(),
             pacer,
             template_statuses: TtlMap::new(),
-            crash: std::sync::Mutex::new(None),
+            crash,
         })
     }
 
@@ -242,6 +264,25 @@ impl Sender {
             self.outcome(&req, "expired", None, None, None, Some(STALE.into()))
                 .await?;
             return Ok(Disposition::Done);
+        }
+        // Pair pacing comes before the claim, so a deferred alert holds no
+        // claim and its re-queued copy is an ordinary first delivery.
+        match self
+            .pacer
+            .pair_slot(tenant.phone_number_id.as_str(), req.to.as_str())
+        {
+            PairSlot::After(wait) if wait.is_zero() => {}
+            PairSlot::After(wait) => tokio::time::sleep(wait).await,
+            PairSlot::Defer(wait) => {
+                let secs = i32::try_from(wait.as_secs() + 1).unwrap_or(900);
+                self.app.queues.enqueue_send_delayed(body, secs).await?;
+                info!(
+                    delay = secs,
+                    csm = %req.to.masked(),
+                    "alerts to this CSM are coming faster than Meta's pair rate; re-queued with a delay"
+                );
+                return Ok(Disposition::Done);
+            }
         }
         let token = uuid::Uuid::new_v4().to_string();
         let lease = self.app.config.sender.claim_lease.as_secs() as i64;
