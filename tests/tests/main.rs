@@ -6,5 +6,6 @@ mod helpers;
 mod e2e;
 mod foundation;
 mod sender;
+mod sender_limits;
 mod templates;
 mod webhook;
