@@ -9,3 +9,4 @@ mod sender;
 mod sender_limits;
 mod templates;
 mod webhook;
+mod webhook_hostile;
