@@ -93,20 +93,32 @@ pub async fn local_sdk_config(endpoint: &str) -> SdkConfig {
 /// Installs the JSON log subscriber once. The filter is the configured level
 /// (`AWS_LAMBDA_LOG_LEVEL`, `RUST_LOG`), e.g. `INFO` or `fincelo=debug,info`.
 pub fn init_tracing(level: &str) {
+    use tracing_subscriber::util::SubscriberInitExt;
+    let _ = json_subscriber(level, std::io::stdout).try_init();
+}
+
+/// The JSON log subscriber, writing to `writer`: what [`init_tracing`]
+/// installs, and what the log-capture test installs with a buffer, so the
+/// test reads exactly the lines production writes.
+pub fn json_subscriber<W>(level: &str, writer: W) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     let directive = if level.contains('=') {
         level.to_string()
     } else {
         level.to_ascii_lowercase()
     };
     let filter = EnvFilter::try_new(&directive).unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    tracing_subscriber::fmt()
         .json()
         .flatten_event(true)
         .with_current_span(true)
         .with_span_list(false)
         .with_target(true)
         .with_env_filter(filter)
-        .try_init();
+        .with_writer(writer)
+        .finish()
 }
 
 /// Reads configuration, installs logging and builds the clients. A bad

@@ -133,23 +133,7 @@ async fn a_190_refreshes_the_token_once_and_the_alert_goes_out() {
     w.enqueue(&warm.json()).await;
     wait_sent(&w, &warm.key, Duration::from_secs(20)).await;
 
-    let new_token = format!("rotated-{}", uuid::Uuid::new_v4().simple());
-    w.meta
-        .rotate_token(&w.tenant.phone_number_id, &new_token)
-        .await
-        .unwrap();
-    let secrets = w.stack.app.directory.secret_store();
-    secrets
-        .client()
-        .put_secret_value()
-        .secret_id(secrets.secret_id(&w.tenant_id))
-        .secret_string(
-            json!({"access_token": new_token, "app_secret": w.tenant.app_secret, "verify_token": w.tenant.verify_token})
-                .to_string(),
-        )
-        .send()
-        .await
-        .unwrap();
+    w.rotate_token().await;
 
     let req = send_request(&w.tenant.tenant_id, &csm).text("second");
     w.enqueue(&req.json()).await;

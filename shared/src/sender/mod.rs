@@ -36,7 +36,6 @@ use std::time::Duration;
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::future::join_all;
-use secrecy::SecretString;
 use serde_json::json;
 use tracing::{error, info, warn, Instrument};
 
@@ -48,7 +47,7 @@ use crate::queues::ParkReason;
 use crate::startup::{now, App};
 use crate::store::{ClaimOutcome, LedgerEntry, LedgerState, SendMode, StoreError};
 use crate::templates::catalog::{Catalog, TemplateDef};
-use crate::tenants::{DirectoryError, Tenant};
+use crate::tenants::{DirectoryError, Tenant, TokenCallError};
 use classify::{backoff_secs, classify, Class};
 use pacer::{Pacer, PairLimit, PairSlot};
 use request::{Handback, SendRequest};
@@ -482,7 +481,7 @@ impl Sender {
         };
         if free_form {
             let text = req.text.as_deref().unwrap_or_default();
-            match self.call(tenant, req, &text_message(req, text)).await {
+            match self.call(tenant, &text_message(req, text)).await {
                 Err(e) if classify(&e) == Class::OutsideWindow => {
                     info!("Meta says the window is closed (131047); closing it and sending the template now");
                     self.app
@@ -525,7 +524,7 @@ impl Sender {
             }
         };
         let message = template_message(req, component);
-        let result = self.call(tenant, req, &message).await;
+        let result = self.call(tenant, &message).await;
         self.conclude(
             req,
             body,
@@ -542,39 +541,28 @@ impl Sender {
     async fn call(
         &self,
         tenant: &Tenant,
-        req: &SendRequest,
         message: &serde_json::Value,
     ) -> Result<SendResponse, GraphError> {
-        let secrets = match self.app.directory.secrets(tenant).await {
-            Ok(s) => s,
-            Err(e) => {
-                error!(error = %e, "tenant secrets unavailable");
-                return Err(GraphError::Http { http_status: 503 });
-            }
-        };
-        self.pacer.wait(tenant.phone_number_id.as_str()).await;
-        let first = self
+        let phone = tenant.phone_number_id.as_str();
+        let result = self
             .app
-            .graph
-            .send_message(
-                tenant.phone_number_id.as_str(),
-                &secrets.access_token,
-                message,
-            )
+            .directory
+            .with_token(tenant, |secrets| async move {
+                self.pacer.wait(phone).await;
+                self.app
+                    .graph
+                    .send_message(phone, &secrets.access_token, message)
+                    .await
+            })
             .await;
-        if !matches!(&first, Err(e) if classify(e) == Class::AuthExpired) {
-            return first;
+        match result {
+            Ok(sent) => Ok(sent),
+            Err(TokenCallError::Graph(e)) => Err(e),
+            Err(TokenCallError::Secrets(e)) => {
+                error!(error = %e, "tenant secrets unavailable");
+                Err(GraphError::Http { http_status: 503 })
+            }
         }
-        warn!(tenant = %req.tenant_id, "Meta refused the token (190); refreshing it once");
-        let fresh: SecretString = match self.app.directory.refresh_secrets(tenant).await {
-            Ok(s) => s.access_token.clone(),
-            Err(_) => return first,
-        };
-        self.pacer.wait(tenant.phone_number_id.as_str()).await;
-        self.app
-            .graph
-            .send_message(tenant.phone_number_id.as_str(), &fresh, message)
-            .await
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -686,6 +674,7 @@ impl Sender {
                 store
                     .flag_undeliverable(&req.tenant_id, &req.to, 131026, now)
                     .await?;
+                warn!(csm = %req.to.masked(), "Meta says the CSM's number is not a usable WhatsApp account (131026); flagged undeliverable, alert parked");
                 let reason = ParkReason {
                     reason: "undeliverable_number".into(),
                     detail,

@@ -193,6 +193,30 @@ impl World {
         other
     }
 
+    /// Rotates the tenant's access token at Meta (the old one stops working
+    /// at once) and in Secrets Manager, behind the functions' caches.
+    /// Returns the new token.
+    pub async fn rotate_token(&self) -> String {
+        let new_token = format!("rotated-{}", uuid::Uuid::new_v4().simple());
+        self.meta
+            .rotate_token(&self.tenant.phone_number_id, &new_token)
+            .await
+            .expect("sandbox token rotated");
+        let secrets = self.stack.app.directory.secret_store();
+        secrets
+            .client()
+            .put_secret_value()
+            .secret_id(secrets.secret_id(&self.tenant_id))
+            .secret_string(
+                json!({"access_token": new_token, "app_secret": self.tenant.app_secret, "verify_token": self.tenant.verify_token})
+                    .to_string(),
+            )
+            .send()
+            .await
+            .expect("secret rotated");
+        new_token
+    }
+
     /// How many items the stack's table holds (a scan; tests only).
     pub async fn item_count(&self) -> usize {
         let store = &self.stack.app.store;
