@@ -93,14 +93,27 @@ pub async fn local_sdk_config(endpoint: &str) -> SdkConfig {
 /// Installs the JSON log subscriber once. The filter is the configured level
 /// (`AWS_LAMBDA_LOG_LEVEL`, `RUST_LOG`), e.g. `INFO` or `fincelo=debug,info`.
 pub fn init_tracing(level: &str) {
-    let _ = tracing_subscriber::fmt()
+    use tracing_subscriber::util::SubscriberInitExt;
+    let _ = json_subscriber(level, std::io::stdout).try_init();
+}
+
+/// The JSON log subscriber, writing to `writer`: what [`init_tracing`]
+/// installs, and what the log-capture tests install with a buffer, so the
+/// tests read exactly the lines production writes. Its filter is
+/// [`log_filter`].
+pub fn json_subscriber<W>(level: &str, writer: W) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt()
         .json()
         .flatten_event(true)
         .with_current_span(true)
         .with_span_list(false)
         .with_target(true)
         .with_env_filter(log_filter(level))
-        .try_init();
+        .with_writer(writer)
+        .finish()
 }
 
 /// Libraries that log raw wire data at TRACE: the Lambda runtime every raw

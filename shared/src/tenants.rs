@@ -8,12 +8,16 @@
 //! Unknown ids are cached as absent for a short time too, so a flood of
 //! bodies naming made-up WABA ids costs one read per id, not per body.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cache::TtlMap;
 
 use thiserror::Error;
+use tracing::warn;
+
+use crate::graph::GraphError;
 
 use crate::ids::TenantId;
 use crate::secrets::{SecretStore, SecretsError, TenantSecrets};
@@ -31,6 +35,18 @@ pub enum DirectoryError {
     #[error("tenant {0} is not configured")]
     UnknownTenant(TenantId),
 }
+
+/// Why a Graph API call made with a tenant's token did not succeed.
+#[derive(Debug, Error)]
+pub enum TokenCallError {
+    #[error("tenant secrets unavailable")]
+    Secrets(#[source] DirectoryError),
+    #[error(transparent)]
+    Graph(GraphError),
+}
+
+/// Meta's code for an invalid or expired access token.
+const CODE_TOKEN_INVALID: i64 = 190;
 
 /// A configured tenant.
 pub type Tenant = Arc<TenantRecord>;
@@ -128,6 +144,34 @@ impl TenantDirectory {
     ) -> Result<Arc<TenantSecrets>, DirectoryError> {
         self.secret_cache.remove(&tenant.tenant_id);
         self.load_secrets(tenant).await
+    }
+
+    /// Runs a Graph API call with the tenant's access token. If Meta answers
+    /// 190 the token was probably rotated: the secret is read again and the
+    /// call made once more. Every function recovers from a rotation this way.
+    pub async fn with_token<T, F, Fut>(
+        &self,
+        tenant: &TenantRecord,
+        call: F,
+    ) -> Result<T, TokenCallError>
+    where
+        F: Fn(Arc<TenantSecrets>) -> Fut,
+        Fut: Future<Output = Result<T, GraphError>>,
+    {
+        let secrets = self
+            .secrets(tenant)
+            .await
+            .map_err(TokenCallError::Secrets)?;
+        match call(secrets).await {
+            Err(e) if e.code() == Some(CODE_TOKEN_INVALID) => {
+                warn!(tenant = %tenant.tenant_id, "Meta refused the token (190); refreshing it once");
+                match self.refresh_secrets(tenant).await {
+                    Ok(fresh) => call(fresh).await.map_err(TokenCallError::Graph),
+                    Err(_) => Err(TokenCallError::Graph(e)),
+                }
+            }
+            other => other.map_err(TokenCallError::Graph),
+        }
     }
 
     /// Forgets everything cached about a tenant (after an admin change).

@@ -175,8 +175,9 @@ impl Write for Captured {
 /// Set in the child process that runs a log-capturing test alone.
 const CAPTURE_CHILD: &str = "FWA_TEST_CAPTURE_CHILD";
 /// The most verbose level a deployment can set (`LogLevel: TRACE`), through
-/// the same filter the functions use.
-const CAPTURE_LEVEL: &str = "TRACE";
+/// the functions' own subscriber and filter. The sandbox stands in for Meta:
+/// its own logs are not the system's.
+const CAPTURE_LEVEL: &str = "trace,meta_sandbox=off";
 
 /// Runs `test` (this binary's test of that name) alone in a child process
 /// and asserts it passed. `tracing` caches per call site whether anyone
@@ -210,14 +211,11 @@ async fn run_alone(test: &str) -> bool {
 fn capture_logs() -> Captured {
     let captured = Captured::default();
     let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(fincelo::startup::log_filter(CAPTURE_LEVEL))
-        .with_current_span(true)
-        .with_span_list(true)
-        .with_writer(move || writer.clone())
-        .finish();
-    tracing::subscriber::set_global_default(subscriber).expect("the child's only subscriber");
+    tracing::subscriber::set_global_default(fincelo::startup::json_subscriber(
+        CAPTURE_LEVEL,
+        move || writer.clone(),
+    ))
+    .expect("the child's only subscriber");
     captured
 }
 

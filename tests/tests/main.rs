@@ -7,5 +7,7 @@ mod admin;
 mod e2e;
 mod foundation;
 mod sender;
+mod sender_limits;
 mod templates;
 mod webhook;
+mod webhook_hostile;

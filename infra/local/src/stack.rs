@@ -72,7 +72,8 @@ pub struct StackOptions {
     pub prefix: String,
     /// Where the HTTP API listens (`127.0.0.1:0` picks a port).
     pub http_addr: SocketAddr,
-    /// Concurrent sender instances (the event source mapping's maximum concurrency).
+    /// Concurrent sender instances (the event source mapping's maximum
+    /// concurrency). 0 starts no poller: a test drives `Stack::sender` itself.
     pub sender_instances: u32,
     /// Extra configuration, as environment variables would give it.
     pub env: HashMap<String, String>,
@@ -175,10 +176,11 @@ impl Stack {
                 })
                 .await;
         })];
-        for instance in 0..opts.sender_instances.max(1) {
+        for instance in 0..opts.sender_instances {
+            // Each poller is its own instance, with its own pacer, as in Lambda.
             tasks.push(tokio::spawn(poll_send_queue(
                 app.clone(),
-                sender.clone(),
+                sender.sibling(),
                 instance,
                 stop_rx.clone(),
             )));

@@ -383,6 +383,7 @@ async fn on_status(
                 app.store
                     .flag_undeliverable(t, csm, CODE_UNDELIVERABLE, now)
                     .await?;
+                warn!(csm = %csm.masked(), "Meta says the CSM's number is not a usable WhatsApp account (131026); flagged undeliverable");
             }
         }
     }
