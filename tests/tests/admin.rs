@@ -540,6 +540,12 @@ async fn an_undeliverable_number_is_flagged_until_it_changes() {
         "{status_page}"
     );
     assert_eq!(status_page["dlq"]["parked"], 1, "{status_page}");
+    let templates = status_page["templates"].as_array().expect("templates");
+    assert_eq!(templates.len(), 6, "{status_page}");
+    assert!(
+        templates.iter().all(|t| t["status"] == "APPROVED"),
+        "{status_page}"
+    );
     let (_, timeline, _) = admin(
         &w,
         "GET",
