@@ -948,8 +948,9 @@ async fn changing_ids_and_verify_token_releases_the_old_ones() {
     w.shutdown().await;
 }
 
-/// The Lambda edge: an API Gateway request built with `lambda_http` reaches
-/// the same handler; unknown routes are 404 and wrong methods 405.
+/// The Lambda edge: a request built with `lambda_http`, and API Gateway's
+/// own v2 event (base64 body), reach the same handler; unknown routes are
+/// 404 and wrong methods 405.
 #[tokio::test]
 async fn the_lambda_adapter_serves_the_same_routes() {
     let w = spawn_world().await;
@@ -984,5 +985,45 @@ async fn the_lambda_adapter_serves_the_same_routes() {
     assert_eq!(resp.status(), 405);
     let resp = call("GET", "/admin/elsewhere").await.unwrap();
     assert_eq!(resp.status(), 404);
+
+    // API Gateway's own event shape (HTTP API, IAM authoriser), with the body
+    // base64-encoded as API Gateway sends binary-typed bodies.
+    let event = json!({
+        "version": "2.0",
+        "routeKey": "PUT /admin/tenants/{tenant_id}/csms/{csm_id}",
+        "rawPath": format!("/admin/tenants/{}/csms/csm-9", w.tenant.tenant_id),
+        "rawQueryString": "",
+        "headers": {"content-type": "application/json"},
+        "pathParameters": {"tenant_id": w.tenant.tenant_id, "csm_id": "csm-9"},
+        "requestContext": {
+            "routeKey": "PUT /admin/tenants/{tenant_id}/csms/{csm_id}",
+            "accountId": "123456789012",
+            "stage": "$default",
+            "requestId": "id",
+            "authorizer": {"iam": {"accessKey": "AKIA", "accountId": "123456789012", "callerId": "AROA:backend", "userArn": "arn:aws:sts::123456789012:assumed-role/fincelo-backend/x", "userId": "AROA"}},
+            "apiId": "api-id",
+            "domainName": "id.execute-api.us-east-1.amazonaws.com",
+            "domainPrefix": "id",
+            "time": "25/Nov/2026:19:03:58 +0000",
+            "timeEpoch": 1764097438000_u64,
+            "http": {"method": "PUT", "path": format!("/admin/tenants/{}/csms/csm-9", w.tenant.tenant_id), "protocol": "HTTP/1.1", "sourceIp": "10.0.0.1", "userAgent": "fincelo-backend"}
+        },
+        "body": "eyJ3aGF0c2FwcF9udW1iZXIiOiIrMSAoNDE1KSA1NTUtMjY3MSJ9",
+        "isBase64Encoded": true
+    });
+    let req = lambda_http::request::from_str(&event.to_string()).expect("an API Gateway v2 event");
+    let resp = fincelo::admin::lambda::serve(&w.stack.app, req)
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let stored = w
+        .stack
+        .app
+        .store
+        .get_csm(&w.tenant_id, &fincelo::ids::CsmId::parse("csm-9").unwrap())
+        .await
+        .unwrap()
+        .expect("roster entry");
+    assert_eq!(stored.whatsapp_number.as_str(), "+14155552671");
     w.shutdown().await;
 }
