@@ -9,7 +9,7 @@ DEV_MOTO_PORT  ?= 5055
 TEST_MOTO_PORT ?= 5056
 CARGO_LAMBDA := $(VENV)/bin/cargo-lambda
 
-.PHONY: help dev test lint build deploy bench soak venv clean
+.PHONY: help dev test lint build deploy bench soak fuzz venv clean
 
 help:
 	@echo "make dev     - the whole system on loopback: moto, the Meta sandbox, the three functions, a demo scenario"
@@ -17,6 +17,7 @@ help:
 	@echo "make lint    - rustfmt check, clippy (warnings denied), template linters"
 	@echo "make build   - cargo lambda build --release --arm64"
 	@echo "make deploy  - sam build, then sam deploy --guided"
+	@echo "make fuzz    - cargo fuzz on the webhook parser and handler, FUZZ_SECS each (default 60)"
 
 # The project's Python venv: moto (local AWS), cargo-lambda and zig for builds.
 $(VENV)/.stamp: infra/requirements.txt
@@ -59,6 +60,27 @@ deploy: $(CARGO_LAMBDA)
 	@test -x .venv-lint/bin/sam || infra/lint-iac.sh
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 .venv-lint/bin/sam build
 	SAM_CLI_TELEMETRY=0 .venv-lint/bin/sam deploy --guided
+
+# Fuzzing: cargo-fuzz drives libFuzzer. It needs nightly-only compiler flags;
+# RUSTC_BOOTSTRAP=1 lets this machine's one (stable) toolchain accept them.
+# No sanitizer (-s none): the targets look for panics and wrong statuses.
+CARGO_FUZZ := .tools/bin/cargo-fuzz
+FUZZ_SECS ?= 60
+FUZZ_MOTO_PORT ?= 5057
+
+$(CARGO_FUZZ):
+	cargo install --quiet --locked --root .tools cargo-fuzz@0.13.2
+
+fuzz: venv $(CARGO_FUZZ)
+	@infra/moto.sh start $(FUZZ_MOTO_PORT)
+	@trap 'infra/moto.sh stop $(FUZZ_MOTO_PORT)' EXIT; \
+	for t in webhook_parse webhook_handler; do \
+	  mkdir -p .local/fuzz/$$t && \
+	  echo "fuzzing $$t for $(FUZZ_SECS) s" && \
+	  RUSTC_BOOTSTRAP=1 FWA_FUZZ_MOTO=http://127.0.0.1:$(FUZZ_MOTO_PORT) $(CARGO_FUZZ) run -s none --debug-assertions \
+	    --fuzz-dir fuzz $$t .local/fuzz/$$t fixtures/meta/webhook-examples -- \
+	    -max_total_time=$(FUZZ_SECS) -max_len=65536 -print_final_stats=1 || exit 1; \
+	done
 
 clean:
 	cargo clean
