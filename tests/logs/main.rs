@@ -72,16 +72,10 @@ async fn no_secret_and_no_bare_phone_number_reaches_the_logs() {
         .expect("scenario completes");
 
     // The handshake, right and wrong.
-    let url = w.stack.webhook_url();
     for token in [w.tenant.verify_token.as_str(), "not-the-token"] {
-        w.http()
-            .get(format!(
-                "{url}?hub.mode=subscribe&hub.verify_token={token}&hub.challenge=42"
-            ))
-            .send()
-            .await
-            .unwrap();
+        w.handshake(token, "42").await;
     }
+    let url = w.stack.webhook_url();
     // A forged body naming the CSM, and one signed with the right secret but garbled.
     let forged = json!({"object": "whatsapp_business_account", "entry": [{"id": w.tenant.waba_id, "changes": [{"field": "messages", "value": {"metadata": {"phone_number_id": w.tenant.phone_number_id}, "messages": [{"from": csm.trim_start_matches('+'), "id": "wamid.x", "timestamp": "1", "type": "text", "text": {"body": "hi"}}]}}]}]});
     w.http()

@@ -253,16 +253,7 @@ async fn saving_a_channel_with_a_good_token_stores_secret_and_config() {
     );
 
     let challenge = format!("ch-{}", short_id());
-    let r = w
-        .http()
-        .get(format!(
-            "{}?hub.mode=subscribe&hub.verify_token={}&hub.challenge={challenge}",
-            w.stack.webhook_url(),
-            t.verify_token
-        ))
-        .send()
-        .await
-        .unwrap();
+    let r = w.handshake(&t.verify_token, &challenge).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.text().await.unwrap(), challenge);
 
@@ -375,16 +366,7 @@ async fn secrets_never_appear_in_responses_or_logs() {
     let (status, _, text) = admin(&w, "PUT", &t.path(), Some(t.body())).await;
     assert_eq!(status, 200, "{text}");
     bodies.push(text);
-    let r = w
-        .http()
-        .get(format!(
-            "{}?hub.mode=subscribe&hub.verify_token={}&hub.challenge=42",
-            w.stack.webhook_url(),
-            t.verify_token
-        ))
-        .send()
-        .await
-        .unwrap();
+    let r = w.handshake(&t.verify_token, "42").await;
     assert_eq!(r.status(), 200);
     // A refused token, and a secret given as a number (serde would quote it).
     let mut wrong = t.body();

@@ -240,6 +240,18 @@ impl World {
         }
     }
 
+    /// Meta's verification handshake with `verify_token`.
+    pub async fn handshake(&self, verify_token: &str, challenge: &str) -> reqwest::Response {
+        self.http()
+            .get(format!(
+                "{}?hub.mode=subscribe&hub.verify_token={verify_token}&hub.challenge={challenge}",
+                self.stack.webhook_url()
+            ))
+            .send()
+            .await
+            .expect("webhook reachable")
+    }
+
     pub fn http(&self) -> reqwest::Client {
         reqwest::Client::new()
     }
