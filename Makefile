@@ -7,6 +7,9 @@ VENV        := .venv
 PY          := python3
 DEV_MOTO_PORT  ?= 5055
 TEST_MOTO_PORT ?= 5056
+BENCH_MOTO_PORT ?= 5062
+BENCH_VENV  := .venv-bench
+BENCH_ARGS  ?=
 CARGO_LAMBDA := $(VENV)/bin/cargo-lambda
 
 .PHONY: help dev test lint build deploy bench soak venv clean
@@ -17,6 +20,7 @@ help:
 	@echo "make lint    - rustfmt check, clippy (warnings denied), template linters"
 	@echo "make build   - cargo lambda build --release --arm64"
 	@echo "make deploy  - sam build, then sam deploy --guided"
+	@echo "make bench   - the performance report: bench/report/latest.md and latest.json (see README)"
 
 # The project's Python venv: moto (local AWS), cargo-lambda and zig for builds.
 $(VENV)/.stamp: infra/requirements.txt
@@ -60,6 +64,32 @@ deploy: $(CARGO_LAMBDA)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 .venv-lint/bin/sam build
 	SAM_CLI_TELEMETRY=0 .venv-lint/bin/sam deploy --guided
 
+# The intake benchmark's peers, installed (not copied) at pinned versions.
+$(BENCH_VENV)/.stamp: bench/peers/requirements.txt
+	$(PY) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/peers/requirements.txt
+	touch $@
+
+bench/peers/node_modules/.stamp: bench/peers/package.json bench/peers/package-lock.json
+	cd bench/peers && npm ci --silent --no-audit --no-fund
+	touch $@
+
+# Release binaries for the host (cold start, footprint), the hello-world
+# baseline built the same way, the harness, and the arm64 zips (sizes).
+# Each cargo invocation builds what `make build` would, so features are not
+# unified with the harness's.
+bench: venv $(CARGO_LAMBDA) $(BENCH_VENV)/.stamp bench/peers/node_modules/.stamp
+	cargo build --release --locked -p fincelo-webhook -p fincelo-sender -p fincelo-templates
+	cargo build --release --locked -p hello-lambda
+	cargo build --release --locked -p fincelo-bench
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --arm64 --output-format zip \
+		-p fincelo-webhook -p fincelo-sender -p fincelo-templates
+	@infra/moto.sh start $(BENCH_MOTO_PORT)
+	@trap 'infra/moto.sh stop $(BENCH_MOTO_PORT)' EXIT; \
+	target/release/fincelo-bench run --moto http://127.0.0.1:$(BENCH_MOTO_PORT) \
+		--python $(BENCH_VENV)/bin/python --out bench/report $(BENCH_ARGS)
+	@echo "report: bench/report/latest.md (and latest.json)"
+
 clean:
 	cargo clean
-	rm -rf $(VENV) .venv-lint .local
+	rm -rf $(VENV) $(BENCH_VENV) .venv-lint .local bench/peers/node_modules bench/report
