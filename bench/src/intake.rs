@@ -58,6 +58,41 @@ fn one(b: &Body) -> Result<(usize, usize, usize, usize), &'static str> {
     ))
 }
 
+/// CPU microseconds per body of one stage, over the corpus, for about `secs`.
+fn stage_us(corpus: &[Body], secs: f64, f: impl Fn(&Body)) -> f64 {
+    let budget = Duration::from_secs_f64(secs);
+    let cpu0 = thread_cpu();
+    let t0 = Instant::now();
+    let mut n = 0u64;
+    while t0.elapsed() < budget {
+        for b in corpus {
+            f(std::hint::black_box(b));
+        }
+        n += corpus.len() as u64;
+    }
+    (thread_cpu() - cpu0).as_secs_f64() * 1e6 / n as f64
+}
+
+/// Where the Rust intake's time goes, per stage (CPU µs per body).
+pub fn rust_stages(corpus: &[Body], secs: f64) -> Value {
+    let hmac = stage_us(corpus, secs, |b| {
+        if let Ok(d) = signature::parse_header(Some(b.signature.as_bytes())) {
+            std::hint::black_box(
+                signature::verify(APP_SECRET.as_bytes(), b.body.as_bytes(), &d).ok(),
+            );
+        }
+    });
+    let routing = stage_us(corpus, secs, |b| {
+        std::hint::black_box(payload::routing_ids(b.body.as_bytes()).ok());
+    });
+    let parse = stage_us(corpus, secs, |b| {
+        std::hint::black_box(payload::parse(b.body.as_bytes()).ok());
+    });
+    let round = |x: f64| (x * 100.0).round() / 100.0;
+    json!({"signature_us": round(hmac), "routing_ids_us": round(routing), "parse_and_classify_us": round(parse),
+           "mean_body_bytes": corpus.iter().map(|b| b.body.len()).sum::<usize>() / corpus.len().max(1)})
+}
+
 /// The Rust intake on this thread for about `secs` seconds.
 pub fn run_rust(corpus: &[Body], secs: f64) -> IntakeResult {
     // What one pass finds, for the report.
@@ -98,7 +133,8 @@ pub fn run_rust(corpus: &[Body], secs: f64) -> IntakeResult {
         bodies_per_sec_wall: n as f64 / wall,
         bodies_per_cpu_sec: n as f64 / cpu,
         outcomes: json!({"per_pass": {"bodies": corpus.len(), "errors": errors,
-            "messages": totals[0], "statuses": totals[1], "template_updates": totals[2], "skipped": totals[3]}}),
+            "messages": totals[0], "statuses": totals[1], "template_updates": totals[2], "skipped": totals[3]},
+            "cpu_per_body_by_stage": rust_stages(corpus, (secs / 4.0).max(0.2))}),
     }
 }
 
