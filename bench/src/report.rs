@@ -161,8 +161,10 @@ impl Report {
              from the environment (one message naming a bad variable), installs the JSON log subscriber, loads \
              the AWS SDK configuration (`aws_config::load_defaults`: region, credentials provider chain, endpoint; \
              credentials are resolved lazily on the first request), builds the DynamoDB, SQS and Secrets Manager \
-             clients and the Graph API HTTP client (no network traffic, no connection warm-up), and for the sender \
-             loads the six-template catalog compiled into the binary. No secret is fetched at init: a function \
+             clients and the Graph API HTTP client (no network traffic, no connection warm-up; both HTTPS stacks, \
+             the SDK's and reqwest's, read the system's root certificates when they are built, which `strace` shows \
+             as the bulk of init after the runtime itself), and for the sender loads the six-template catalog \
+             compiled into the binary. No secret is fetched at init: a function \
              serves many tenants and an invocation needs one, so each tenant's record and secret are fetched on \
              first use and cached (tenant 60 s, secret 300 s). That is why the first invocation is slower than a \
              warm one: it pays the tenant lookup, the secret fetch and the first TCP connections (and, on AWS, \
@@ -243,7 +245,10 @@ impl Report {
              `SENDER_MAX_CONCURRENCY` to the event source mapping's maximum concurrency, whose minimum is 2 \
              (`template.yaml`), so the 1-instance run is shown both as deployable (2) and as if 1 were allowed. \
              The peak is the sandbox's count of sends for the run's phone number in any rolling second.\n\n\
-             | instances | SENDER_MAX_CONCURRENCY | msg/s | of bound (1 inst.) / of cap | peak per rolling s | batch item failures | DynamoDB / msg | SQS / msg | Secrets Manager (all / warm) |\n|---|---|---|---|---|---|---|---|---|",
+             The last two columns explain the rate: a batch takes at least the slowest record's chain of AWS requests \
+             (claim, window read, record, publish; mean latencies against moto below), plus 150 ms of Graph, plus \
+             the pacer's spacing of the batch's sends (9 intervals); the batch time is per instance, from the rate.\n\n\
+             | instances | SENDER_MAX_CONCURRENCY | msg/s | of bound (1 inst.) / of cap | peak per rolling s | batch item failures | DynamoDB / msg | SQS / msg | Secrets Manager (all / warm) | batch time | AWS time per message (sum of means) + pacer spacing |\n|---|---|---|---|---|---|---|---|---|---|---|",
             self.args.messages, BOUND_ONE_INSTANCE
         );
         let mut best_cap_share: f64 = 0.0;
@@ -263,9 +268,25 @@ impl Report {
                     } else {
                         format!("{:.0} % of cap", 100.0 * s.messages_per_sec / CAP)
                     };
+                    let aws_ms: f64 = s
+                        .function_requests
+                        .as_object()
+                        .map(|ops| {
+                            ops.values()
+                                .map(|v| {
+                                    v["calls"].as_f64().unwrap_or(0.0) / s.processed.max(1) as f64
+                                        * v["mean_ms"].as_f64().unwrap_or(0.0)
+                                })
+                                .sum()
+                        })
+                        .unwrap_or(0.0);
+                    let spacing_ms =
+                        9.0 * f64::from(s.sender_max_concurrency) / CAP * 1.02 * 1000.0;
+                    let batch_ms =
+                        10.0 * f64::from(s.instances) / s.messages_per_sec.max(1e-9) * 1000.0;
                     let _ = writeln!(
                         tables,
-                        "| {} | {} | {:.1} | {} | {} | {} | {:.2} | {:.2} | {} / {} |",
+                        "| {} | {} | {:.1} | {} | {} | {} | {:.2} | {:.2} | {} / {} | {:.0} ms | {:.0} ms + {:.0} ms |",
                         s.instances,
                         s.sender_max_concurrency,
                         s.messages_per_sec,
@@ -275,7 +296,10 @@ impl Report {
                         s.dynamodb_per_message,
                         s.sqs_per_message,
                         s.secrets_manager_total,
-                        s.secrets_manager_warm
+                        s.secrets_manager_warm,
+                        batch_ms,
+                        aws_ms,
+                        spacing_ms
                     );
                     if s.processed < s.messages {
                         let _ = writeln!(
@@ -308,7 +332,7 @@ impl Report {
                     }
                 }
                 Err(e) => {
-                    let _ = writeln!(tables, "| failed: {e} | | | | | | | | |");
+                    let _ = writeln!(tables, "| failed: {e} | | | | | | | | | | |");
                     all_under_cap = false;
                 }
             }
@@ -338,7 +362,12 @@ impl Report {
             "≤ 3",
             any_ok && ddb_max <= 3.0,
         );
-        let _ = writeln!(tables, "\nRequests by operation (function; pollers, i.e. the event source mapping's work, apart):\n");
+        let _ = writeln!(
+            tables,
+            "\n\"Secrets Manager all\" counts the first batch of each instance, whose records miss the empty cache \
+             concurrently; \"warm\" counts the requests after it.\n\nRequests by operation, with mean latency per \
+             attempt (function; pollers, i.e. the event source mapping's work, apart):\n"
+        );
         for s in self.sender_runs.iter().flatten() {
             let _ = writeln!(
                 tables,
