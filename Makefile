@@ -7,6 +7,9 @@ VENV        := .venv
 PY          := python3
 DEV_MOTO_PORT  ?= 5055
 TEST_MOTO_PORT ?= 5056
+BENCH_MOTO_PORT ?= 5062
+BENCH_VENV  := .venv-bench
+BENCH_ARGS  ?=
 CARGO_LAMBDA := $(VENV)/bin/cargo-lambda
 
 .PHONY: help dev test lint build deploy bench soak fuzz venv clean
@@ -18,6 +21,7 @@ help:
 	@echo "make build   - cargo lambda build --release --arm64"
 	@echo "make deploy  - sam build, then sam deploy --guided"
 	@echo "make fuzz    - cargo fuzz on the webhook parser and handler, FUZZ_SECS each (default 60)"
+	@echo "make bench   - the performance report: bench/report/latest.md and latest.json (see README)"
 
 # The project's Python venv: moto (local AWS), cargo-lambda and zig for builds.
 $(VENV)/.stamp: infra/requirements.txt
@@ -82,6 +86,32 @@ fuzz: venv $(CARGO_FUZZ)
 	    -max_total_time=$(FUZZ_SECS) -max_len=65536 -print_final_stats=1 || exit 1; \
 	done
 
+# The intake benchmark's peers, installed (not copied) at pinned versions.
+$(BENCH_VENV)/.stamp: bench/peers/requirements.txt
+	$(PY) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/peers/requirements.txt
+	touch $@
+
+bench/peers/node_modules/.stamp: bench/peers/package.json bench/peers/package-lock.json
+	cd bench/peers && npm ci --silent --no-audit --no-fund
+	touch $@
+
+# Release binaries for the host (cold start, footprint), the hello-world
+# baseline built the same way, the harness, and the arm64 zips (sizes).
+# Each cargo invocation builds what `make build` would, so features are not
+# unified with the harness's.
+bench: venv $(CARGO_LAMBDA) $(BENCH_VENV)/.stamp bench/peers/node_modules/.stamp
+	cargo build --release --locked -p fincelo-webhook -p fincelo-sender -p fincelo-templates -p fincelo-admin
+	cargo build --release --locked -p hello-lambda
+	cargo build --release --locked -p fincelo-bench
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --arm64 --output-format zip \
+		-p fincelo-webhook -p fincelo-sender -p fincelo-templates -p fincelo-admin
+	@infra/moto.sh start $(BENCH_MOTO_PORT)
+	@trap 'infra/moto.sh stop $(BENCH_MOTO_PORT)' EXIT; \
+	target/release/fincelo-bench run --moto http://127.0.0.1:$(BENCH_MOTO_PORT) \
+		--python $(BENCH_VENV)/bin/python --out bench/report $(BENCH_ARGS)
+	@echo "report: bench/report/latest.md (and latest.json)"
+
 clean:
 	cargo clean
-	rm -rf $(VENV) .venv-lint .local
+	rm -rf $(VENV) $(BENCH_VENV) .venv-lint .local bench/peers/node_modules bench/report

@@ -41,9 +41,23 @@ pub struct App {
 impl App {
     /// Builds the clients from an SDK configuration. No network traffic.
     pub fn new(config: Config, sdk: &SdkConfig) -> Result<App, StartupError> {
-        let dynamo = aws_sdk_dynamodb::Client::new(sdk);
-        let sqs = aws_sdk_sqs::Client::new(sdk);
-        let secrets = aws_sdk_secretsmanager::Client::new(sdk);
+        App::from_clients(
+            config,
+            aws_sdk_dynamodb::Client::new(sdk),
+            aws_sdk_sqs::Client::new(sdk),
+            aws_sdk_secretsmanager::Client::new(sdk),
+        )
+    }
+
+    /// Builds the app around clients made by the caller. The functions use
+    /// [`App::new`]; the benchmark (`bench/`) uses this to attach an SDK
+    /// interceptor that counts requests per service and operation.
+    pub fn from_clients(
+        config: Config,
+        dynamo: aws_sdk_dynamodb::Client,
+        sqs: aws_sdk_sqs::Client,
+        secrets: aws_sdk_secretsmanager::Client,
+    ) -> Result<App, StartupError> {
         let store = Store::new(dynamo, &config.table_name);
         let directory = TenantDirectory::new(
             store.clone(),
