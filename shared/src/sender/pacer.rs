@@ -1,12 +1,13 @@
 //! Per-phone-number pacing so Meta's messages-per-second cap is never
 //! exceeded, across concurrent instances too.
 //!
-//! Each instance spaces its sends for a number at least
-//! `max_concurrency / cap` seconds apart (plus 2 %). A rolling one-second
-//! window can then hold at most `cap / max_concurrency` sends of one
-//! instance, and at most `max_concurrency` instances run (the event source
-//! mapping's `MaximumConcurrency`), so together they stay within `cap` with
-//! no shared counter and no extra request per message.
+//! Each instance allows itself `share = cap / max_concurrency` sends for a
+//! number in any rolling 1.02 s (a sliding-window log of its last `share`
+//! slots): a batch goes out at once while the share lasts, and the next
+//! send waits until the oldest of the last `share` is 1.02 s old. At most
+//! `max_concurrency` instances run (the event source mapping's
+//! `MaximumConcurrency`), so together they stay within `cap` in any rolling
+//! second with no shared counter and no extra request per message.
 //!
 //! Meta also limits one business number to one message every 6 s to the
 //! same user, with short bursts allowed (pair rate limit, error 131056).
@@ -18,13 +19,18 @@
 //! Meta's `burst + t / interval`. A 131056 can still come from clock jitter
 //! or a limit Meta lowered; it is retried like any other throttle.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// tokio's clock: the real one in production, the paused one in tests.
+use tokio::time::Instant;
 
 pub struct Pacer {
-    interval: Duration,
-    next_slot: Mutex<HashMap<String, Instant>>,
+    /// Sends one instance may make per number in any rolling `WINDOW`.
+    share: usize,
+    /// The last `share` slots taken per number, oldest first.
+    slots: Mutex<HashMap<String, VecDeque<Instant>>>,
     pair: PairLimit,
     /// Theoretical arrival time of the next message per (number, recipient).
     pair_tat: Mutex<HashMap<(String, String), Instant>>,
@@ -49,22 +55,25 @@ pub enum PairSlot {
     Defer(Duration),
 }
 
+/// A second plus 2 %: slack for the clocks of Meta and of this instance.
+const WINDOW: Duration = Duration::from_millis(1020);
+
 /// Beyond this many remembered pairs, forgotten ones are swept.
 const PAIR_SWEEP_AT: usize = 10_000;
 
 impl Pacer {
     pub fn new(cap_per_sec: u32, max_concurrency: u32, pair: PairLimit) -> Self {
         let n = max_concurrency.max(1);
-        let secs = f64::from(n) / f64::from(cap_per_sec.max(1)) * 1.02;
-        let share = PairLimit {
+        let share = usize::try_from((cap_per_sec / n).max(1)).unwrap_or(1);
+        let pair_share = PairLimit {
             burst: (pair.burst / n).max(1),
             interval: pair.interval.mul_f64(f64::from(n) * 1.05),
             max_wait: pair.max_wait,
         };
         Pacer {
-            interval: Duration::from_secs_f64(secs),
-            next_slot: Mutex::new(HashMap::new()),
-            pair: share,
+            share,
+            slots: Mutex::new(HashMap::new()),
+            pair: pair_share,
             pair_tat: Mutex::new(HashMap::new()),
         }
     }
@@ -96,14 +105,25 @@ impl Pacer {
     /// Waits for this number's next free slot and takes it.
     pub async fn wait(&self, phone_number_id: &str) {
         let slot = {
-            let mut map = self.next_slot.lock().unwrap_or_else(|p| p.into_inner());
+            let mut map = self.slots.lock().unwrap_or_else(|p| p.into_inner());
             let now = Instant::now();
-            let next = map.entry(phone_number_id.to_string()).or_insert(now);
-            let slot = (*next).max(now);
-            *next = slot + self.interval;
+            let taken = map.entry(phone_number_id.to_string()).or_default();
+            let mut slot = now;
+            if taken.len() >= self.share {
+                if let Some(oldest) = taken.front() {
+                    slot = slot.max(*oldest + WINDOW);
+                }
+            }
+            if let Some(last) = taken.back() {
+                slot = slot.max(*last);
+            }
+            taken.push_back(slot);
+            while taken.len() > self.share {
+                taken.pop_front();
+            }
             slot
         };
-        tokio::time::sleep_until(slot.into()).await;
+        tokio::time::sleep_until(slot).await;
     }
 }
 
@@ -123,15 +143,27 @@ mod tests {
     async fn one_instance_stays_within_its_share() {
         let pacer = Pacer::new(80, 2, pair(10, 6000, 5000));
         let start = tokio::time::Instant::now();
-        for _ in 0..41 {
+        let mut at = Vec::new();
+        for _ in 0..200 {
             pacer.wait("123").await;
+            at.push(start.elapsed());
         }
-        // 41 sends need 40 intervals of 25.5 ms: more than one second, so no
-        // rolling second holds more than 40 (= 80 / 2).
+        // The share (80 / 2 = 40) goes out at once...
+        assert!(at[39] < Duration::from_millis(1), "{:?}", at[39]);
+        assert!(at[40] >= Duration::from_millis(1020), "{:?}", at[40]);
+        // ...and no rolling second ever holds more than 40.
+        for (k, t) in at.iter().enumerate() {
+            let within = at[k..]
+                .iter()
+                .take_while(|u| **u < *t + Duration::from_secs(1))
+                .count();
+            assert!(within <= 40, "{within} sends in the second from {t:?}");
+        }
+        // 200 sends take four more windows, not more: the share is used.
         assert!(
-            start.elapsed() > Duration::from_secs(1),
+            at[199] < Duration::from_millis(4 * 1020 + 5),
             "{:?}",
-            start.elapsed()
+            at[199]
         );
         // Another number is paced on its own.
         let t = tokio::time::Instant::now();
