@@ -14,7 +14,6 @@
 
 mod coldstart;
 mod corpus;
-mod counting;
 mod intake;
 mod report;
 mod runtime_api;

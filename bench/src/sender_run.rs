@@ -21,8 +21,8 @@ use aws_sdk_sqs::types::{
 use fincelo::sender::Sender;
 use serde_json::json;
 
-use crate::counting::RequestCounter;
 use crate::world::World;
+use fincelo_bench::counting::RequestCounter;
 
 static RECIPIENT: AtomicUsize = AtomicUsize::new(0);
 
@@ -113,7 +113,7 @@ pub async fn run(
     for c in &function_counters {
         senders.push(Sender::new(world.counted_app(max_concurrency, c).await?));
     }
-    let (_, poll_sqs, _) = crate::counting::counted_clients(&world.sdk, &poller_counter);
+    let (_, poll_sqs, _) = fincelo_bench::counting::counted_clients(&world.sdk, &poller_counter);
     let processed = Arc::new(AtomicUsize::new(0));
     let failures = Arc::new(AtomicUsize::new(0));
     let stop = Arc::new(AtomicBool::new(false));

@@ -10,8 +10,8 @@ use http::{HeaderMap, HeaderValue, Method};
 use serde_json::json;
 
 use crate::corpus::{meta_json, status, status_body, APP_SECRET};
-use crate::counting::RequestCounter;
 use crate::world::World;
+use fincelo_bench::counting::RequestCounter;
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct WebhookCost {

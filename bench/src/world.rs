@@ -14,7 +14,7 @@ use meta_sandbox::{SandboxClient, SandboxConfig, SandboxHandle, TenantSpec};
 use serde_json::json;
 
 use crate::corpus::{APP_SECRET, PHONE_NUMBER_ID, WABA_ID};
-use crate::counting::{counted_clients, RequestCounter};
+use fincelo_bench::counting::{counted_clients, RequestCounter};
 
 pub const TENANT: &str = "bench";
 pub const VERIFY_TOKEN: &str = "bench-verify-token";

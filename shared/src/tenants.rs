@@ -86,17 +86,17 @@ impl TenantDirectory {
 
     /// A tenant by id.
     pub async fn tenant(&self, id: &TenantId) -> Result<Option<Tenant>, DirectoryError> {
-        if let Some(hit) = self.by_id.get(id) {
-            return Ok(hit);
-        }
-        let found = self.store.get_tenant(id).await?.map(Arc::new);
-        let ttl = if found.is_some() {
-            self.tenant_ttl
-        } else {
-            NEGATIVE_TTL
-        };
-        self.by_id.put(id.clone(), found.clone(), ttl);
-        Ok(found)
+        self.by_id
+            .get_or_load(id, || async {
+                let found = self.store.get_tenant(id).await?.map(Arc::new);
+                let ttl = if found.is_some() {
+                    self.tenant_ttl
+                } else {
+                    NEGATIVE_TTL
+                };
+                Ok((found, ttl))
+            })
+            .await
     }
 
     /// A tenant by one of its aliases (phone number id, WABA id, verify-token digest).
@@ -106,19 +106,18 @@ impl TenantDirectory {
         value: &str,
     ) -> Result<Option<Tenant>, DirectoryError> {
         let key = (kind, value.to_string());
-        let id = match self.by_alias.get(&key) {
-            Some(hit) => hit,
-            None => {
+        let id = self
+            .by_alias
+            .get_or_load(&key, || async {
                 let id = self.store.tenant_by_alias(kind, value).await?;
                 let ttl = if id.is_some() {
                     self.tenant_ttl
                 } else {
                     NEGATIVE_TTL
                 };
-                self.by_alias.put(key, id.clone(), ttl);
-                id
-            }
-        };
+                Ok::<_, DirectoryError>((id, ttl))
+            })
+            .await?;
         match id {
             Some(id) => self.tenant(&id).await,
             None => Ok(None),
@@ -130,10 +129,12 @@ impl TenantDirectory {
         &self,
         tenant: &TenantRecord,
     ) -> Result<Arc<TenantSecrets>, DirectoryError> {
-        if let Some(hit) = self.secret_cache.get(&tenant.tenant_id) {
-            return Ok(hit);
-        }
-        self.load_secrets(tenant).await
+        self.secret_cache
+            .get_or_load(&tenant.tenant_id, || async {
+                let secrets = Arc::new(self.secrets.fetch(&tenant.secret_id).await?);
+                Ok((secrets, self.secret_ttl))
+            })
+            .await
     }
 
     /// Drops the cached secrets and reads them again: Meta said 190, so the
@@ -141,9 +142,16 @@ impl TenantDirectory {
     pub async fn refresh_secrets(
         &self,
         tenant: &TenantRecord,
+        stale: &Arc<TenantSecrets>,
     ) -> Result<Arc<TenantSecrets>, DirectoryError> {
+        // Another record of the batch met the same 190 and already re-read.
+        if let Some(current) = self.secret_cache.get(&tenant.tenant_id) {
+            if !Arc::ptr_eq(&current, stale) {
+                return Ok(current);
+            }
+        }
         self.secret_cache.remove(&tenant.tenant_id);
-        self.load_secrets(tenant).await
+        self.secrets(tenant).await
     }
 
     /// Runs a Graph API call with the tenant's access token. If Meta answers
@@ -162,10 +170,10 @@ impl TenantDirectory {
             .secrets(tenant)
             .await
             .map_err(TokenCallError::Secrets)?;
-        match call(secrets).await {
+        match call(secrets.clone()).await {
             Err(e) if e.code() == Some(CODE_TOKEN_INVALID) => {
                 warn!(tenant = %tenant.tenant_id, "Meta refused the token (190); refreshing it once");
-                match self.refresh_secrets(tenant).await {
+                match self.refresh_secrets(tenant, &secrets).await {
                     Ok(fresh) => call(fresh).await.map_err(TokenCallError::Graph),
                     Err(_) => Err(TokenCallError::Graph(e)),
                 }
@@ -178,15 +186,5 @@ impl TenantDirectory {
     pub fn invalidate(&self, tenant: &TenantId) {
         self.by_id.remove(tenant);
         self.secret_cache.remove(tenant);
-    }
-
-    async fn load_secrets(
-        &self,
-        tenant: &TenantRecord,
-    ) -> Result<Arc<TenantSecrets>, DirectoryError> {
-        let secrets = Arc::new(self.secrets.fetch(&tenant.secret_id).await?);
-        self.secret_cache
-            .put(tenant.tenant_id.clone(), secrets.clone(), self.secret_ttl);
-        Ok(secrets)
     }
 }

@@ -393,3 +393,69 @@ async fn pair_pacing_keeps_131056_away_and_131056_is_retried() {
     assert!(retried > 0, "131056 refusals were retried");
     unpaced.shutdown().await;
 }
+
+/// What a batch costs in AWS requests, counted at the SDK layer: a cold
+/// instance's first batch of ten reads the tenant and its secret once (not
+/// once per record), and a warm batch costs exactly three DynamoDB requests
+/// per free-form alert (window, claim, record) and no Secrets Manager read.
+#[tokio::test]
+async fn a_batch_reads_tenant_and_secret_once_and_three_dynamodb_requests_per_alert() {
+    use fincelo_bench::counting::{counted_clients, RequestCounter};
+
+    let w = spawn_world_with(WorldOptions {
+        sender_instances: 0,
+        ..WorldOptions::default()
+    })
+    .await;
+    let csms: Vec<String> = (0..10).map(|_| csm_number()).collect();
+    for csm in &csms {
+        w.csm_writes(csm).await;
+    }
+    let counter = RequestCounter::default();
+    let (dynamo, sqs, secrets) = counted_clients(&w.stack.sdk, &counter);
+    let app =
+        fincelo::startup::App::from_clients((*w.stack.app.config).clone(), dynamo, sqs, secrets)
+            .unwrap();
+    let cold = fincelo::sender::Sender::new(app);
+    let batch = |tag: &str| {
+        let mut event = SqsEvent::default();
+        event.records = csms
+            .iter()
+            .enumerate()
+            .map(|(i, csm)| {
+                let req = send_request(&w.tenant.tenant_id, csm).text(tag);
+                record(&format!("{tag}-{i}"), &req.json())
+            })
+            .collect();
+        event
+    };
+
+    let first = cold.handle_batch(batch("cold")).await;
+    assert!(first.batch_item_failures.is_empty());
+    let dynamo_cold = counter.calls_to("DynamoDB");
+    assert_eq!(
+        counter.calls_to("Secrets Manager"),
+        1,
+        "{:?}",
+        counter.snapshot()
+    );
+    assert_eq!(
+        dynamo_cold,
+        1 + 3 * 10,
+        "tenant once, then 3 per alert: {:?}",
+        counter.snapshot()
+    );
+
+    counter.reset();
+    let second = cold.handle_batch(batch("warm")).await;
+    assert!(second.batch_item_failures.is_empty());
+    assert_eq!(
+        counter.calls_to("DynamoDB"),
+        3 * 10,
+        "{:?}",
+        counter.snapshot()
+    );
+    assert_eq!(counter.calls_to("Secrets Manager"), 0);
+    assert_eq!(w.meta.stats().await.unwrap().accepted, 20);
+    w.shutdown().await;
+}

@@ -708,22 +708,24 @@ impl Sender {
             def.name.as_str().to_string(),
             def.language.clone(),
         );
-        if let Some(hit) = self.template_statuses.get(&key) {
-            return Ok(hit);
-        }
         let status = self
-            .app
-            .store
-            .get_template(tenant, def.name.as_str(), &def.language)
-            .await?
-            .map(|t| t.status)
-            .unwrap_or_else(|| "NOT_SUBMITTED".into());
-        let ttl = if status == APPROVED {
-            APPROVED_TTL
-        } else {
-            UNAPPROVED_TTL
-        };
-        self.template_statuses.put(key, status.clone(), ttl);
+            .template_statuses
+            .get_or_load(&key, || async {
+                let status = self
+                    .app
+                    .store
+                    .get_template(tenant, def.name.as_str(), &def.language)
+                    .await?
+                    .map(|t| t.status)
+                    .unwrap_or_else(|| "NOT_SUBMITTED".into());
+                let ttl = if status == APPROVED {
+                    APPROVED_TTL
+                } else {
+                    UNAPPROVED_TTL
+                };
+                Ok::<_, SenderError>((status, ttl))
+            })
+            .await?;
         Ok(status)
     }
 
