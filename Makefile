@@ -7,6 +7,9 @@ VENV        := .venv
 PY          := python3
 DEV_MOTO_PORT  ?= 5055
 TEST_MOTO_PORT ?= 5056
+BENCH_MOTO_PORT ?= 5062
+BENCH_VENV  := .venv-bench
+BENCH_ARGS  ?=
 SOAK_MOTO_PORT ?= 5063
 # Sizes of the reliability scenarios under `make soak` (`make test` runs the
 # defaults in tests/tests/reliability.rs: 300 requests, 2,000 webhook events).
@@ -14,7 +17,7 @@ SOAK_FAULT_N      ?= 2000
 SOAK_STORM_EVENTS ?= 10000
 CARGO_LAMBDA := $(VENV)/bin/cargo-lambda
 
-.PHONY: help dev test lint build deploy bench soak venv clean
+.PHONY: help dev test lint build deploy bench soak fuzz venv clean
 
 help:
 	@echo "make dev     - the whole system on loopback: moto, the Meta sandbox, the three functions, a demo scenario"
@@ -23,6 +26,8 @@ help:
 	@echo "make lint    - rustfmt check, clippy (warnings denied), template linters"
 	@echo "make build   - cargo lambda build --release --arm64"
 	@echo "make deploy  - sam build, then sam deploy --guided"
+	@echo "make fuzz    - cargo fuzz on the webhook parser and handler, FUZZ_SECS each (default 60)"
+	@echo "make bench   - the performance report: bench/report/latest.md and latest.json (see README)"
 
 # The project's Python venv: moto (local AWS), cargo-lambda and zig for builds.
 $(VENV)/.stamp: infra/requirements.txt
@@ -64,16 +69,63 @@ $(CARGO_LAMBDA): venv
 	@touch $@
 
 # zig is found through `python3 -m ziglang`, so the venv's python must come first on PATH.
-# Only the three Lambda functions: the local tools are not deployed.
+# Only the Lambda functions: the local tools are not deployed.
 build: $(CARGO_LAMBDA)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --arm64 \
-		-p fincelo-webhook -p fincelo-sender -p fincelo-templates
+		-p fincelo-webhook -p fincelo-sender -p fincelo-templates -p fincelo-admin
 
 deploy: $(CARGO_LAMBDA)
 	@test -x .venv-lint/bin/sam || infra/lint-iac.sh
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 .venv-lint/bin/sam build
 	SAM_CLI_TELEMETRY=0 .venv-lint/bin/sam deploy --guided
 
+# Fuzzing: cargo-fuzz drives libFuzzer. It needs nightly-only compiler flags;
+# RUSTC_BOOTSTRAP=1 lets this machine's one (stable) toolchain accept them.
+# No sanitizer (-s none): the targets look for panics and wrong statuses.
+CARGO_FUZZ := .tools/bin/cargo-fuzz
+FUZZ_SECS ?= 60
+FUZZ_MOTO_PORT ?= 5057
+
+$(CARGO_FUZZ):
+	cargo install --quiet --locked --root .tools cargo-fuzz@0.13.2
+
+fuzz: venv $(CARGO_FUZZ)
+	@infra/moto.sh start $(FUZZ_MOTO_PORT)
+	@trap 'infra/moto.sh stop $(FUZZ_MOTO_PORT)' EXIT; \
+	for t in webhook_parse webhook_handler; do \
+	  mkdir -p .local/fuzz/$$t && \
+	  echo "fuzzing $$t for $(FUZZ_SECS) s" && \
+	  RUSTC_BOOTSTRAP=1 FWA_FUZZ_MOTO=http://127.0.0.1:$(FUZZ_MOTO_PORT) $(CARGO_FUZZ) run -s none --debug-assertions \
+	    --fuzz-dir fuzz $$t .local/fuzz/$$t fixtures/meta/webhook-examples -- \
+	    -max_total_time=$(FUZZ_SECS) -max_len=65536 -print_final_stats=1 || exit 1; \
+	done
+
+# The intake benchmark's peers, installed (not copied) at pinned versions.
+$(BENCH_VENV)/.stamp: bench/peers/requirements.txt
+	$(PY) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/peers/requirements.txt
+	touch $@
+
+bench/peers/node_modules/.stamp: bench/peers/package.json bench/peers/package-lock.json
+	cd bench/peers && npm ci --silent --no-audit --no-fund
+	touch $@
+
+# Release binaries for the host (cold start, footprint), the hello-world
+# baseline built the same way, the harness, and the arm64 zips (sizes).
+# Each cargo invocation builds what `make build` would, so features are not
+# unified with the harness's.
+bench: venv $(CARGO_LAMBDA) $(BENCH_VENV)/.stamp bench/peers/node_modules/.stamp
+	cargo build --release --locked -p fincelo-webhook -p fincelo-sender -p fincelo-templates -p fincelo-admin
+	cargo build --release --locked -p hello-lambda
+	cargo build --release --locked -p fincelo-bench
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --arm64 --output-format zip \
+		-p fincelo-webhook -p fincelo-sender -p fincelo-templates -p fincelo-admin
+	@infra/moto.sh start $(BENCH_MOTO_PORT)
+	@trap 'infra/moto.sh stop $(BENCH_MOTO_PORT)' EXIT; \
+	target/release/fincelo-bench run --moto http://127.0.0.1:$(BENCH_MOTO_PORT) \
+		--python $(BENCH_VENV)/bin/python --out bench/report $(BENCH_ARGS)
+	@echo "report: bench/report/latest.md (and latest.json)"
+
 clean:
 	cargo clean
-	rm -rf $(VENV) .venv-lint .local
+	rm -rf $(VENV) $(BENCH_VENV) .venv-lint .local bench/peers/node_modules bench/report

@@ -59,6 +59,16 @@ pub struct SenderConfig {
     pub max_attempts: u32,
     /// A claim older than this is considered abandoned (the instance died).
     pub claim_lease: Duration,
+    /// Meta's pair rate limit (error 131056) as the sender keeps it, for all
+    /// instances together: `pair_burst` messages to one CSM back to back,
+    /// then one per `pair_interval`. With fewer than `max_concurrency`, each
+    /// instance still sends one at once, so the burst can reach
+    /// `max_concurrency` (then Meta's 131056 is retried).
+    pub pair_burst: u32,
+    pub pair_interval: Duration,
+    /// A send whose pair slot is further away than this is re-queued with a
+    /// delay instead of holding the invocation.
+    pub pair_max_wait: Duration,
 }
 
 impl SenderConfig {
@@ -86,6 +96,10 @@ pub struct Config {
     pub events_queue_url: String,
     /// Each tenant's secret is named `prefix + tenant_id`.
     pub tenant_secret_prefix: String,
+    /// `TENANT_SECRET_KMS_KEY_ID` (optional, admin function only): the KMS
+    /// key a tenant secret created by the admin API is encrypted with; unset,
+    /// Secrets Manager's default key.
+    pub tenant_secret_kms_key_id: Option<String>,
     pub graph: GraphConfig,
     /// `AWS_ENDPOINT_URL`: set locally and in tests to reach the emulator.
     /// The AWS SDK reads it itself; it is kept here to be reported at start-up.
@@ -133,6 +147,7 @@ impl Config {
                 reason: "must be at least 1".into(),
             });
         }
+        let pair_burst = env.number("PAIR_BURST", 10)?.max(1);
         let mps_cap = env.number("SEND_MPS_CAP", 80)?;
         if mps_cap == 0 {
             return Err(ConfigError::Invalid {
@@ -150,6 +165,9 @@ impl Config {
             send_dlq_url: env.required("SEND_DLQ_URL")?,
             events_queue_url: env.required("EVENTS_QUEUE_URL")?,
             tenant_secret_prefix: env.required("TENANT_SECRET_PREFIX")?,
+            tenant_secret_kms_key_id: lookup("TENANT_SECRET_KMS_KEY_ID")
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty()),
             graph: GraphConfig {
                 base_url,
                 version,
@@ -180,6 +198,12 @@ impl Config {
                     },
                 )?,
                 claim_lease: Duration::from_secs(env.number("SEND_CLAIM_LEASE_SECS", 60)?),
+                pair_burst: u32::try_from(pair_burst).map_err(|_| ConfigError::Invalid {
+                    var: "PAIR_BURST",
+                    reason: "too large".into(),
+                })?,
+                pair_interval: Duration::from_millis(env.number("PAIR_INTERVAL_MS", 6_000)?),
+                pair_max_wait: Duration::from_millis(env.number("PAIR_MAX_WAIT_MS", 5_000)?),
             },
             cache: CacheConfig {
                 secret_ttl: Duration::from_secs(env.number("SECRET_CACHE_TTL_SECS", 300)?),

@@ -80,6 +80,11 @@ id_type!(
     TenantId, "tenant id", 64, |c| c.is_ascii_alphanumeric() || c == '-' || c == '_'
 );
 id_type!(
+    /// The Fincelo app's id of a customer-success manager (the roster key).
+    /// Letters, digits, `-` and `_`.
+    CsmId, "CSM id", 64, |c| c.is_ascii_alphanumeric() || c == '-' || c == '_'
+);
+id_type!(
     /// Meta's Phone Number ID (digits), from WhatsApp → Getting Started.
     PhoneNumberId, "phone number id", 32, |c| c.is_ascii_digit()
 );

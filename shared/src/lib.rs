@@ -10,9 +10,11 @@
 //!   (SQS), [`secrets`] (Secrets Manager), [`graph`] (Meta's Graph API).
 //! - [`tenants`]: the cached tenant and secret lookup every handler uses.
 //! - Handlers: [`webhook`] (Meta's calls), [`sender`] (the send queue),
-//!   [`templates`] (submission and approval tracking).
+//!   [`templates`] (submission and approval tracking), [`admin`] (the
+//!   Fincelo backend's channel-config, roster and timeline API).
 //! - [`events`]: what the Fincelo app is told.
 
+pub mod admin;
 pub mod cache;
 pub mod config;
 pub mod events;

@@ -150,10 +150,22 @@ impl Queues {
 
     /// Enqueues a message on the send queue (used for 131047 hand-backs).
     pub async fn enqueue_send(&self, body: &str) -> Result<(), QueueError> {
+        self.enqueue_send_delayed(body, 0).await
+    }
+
+    /// Enqueues a message that becomes visible after `delay_secs` (at most
+    /// SQS's 900). A fresh message starts again at receive count 1, so a
+    /// deferral never counts as a failed attempt.
+    pub async fn enqueue_send_delayed(
+        &self,
+        body: &str,
+        delay_secs: i32,
+    ) -> Result<(), QueueError> {
         self.client
             .send_message()
             .queue_url(&self.send_queue_url)
             .message_body(body)
+            .delay_seconds(delay_secs.clamp(0, 900))
             .send()
             .await
             .map(|_| ())

@@ -7,7 +7,7 @@
 //! keeps the hot path free of Secrets Manager calls.
 
 use aws_sdk_secretsmanager::Client;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use thiserror::Error;
 
@@ -20,6 +20,13 @@ pub enum SecretsError {
     NotFound { secret_id: String },
     #[error("secret {secret_id} is not the expected JSON object (access_token, app_secret, verify_token)")]
     Malformed { secret_id: String },
+    #[error("Secrets Manager {op} for {secret_id} failed")]
+    Write {
+        op: &'static str,
+        secret_id: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("Secrets Manager request for {secret_id} failed")]
     Request {
         secret_id: String,
@@ -67,6 +74,66 @@ impl SecretStore {
 
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// Stores a tenant's secrets under its own name (`prefix + tenant_id`):
+    /// creates the secret the first time, puts a new version afterwards
+    /// (rotation). Returns the secret's name. `kms_key_id`, when set, is the
+    /// key a new secret is encrypted with (versions keep their secret's key).
+    ///
+    /// The JSON is built here and handed straight to the SDK; no error or log
+    /// line carries it.
+    pub async fn put(
+        &self,
+        tenant: &TenantId,
+        secrets: &TenantSecrets,
+        kms_key_id: Option<&str>,
+    ) -> Result<String, SecretsError> {
+        let secret_id = self.secret_id(tenant);
+        let value = SecretString::from(
+            serde_json::json!({
+                "access_token": secrets.access_token.expose_secret(),
+                "app_secret": secrets.app_secret.expose_secret(),
+                "verify_token": secrets.verify_token.expose_secret(),
+            })
+            .to_string(),
+        );
+        let created = self
+            .client
+            .create_secret()
+            .name(&secret_id)
+            .description(format!(
+                "WhatsApp Cloud API credentials of tenant {tenant}: JSON {{access_token, app_secret, verify_token}}"
+            ))
+            .set_kms_key_id(kms_key_id.map(str::to_string))
+            .secret_string(value.expose_secret())
+            .send()
+            .await;
+        match created {
+            Ok(_) => Ok(secret_id),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_resource_exists_exception()) =>
+            {
+                self.client
+                    .put_secret_value()
+                    .secret_id(&secret_id)
+                    .secret_string(value.expose_secret())
+                    .send()
+                    .await
+                    .map_err(|e| SecretsError::Write {
+                        op: "PutSecretValue",
+                        secret_id: secret_id.clone(),
+                        source: Box::new(e),
+                    })?;
+                Ok(secret_id)
+            }
+            Err(e) => Err(SecretsError::Write {
+                op: "CreateSecret",
+                secret_id,
+                source: Box::new(e),
+            }),
+        }
     }
 
     /// Reads and parses a secret by id (name or ARN).

@@ -41,9 +41,23 @@ pub struct App {
 impl App {
     /// Builds the clients from an SDK configuration. No network traffic.
     pub fn new(config: Config, sdk: &SdkConfig) -> Result<App, StartupError> {
-        let dynamo = aws_sdk_dynamodb::Client::new(sdk);
-        let sqs = aws_sdk_sqs::Client::new(sdk);
-        let secrets = aws_sdk_secretsmanager::Client::new(sdk);
+        App::from_clients(
+            config,
+            aws_sdk_dynamodb::Client::new(sdk),
+            aws_sdk_sqs::Client::new(sdk),
+            aws_sdk_secretsmanager::Client::new(sdk),
+        )
+    }
+
+    /// Builds the app around clients made by the caller. The functions use
+    /// [`App::new`]; the benchmark (`bench/`) uses this to attach an SDK
+    /// interceptor that counts requests per service and operation.
+    pub fn from_clients(
+        config: Config,
+        dynamo: aws_sdk_dynamodb::Client,
+        sqs: aws_sdk_sqs::Client,
+        secrets: aws_sdk_secretsmanager::Client,
+    ) -> Result<App, StartupError> {
         let store = Store::new(dynamo, &config.table_name);
         let directory = TenantDirectory::new(
             store.clone(),
@@ -93,20 +107,46 @@ pub async fn local_sdk_config(endpoint: &str) -> SdkConfig {
 /// Installs the JSON log subscriber once. The filter is the configured level
 /// (`AWS_LAMBDA_LOG_LEVEL`, `RUST_LOG`), e.g. `INFO` or `fincelo=debug,info`.
 pub fn init_tracing(level: &str) {
-    let directive = if level.contains('=') {
-        level.to_string()
-    } else {
-        level.to_ascii_lowercase()
-    };
-    let filter = EnvFilter::try_new(&directive).unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    use tracing_subscriber::util::SubscriberInitExt;
+    let _ = json_subscriber(level, std::io::stdout).try_init();
+}
+
+/// The JSON log subscriber, writing to `writer`: what [`init_tracing`]
+/// installs, and what the log-capture tests install with a buffer, so the
+/// tests read exactly the lines production writes. Its filter is
+/// [`log_filter`].
+pub fn json_subscriber<W>(level: &str, writer: W) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt()
         .json()
         .flatten_event(true)
         .with_current_span(true)
         .with_span_list(false)
         .with_target(true)
-        .with_env_filter(filter)
-        .try_init();
+        .with_env_filter(log_filter(level))
+        .with_writer(writer)
+        .finish()
+}
+
+/// Libraries that log raw wire data at TRACE: the Lambda runtime every raw
+/// event (`lambda_runtime::layers::api_response`), the AWS SDK every
+/// response body. Events carry secrets (the admin API's channel config, the
+/// webhook handshake's `hub.verify_token`) and bodies carry phone numbers, so
+/// these never log below DEBUG, whatever the configured level.
+const WIRE_LOG_CAPS: &str =
+    "lambda_runtime=debug,aws_smithy_runtime=debug,aws_smithy_http_client=debug";
+
+/// The filter for a configured level, with [`WIRE_LOG_CAPS`] added.
+pub fn log_filter(level: &str) -> EnvFilter {
+    let directive = if level.contains('=') {
+        level.to_string()
+    } else {
+        level.to_ascii_lowercase()
+    };
+    EnvFilter::try_new(format!("{directive},{WIRE_LOG_CAPS}"))
+        .unwrap_or_else(|_| EnvFilter::new(format!("info,{WIRE_LOG_CAPS}")))
 }
 
 /// Reads configuration, installs logging and builds the clients. A bad
@@ -140,4 +180,35 @@ pub fn now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing::Level;
+
+    #[test]
+    fn wire_data_is_never_logged_even_at_trace() {
+        for level in ["TRACE", "trace", "fincelo=trace,trace", "info"] {
+            let subscriber = tracing_subscriber::fmt()
+                .with_env_filter(log_filter(level))
+                .finish();
+            tracing::subscriber::with_default(subscriber, || {
+                assert!(
+                    !tracing::enabled!(target: "lambda_runtime::layers::api_response", Level::TRACE),
+                    "{level}"
+                );
+                assert!(
+                    !tracing::enabled!(target: "aws_smithy_runtime::client::orchestrator", Level::TRACE),
+                    "{level}"
+                );
+                if level.contains("trace") || level == "TRACE" {
+                    assert!(
+                        tracing::enabled!(target: "fincelo::admin", Level::TRACE),
+                        "{level}"
+                    );
+                }
+            });
+        }
+    }
 }

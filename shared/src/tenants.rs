@@ -8,12 +8,16 @@
 //! Unknown ids are cached as absent for a short time too, so a flood of
 //! bodies naming made-up WABA ids costs one read per id, not per body.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cache::TtlMap;
 
 use thiserror::Error;
+use tracing::warn;
+
+use crate::graph::GraphError;
 
 use crate::ids::TenantId;
 use crate::secrets::{SecretStore, SecretsError, TenantSecrets};
@@ -31,6 +35,18 @@ pub enum DirectoryError {
     #[error("tenant {0} is not configured")]
     UnknownTenant(TenantId),
 }
+
+/// Why a Graph API call made with a tenant's token did not succeed.
+#[derive(Debug, Error)]
+pub enum TokenCallError {
+    #[error("tenant secrets unavailable")]
+    Secrets(#[source] DirectoryError),
+    #[error(transparent)]
+    Graph(GraphError),
+}
+
+/// Meta's code for an invalid or expired access token.
+const CODE_TOKEN_INVALID: i64 = 190;
 
 /// A configured tenant.
 pub type Tenant = Arc<TenantRecord>;
@@ -70,17 +86,17 @@ impl TenantDirectory {
 
     /// A tenant by id.
     pub async fn tenant(&self, id: &TenantId) -> Result<Option<Tenant>, DirectoryError> {
-        if let Some(hit) = self.by_id.get(id) {
-            return Ok(hit);
-        }
-        let found = self.store.get_tenant(id).await?.map(Arc::new);
-        let ttl = if found.is_some() {
-            self.tenant_ttl
-        } else {
-            NEGATIVE_TTL
-        };
-        self.by_id.put(id.clone(), found.clone(), ttl);
-        Ok(found)
+        self.by_id
+            .get_or_load(id, || async {
+                let found = self.store.get_tenant(id).await?.map(Arc::new);
+                let ttl = if found.is_some() {
+                    self.tenant_ttl
+                } else {
+                    NEGATIVE_TTL
+                };
+                Ok((found, ttl))
+            })
+            .await
     }
 
     /// A tenant by one of its aliases (phone number id, WABA id, verify-token digest).
@@ -90,19 +106,18 @@ impl TenantDirectory {
         value: &str,
     ) -> Result<Option<Tenant>, DirectoryError> {
         let key = (kind, value.to_string());
-        let id = match self.by_alias.get(&key) {
-            Some(hit) => hit,
-            None => {
+        let id = self
+            .by_alias
+            .get_or_load(&key, || async {
                 let id = self.store.tenant_by_alias(kind, value).await?;
                 let ttl = if id.is_some() {
                     self.tenant_ttl
                 } else {
                     NEGATIVE_TTL
                 };
-                self.by_alias.put(key, id.clone(), ttl);
-                id
-            }
-        };
+                Ok::<_, DirectoryError>((id, ttl))
+            })
+            .await?;
         match id {
             Some(id) => self.tenant(&id).await,
             None => Ok(None),
@@ -114,10 +129,12 @@ impl TenantDirectory {
         &self,
         tenant: &TenantRecord,
     ) -> Result<Arc<TenantSecrets>, DirectoryError> {
-        if let Some(hit) = self.secret_cache.get(&tenant.tenant_id) {
-            return Ok(hit);
-        }
-        self.load_secrets(tenant).await
+        self.secret_cache
+            .get_or_load(&tenant.tenant_id, || async {
+                let secrets = Arc::new(self.secrets.fetch(&tenant.secret_id).await?);
+                Ok((secrets, self.secret_ttl))
+            })
+            .await
     }
 
     /// Drops the cached secrets and reads them again: Meta said 190, so the
@@ -125,24 +142,49 @@ impl TenantDirectory {
     pub async fn refresh_secrets(
         &self,
         tenant: &TenantRecord,
+        stale: &Arc<TenantSecrets>,
     ) -> Result<Arc<TenantSecrets>, DirectoryError> {
+        // Another record of the batch met the same 190 and already re-read.
+        if let Some(current) = self.secret_cache.get(&tenant.tenant_id) {
+            if !Arc::ptr_eq(&current, stale) {
+                return Ok(current);
+            }
+        }
         self.secret_cache.remove(&tenant.tenant_id);
-        self.load_secrets(tenant).await
+        self.secrets(tenant).await
+    }
+
+    /// Runs a Graph API call with the tenant's access token. If Meta answers
+    /// 190 the token was probably rotated: the secret is read again and the
+    /// call made once more. Every function recovers from a rotation this way.
+    pub async fn with_token<T, F, Fut>(
+        &self,
+        tenant: &TenantRecord,
+        call: F,
+    ) -> Result<T, TokenCallError>
+    where
+        F: Fn(Arc<TenantSecrets>) -> Fut,
+        Fut: Future<Output = Result<T, GraphError>>,
+    {
+        let secrets = self
+            .secrets(tenant)
+            .await
+            .map_err(TokenCallError::Secrets)?;
+        match call(secrets.clone()).await {
+            Err(e) if e.code() == Some(CODE_TOKEN_INVALID) => {
+                warn!(tenant = %tenant.tenant_id, "Meta refused the token (190); refreshing it once");
+                match self.refresh_secrets(tenant, &secrets).await {
+                    Ok(fresh) => call(fresh).await.map_err(TokenCallError::Graph),
+                    Err(_) => Err(TokenCallError::Graph(e)),
+                }
+            }
+            other => other.map_err(TokenCallError::Graph),
+        }
     }
 
     /// Forgets everything cached about a tenant (after an admin change).
     pub fn invalidate(&self, tenant: &TenantId) {
         self.by_id.remove(tenant);
         self.secret_cache.remove(tenant);
-    }
-
-    async fn load_secrets(
-        &self,
-        tenant: &TenantRecord,
-    ) -> Result<Arc<TenantSecrets>, DirectoryError> {
-        let secrets = Arc::new(self.secrets.fetch(&tenant.secret_id).await?);
-        self.secret_cache
-            .put(tenant.tenant_id.clone(), secrets.clone(), self.secret_ttl);
-        Ok(secrets)
     }
 }

@@ -3,9 +3,12 @@
 
 mod helpers;
 
+mod admin;
 mod e2e;
 mod foundation;
 mod reliability;
 mod sender;
+mod sender_limits;
 mod templates;
 mod webhook;
+mod webhook_hostile;

@@ -224,3 +224,28 @@ async fn immediate_approval_ends_with_six_approved_without_reconcile() {
     );
     w.shutdown().await;
 }
+
+/// The token was rotated while the template function held the old one: the
+/// submission meets one 190, re-reads the secret and submits all six.
+#[tokio::test]
+async fn a_rotated_token_is_picked_up_on_the_first_190() {
+    let w = spawn_world().await;
+    let (status, body) = w
+        .stack
+        .invoke_templates("reconcile", Some(&w.tenant.tenant_id))
+        .await;
+    assert_eq!(status, 200, "the old token is cached: {body}");
+    w.rotate_token().await;
+    let body = submit_while_meta_reviews(&w).await;
+    let outcomes: Vec<&str> = body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["outcome"].as_str())
+        .collect();
+    assert_eq!(outcomes, ["created"; 6], "{body}");
+    let stats = w.meta.stats().await.unwrap();
+    assert_eq!(stats.rejections_by_code.get("190").copied(), Some(1));
+    assert_eq!(w.meta.templates(&w.tenant.waba_id).await.unwrap().len(), 6);
+    w.shutdown().await;
+}

@@ -56,14 +56,7 @@ async fn get(w: &World, query: &str) -> reqwest::Response {
 async fn handshake_echoes_the_challenge() {
     let w = spawn_world().await;
     let challenge = format!("1158201444-{}", short_id());
-    let r = get(
-        &w,
-        &format!(
-            "hub.mode=subscribe&hub.verify_token={}&hub.challenge={challenge}",
-            w.tenant.verify_token
-        ),
-    )
-    .await;
+    let r = w.handshake(&w.tenant.verify_token, &challenge).await;
     assert_eq!(r.status(), 200);
     let ct = r
         .headers()

@@ -1,11 +1,17 @@
-//! `fwa`: a command-line tool for the fincelo-whatsapp local stack.
+//! `fwa`: a command-line tool for the fincelo-whatsapp local stack, and,
+//! with AWS credentials, a deployed one.
 //!
-//! It reads `.local/dev.json` (written by `make dev`) to find the emulator,
-//! the sandbox and the resources. `inspect-webhook` needs nothing at all: it
-//! runs the intake's own parser over a body (no signature, no AWS) and prints
-//! what the intake would act on.
+//! Locally it reads `.local/dev.json` (written by `make dev`) to find the
+//! emulator, the sandbox and the resources. Against a deployed stack it reads
+//! the stack's outputs (`--stack-outputs FILE`, as `sam list stack-outputs
+//! --output json` or `aws cloudformation describe-stacks` print them) and a
+//! `--tenant`, and uses the standard AWS credential chain. `inspect-webhook`
+//! needs neither: it runs the intake's own parser over a body (no signature,
+//! no AWS) and prints what the intake would act on.
 
+use std::collections::HashMap;
 use std::io::Read;
+use std::time::SystemTime;
 
 use clap::{Parser, Subcommand};
 use fincelo::ids::{IdempotencyKey, TenantId};
@@ -24,6 +30,12 @@ struct Cli {
     /// The state file `make dev` writes.
     #[arg(long, default_value = ".local/dev.json", global = true)]
     state: String,
+    /// A deployed stack's outputs (JSON); replaces `--state`.
+    #[arg(long, global = true, requires = "tenant")]
+    stack_outputs: Option<String>,
+    /// The tenant to act for on a deployed stack.
+    #[arg(long, global = true)]
+    tenant: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -69,16 +81,149 @@ fn print_json(value: &impl serde::Serialize) {
     );
 }
 
-fn state(path: &str) -> Result<Value, String> {
-    let raw = std::fs::read_to_string(path)
-        .map_err(|e| format!("{path}: {e} (is `make dev` running?)"))?;
-    serde_json::from_str(&raw).map_err(|e| format!("{path}: {e}"))
+/// Where fwa acts: the local stack or a deployed one.
+enum Target {
+    /// `.local/dev.json`: moto, the sandbox and the resources.
+    Local(Value),
+    /// A deployed stack's outputs by key, and the tenant.
+    Deployed {
+        outputs: HashMap<String, String>,
+        tenant: String,
+    },
 }
 
-fn field<'a>(v: &'a Value, k: &str) -> Result<&'a str, String> {
-    v.get(k)
-        .and_then(Value::as_str)
-        .ok_or_else(|| format!("state file lacks {k}"))
+impl Target {
+    fn open(cli: &Cli) -> Result<Target, String> {
+        match (&cli.stack_outputs, &cli.tenant) {
+            (Some(path), Some(tenant)) => Ok(Target::Deployed {
+                outputs: read_outputs(path)?,
+                tenant: tenant.clone(),
+            }),
+            _ => {
+                let path = &cli.state;
+                let raw = std::fs::read_to_string(path)
+                    .map_err(|e| format!("{path}: {e} (is `make dev` running? for a deployed stack pass --stack-outputs and --tenant)"))?;
+                Ok(Target::Local(
+                    serde_json::from_str(&raw).map_err(|e| format!("{path}: {e}"))?,
+                ))
+            }
+        }
+    }
+
+    /// A value by its dev.json key or stack output name.
+    fn get(&self, local_key: &str, output: &str) -> Result<&str, String> {
+        match self {
+            Target::Local(v) => v
+                .get(local_key)
+                .and_then(Value::as_str)
+                .ok_or_else(|| format!("state file lacks {local_key}")),
+            Target::Deployed { outputs, .. } => outputs
+                .get(output)
+                .map(String::as_str)
+                .ok_or_else(|| format!("stack outputs lack {output}")),
+        }
+    }
+
+    fn table(&self) -> Result<&str, String> {
+        self.get("table", "TableName")
+    }
+
+    fn send_queue_url(&self) -> Result<&str, String> {
+        self.get("send_queue_url", "SendQueueUrl")
+    }
+
+    fn tenant_id(&self) -> Result<&str, String> {
+        match self {
+            Target::Local(_) => self.get("tenant_id", ""),
+            Target::Deployed { tenant, .. } => Ok(tenant),
+        }
+    }
+
+    /// Locally the emulator; deployed, the standard AWS chain (environment,
+    /// profile, SSO, instance role; `AWS_ENDPOINT_URL` is honoured too).
+    async fn sdk(&self) -> Result<aws_config::SdkConfig, String> {
+        Ok(match self {
+            Target::Local(_) => local_sdk_config(self.get("moto", "")?).await,
+            Target::Deployed { .. } => {
+                aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .load()
+                    .await
+            }
+        })
+    }
+}
+
+/// Stack outputs as `[{"OutputKey", "OutputValue"}]` (CloudFormation, SAM)
+/// or as a plain `{"Key": "value"}` object.
+fn read_outputs(path: &str) -> Result<HashMap<String, String>, String> {
+    let raw = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+    let v: Value = serde_json::from_str(&raw).map_err(|e| format!("{path}: {e}"))?;
+    let list = v.pointer("/Stacks/0/Outputs").unwrap_or(&v).clone();
+    let pairs: HashMap<String, String> = match list {
+        Value::Array(items) => items
+            .iter()
+            .filter_map(|o| {
+                Some((
+                    o.get("OutputKey")?.as_str()?.to_string(),
+                    o.get("OutputValue")?.as_str()?.to_string(),
+                ))
+            })
+            .collect(),
+        Value::Object(map) => map
+            .into_iter()
+            .filter_map(|(k, v)| Some((k, v.as_str()?.to_string())))
+            .collect(),
+        _ => HashMap::new(),
+    };
+    if pairs.is_empty() {
+        return Err(format!("{path}: no stack outputs found"));
+    }
+    Ok(pairs)
+}
+
+/// POSTs to an IAM-authorised route of the deployed HTTP API, signed with
+/// SigV4 for `execute-api`.
+async fn signed_post(sdk: &aws_config::SdkConfig, url: &str) -> Result<Value, String> {
+    use aws_credential_types::provider::ProvideCredentials;
+    use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+    use aws_sigv4::sign::v4;
+
+    let credentials = sdk
+        .credentials_provider()
+        .ok_or("no AWS credentials configured")?
+        .provide_credentials()
+        .await
+        .map_err(|e| format!("AWS credentials: {e}"))?;
+    let identity = credentials.into();
+    let region = sdk
+        .region()
+        .map(|r| r.to_string())
+        .ok_or("no AWS region configured (set AWS_REGION)")?;
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(&region)
+        .name("execute-api")
+        .time(SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()
+        .map_err(|e| e.to_string())?
+        .into();
+    let signable = SignableRequest::new("POST", url, std::iter::empty(), SignableBody::Bytes(b""))
+        .map_err(|e| e.to_string())?;
+    let (instructions, _) = sign(signable, &params)
+        .map_err(|e| e.to_string())?
+        .into_parts();
+    let mut req = reqwest::Client::new().post(url);
+    for (name, value) in instructions.headers() {
+        req = req.header(name, value);
+    }
+    let resp = req.send().await.map_err(|e| e.to_string())?;
+    let status = resp.status();
+    let body: Value = resp.json().await.map_err(|e| e.to_string())?;
+    if !status.is_success() {
+        return Err(format!("{url}: HTTP {status}: {body}"));
+    }
+    Ok(body)
 }
 
 #[tokio::main]
@@ -104,11 +249,10 @@ async fn run(cli: Cli) -> Result<(), String> {
         print_json(&intake);
         return Ok(());
     }
-    let st = state(&cli.state)?;
-    let sdk = local_sdk_config(field(&st, "moto")?).await;
-    let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), field(&st, "table")?);
-    let tenant = TenantId::parse(field(&st, "tenant_id")?).map_err(|e| e.to_string())?;
-    let http = reqwest::Client::new();
+    let target = Target::open(&cli)?;
+    let sdk = target.sdk().await?;
+    let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), target.table()?);
+    let tenant = TenantId::parse(target.tenant_id()?).map_err(|e| e.to_string())?;
     match cli.command {
         Command::InspectWebhook { .. } => unreachable!("handled above"),
         Command::Enqueue {
@@ -131,18 +275,26 @@ async fn run(cli: Cli) -> Result<(), String> {
             };
             aws_sdk_sqs::Client::new(&sdk)
                 .send_message()
-                .queue_url(field(&st, "send_queue_url")?)
+                .queue_url(target.send_queue_url()?)
                 .message_body(&body)
                 .send()
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| {
+                    format!(
+                        "SendMessage: {}",
+                        aws_sdk_sqs::error::DisplayErrorContext(&e)
+                    )
+                })?;
             println!("enqueued: {body}");
         }
         Command::Reply { from, text } => {
+            if matches!(target, Target::Deployed { .. }) {
+                return Err("reply simulates a CSM through the local Meta sandbox; on a deployed stack the CSM writes to the business number".into());
+            }
             let from = E164::parse(&from).map_err(|e| e.to_string())?;
-            let reply = SandboxClient::new(field(&st, "sandbox")?)
+            let reply = SandboxClient::new(target.get("sandbox", "")?)
                 .inbound(&InboundRequest {
-                    phone_number_id: field(&st, "phone_number_id")?.to_string(),
+                    phone_number_id: target.get("phone_number_id", "")?.to_string(),
                     from: from.wa_id().to_string(),
                     text,
                     timestamp: None,
@@ -153,18 +305,28 @@ async fn run(cli: Cli) -> Result<(), String> {
             print_json(&reply);
         }
         Command::SubmitTemplates => {
-            let url = field(&st, "webhook_url")?.replace(
-                "/webhooks/whatsapp",
-                &format!("/admin/tenants/{tenant}/templates"),
-            );
-            let resp: Value = http
-                .post(url)
-                .send()
-                .await
-                .map_err(|e| e.to_string())?
-                .json()
-                .await
-                .map_err(|e| e.to_string())?;
+            let resp = match &target {
+                Target::Local(_) => {
+                    let url = target.get("webhook_url", "")?.replace(
+                        "/webhooks/whatsapp",
+                        &format!("/admin/tenants/{tenant}/templates"),
+                    );
+                    reqwest::Client::new()
+                        .post(url)
+                        .send()
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .json::<Value>()
+                        .await
+                        .map_err(|e| e.to_string())?
+                }
+                Target::Deployed { .. } => {
+                    let url = target
+                        .get("", "TemplatesAdminUrl")?
+                        .replace("{tenant_id}", tenant.as_str());
+                    signed_post(&sdk, &url).await?
+                }
+            };
             print_json(&resp);
         }
         Command::Timeline { key } => {

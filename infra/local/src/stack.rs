@@ -2,7 +2,9 @@
 //! `template.yaml` wires them, around the *same* handlers Lambda runs.
 //!
 //! - HTTP (the HTTP API): `GET|POST /webhooks/whatsapp` → `fincelo::webhook::handle`;
-//!   `POST|GET /admin/tenants/{tenant_id}/templates` → the template function.
+//!   `POST|GET /admin/tenants/{tenant_id}/templates` → the template function;
+//!   `/admin/tenants/{tenant_id}/{channel,csms/{csm_id},messages/{key}}` →
+//!   `fincelo::admin::handle` (the admin function).
 //! - The send queue (the SQS event source mapping): `sender_instances`
 //!   pollers, each receiving up to 10 messages (batch size 10), calling
 //!   `Sender::handle_batch`, deleting what succeeded and leaving the reported
@@ -23,8 +25,10 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::IntoResponse;
 use axum::routing::{any, get};
 use axum::Router;
+use fincelo::admin::AdminRequest;
 use fincelo::config::Config;
 use fincelo::ids::{PhoneNumberId, TenantId, WabaId};
+use fincelo::secrets::TenantSecrets;
 use fincelo::sender::Sender;
 use fincelo::startup::{local_sdk_config, App};
 use fincelo::store::{verify_token_digest, TenantRecord};
@@ -68,7 +72,8 @@ pub struct StackOptions {
     pub prefix: String,
     /// Where the HTTP API listens (`127.0.0.1:0` picks a port).
     pub http_addr: SocketAddr,
-    /// Concurrent sender instances (the event source mapping's maximum concurrency).
+    /// Concurrent sender instances (the event source mapping's maximum
+    /// concurrency). 0 starts no poller: a test drives `Stack::sender` itself.
     pub sender_instances: u32,
     /// Extra configuration, as environment variables would give it.
     pub env: HashMap<String, String>,
@@ -171,10 +176,11 @@ impl Stack {
                 })
                 .await;
         })];
-        for instance in 0..opts.sender_instances.max(1) {
+        for instance in 0..opts.sender_instances {
+            // Each poller is its own instance, with its own pacer, as in Lambda.
             tasks.push(tokio::spawn(poll_send_queue(
                 app.clone(),
-                sender.clone(),
+                sender.sibling(),
                 instance,
                 stop_rx.clone(),
             )));
@@ -200,37 +206,27 @@ impl Stack {
         format!("http://{}/webhooks/whatsapp", self.http_addr)
     }
 
-    /// Stores a tenant: its secret in Secrets Manager, its configuration and
-    /// aliases in DynamoDB.
+    /// Stores a tenant: its secret in Secrets Manager (the same
+    /// `SecretStore::put` the admin API uses), its configuration and aliases
+    /// in DynamoDB. Unlike the admin API it does not ask Meta first.
     pub async fn add_tenant(&self, t: &LocalTenant) -> Result<(), StackError> {
         let bad = |e: fincelo::ids::IdError| StackError::Aws(e.to_string());
         let tenant_id = TenantId::parse(&t.tenant_id).map_err(bad)?;
-        let secrets = self.app.directory.secret_store();
-        let secret_id = secrets.secret_id(&tenant_id);
-        let value = serde_json::json!({"access_token": t.access_token, "app_secret": t.app_secret, "verify_token": t.verify_token}).to_string();
-        let created = secrets
-            .client()
-            .create_secret()
-            .name(&secret_id)
-            .secret_string(&value)
-            .send()
-            .await;
-        if let Err(e) = created {
-            if e.as_service_error()
-                .is_some_and(|se| se.is_resource_exists_exception())
-            {
-                secrets
-                    .client()
-                    .put_secret_value()
-                    .secret_id(&secret_id)
-                    .secret_string(&value)
-                    .send()
-                    .await
-                    .map_err(|e| StackError::Aws(format!("PutSecretValue: {e}")))?;
-            } else {
-                return Err(StackError::Aws(format!("CreateSecret: {e}")));
-            }
-        }
+        let secret_id = self
+            .app
+            .directory
+            .secret_store()
+            .put(
+                &tenant_id,
+                &TenantSecrets {
+                    access_token: t.access_token.clone().into(),
+                    app_secret: t.app_secret.clone().into(),
+                    verify_token: t.verify_token.clone().into(),
+                },
+                None,
+            )
+            .await
+            .map_err(|e| StackError::Aws(e.to_string()))?;
         let rec = TenantRecord {
             tenant_id: tenant_id.clone(),
             phone_number_id: PhoneNumberId::parse(&t.phone_number_id).map_err(bad)?,
@@ -318,6 +314,12 @@ fn router(app: App) -> Router {
             "/admin/tenants/{tenant_id}/templates",
             get(templates_status).post(templates_submit),
         )
+        .route("/admin/tenants/{tenant_id}/channel", any(admin_route))
+        .route("/admin/tenants/{tenant_id}/csms/{csm_id}", any(admin_route))
+        .route(
+            "/admin/tenants/{tenant_id}/messages/{idempotency_key}",
+            any(admin_route),
+        )
         .route("/health", get(|| async { "ok" }))
         .with_state(app)
 }
@@ -343,6 +345,29 @@ async fn webhook_route(
         StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         [("content-type", resp.content_type)],
         resp.body,
+    )
+}
+
+/// The admin function's routes (`AWS_IAM` in API Gateway; loopback only here).
+async fn admin_route(
+    State(app): State<App>,
+    method: Method,
+    uri: Uri,
+    body: Bytes,
+) -> impl IntoResponse {
+    let resp = fincelo::admin::handle(
+        &app,
+        AdminRequest {
+            method,
+            path: uri.path().to_string(),
+            body,
+        },
+    )
+    .await;
+    (
+        StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        [("content-type", "application/json")],
+        resp.body_text(),
     )
 }
 

@@ -36,7 +36,6 @@ use std::time::Duration;
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::future::join_all;
-use secrecy::SecretString;
 use serde_json::json;
 use tracing::{error, info, warn, Instrument};
 
@@ -48,9 +47,9 @@ use crate::queues::ParkReason;
 use crate::startup::{now, App};
 use crate::store::{ClaimOutcome, LedgerEntry, LedgerState, SendMode, StoreError};
 use crate::templates::catalog::{Catalog, TemplateDef};
-use crate::tenants::{DirectoryError, Tenant};
+use crate::tenants::{DirectoryError, Tenant, TokenCallError};
 use classify::{backoff_secs, classify, Class};
-use pacer::Pacer;
+use pacer::{Pacer, PairLimit, PairSlot};
 use request::{Handback, SendRequest};
 
 /// Why a stale alert was not sent.
@@ -98,18 +97,40 @@ pub struct Sender {
     catalog: &'static Catalog,
     pacer: Pacer,
     template_statuses: TtlMap<(TenantId, String, String), String>,
-    crash: std::sync::Mutex<Option<CrashPoint>>,
+    /// Shared with [`Sender::sibling`]s, so an armed crash fires once in
+    /// whichever instance gets there first.
+    crash: Arc<std::sync::Mutex<Option<CrashPoint>>>,
 }
 
 impl Sender {
     pub fn new(app: App) -> Arc<Self> {
-        let pacer = Pacer::new(app.config.sender.mps_cap, app.config.sender.max_concurrency);
+        Self::build(app, Arc::default())
+    }
+
+    /// Another instance of the same function, as Lambda runs several: its
+    /// own pacer and caches, the same app. The local runner uses one per
+    /// poller so that per-instance pacing is what it is in Lambda.
+    pub fn sibling(&self) -> Arc<Self> {
+        Self::build(self.app.clone(), self.crash.clone())
+    }
+
+    fn build(app: App, crash: Arc<std::sync::Mutex<Option<CrashPoint>>>) -> Arc<Self> {
+        let cfg = &app.config.sender;
+        let pacer = Pacer::new(
+            cfg.mps_cap,
+            cfg.max_concurrency,
+            PairLimit {
+                burst: cfg.pair_burst,
+                interval: cfg.pair_interval,
+                max_wait: cfg.pair_max_wait,
+            },
+        );
         Arc::new(Sender {
             app,
             catalog: Catalog::builtin(),
             pacer,
             template_statuses: TtlMap::new(),
-            crash: std::sync::Mutex::new(None),
+            crash,
         })
     }
 
@@ -242,6 +263,25 @@ impl Sender {
             self.outcome(&req, "expired", None, None, None, Some(STALE.into()))
                 .await?;
             return Ok(Disposition::Done);
+        }
+        // Pair pacing comes before the claim, so a deferred alert holds no
+        // claim and its re-queued copy is an ordinary first delivery.
+        match self
+            .pacer
+            .pair_slot(tenant.phone_number_id.as_str(), req.to.as_str())
+        {
+            PairSlot::After(wait) if wait.is_zero() => {}
+            PairSlot::After(wait) => tokio::time::sleep(wait).await,
+            PairSlot::Defer(wait) => {
+                let secs = i32::try_from(wait.as_secs() + 1).unwrap_or(900);
+                self.app.queues.enqueue_send_delayed(body, secs).await?;
+                info!(
+                    delay = secs,
+                    csm = %req.to.masked(),
+                    "alerts to this CSM are coming faster than Meta's pair rate; re-queued with a delay"
+                );
+                return Ok(Disposition::Done);
+            }
         }
         let token = uuid::Uuid::new_v4().to_string();
         let lease = self.app.config.sender.claim_lease.as_secs() as i64;
@@ -441,7 +481,7 @@ impl Sender {
         };
         if free_form {
             let text = req.text.as_deref().unwrap_or_default();
-            match self.call(tenant, req, &text_message(req, text)).await {
+            match self.call(tenant, &text_message(req, text)).await {
                 Err(e) if classify(&e) == Class::OutsideWindow => {
                     info!("Meta says the window is closed (131047); closing it and sending the template now");
                     self.app
@@ -484,7 +524,7 @@ impl Sender {
             }
         };
         let message = template_message(req, component);
-        let result = self.call(tenant, req, &message).await;
+        let result = self.call(tenant, &message).await;
         self.conclude(
             req,
             body,
@@ -501,39 +541,28 @@ impl Sender {
     async fn call(
         &self,
         tenant: &Tenant,
-        req: &SendRequest,
         message: &serde_json::Value,
     ) -> Result<SendResponse, GraphError> {
-        let secrets = match self.app.directory.secrets(tenant).await {
-            Ok(s) => s,
-            Err(e) => {
-                error!(error = %e, "tenant secrets unavailable");
-                return Err(GraphError::Http { http_status: 503 });
-            }
-        };
-        self.pacer.wait(tenant.phone_number_id.as_str()).await;
-        let first = self
+        let phone = tenant.phone_number_id.as_str();
+        let result = self
             .app
-            .graph
-            .send_message(
-                tenant.phone_number_id.as_str(),
-                &secrets.access_token,
-                message,
-            )
+            .directory
+            .with_token(tenant, |secrets| async move {
+                self.pacer.wait(phone).await;
+                self.app
+                    .graph
+                    .send_message(phone, &secrets.access_token, message)
+                    .await
+            })
             .await;
-        if !matches!(&first, Err(e) if classify(e) == Class::AuthExpired) {
-            return first;
+        match result {
+            Ok(sent) => Ok(sent),
+            Err(TokenCallError::Graph(e)) => Err(e),
+            Err(TokenCallError::Secrets(e)) => {
+                error!(error = %e, "tenant secrets unavailable");
+                Err(GraphError::Http { http_status: 503 })
+            }
         }
-        warn!(tenant = %req.tenant_id, "Meta refused the token (190); refreshing it once");
-        let fresh: SecretString = match self.app.directory.refresh_secrets(tenant).await {
-            Ok(s) => s.access_token.clone(),
-            Err(_) => return first,
-        };
-        self.pacer.wait(tenant.phone_number_id.as_str()).await;
-        self.app
-            .graph
-            .send_message(tenant.phone_number_id.as_str(), &fresh, message)
-            .await
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -645,6 +674,7 @@ impl Sender {
                 store
                     .flag_undeliverable(&req.tenant_id, &req.to, 131026, now)
                     .await?;
+                warn!(csm = %req.to.masked(), "Meta says the CSM's number is not a usable WhatsApp account (131026); flagged undeliverable, alert parked");
                 let reason = ParkReason {
                     reason: "undeliverable_number".into(),
                     detail,
@@ -678,22 +708,24 @@ impl Sender {
             def.name.as_str().to_string(),
             def.language.clone(),
         );
-        if let Some(hit) = self.template_statuses.get(&key) {
-            return Ok(hit);
-        }
         let status = self
-            .app
-            .store
-            .get_template(tenant, def.name.as_str(), &def.language)
-            .await?
-            .map(|t| t.status)
-            .unwrap_or_else(|| "NOT_SUBMITTED".into());
-        let ttl = if status == APPROVED {
-            APPROVED_TTL
-        } else {
-            UNAPPROVED_TTL
-        };
-        self.template_statuses.put(key, status.clone(), ttl);
+            .template_statuses
+            .get_or_load(&key, || async {
+                let status = self
+                    .app
+                    .store
+                    .get_template(tenant, def.name.as_str(), &def.language)
+                    .await?
+                    .map(|t| t.status)
+                    .unwrap_or_else(|| "NOT_SUBMITTED".into());
+                let ttl = if status == APPROVED {
+                    APPROVED_TTL
+                } else {
+                    UNAPPROVED_TTL
+                };
+                Ok::<_, SenderError>((status, ttl))
+            })
+            .await?;
         Ok(status)
     }
 
@@ -747,6 +779,12 @@ impl Sender {
         // the key still claimed and parks again (a duplicate DLQ entry,
         // never a lost one).
         self.app.queues.park(body, &reason).await?;
+        // The tenant's parked count for the status API. A failure is logged
+        // and not retried: re-running the park would put a second copy in
+        // the DLQ for the sake of a counter.
+        if let Err(e) = self.app.store.count_parked(&req.tenant_id, now()).await {
+            warn!(error = %e, "could not count the parked alert for the tenant");
+        }
         self.app
             .store
             .record_final(

@@ -19,13 +19,17 @@
 //! | send ledger | `T#{tenant}#SEND#{idempotency_key}` | `LEDGER` | | sender (conditional claim, then outcome) | sender (dedup, resume), timeline |
 //! | message status | `T#{tenant}#MSG#{wamid}` | `STATUS` | `gsi1pk` = `T#{tenant}#CB#{idempotency_key}`, `ttl` | webhook (conditional: status only moves forward) | timeline; sender resolving an ambiguous send (GSI by key) |
 //! | template status | `T#{tenant}` | `TEMPLATE#{name}#{language}` | | template function (submit, reconcile), webhook (status updates) | sender (is it APPROVED? cached), status API: all of a tenant's templates (query `begins_with`) |
-//! | CSM roster entry | `T#{tenant}` | `CSM#{e164}` | | admin API, sender (flags 131026) | admin API |
+//! | CSM roster entry | `T#{tenant}` | `CSMID#{csm_id}` | | admin API (`PUT`/`DELETE .../csms/{csm_id}`) | admin API: one CSM (get), the roster (query `begins_with`) |
+//! | number reachability | `T#{tenant}` | `CSM#{e164}` | | sender and webhook (flag on 131026), admin API (clears it when a CSM's number changes to this one) | sender, admin API: is the number flagged undeliverable? |
+//! | last webhook | `T#{tenant}#ACTIVITY` | `WEBHOOK` | | webhook (at most one conditional write per verified body, throttled per instance) | status API |
+//! | parked alerts | `T#{tenant}#ACTIVITY` | `DAY#{days since epoch}` | `ttl` = day + 15 days | sender (atomic `ADD` when it parks an alert) | status API: sum of the DLQ's 14 retained days (query) |
 //! | webhook dedup | `T#{tenant}#DEDUP#{kind}#{id}` | `DEDUP` | `ttl` = +7 days | webhook (conditional put) | webhook: has this inbound message been acted on? |
 //!
 //! TTL deletion in DynamoDB is lazy (an item may outlive its `ttl` by days)
 //! and the emulator never deletes at all, so every reader checks expiry
 //! itself; `ttl` only keeps the table small.
 
+mod activity;
 mod dedup;
 mod ledger;
 mod messages;
@@ -41,8 +45,10 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use thiserror::Error;
 
+pub use activity::{Activity, DLQ_RETENTION_DAYS};
 pub use ledger::{ClaimOutcome, LedgerEntry, LedgerState, SendMode};
 pub use messages::{MessageStatusRecord, StatusChange};
+pub use roster::RosterEntry;
 pub use templates::{TemplateRecord, TemplateStatusChange};
 pub use tenants::verify_token_digest;
 pub use tenants::{AliasKind, TenantRecord};
@@ -62,6 +68,10 @@ pub enum StoreError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A phone number id, WABA id or verify token is already another
+    /// tenant's: the write was refused as a whole.
+    #[error("an alias of tenant {tenant} (phone number id, WABA id or verify token) belongs to another tenant")]
+    AliasTaken { tenant: String },
     #[error("stored item {pk}/{sk} is malformed: {reason}")]
     Malformed {
         pk: String,

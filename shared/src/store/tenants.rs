@@ -1,7 +1,8 @@
 //! Tenant configuration and the alias items that find a tenant by a Meta id
 //! or by its verify token with one keyed read.
 
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 use sha2::{Digest, Sha256};
 
 use super::{get_s, n, required_s, s, Item, Store, StoreError};
@@ -52,12 +53,33 @@ fn tenant_pk(t: &TenantId) -> String {
 impl Store {
     /// Writes a tenant's configuration and its three aliases in one
     /// transaction. An alias already owned by another tenant refuses the whole
-    /// write: two tenants can never claim the same phone number.
+    /// write ([`StoreError::AliasTaken`]): two tenants can never claim the
+    /// same phone number.
     pub async fn put_tenant(
         &self,
         rec: &TenantRecord,
         verify_token_digest: &str,
     ) -> Result<(), StoreError> {
+        self.put_tenant_replacing(rec, verify_token_digest, &[])
+            .await
+    }
+
+    /// [`Store::put_tenant`], also deleting aliases the tenant no longer
+    /// uses (an old phone number id, WABA id or verify token) in the same
+    /// transaction, so a number a tenant gave up can be claimed by another
+    /// and an old verify token finds nobody. A stale alias is deleted only if
+    /// it still belongs to this tenant.
+    pub async fn put_tenant_replacing(
+        &self,
+        rec: &TenantRecord,
+        verify_token_digest: &str,
+        stale: &[(AliasKind, String)],
+    ) -> Result<(), StoreError> {
+        let build = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Dynamo {
+            op: "TransactWriteItems",
+            detail: e.to_string(),
+            source: Box::new(e),
+        };
         let mut config = Put::builder()
             .table_name(&self.table)
             .item("pk", s(tenant_pk(&rec.tenant_id)))
@@ -74,11 +96,7 @@ impl Store {
             config = config.item("verified_name", s(v));
         }
         let mut items = vec![TransactWriteItem::builder()
-            .put(config.build().map_err(|e| StoreError::Dynamo {
-                op: "TransactWriteItems",
-                detail: e.to_string(),
-                source: Box::new(e),
-            })?)
+            .put(config.build().map_err(build)?)
             .build()];
         // The registry of tenants, so scheduled jobs can list them without a scan.
         items.push(
@@ -90,19 +108,16 @@ impl Store {
                         .item("sk", s(tenant_pk(&rec.tenant_id)))
                         .item("tenant_id", s(rec.tenant_id.as_str()))
                         .build()
-                        .map_err(|e| StoreError::Dynamo {
-                            op: "TransactWriteItems",
-                            detail: e.to_string(),
-                            source: Box::new(e),
-                        })?,
+                        .map_err(build)?,
                 )
                 .build(),
         );
-        for (kind, value) in [
+        let current = [
             (AliasKind::PhoneNumberId, rec.phone_number_id.as_str()),
             (AliasKind::Waba, rec.waba_id.as_str()),
             (AliasKind::VerifyTokenDigest, verify_token_digest),
-        ] {
+        ];
+        for (kind, value) in current {
             let put = Put::builder()
                 .table_name(&self.table)
                 .item("pk", s(format!("{}{value}", kind.prefix())))
@@ -111,20 +126,51 @@ impl Store {
                 .condition_expression("attribute_not_exists(pk) OR tenant_id = :t")
                 .expression_attribute_values(":t", s(rec.tenant_id.as_str()))
                 .build()
-                .map_err(|e| StoreError::Dynamo {
-                    op: "TransactWriteItems",
-                    detail: e.to_string(),
-                    source: Box::new(e),
-                })?;
+                .map_err(build)?;
             items.push(TransactWriteItem::builder().put(put).build());
         }
-        self.client
+        for (kind, value) in stale {
+            if current.contains(&(*kind, value.as_str())) {
+                continue;
+            }
+            let delete = Delete::builder()
+                .table_name(&self.table)
+                .key("pk", s(format!("{}{value}", kind.prefix())))
+                .key("sk", s("ALIAS"))
+                .condition_expression("attribute_not_exists(pk) OR tenant_id = :t")
+                .expression_attribute_values(":t", s(rec.tenant_id.as_str()))
+                .build()
+                .map_err(build)?;
+            items.push(TransactWriteItem::builder().delete(delete).build());
+        }
+        let res = self
+            .client
             .transact_write_items()
             .set_transact_items(Some(items))
             .send()
-            .await
-            .map_err(|e| StoreError::dynamo("TransactWriteItems", e))?;
-        Ok(())
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let taken = e.as_service_error().is_some_and(|se| {
+                    se.is_transaction_canceled_exception()
+                        && match se {
+                            TransactWriteItemsError::TransactionCanceledException(c) => c
+                                .cancellation_reasons()
+                                .iter()
+                                .any(|r| r.code() == Some("ConditionalCheckFailed")),
+                            _ => false,
+                        }
+                });
+                if taken {
+                    Err(StoreError::AliasTaken {
+                        tenant: rec.tenant_id.to_string(),
+                    })
+                } else {
+                    Err(StoreError::dynamo("TransactWriteItems", e))
+                }
+            }
+        }
     }
 
     pub async fn get_tenant(&self, tenant: &TenantId) -> Result<Option<TenantRecord>, StoreError> {

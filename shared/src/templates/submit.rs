@@ -16,7 +16,7 @@ use crate::graph::GraphError;
 use crate::ids::TenantId;
 use crate::startup::{now, App};
 use crate::store::TemplateStatusChange;
-use crate::tenants::{DirectoryError, Tenant};
+use crate::tenants::{DirectoryError, Tenant, TokenCallError};
 
 /// Meta's answer to a template that already exists in that language:
 /// code 100, subcode 2388024 ("Content in this language already exists").
@@ -72,21 +72,32 @@ async fn tenant(app: &App, id: &TenantId) -> Result<Tenant, TemplatesError> {
 /// Submits every template of the catalog for a tenant.
 pub async fn submit_all(app: &App, tenant_id: &TenantId) -> Result<SubmitReport, TemplatesError> {
     let tenant = tenant(app, tenant_id).await?;
-    let secrets = app.directory.secrets(&tenant).await?;
+    let waba = tenant.waba_id.as_str();
     let mut results = Vec::new();
     let mut any_existing = false;
     for def in Catalog::builtin().all() {
         let name = def.name.as_str().to_string();
         let language = def.language.clone();
-        let result = match app
-            .graph
-            .create_template(
-                tenant.waba_id.as_str(),
-                &secrets.access_token,
-                &def.create_request(),
-            )
-            .await
-        {
+        let request = def.create_request();
+        let created = app
+            .directory
+            .with_token(&tenant, |secrets| {
+                let request = &request;
+                async move {
+                    app.graph
+                        .create_template(waba, &secrets.access_token, request)
+                        .await
+                }
+            })
+            .await;
+        // A tenant whose secrets cannot be read fails the whole run; a Graph
+        // failure is judged per template below.
+        let created = match created {
+            Ok(c) => Ok(c),
+            Err(TokenCallError::Graph(e)) => Err(e),
+            Err(TokenCallError::Secrets(e)) => return Err(TemplatesError::Directory(e)),
+        };
+        let result = match created {
             Ok(created) => {
                 app.store
                     .record_template_submission(
@@ -145,11 +156,7 @@ pub async fn submit_all(app: &App, tenant_id: &TenantId) -> Result<SubmitReport,
     }
     if any_existing {
         // Fill in what Meta knows of the ones that were already there.
-        let remote = app
-            .graph
-            .list_templates(tenant.waba_id.as_str(), &secrets.access_token)
-            .await
-            .map_err(TemplatesError::Graph)?;
+        let remote = list_remote(app, &tenant).await?;
         for r in results.iter_mut().filter(|r| r.outcome == "already_there") {
             if let Some(t) = remote
                 .iter()
@@ -170,13 +177,25 @@ pub async fn submit_all(app: &App, tenant_id: &TenantId) -> Result<SubmitReport,
 /// Lists the tenant's templates from Meta and repairs stale records.
 pub async fn reconcile(app: &App, tenant_id: &TenantId) -> Result<ReconcileReport, TemplatesError> {
     let tenant = tenant(app, tenant_id).await?;
-    let secrets = app.directory.secrets(&tenant).await?;
-    let remote = app
-        .graph
-        .list_templates(tenant.waba_id.as_str(), &secrets.access_token)
-        .await
-        .map_err(TemplatesError::Graph)?;
+    let remote = list_remote(app, &tenant).await?;
     reconcile_with(app, &tenant, remote).await
+}
+
+/// Meta's list of the tenant's templates.
+async fn list_remote(
+    app: &App,
+    tenant: &Tenant,
+) -> Result<Vec<crate::graph::RemoteTemplate>, TemplatesError> {
+    let waba = tenant.waba_id.as_str();
+    app.directory
+        .with_token(tenant, |secrets| async move {
+            app.graph.list_templates(waba, &secrets.access_token).await
+        })
+        .await
+        .map_err(|e| match e {
+            TokenCallError::Secrets(e) => TemplatesError::Directory(e),
+            TokenCallError::Graph(e) => TemplatesError::Graph(e),
+        })
 }
 
 async fn reconcile_with(

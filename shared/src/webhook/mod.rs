@@ -223,6 +223,7 @@ async fn intake(app: &App, headers: &HeaderMap, body: &Bytes) -> Result<WebhookR
 
     let intake = payload::parse(body)?;
     let outcome = act(app, &tenant, &intake).await?;
+    note_last_webhook(app, &tenant.tenant_id).await;
     info!(
         messages = intake.messages.len(),
         statuses = intake.statuses.len(),
@@ -232,6 +233,34 @@ async fn intake(app: &App, headers: &HeaderMap, body: &Bytes) -> Result<WebhookR
         "webhook processed"
     );
     Ok(WebhookResponse::text(200, "OK"))
+}
+
+/// How often one instance records a tenant's "last webhook" time: the
+/// status API's figure is exact to this many seconds, and a tenant sending
+/// hundreds of bodies a second costs one write per instance per interval.
+pub const LAST_SEEN_EVERY_SECS: u64 = 5;
+
+/// Tenants this instance recorded recently (see [`LAST_SEEN_EVERY_SECS`]).
+/// Process-wide, like the warm instance it describes.
+static LAST_SEEN: std::sync::LazyLock<crate::cache::TtlMap<crate::ids::TenantId, ()>> =
+    std::sync::LazyLock::new(crate::cache::TtlMap::new);
+
+/// Records when a verified body last arrived (for the status API). Only
+/// after the body's own writes, so a forged body never moves it. A failure
+/// is logged, not answered 500: it is a status figure, and Meta's retry
+/// would redo the whole body for it.
+async fn note_last_webhook(app: &App, tenant: &crate::ids::TenantId) {
+    if LAST_SEEN.get(tenant).is_some() {
+        return;
+    }
+    match app.store.touch_last_webhook(tenant, now()).await {
+        Ok(()) => LAST_SEEN.put(
+            tenant.clone(),
+            (),
+            std::time::Duration::from_secs(LAST_SEEN_EVERY_SECS),
+        ),
+        Err(e) => warn!(error = %e, "could not record the last webhook time"),
+    }
 }
 
 /// The one tenant a body belongs to. Every WABA id and phone number id in it
@@ -354,6 +383,7 @@ async fn on_status(
                 app.store
                     .flag_undeliverable(t, csm, CODE_UNDELIVERABLE, now)
                     .await?;
+                warn!(csm = %csm.masked(), "Meta says the CSM's number is not a usable WhatsApp account (131026); flagged undeliverable");
             }
         }
     }

@@ -97,7 +97,9 @@ pub struct InboundMessage {
     pub id: String,
     /// The sender's wa_id, digits as Meta sends them.
     pub from: String,
-    /// Meta's `type` as sent: "text", "image", "unsupported", or any new string.
+    /// Meta's `type` as sent: "text", "image", "unsupported", or any new
+    /// string. Printed as `type`, Meta's own name, by `fwa inspect-webhook`.
+    #[serde(rename = "type")]
     pub kind: String,
     /// Unix seconds.
     pub timestamp: i64,

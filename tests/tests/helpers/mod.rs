@@ -78,6 +78,8 @@ pub struct WorldOptions {
     pub env: HashMap<String, String>,
     pub visibility_secs: Option<i32>,
     pub sandbox: SandboxConfig,
+    /// Send-queue pollers; 0 lets the test call the sender itself.
+    pub sender_instances: u32,
 }
 
 impl Default for WorldOptions {
@@ -95,6 +97,7 @@ impl Default for WorldOptions {
             env,
             visibility_secs: Some(2),
             sandbox: SandboxConfig::default(),
+            sender_instances: 2,
         }
     }
 }
@@ -121,6 +124,7 @@ pub async fn spawn_world_with(opts: WorldOptions) -> World {
     let mut so = StackOptions::new(moto, sandbox.base_url(), format!("t-{}", short_id()));
     so.env = opts.env;
     so.overrides.send_queue_visibility_secs = opts.visibility_secs;
+    so.sender_instances = opts.sender_instances;
     let stack = Stack::start(so).await.expect("stack starts");
     let id = short_id();
     let tenant = LocalTenant {
@@ -159,6 +163,93 @@ impl World {
     pub async fn shutdown(self) {
         self.stack.shutdown().await;
         self.sandbox.shutdown().await;
+    }
+
+    /// Registers a second tenant in the stack and the sandbox.
+    pub async fn add_other_tenant(&self) -> LocalTenant {
+        let id = short_id();
+        let other = LocalTenant {
+            tenant_id: format!("other-{id}"),
+            phone_number_id: digits(15),
+            waba_id: digits(15),
+            access_token: format!("token-other-{id}"),
+            app_secret: format!("secret-other-{id}"),
+            verify_token: format!("verify-other-{id}"),
+            display_phone_number: None,
+        };
+        self.stack.add_tenant(&other).await.expect("tenant stored");
+        self.meta
+            .register_tenant(&TenantSpec {
+                phone_number_id: other.phone_number_id.clone(),
+                waba_id: other.waba_id.clone(),
+                access_token: other.access_token.clone(),
+                app_secret: other.app_secret.clone(),
+                webhook_url: self.stack.webhook_url(),
+                display_phone_number: None,
+                verified_name: None,
+            })
+            .await
+            .expect("sandbox tenant registered");
+        other
+    }
+
+    /// Rotates the tenant's access token at Meta (the old one stops working
+    /// at once) and in Secrets Manager, behind the functions' caches.
+    /// Returns the new token.
+    pub async fn rotate_token(&self) -> String {
+        let new_token = format!("rotated-{}", uuid::Uuid::new_v4().simple());
+        self.meta
+            .rotate_token(&self.tenant.phone_number_id, &new_token)
+            .await
+            .expect("sandbox token rotated");
+        let secrets = self.stack.app.directory.secret_store();
+        secrets
+            .client()
+            .put_secret_value()
+            .secret_id(secrets.secret_id(&self.tenant_id))
+            .secret_string(
+                json!({"access_token": new_token, "app_secret": self.tenant.app_secret, "verify_token": self.tenant.verify_token})
+                    .to_string(),
+            )
+            .send()
+            .await
+            .expect("secret rotated");
+        new_token
+    }
+
+    /// How many items the stack's table holds (a scan; tests only).
+    pub async fn item_count(&self) -> usize {
+        let store = &self.stack.app.store;
+        let mut total = 0;
+        let mut start = None;
+        loop {
+            let out = store
+                .client()
+                .scan()
+                .table_name(store.table_name())
+                .select(aws_sdk_dynamodb::types::Select::Count)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("scan");
+            total += usize::try_from(out.count).unwrap_or(0);
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return total;
+            }
+        }
+    }
+
+    /// Meta's verification handshake with `verify_token`.
+    pub async fn handshake(&self, verify_token: &str, challenge: &str) -> reqwest::Response {
+        self.http()
+            .get(format!(
+                "{}?hub.mode=subscribe&hub.verify_token={verify_token}&hub.challenge={challenge}",
+                self.stack.webhook_url()
+            ))
+            .send()
+            .await
+            .expect("webhook reachable")
     }
 
     pub fn http(&self) -> reqwest::Client {

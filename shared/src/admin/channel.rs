@@ -1,0 +1,172 @@
+//! `PUT|GET /admin/tenants/{tenant_id}/channel`: a tenant's Meta connection.
+//!
+//! Saving, in this order, so that a refused or failed save never leaves a
+//! half-written tenant:
+//! 1. validate the body ([`super::input::channel`]);
+//! 2. ask Meta whether the token works for the phone number id
+//!    (`GET /{v}/{phone-number-id}`); a refusal is answered 422 with Meta's
+//!    reason and nothing is written;
+//! 3. refuse (409) ids or a verify token another tenant already owns;
+//! 4. write the secret (create, or a new version: rotation), then the
+//!    configuration and its aliases in one transaction, removing aliases the
+//!    tenant gave up. The secret goes first so the configuration never
+//!    names a secret without the new values.
+//!
+//! Running functions pick the new values up within `SECRET_CACHE_TTL_SECS`
+//! (secrets) and `TENANT_CACHE_TTL_SECS` (ids); a sender that meets a 190
+//! first refreshes at once ([`crate::tenants`]).
+
+use secrecy::ExposeSecret;
+use serde_json::json;
+use tracing::info;
+
+use super::{configured, input, AdminError, AdminResponse};
+use crate::ids::TenantId;
+use crate::startup::{now, App};
+use crate::store::{verify_token_digest, AliasKind, StoreError, TenantRecord, DLQ_RETENTION_DAYS};
+
+/// `PUT`: validate, check with Meta, store.
+pub async fn put(app: &App, tenant: &TenantId, body: &[u8]) -> Result<AdminResponse, AdminError> {
+    let input = input::channel(body)?;
+    let info = app
+        .graph
+        .phone_number(input.phone_number_id.as_str(), &input.secrets.access_token)
+        .await?;
+    if info.id != input.phone_number_id.as_str() {
+        return Err(AdminError::invalid(
+            "phone_number_mismatch",
+            "Meta answered for a different phone number id",
+        ));
+    }
+    let digest = verify_token_digest(input.secrets.verify_token.expose_secret());
+    for (kind, value) in [
+        (AliasKind::PhoneNumberId, input.phone_number_id.as_str()),
+        (AliasKind::Waba, input.waba_id.as_str()),
+        (AliasKind::VerifyTokenDigest, digest.as_str()),
+    ] {
+        if app
+            .store
+            .tenant_by_alias(kind, value)
+            .await?
+            .is_some_and(|owner| &owner != tenant)
+        {
+            return Err(AdminError::AliasTaken);
+        }
+    }
+    let previous = app.store.get_tenant(tenant).await?;
+    let stale = match &previous {
+        Some(p) => stale_aliases(app, p).await,
+        None => Vec::new(),
+    };
+    let secret_id = app
+        .directory
+        .secret_store()
+        .put(
+            tenant,
+            &input.secrets,
+            app.config.tenant_secret_kms_key_id.as_deref(),
+        )
+        .await?;
+    let rec = TenantRecord {
+        tenant_id: tenant.clone(),
+        phone_number_id: input.phone_number_id,
+        waba_id: input.waba_id,
+        secret_id,
+        display_phone_number: info.display_phone_number,
+        verified_name: info.verified_name,
+        updated_at: now(),
+    };
+    match app.store.put_tenant_replacing(&rec, &digest, &stale).await {
+        Ok(()) => {}
+        Err(StoreError::AliasTaken { .. }) => return Err(AdminError::AliasTaken),
+        Err(e) => return Err(e.into()),
+    }
+    app.directory.invalidate(tenant);
+    info!(
+        phone_number_id = %rec.phone_number_id,
+        waba_id = %rec.waba_id,
+        created = previous.is_none(),
+        "channel config saved"
+    );
+    Ok(AdminResponse::json(
+        if previous.is_none() { 201 } else { 200 },
+        json!({
+            "tenant_id": rec.tenant_id,
+            "phone_number_id": rec.phone_number_id,
+            "waba_id": rec.waba_id,
+            "display_phone_number": rec.display_phone_number,
+            "verified_name": rec.verified_name,
+            "quality_rating": info.quality_rating,
+            "updated_at": rec.updated_at,
+            "secrets_picked_up_within_secs": app.config.cache.secret_ttl.as_secs(),
+        }),
+    ))
+}
+
+/// The aliases the tenant had before: the ids from its configuration and,
+/// if its old secret can still be read, its old verify token's digest.
+/// Aliases that stay the same are skipped by the store.
+async fn stale_aliases(app: &App, previous: &TenantRecord) -> Vec<(AliasKind, String)> {
+    let mut stale = vec![
+        (
+            AliasKind::PhoneNumberId,
+            previous.phone_number_id.to_string(),
+        ),
+        (AliasKind::Waba, previous.waba_id.to_string()),
+    ];
+    match app
+        .directory
+        .secret_store()
+        .fetch(&previous.secret_id)
+        .await
+    {
+        Ok(old) => stale.push((
+            AliasKind::VerifyTokenDigest,
+            verify_token_digest(old.verify_token.expose_secret()),
+        )),
+        // Without it the old verify-token alias stays; the handshake still
+        // compares the token with the current secret, so it cannot pass.
+        Err(e) => {
+            tracing::warn!(error = %e, "old secret unreadable; its verify-token alias is left")
+        }
+    }
+    stale
+}
+
+/// `GET`: what the backend shows on the channel settings page.
+pub async fn status(app: &App, tenant: &TenantId) -> Result<AdminResponse, AdminError> {
+    let rec = configured(app, tenant).await?;
+    let templates = app.store.list_templates(tenant).await?;
+    let activity = app.store.activity(tenant, now()).await?;
+    let mut csms = Vec::new();
+    for entry in app.store.list_csms(tenant).await? {
+        let undeliverable = app
+            .store
+            .is_undeliverable(tenant, &entry.whatsapp_number)
+            .await?;
+        csms.push(json!({
+            "csm_id": entry.csm_id,
+            "whatsapp_number": entry.whatsapp_number,
+            "undeliverable": undeliverable,
+        }));
+    }
+    Ok(AdminResponse::json(
+        200,
+        json!({
+            "tenant_id": rec.tenant_id,
+            "phone_number_id": rec.phone_number_id,
+            "waba_id": rec.waba_id,
+            "display_phone_number": rec.display_phone_number,
+            "verified_name": rec.verified_name,
+            "updated_at": rec.updated_at,
+            "templates": templates,
+            "last_webhook_at": activity.last_webhook_at,
+            "dlq": {
+                "parked": activity.parked_in_dlq,
+                "last_parked_at": activity.last_parked_at,
+                "window_days": DLQ_RETENTION_DAYS,
+            },
+            "csms": csms,
+        }),
+    ))
+}

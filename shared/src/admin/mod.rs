@@ -1,0 +1,165 @@
+//! The admin API: what the Fincelo backend calls to connect a tenant's Meta
+//! app (seed step 5) and keep its CSM roster (step 6). Served by its own
+//! function on the shared HTTP API, every route behind the `AWS_IAM`
+//! authoriser (the backend signs with SigV4).
+//!
+//! | route | does |
+//! |---|---|
+//! | `PUT /admin/tenants/{tenant_id}/channel` | validates the ids, checks the token with Meta (`GET /{v}/{phone-number-id}`), stores the secrets (Secrets Manager, one secret per tenant) and the rest (DynamoDB) |
+//! | `GET /admin/tenants/{tenant_id}/channel` | ids, display number, template statuses, last webhook, parked alerts, roster; never a secret |
+//! | `PUT /admin/tenants/{tenant_id}/csms/{csm_id}` | sets a CSM's WhatsApp number (normalised E.164) |
+//! | `GET /admin/tenants/{tenant_id}/csms/{csm_id}` | a CSM's number and whether Meta found it undeliverable |
+//! | `DELETE /admin/tenants/{tenant_id}/csms/{csm_id}` | removes a CSM from the roster |
+//! | `GET /admin/tenants/{tenant_id}/messages/{idempotency_key}` | an alert's timeline |
+//!
+//! The tenant is always the one in the path, and every read and write is
+//! keyed under it (see [`crate::store`]): no route can name another tenant's
+//! items. Request bodies are never logged; the channel body's secrets are
+//! `SecretString` from the moment they are parsed ([`input`]).
+//!
+//! Modules: [`input`] (validation), [`error`] (errors → HTTP), [`channel`],
+//! [`roster`], [`timeline`] (the routes), [`lambda`] (the `lambda_http` edge).
+
+pub mod channel;
+pub mod error;
+pub mod input;
+pub mod lambda;
+pub mod roster;
+pub mod timeline;
+
+use bytes::Bytes;
+use http::Method;
+use serde_json::Value;
+use tracing::{info, Instrument};
+
+pub use error::AdminError;
+
+use crate::startup::App;
+
+/// A request as the handler sees it, whatever carried it (API Gateway, the
+/// local runner, a test).
+#[derive(Debug, Clone)]
+pub struct AdminRequest {
+    pub method: Method,
+    /// The path without query string, e.g. `/admin/tenants/acme/channel`.
+    pub path: String,
+    pub body: Bytes,
+}
+
+/// The answer: a status and a JSON body (`None` for 204).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdminResponse {
+    pub status: u16,
+    pub body: Option<Value>,
+}
+
+impl AdminResponse {
+    pub fn json(status: u16, body: Value) -> Self {
+        AdminResponse {
+            status,
+            body: Some(body),
+        }
+    }
+
+    /// The body as text (empty for 204).
+    pub fn body_text(&self) -> String {
+        self.body.as_ref().map(Value::to_string).unwrap_or_default()
+    }
+}
+
+/// The routes, after the path is split and decoded.
+enum Route {
+    Channel(String),
+    Csm(String, String),
+    Message(String, String),
+}
+
+fn route(path: &str) -> Option<Route> {
+    let parts: Vec<String> = path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(input::percent_decode)
+        .collect();
+    let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+    match parts.as_slice() {
+        ["admin", "tenants", t, "channel"] => Some(Route::Channel(t.to_string())),
+        ["admin", "tenants", t, "csms", c] => Some(Route::Csm(t.to_string(), c.to_string())),
+        ["admin", "tenants", t, "messages", k] => {
+            Some(Route::Message(t.to_string(), k.to_string()))
+        }
+        _ => None,
+    }
+}
+
+/// Serves one admin request. Never fails: errors are answered.
+pub async fn handle(app: &App, req: AdminRequest) -> AdminResponse {
+    let span = tracing::info_span!(
+        "admin",
+        method = %req.method,
+        tenant = tracing::field::Empty,
+        status = tracing::field::Empty
+    );
+    async move {
+        let result = dispatch(app, &req).await;
+        let resp = match result {
+            Ok(r) => r,
+            Err(e) => {
+                let (status, body) = e.to_response();
+                AdminResponse::json(status, body)
+            }
+        };
+        tracing::Span::current().record("status", resp.status);
+        info!(route = %route_name(&req), "admin request answered");
+        resp
+    }
+    .instrument(span)
+    .await
+}
+
+/// The route template (no ids), for logs.
+fn route_name(req: &AdminRequest) -> &'static str {
+    match route(&req.path) {
+        Some(Route::Channel(_)) => "/admin/tenants/{tenant_id}/channel",
+        Some(Route::Csm(..)) => "/admin/tenants/{tenant_id}/csms/{csm_id}",
+        Some(Route::Message(..)) => "/admin/tenants/{tenant_id}/messages/{idempotency_key}",
+        None => "unknown",
+    }
+}
+
+async fn dispatch(app: &App, req: &AdminRequest) -> Result<AdminResponse, AdminError> {
+    let Some(route) = route(&req.path) else {
+        return Err(AdminError::not_found("route_not_found", "route"));
+    };
+    let tenant_segment = match &route {
+        Route::Channel(t) | Route::Csm(t, _) | Route::Message(t, _) => t,
+    };
+    let tenant = input::tenant_id(tenant_segment)?;
+    tracing::Span::current().record("tenant", tenant.as_str());
+    match (route, &req.method) {
+        (Route::Channel(_), &Method::PUT) => channel::put(app, &tenant, &req.body).await,
+        (Route::Channel(_), &Method::GET) => channel::status(app, &tenant).await,
+        (Route::Csm(_, c), &Method::PUT) => {
+            roster::put(app, &tenant, &input::csm_id(&c)?, &req.body).await
+        }
+        (Route::Csm(_, c), &Method::GET) => roster::get(app, &tenant, &input::csm_id(&c)?).await,
+        (Route::Csm(_, c), &Method::DELETE) => {
+            roster::delete(app, &tenant, &input::csm_id(&c)?).await
+        }
+        (Route::Message(_, k), &Method::GET) => {
+            timeline::get(app, &tenant, &input::idempotency_key(&k)?).await
+        }
+        _ => Err(AdminError::MethodNotAllowed),
+    }
+}
+
+/// The tenant's configuration, read from the table (not the cache: an
+/// admin reads what is stored now).
+async fn configured(
+    app: &App,
+    tenant: &crate::ids::TenantId,
+) -> Result<crate::store::TenantRecord, AdminError> {
+    app.store
+        .get_tenant(tenant)
+        .await?
+        .ok_or_else(|| AdminError::not_found("tenant_not_found", format!("tenant {tenant}")))
+}

@@ -1,0 +1,82 @@
+//! `PUT|GET|DELETE /admin/tenants/{tenant_id}/csms/{csm_id}`: the CSM roster.
+//!
+//! A number is normalised to E.164 ([`super::input::whatsapp_number`]) and
+//! stored under the CSM id. Whether Meta found a number undeliverable
+//! (131026, flagged by the sender or the webhook) is shown with it; the flag
+//! stays until the CSM's number is changed (see
+//! [`crate::store::Store::put_csm_number`]).
+
+use serde_json::json;
+use tracing::info;
+
+use super::{configured, input, AdminError, AdminResponse};
+use crate::ids::{CsmId, TenantId};
+use crate::startup::{now, App};
+
+pub async fn put(
+    app: &App,
+    tenant: &TenantId,
+    csm: &CsmId,
+    body: &[u8],
+) -> Result<AdminResponse, AdminError> {
+    let number = input::csm_number(body)?;
+    configured(app, tenant).await?;
+    let previous = app
+        .store
+        .put_csm_number(tenant, csm, &number, now())
+        .await?;
+    let undeliverable = app.store.is_undeliverable(tenant, &number).await?;
+    let changed = previous
+        .as_ref()
+        .is_none_or(|p| p.whatsapp_number != number);
+    info!(csm_id = %csm, number = %number.masked(), changed, "CSM number saved");
+    Ok(AdminResponse::json(
+        if previous.is_none() { 201 } else { 200 },
+        json!({
+            "tenant_id": tenant,
+            "csm_id": csm,
+            "whatsapp_number": number,
+            "undeliverable": undeliverable,
+            "changed": changed,
+        }),
+    ))
+}
+
+pub async fn get(app: &App, tenant: &TenantId, csm: &CsmId) -> Result<AdminResponse, AdminError> {
+    configured(app, tenant).await?;
+    let entry = app
+        .store
+        .get_csm(tenant, csm)
+        .await?
+        .ok_or_else(|| AdminError::not_found("csm_not_found", format!("CSM {csm}")))?;
+    let undeliverable = app
+        .store
+        .is_undeliverable(tenant, &entry.whatsapp_number)
+        .await?;
+    Ok(AdminResponse::json(
+        200,
+        json!({
+            "tenant_id": tenant,
+            "csm_id": entry.csm_id,
+            "whatsapp_number": entry.whatsapp_number,
+            "undeliverable": undeliverable,
+            "updated_at": entry.updated_at,
+        }),
+    ))
+}
+
+pub async fn delete(
+    app: &App,
+    tenant: &TenantId,
+    csm: &CsmId,
+) -> Result<AdminResponse, AdminError> {
+    configured(app, tenant).await?;
+    if !app.store.delete_csm(tenant, csm).await? {
+        return Err(AdminError::not_found("csm_not_found", format!("CSM {csm}")));
+    }
+    info!(csm_id = %csm, "CSM removed from the roster");
+    Ok(AdminResponse {
+        status: 204,
+        body: None,
+    })
+}
