@@ -10,6 +10,11 @@ TEST_MOTO_PORT ?= 5056
 BENCH_MOTO_PORT ?= 5062
 BENCH_VENV  := .venv-bench
 BENCH_ARGS  ?=
+SOAK_MOTO_PORT ?= 5063
+# Sizes of the reliability scenarios under `make soak` (`make test` runs the
+# defaults in tests/tests/reliability.rs: 300 requests, 2,000 webhook events).
+SOAK_FAULT_N      ?= 2000
+SOAK_STORM_EVENTS ?= 10000
 CARGO_LAMBDA := $(VENV)/bin/cargo-lambda
 
 .PHONY: help dev test lint build deploy bench soak fuzz venv clean
@@ -17,6 +22,7 @@ CARGO_LAMBDA := $(VENV)/bin/cargo-lambda
 help:
 	@echo "make dev     - the whole system on loopback: moto, the Meta sandbox, the three functions, a demo scenario"
 	@echo "make test    - unit and integration tests (moto + Meta sandbox) and the template linters"
+	@echo "make soak    - the reliability scenarios at full size (2,000 faulty sends, 10,000 webhook events), with their tallies"
 	@echo "make lint    - rustfmt check, clippy (warnings denied), template linters"
 	@echo "make build   - cargo lambda build --release --arm64"
 	@echo "make deploy  - sam build, then sam deploy --guided"
@@ -44,6 +50,14 @@ test: venv
 	FWA_TEST_MOTO=http://127.0.0.1:$(TEST_MOTO_PORT) cargo test --workspace --locked 2>&1 | tee .local/test.log; \
 	status=$${PIPESTATUS[0]}; [ $$status -eq 0 ] || exit $$status
 	@infra/lint-iac.sh
+
+# The reliability scenarios only, one at a time, at the sizes above; each prints its tally.
+soak: venv
+	@infra/moto.sh start $(SOAK_MOTO_PORT)
+	@mkdir -p .local; trap 'infra/moto.sh stop $(SOAK_MOTO_PORT)' EXIT; \
+	FWA_TEST_MOTO=http://127.0.0.1:$(SOAK_MOTO_PORT) FWA_FAULT_N=$(SOAK_FAULT_N) FWA_STORM_EVENTS=$(SOAK_STORM_EVENTS) \
+	cargo test -p fincelo-tests --locked --test integration reliability:: -- --nocapture --test-threads=1 2>&1 | tee .local/soak.log; \
+	status=$${PIPESTATUS[0]}; [ $$status -eq 0 ] || exit $$status
 
 lint:
 	cargo fmt --all -- --check

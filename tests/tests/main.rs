@@ -6,6 +6,7 @@ mod helpers;
 mod admin;
 mod e2e;
 mod foundation;
+mod reliability;
 mod sender;
 mod sender_limits;
 mod templates;
