@@ -15,6 +15,7 @@ SOAK_MOTO_PORT ?= 5063
 # defaults in tests/tests/reliability.rs: 300 requests, 2,000 webhook events).
 SOAK_FAULT_N      ?= 2000
 SOAK_STORM_EVENTS ?= 10000
+SOAK_FUZZ_SECS ?= 600
 CARGO_LAMBDA := $(VENV)/bin/cargo-lambda
 
 .PHONY: help dev test lint build deploy bench soak fuzz venv clean
@@ -58,6 +59,7 @@ soak: venv
 	FWA_TEST_MOTO=http://127.0.0.1:$(SOAK_MOTO_PORT) FWA_FAULT_N=$(SOAK_FAULT_N) FWA_STORM_EVENTS=$(SOAK_STORM_EVENTS) \
 	cargo test -p fincelo-tests --locked --test integration reliability:: -- --nocapture --test-threads=1 2>&1 | tee .local/soak.log; \
 	status=$${PIPESTATUS[0]}; [ $$status -eq 0 ] || exit $$status
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECS=$(SOAK_FUZZ_SECS)
 
 lint:
 	cargo fmt --all -- --check

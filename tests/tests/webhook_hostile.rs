@@ -413,3 +413,31 @@ async fn one_tenants_webhook_cannot_touch_anothers_records() {
     );
     w.shutdown().await;
 }
+
+/// The events queue refuses the publish after a body's writes applied: the
+/// answer is 500, and Meta's retry of the same body publishes the inbound
+/// message's event (once), although the window was already open.
+#[tokio::test]
+async fn an_inbound_event_lost_to_a_failed_publish_comes_back_with_metas_retry() {
+    let w = spawn_world().await;
+    let mut config = (*w.stack.app.config).clone();
+    config.events_queue_url = format!("{}-missing", config.events_queue_url);
+    let broken = fincelo::startup::App::new(config, &w.stack.sdk).unwrap();
+    let csm = csm_number();
+    let body = serde_json::to_vec(&meta_body(&w, &csm, now())).unwrap();
+
+    let first = handle(&broken, request(body.clone(), signed(&w, &body))).await;
+    assert_eq!(first.status, 500, "Meta must retry");
+    assert!(w.window(&csm).await.is_some(), "the writes applied");
+    assert!(w.stack.drain("EventsQueue").await.unwrap().is_empty());
+
+    assert_eq!(post(&w, body.clone(), signed(&w, &body)).await, 200);
+    assert_eq!(post(&w, body.clone(), signed(&w, &body)).await, 200);
+    let events = w.stack.drain("EventsQueue").await.unwrap();
+    let received: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "csm.message_received")
+        .collect();
+    assert_eq!(received.len(), 1, "{events:#?}");
+    w.shutdown().await;
+}

@@ -31,7 +31,7 @@ pub mod payload;
 pub mod signature;
 
 use bytes::Bytes;
-use futures::stream::{self, StreamExt, TryStreamExt};
+use futures::stream::{self, StreamExt};
 use http::{HeaderMap, Method};
 use secrecy::ExposeSecret;
 use subtle::ConstantTimeEq;
@@ -309,13 +309,55 @@ async fn act(app: &App, tenant: &Tenant, intake: &Intake) -> Result<usize, Refus
     for t in &intake.template_updates {
         futures.push(Box::pin(on_template(app, tenant, t, now)));
     }
-    let events: Vec<Option<Event>> = stream::iter(futures)
+    // Every action runs to its end, even when another fails: the events of
+    // the writes that did apply are published now, because Meta's retry will
+    // find those writes done and publish nothing for them.
+    let results: Vec<Result<Option<Event>, Refusal>> = stream::iter(futures)
         .buffer_unordered(WRITE_CONCURRENCY)
-        .try_collect()
-        .await?;
-    let events: Vec<Event> = events.into_iter().flatten().collect();
-    app.queues.publish(&events).await?;
-    Ok(events.len())
+        .collect()
+        .await;
+    let mut events = Vec::new();
+    let mut failed = None;
+    for r in results {
+        match r {
+            Ok(Some(e)) => events.push(e),
+            Ok(None) => {}
+            Err(e) => failed = failed.or(Some(e)),
+        }
+    }
+    if let Err(e) = app.queues.publish(&events).await {
+        forget_unpublished(app, tenant, &events).await;
+        return Err(e.into());
+    }
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(events.len()),
+    }
+}
+
+/// The events queue refused a publish after the writes applied. An inbound
+/// message's sighting is forgotten, so Meta's retry publishes it again. A
+/// status or template change cannot be replayed that way (the retry finds
+/// the record already moved), so it is logged in full for an operator; see
+/// the README's reliability section.
+async fn forget_unpublished(app: &App, tenant: &Tenant, events: &[Event]) {
+    for event in events {
+        match event {
+            Event::CsmMessageReceived { message_id, .. } => {
+                if let Err(e) = app
+                    .store
+                    .forget_sighting(&tenant.tenant_id, "msg", message_id)
+                    .await
+                {
+                    tracing::error!(error = %e, message_id = %message_id, "could not forget the sighting; this inbound event is lost");
+                }
+            }
+            other => tracing::error!(
+                event = %other.to_json(),
+                "event not published and not replayable by Meta's retry"
+            ),
+        }
+    }
 }
 
 /// An inbound CSM message opens or refreshes the window (idempotent, never
