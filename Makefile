@@ -15,7 +15,7 @@ SOAK_MOTO_PORT ?= 5063
 # defaults in tests/tests/reliability.rs: 300 requests, 2,000 webhook events).
 SOAK_FAULT_N      ?= 2000
 SOAK_STORM_EVENTS ?= 10000
-SOAK_FUZZ_SECS ?= 600
+SOAK_FUZZ_SECS    ?= 600
 CARGO_LAMBDA := $(VENV)/bin/cargo-lambda
 
 .PHONY: help dev test lint build deploy bench soak fuzz venv clean
@@ -23,7 +23,7 @@ CARGO_LAMBDA := $(VENV)/bin/cargo-lambda
 help:
 	@echo "make dev     - the whole system on loopback: moto, the Meta sandbox, the three functions, a demo scenario"
 	@echo "make test    - unit and integration tests (moto + Meta sandbox) and the template linters"
-	@echo "make soak    - the reliability scenarios at full size (2,000 faulty sends, 10,000 webhook events), with their tallies"
+	@echo "make soak    - the reliability scenarios at full size (2,000 faulty sends, 10,000 webhook events), with their tallies, then make fuzz for SOAK_FUZZ_SECS (600 s) per target"
 	@echo "make lint    - rustfmt check, clippy (warnings denied), template linters"
 	@echo "make build   - cargo lambda build --release --arm64"
 	@echo "make deploy  - sam build, then sam deploy --guided"
