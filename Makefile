@@ -21,7 +21,7 @@ CARGO_LAMBDA := $(VENV)/bin/cargo-lambda
 .PHONY: help dev test lint build deploy bench soak fuzz venv clean
 
 help:
-	@echo "make dev     - the whole system on loopback: moto, the Meta sandbox, the three functions, a demo scenario"
+	@echo "make dev     - the whole system on loopback: moto, the Meta sandbox, the four functions, a demo scenario"
 	@echo "make test    - unit and integration tests (moto + Meta sandbox) and the template linters"
 	@echo "make soak    - the reliability scenarios at full size (2,000 faulty sends, 10,000 webhook events), with their tallies, then make fuzz for SOAK_FUZZ_SECS (600 s) per target"
 	@echo "make lint    - rustfmt check, clippy (warnings denied), template linters"

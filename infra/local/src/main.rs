@@ -1,7 +1,7 @@
 //! `fincelo-local dev`: the whole system on loopback (what `make dev` runs).
 //!
 //! Starts the Meta sandbox, provisions the emulator (moto must be running;
-//! the Makefile starts it), starts the three functions wired as in
+//! the Makefile starts it), starts the four functions wired as in
 //! template.yaml, registers a demo tenant in both, plays the scenario, then
 //! keeps serving until Ctrl-C.
 

@@ -1,4 +1,4 @@
-//! The local runner: the three functions on loopback, wired as
+//! The local runner: the four functions on loopback, wired as
 //! `template.yaml` wires them, around the *same* handlers Lambda runs.
 //!
 //! - HTTP (the HTTP API): `GET|POST /webhooks/whatsapp` → `fincelo::webhook::handle`;
