@@ -14,10 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
-use aws_sdk_sqs::types::{
-    DeleteMessageBatchRequestEntry, MessageSystemAttributeName, SendMessageBatchRequestEntry,
-};
+use aws_sdk_sqs::types::{MessageSystemAttributeName, SendMessageBatchRequestEntry};
 use fincelo::sender::Sender;
 use serde_json::json;
 
@@ -147,26 +144,7 @@ pub async fn run(
                 if msgs.is_empty() {
                     continue;
                 }
-                let mut event = SqsEvent::default();
-                event.records = msgs
-                    .iter()
-                    .map(|m| {
-                        let mut rec = SqsMessage::default();
-                        rec.message_id = m.message_id.clone();
-                        rec.receipt_handle = m.receipt_handle.clone();
-                        rec.body = m.body.clone();
-                        rec.attributes = m
-                            .attributes()
-                            .map(|a| {
-                                a.iter()
-                                    .map(|(k, v)| (k.as_str().to_string(), v.clone()))
-                                    .collect()
-                            })
-                            .unwrap_or_default();
-                        rec.event_source = Some("aws:sqs".into());
-                        rec
-                    })
-                    .collect();
+                let event = fincelo_local::lambda_event(&msgs);
                 let resp = sender.handle_batch(event).await;
                 if first {
                     first = false;
@@ -175,24 +153,8 @@ pub async fn run(
                         Ordering::Relaxed,
                     );
                 }
-                let failed: std::collections::HashSet<String> = resp
-                    .batch_item_failures
-                    .iter()
-                    .map(|f| f.item_identifier.clone())
-                    .collect();
-                failures.fetch_add(failed.len(), Ordering::Relaxed);
-                let entries: Vec<DeleteMessageBatchRequestEntry> = msgs
-                    .iter()
-                    .filter(|m| m.message_id.as_ref().is_some_and(|id| !failed.contains(id)))
-                    .enumerate()
-                    .filter_map(|(i, m)| {
-                        DeleteMessageBatchRequestEntry::builder()
-                            .id(i.to_string())
-                            .receipt_handle(m.receipt_handle.clone()?)
-                            .build()
-                            .ok()
-                    })
-                    .collect();
+                failures.fetch_add(resp.batch_item_failures.len(), Ordering::Relaxed);
+                let entries = fincelo_local::delete_entries(&msgs, Some(&resp));
                 let n = entries.len();
                 if n > 0 {
                     let _ = sqs

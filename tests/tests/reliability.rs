@@ -31,9 +31,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_sdk_sqs::types::{
-    DeleteMessageBatchRequestEntry, QueueAttributeName, SendMessageBatchRequestEntry,
-};
+use aws_sdk_sqs::types::{QueueAttributeName, SendMessageBatchRequestEntry};
 use fincelo::ids::IdempotencyKey;
 use fincelo::phone::E164;
 use fincelo::startup::now;
@@ -45,6 +43,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::{
     csm_number, send_request, short_id, spawn_world, spawn_world_with, World, WorldOptions,
+    TEMPLATE_ROWS,
 };
 
 /// A size from the environment, or its default.
@@ -80,36 +79,6 @@ struct Planned {
     expect: Expect,
     duplicated: bool,
 }
-
-/// The rows of the seed's table the run cycles through for template sends.
-const TEMPLATE_ROWS: [(&str, &str, bool, &str); 6] = [
-    (
-        "usage_threshold",
-        "good",
-        false,
-        "fincelo_usage_opportunity",
-    ),
-    (
-        "usage_threshold",
-        "average",
-        false,
-        "fincelo_usage_heads_up",
-    ),
-    ("usage_threshold", "poor", false, "fincelo_usage_risk"),
-    (
-        "overdue_invoice",
-        "critical",
-        true,
-        "fincelo_collections_personal",
-    ),
-    (
-        "overdue_invoice",
-        "poor",
-        false,
-        "fincelo_collections_urgent",
-    ),
-    ("escalation", "platinum", false, "fincelo_escalation_notify"),
-];
 
 /// The sender's settings for the fault run, as environment variables would
 /// give them: short, with production's proportions. The Graph timeout
@@ -1113,17 +1082,7 @@ async fn receive_until_stopped(
             continue;
         }
         empty = 0;
-        let entries: Vec<DeleteMessageBatchRequestEntry> = msgs
-            .iter()
-            .enumerate()
-            .filter_map(|(i, m)| {
-                DeleteMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .receipt_handle(m.receipt_handle.clone()?)
-                    .build()
-                    .ok()
-            })
-            .collect();
+        let entries = fincelo_local::delete_entries(&msgs, None);
         for m in &msgs {
             out.push((
                 m.message_id.clone().expect("SQS message id"),

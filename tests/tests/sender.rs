@@ -7,7 +7,7 @@ use fincelo::startup::now;
 use fincelo::store::LedgerState;
 use serde_json::{json, Value};
 
-use crate::helpers::{csm_number, eventually, send_request, spawn_world, World};
+use crate::helpers::{csm_number, eventually, send_request, spawn_world, World, TEMPLATE_ROWS};
 
 async fn wait_for_messages(
     w: &World,
@@ -70,34 +70,7 @@ async fn in_window_request_is_sent_as_free_form_text() {
 async fn out_of_window_requests_use_the_template_the_table_chooses() {
     let w = spawn_world().await;
     w.approve_all_templates().await;
-    let rows = [
-        (
-            "usage_threshold",
-            "good",
-            false,
-            "fincelo_usage_opportunity",
-        ),
-        (
-            "usage_threshold",
-            "average",
-            false,
-            "fincelo_usage_heads_up",
-        ),
-        ("usage_threshold", "poor", false, "fincelo_usage_risk"),
-        (
-            "overdue_invoice",
-            "critical",
-            true,
-            "fincelo_collections_personal",
-        ),
-        (
-            "overdue_invoice",
-            "poor",
-            false,
-            "fincelo_collections_urgent",
-        ),
-        ("escalation", "platinum", false, "fincelo_escalation_notify"),
-    ];
+    let rows = TEMPLATE_ROWS;
     let mut cases = Vec::new();
     for (event, health, premium, template) in rows {
         let csm = csm_number();

@@ -8,4 +8,4 @@ pub mod scenario;
 pub mod stack;
 
 pub use provision::{Overrides, Resources};
-pub use stack::{LocalTenant, Stack, StackOptions};
+pub use stack::{delete_entries, lambda_event, LocalTenant, Stack, StackOptions};

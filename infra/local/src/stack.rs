@@ -17,8 +17,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
@@ -423,46 +423,9 @@ async fn poll_send_queue(
         if messages.is_empty() {
             continue;
         }
-        let mut event = SqsEvent::default();
-        event.records = messages
-            .iter()
-            .map(|m| {
-                let mut rec = SqsMessage::default();
-                rec.message_id = m.message_id.clone();
-                rec.receipt_handle = m.receipt_handle.clone();
-                rec.body = m.body.clone();
-                rec.md5_of_body = m.md5_of_body.clone();
-                rec.attributes = m
-                    .attributes()
-                    .map(|a| {
-                        a.iter()
-                            .map(|(k, v)| (k.as_str().to_string(), v.clone()))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                rec.event_source = Some("aws:sqs".into());
-                rec.aws_region = Some("us-east-1".into());
-                rec
-            })
-            .collect();
+        let event = lambda_event(&messages);
         let response = sender.handle_batch(event).await;
-        let failed: std::collections::HashSet<String> = response
-            .batch_item_failures
-            .iter()
-            .map(|f| f.item_identifier.clone())
-            .collect();
-        let entries: Vec<DeleteMessageBatchRequestEntry> = messages
-            .iter()
-            .filter(|m| m.message_id.as_ref().is_some_and(|id| !failed.contains(id)))
-            .enumerate()
-            .filter_map(|(i, m)| {
-                DeleteMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .receipt_handle(m.receipt_handle.clone()?)
-                    .build()
-                    .ok()
-            })
-            .collect();
+        let entries = delete_entries(&messages, Some(&response));
         if !entries.is_empty() {
             if let Err(e) = sqs
                 .delete_message_batch()
@@ -475,4 +438,64 @@ async fn poll_send_queue(
             }
         }
     }
+}
+
+/// Lambda's SQS event for messages received from a queue, with the
+/// attributes the event source mapping passes (receive count among them).
+pub fn lambda_event(messages: &[Message]) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    event.records = messages
+        .iter()
+        .map(|m| {
+            let mut rec = SqsMessage::default();
+            rec.message_id = m.message_id.clone();
+            rec.receipt_handle = m.receipt_handle.clone();
+            rec.body = m.body.clone();
+            rec.md5_of_body = m.md5_of_body.clone();
+            rec.attributes = m
+                .attributes()
+                .map(|a| {
+                    a.iter()
+                        .map(|(k, v)| (k.as_str().to_string(), v.clone()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            rec.event_source = Some("aws:sqs".into());
+            rec.aws_region = Some("us-east-1".into());
+            rec
+        })
+        .collect();
+    event
+}
+
+/// What the event source mapping deletes after a batch: every message the
+/// partial batch response did not name (all of them without a response).
+pub fn delete_entries(
+    messages: &[Message],
+    response: Option<&SqsBatchResponse>,
+) -> Vec<DeleteMessageBatchRequestEntry> {
+    let failed: std::collections::HashSet<&str> = response
+        .map(|r| {
+            r.batch_item_failures
+                .iter()
+                .map(|f| f.item_identifier.as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    messages
+        .iter()
+        .filter(|m| {
+            m.message_id
+                .as_deref()
+                .is_some_and(|id| !failed.contains(id))
+        })
+        .enumerate()
+        .filter_map(|(i, m)| {
+            DeleteMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .receipt_handle(m.receipt_handle.clone()?)
+                .build()
+                .ok()
+        })
+        .collect()
 }

@@ -390,6 +390,37 @@ impl World {
     }
 }
 
+/// The seed's template table as (event, health, premium, template) rows,
+/// one per template; premium wins for an at-risk overdue invoice.
+pub const TEMPLATE_ROWS: [(&str, &str, bool, &str); 6] = [
+    (
+        "usage_threshold",
+        "good",
+        false,
+        "fincelo_usage_opportunity",
+    ),
+    (
+        "usage_threshold",
+        "average",
+        false,
+        "fincelo_usage_heads_up",
+    ),
+    ("usage_threshold", "poor", false, "fincelo_usage_risk"),
+    (
+        "overdue_invoice",
+        "critical",
+        true,
+        "fincelo_collections_personal",
+    ),
+    (
+        "overdue_invoice",
+        "poor",
+        false,
+        "fincelo_collections_urgent",
+    ),
+    ("escalation", "platinum", false, "fincelo_escalation_notify"),
+];
+
 /// A v1 send request.
 pub struct SendRequestBuilder {
     pub tenant_id: String,
