@@ -145,8 +145,14 @@ pub fn log_filter(level: &str) -> EnvFilter {
     } else {
         level.to_ascii_lowercase()
     };
-    EnvFilter::try_new(format!("{directive},{WIRE_LOG_CAPS}"))
-        .unwrap_or_else(|_| EnvFilter::new(format!("info,{WIRE_LOG_CAPS}")))
+    // The caps only ever lower a level: added to a filter that asks for no
+    // TRACE, `target=debug` would raise those libraries to DEBUG instead.
+    let directive = if directive.contains("trace") {
+        format!("{directive},{WIRE_LOG_CAPS}")
+    } else {
+        directive
+    };
+    EnvFilter::try_new(&directive).unwrap_or_else(|_| EnvFilter::new("info"))
 }
 
 /// Reads configuration, installs logging and builds the clients. A bad
@@ -208,6 +214,26 @@ mod tests {
                         "{level}"
                     );
                 }
+            });
+        }
+    }
+
+    #[test]
+    fn the_caps_never_raise_a_quieter_level() {
+        for level in ["warn", "INFO", "fincelo=debug,warn"] {
+            let subscriber = tracing_subscriber::fmt()
+                .with_env_filter(log_filter(level))
+                .finish();
+            tracing::subscriber::with_default(subscriber, || {
+                // `enabled!` needs literal targets.
+                assert!(
+                    !tracing::enabled!(target: "aws_smithy_runtime::client::orchestrator", Level::DEBUG),
+                    "{level}"
+                );
+                assert!(
+                    !tracing::enabled!(target: "lambda_runtime", Level::DEBUG),
+                    "{level}"
+                );
             });
         }
     }
