@@ -6,12 +6,15 @@
 //!
 //! 1. Parse the request; an invalid one is parked in the DLQ with its reason.
 //! 2. `deliver_by` passed: recorded as expired, not sent.
-//! 3. Claim the idempotency key (conditional write). A key already sent,
+//! 3. Pace alerts to one CSM against Meta's pair limit ([`pacer`]): a slot
+//!    further away than `PAIR_MAX_WAIT_MS` re-queues the request with that
+//!    delay, before any claim.
+//! 4. Claim the idempotency key (conditional write). A key already sent,
 //!    expired or parked is acknowledged without a call to Meta.
-//! 4. Inside the CSM's window (checked on read, with a safety margin) and
+//! 5. Inside the CSM's window (checked on read, with a safety margin) and
 //!    with `text`: free-form text. Otherwise the template the seed's table
 //!    chooses, only if it is APPROVED for the tenant.
-//! 5. Meta's answer decides (see [`classify`]): recorded as sent; retried
+//! 6. Meta's answer decides (see [`classify`]): recorded as sent; retried
 //!    later (the record is reported as a batch item failure and its next
 //!    visibility pushed out with backoff); parked in the DLQ with Meta's code;
 //!    or, when the answer was lost, recorded as *ambiguous*.
