@@ -109,17 +109,9 @@ pub fn status_body(statuses: Vec<Value>) -> Value {
         "messaging_product": "whatsapp", "metadata": metadata(), "contacts": contacts, "statuses": statuses}})])
 }
 
-const TEMPLATE_NAMES: [&str; 6] = [
-    "fincelo_usage_opportunity",
-    "fincelo_usage_heads_up",
-    "fincelo_usage_risk",
-    "fincelo_collections_personal",
-    "fincelo_collections_urgent",
-    "fincelo_escalation_notify",
-];
-
 fn template_change(i: usize, ts: i64) -> Value {
-    let name = TEMPLATE_NAMES[i % TEMPLATE_NAMES.len()];
+    let all = fincelo::templates::catalog::Catalog::builtin().all();
+    let name = all[i % all.len()].name.as_str();
     let id = 1_689_556_908_129_832u64 + i as u64;
     match i % 4 {
         0 => json!({"field": "message_template_status_update", "value": {"event": "APPROVED",

@@ -58,8 +58,9 @@ fn one(b: &Body) -> Result<(usize, usize, usize, usize), &'static str> {
     ))
 }
 
-/// CPU microseconds per body of one stage, over the corpus, for about `secs`.
-fn stage_us(corpus: &[Body], secs: f64, f: impl Fn(&Body)) -> f64 {
+/// Runs `f` over the corpus, pass after pass, for about `secs`: how many
+/// bodies, and the wall and this thread's CPU time they took.
+fn timed(corpus: &[Body], secs: f64, f: impl Fn(&Body)) -> (u64, f64, f64) {
     let budget = Duration::from_secs_f64(secs);
     let cpu0 = thread_cpu();
     let t0 = Instant::now();
@@ -70,7 +71,14 @@ fn stage_us(corpus: &[Body], secs: f64, f: impl Fn(&Body)) -> f64 {
         }
         n += corpus.len() as u64;
     }
-    (thread_cpu() - cpu0).as_secs_f64() * 1e6 / n as f64
+    let cpu = (thread_cpu() - cpu0).as_secs_f64().max(1e-9);
+    (n, t0.elapsed().as_secs_f64(), cpu)
+}
+
+/// CPU microseconds per body of one stage, over the corpus, for about `secs`.
+fn stage_us(corpus: &[Body], secs: f64, f: impl Fn(&Body)) -> f64 {
+    let (n, _, cpu) = timed(corpus, secs, f);
+    cpu * 1e6 / n as f64
 }
 
 /// Where the Rust intake's time goes, per stage (CPU µs per body).
@@ -113,18 +121,9 @@ pub fn run_rust(corpus: &[Body], secs: f64) -> IntakeResult {
     for b in corpus.iter().cycle().take(corpus.len() * 20) {
         std::hint::black_box(one(std::hint::black_box(b)).ok());
     }
-    let budget = Duration::from_secs_f64(secs);
-    let cpu0 = thread_cpu();
-    let t0 = Instant::now();
-    let mut n = 0u64;
-    while t0.elapsed() < budget {
-        for b in corpus {
-            std::hint::black_box(one(std::hint::black_box(b)).ok());
-        }
-        n += corpus.len() as u64;
-    }
-    let wall = t0.elapsed().as_secs_f64();
-    let cpu = (thread_cpu() - cpu0).as_secs_f64().max(1e-9);
+    let (n, wall, cpu) = timed(corpus, secs, |b| {
+        std::hint::black_box(one(b).ok());
+    });
     IntakeResult {
         implementation: "fincelo (Rust, release)".into(),
         bodies: n,

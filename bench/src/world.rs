@@ -10,7 +10,7 @@ use fincelo::config::Config;
 use fincelo::ids::TenantId;
 use fincelo::startup::{local_sdk_config, App};
 use fincelo_local::{LocalTenant, Resources, Stack, StackOptions};
-use meta_sandbox::{SandboxClient, SandboxConfig, SandboxHandle, TenantSpec};
+use meta_sandbox::{SandboxClient, SandboxConfig, SandboxHandle};
 use serde_json::json;
 
 use crate::corpus::{APP_SECRET, PHONE_NUMBER_ID, WABA_ID};
@@ -96,17 +96,9 @@ impl World {
                 display_phone_number: None,
             };
             stack.add_tenant(&tenant).await.map_err(boxed)?;
-            meta.register_tenant(&TenantSpec {
-                phone_number_id: pnid,
-                waba_id: waba,
-                access_token: ACCESS_TOKEN.into(),
-                app_secret: APP_SECRET.into(),
-                webhook_url: stack.webhook_url(),
-                display_phone_number: None,
-                verified_name: None,
-            })
-            .await
-            .map_err(boxed)?;
+            meta.register_tenant(&tenant.sandbox_spec(stack.webhook_url()))
+                .await
+                .map_err(boxed)?;
             let (status, body) = stack.invoke_templates("submit", Some(&tenant_id)).await;
             if status != 200 {
                 return Err(format!("template submit answered {status}: {body}"));

@@ -13,7 +13,7 @@ use axum::Router;
 use fincelo::ids::{IdempotencyKey, TenantId};
 use fincelo::store::LedgerState;
 use fincelo_local::{LocalTenant, Stack, StackOptions};
-use meta_sandbox::{SandboxConfig, SandboxHandle, TenantSpec};
+use meta_sandbox::{SandboxConfig, SandboxHandle};
 use serde_json::{json, Value};
 
 const FIXTURES: &str = concat!(
@@ -169,15 +169,7 @@ async fn local_stack() -> Local {
     stack.add_tenant(&tenant).await.unwrap();
     sandbox
         .client()
-        .register_tenant(&TenantSpec {
-            phone_number_id: tenant.phone_number_id.clone(),
-            waba_id: tenant.waba_id.clone(),
-            access_token: tenant.access_token.clone(),
-            app_secret: tenant.app_secret.clone(),
-            webhook_url: stack.webhook_url(),
-            display_phone_number: None,
-            verified_name: None,
-        })
+        .register_tenant(&tenant.sandbox_spec(stack.webhook_url()))
         .await
         .unwrap();
     let dir = std::env::temp_dir().join(format!("fwa-test-{id}"));

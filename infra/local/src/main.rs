@@ -68,13 +68,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     sandbox
         .client()
         .register_tenant(&meta_sandbox::model::TenantSpec {
-            phone_number_id: tenant.phone_number_id.clone(),
-            waba_id: tenant.waba_id.clone(),
-            access_token: tenant.access_token.clone(),
-            app_secret: tenant.app_secret.clone(),
-            webhook_url: stack.webhook_url(),
-            display_phone_number: tenant.display_phone_number.clone(),
             verified_name: Some("Fincelo Demo".into()),
+            ..tenant.sandbox_spec(stack.webhook_url())
         })
         .await?;
 

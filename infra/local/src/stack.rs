@@ -111,6 +111,22 @@ pub struct LocalTenant {
     pub display_phone_number: Option<String>,
 }
 
+impl LocalTenant {
+    /// The same tenant as the Meta sandbox must know it (its ids, token and
+    /// app secret), calling back to `webhook_url`.
+    pub fn sandbox_spec(&self, webhook_url: String) -> meta_sandbox::TenantSpec {
+        meta_sandbox::TenantSpec {
+            phone_number_id: self.phone_number_id.clone(),
+            waba_id: self.waba_id.clone(),
+            access_token: self.access_token.clone(),
+            app_secret: self.app_secret.clone(),
+            webhook_url,
+            display_phone_number: self.display_phone_number.clone(),
+            verified_name: None,
+        }
+    }
+}
+
 /// A running local stack.
 pub struct Stack {
     pub resources: Resources,

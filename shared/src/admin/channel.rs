@@ -90,16 +90,13 @@ pub async fn put(app: &App, tenant: &TenantId, body: &[u8]) -> Result<AdminRespo
     );
     Ok(AdminResponse::json(
         if previous.is_none() { 201 } else { 200 },
-        json!({
-            "tenant_id": rec.tenant_id,
-            "phone_number_id": rec.phone_number_id,
-            "waba_id": rec.waba_id,
-            "display_phone_number": rec.display_phone_number,
-            "verified_name": rec.verified_name,
-            "quality_rating": info.quality_rating,
-            "updated_at": rec.updated_at,
-            "secrets_picked_up_within_secs": app.config.cache.secret_ttl.as_secs(),
-        }),
+        with_ids(
+            &rec,
+            json!({
+                "quality_rating": info.quality_rating,
+                "secrets_picked_up_within_secs": app.config.cache.secret_ttl.as_secs(),
+            }),
+        ),
     ))
 }
 
@@ -152,13 +149,9 @@ pub async fn status(app: &App, tenant: &TenantId) -> Result<AdminResponse, Admin
     }
     Ok(AdminResponse::json(
         200,
-        json!({
-            "tenant_id": rec.tenant_id,
-            "phone_number_id": rec.phone_number_id,
-            "waba_id": rec.waba_id,
-            "display_phone_number": rec.display_phone_number,
-            "verified_name": rec.verified_name,
-            "updated_at": rec.updated_at,
+        with_ids(
+            &rec,
+            json!({
             "templates": templates,
             "last_webhook_at": activity.last_webhook_at,
             "dlq": {
@@ -167,6 +160,24 @@ pub async fn status(app: &App, tenant: &TenantId) -> Result<AdminResponse, Admin
                 "window_days": DLQ_RETENTION_DAYS,
             },
             "csms": csms,
-        }),
+            }),
+        ),
     ))
+}
+
+/// A saved channel's ids and names, which every answer about it starts
+/// with, merged with `rest`. Never a secret: the record holds none.
+fn with_ids(rec: &TenantRecord, rest: serde_json::Value) -> serde_json::Value {
+    let mut body = json!({
+        "tenant_id": rec.tenant_id,
+        "phone_number_id": rec.phone_number_id,
+        "waba_id": rec.waba_id,
+        "display_phone_number": rec.display_phone_number,
+        "verified_name": rec.verified_name,
+        "updated_at": rec.updated_at,
+    });
+    if let (Some(map), serde_json::Value::Object(more)) = (body.as_object_mut(), rest) {
+        map.extend(more);
+    }
+    body
 }

@@ -13,9 +13,7 @@ use std::time::Duration;
 use fincelo::ids::{IdempotencyKey, TenantId};
 use fincelo::phone::E164;
 use fincelo_local::{LocalTenant, Stack, StackOptions};
-use meta_sandbox::{
-    InboundRequest, MessageRecord, SandboxClient, SandboxConfig, SandboxHandle, TenantSpec,
-};
+use meta_sandbox::{InboundRequest, MessageRecord, SandboxClient, SandboxConfig, SandboxHandle};
 use serde_json::{json, Value};
 
 static TRACING: Once = Once::new();
@@ -138,17 +136,9 @@ pub async fn spawn_world_with(opts: WorldOptions) -> World {
     };
     stack.add_tenant(&tenant).await.expect("tenant stored");
     let meta = sandbox.client();
-    meta.register_tenant(&TenantSpec {
-        phone_number_id: tenant.phone_number_id.clone(),
-        waba_id: tenant.waba_id.clone(),
-        access_token: tenant.access_token.clone(),
-        app_secret: tenant.app_secret.clone(),
-        webhook_url: stack.webhook_url(),
-        display_phone_number: None,
-        verified_name: None,
-    })
-    .await
-    .expect("sandbox tenant registered");
+    meta.register_tenant(&tenant.sandbox_spec(stack.webhook_url()))
+        .await
+        .expect("sandbox tenant registered");
     let tenant_id = TenantId::parse(&tenant.tenant_id).unwrap();
     World {
         stack,
@@ -179,15 +169,7 @@ impl World {
         };
         self.stack.add_tenant(&other).await.expect("tenant stored");
         self.meta
-            .register_tenant(&TenantSpec {
-                phone_number_id: other.phone_number_id.clone(),
-                waba_id: other.waba_id.clone(),
-                access_token: other.access_token.clone(),
-                app_secret: other.app_secret.clone(),
-                webhook_url: self.stack.webhook_url(),
-                display_phone_number: None,
-                verified_name: None,
-            })
+            .register_tenant(&other.sandbox_spec(self.stack.webhook_url()))
             .await
             .expect("sandbox tenant registered");
         other
