@@ -64,14 +64,8 @@ async fn rotated_token_replaces_the_old_one() {
         .unwrap();
     let (status, body) = app.send(&text_message(CSM, "x")).await;
     assert_eq!((status, body["error"]["code"].as_i64()), (401, Some(190)));
-    let resp = app
-        .http
-        .get(app.graph(&app.tenant.phone_number_id))
-        .bearer_auth("EAAGnew")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 200);
+    let (status, _) = app.get_as("EAAGnew", &app.tenant.phone_number_id).await;
+    assert_eq!(status, 200);
 }
 
 /// Unknown phone number ids and WABA ids are Graph's 100/33; so is another tenant's object.
@@ -93,15 +87,10 @@ async fn unknown_objects_are_100_subcode_33() {
         ),
         (Some(100), Some(33))
     );
-    let resp = app
-        .http
-        .get(app.graph("888888/message_templates"))
-        .bearer_auth(&app.tenant.access_token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 400);
-    let body: serde_json::Value = resp.json().await.unwrap();
+    let (status, body) = app
+        .get_as(&app.tenant.access_token, "888888/message_templates")
+        .await;
+    assert_eq!(status, 400);
     assert_eq!(body["error"]["error_subcode"], 33);
 
     // A second tenant's token cannot reach the first tenant's number.
@@ -302,15 +291,10 @@ async fn pair_rate_limit_is_131056() {
 #[tokio::test]
 async fn phone_number_info_is_served() {
     let app = spawn_app().await;
-    let resp = app
-        .http
-        .get(app.graph(&app.tenant.phone_number_id))
-        .bearer_auth(&app.tenant.access_token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 200);
-    let body: serde_json::Value = resp.json().await.unwrap();
+    let (status, body) = app
+        .get_as(&app.tenant.access_token, &app.tenant.phone_number_id)
+        .await;
+    assert_eq!(status, 200);
     assert_eq!(body["id"], app.tenant.phone_number_id.as_str());
     assert_eq!(body["verified_name"], "Fincelo");
     assert_eq!(body["quality_rating"], "GREEN");

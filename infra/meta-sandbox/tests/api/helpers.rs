@@ -179,6 +179,18 @@ impl TestApp {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
+    pub async fn get_as(&self, token: &str, path: &str) -> (u16, Value) {
+        let resp = self
+            .http
+            .get(self.graph(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("sent");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
     pub async fn send(&self, body: &Value) -> (u16, Value) {
         let path = format!("{}/messages", self.tenant.phone_number_id);
         self.post_as(&self.tenant.access_token, &path, body).await

@@ -170,16 +170,13 @@ async fn template_endpoints_match_the_spec() {
     );
     app.create_template("second_one", "Hello {{1}} there", &["x"])
         .await;
-    let list: Value = app
-        .http
-        .get(app.graph(&format!("{}/message_templates?limit=1", app.tenant.waba_id)))
-        .bearer_auth(&app.tenant.access_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (status, list) = app
+        .get_as(
+            &app.tenant.access_token,
+            &format!("{}/message_templates?limit=1", app.tenant.waba_id),
+        )
+        .await;
+    assert_eq!(status, 200, "{list}");
     assert_valid(
         &inline(&format!(
             "{TEMPLATES_PATH}/get/responses/200/content/application~1json/schema"
@@ -193,16 +190,10 @@ async fn template_endpoints_match_the_spec() {
 #[tokio::test]
 async fn phone_number_matches_phone_number_info() {
     let app = spawn_app().await;
-    let body: Value = app
-        .http
-        .get(app.graph(&app.tenant.phone_number_id))
-        .bearer_auth(&app.tenant.access_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (status, body) = app
+        .get_as(&app.tenant.access_token, &app.tenant.phone_number_id)
+        .await;
+    assert_eq!(status, 200, "{body}");
     assert_valid(&component("PhoneNumberInfo"), &body);
 }
 
