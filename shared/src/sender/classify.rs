@@ -38,7 +38,8 @@ pub fn classify(err: &GraphError) -> Class {
             Class::Transient
         }
         GraphError::Http { .. } => Class::Permanent,
-        GraphError::Connect(_) => Class::Transient,
+        // Neither reached Meta. (`Tls` only happens when the client is built.)
+        GraphError::Connect(_) | GraphError::Tls(_) => Class::Transient,
         GraphError::Timeout(_) | GraphError::Transport(_) | GraphError::Decode(_) => {
             Class::Ambiguous
         }
