@@ -161,9 +161,11 @@ impl Report {
              from the environment (one message naming a bad variable), installs the JSON log subscriber, loads \
              the AWS SDK configuration (`aws_config::load_defaults`: region, credentials provider chain, endpoint; \
              credentials are resolved lazily on the first request), builds the DynamoDB, SQS and Secrets Manager \
-             clients and the Graph API HTTP client (no network traffic, no connection warm-up; both HTTPS stacks, \
-             the SDK's and reqwest's, read the system's root certificates when they are built, which `strace` shows \
-             as the bulk of init after the runtime itself), and for the sender loads the six-template catalog \
+             clients and the Graph API HTTP client (no network traffic, no connection warm-up). The AWS SDK's HTTPS \
+             client reads and decodes the system's root certificates (`/etc/ssl/certs`) when its clients are \
+             built; `perf` shows that as the largest part of init after the process start itself. The Graph \
+             client trusts the Mozilla root set compiled into the binary (`webpki-roots`), which costs nothing to \
+             load; before that change it read the system's roots a second time. For the sender, init also loads the six-template catalog \
              compiled into the binary. No secret is fetched at init: a function \
              serves many tenants and an invocation needs one, so each tenant's record and secret are fetched on \
              first use and cached (tenant 60 s, secret 300 s). That is why the first invocation is slower than a \
@@ -229,6 +231,24 @@ impl Report {
                     );
                 }
             }
+        }
+        if let (Ok(p), Some(st)) = (&self.intake_pywa, r.outcomes.get("cpu_per_body_by_stage")) {
+            let us = |k: &str| st.get(k).and_then(|v| v.as_f64()).unwrap_or(f64::NAN);
+            let budget = 1e6 / (20.0 * p.bodies_per_cpu_sec.max(1e-9));
+            let _ = writeln!(
+                tables,
+                "\n**The 20× budget.** 20× pywa is {budget:.2} µs of CPU per body. Per stage, fincelo spends \
+                 {:.2} µs on the HMAC, {:.2} µs reading the routing ids and {:.2} µs parsing and classifying. \
+                 A serde_json scan of the same bytes that validates them and keeps nothing costs {:.2} µs \
+                 (`json_scan_floor_us`): that scan plus the HMAC leave {:.2} µs of the budget for building \
+                 the result. `payload::parse` builds a `serde_json::Value` tree and then walks it, which \
+                 is where the time goes.",
+                us("signature_us"),
+                us("routing_ids_us"),
+                us("parse_and_classify_us"),
+                us("json_scan_floor_us"),
+                budget - us("signature_us") - us("json_scan_floor_us"),
+            );
         }
         let _ = writeln!(
             tables,

@@ -380,10 +380,11 @@ mod tests {
         // graph.facebook.com's chain ends at DigiCert Global Root G2.
         let roots = roots();
         assert!(roots.len() > 100, "{} roots", roots.len());
-        assert!(roots
-            .roots
-            .iter()
-            .any(|a| a.subject.as_ref().windows(23).any(|w| w == b"DigiCert Global Root G2")));
+        assert!(roots.roots.iter().any(|a| a
+            .subject
+            .as_ref()
+            .windows(23)
+            .any(|w| w == b"DigiCert Global Root G2")));
         assert!(GraphClient::new(&GraphConfig {
             base_url: Url::parse("https://graph.facebook.com").expect("url"),
             version: "v23.0".into(),
