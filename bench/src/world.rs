@@ -170,7 +170,7 @@ impl World {
     ) -> Result<App, String> {
         let env = self.function_env(sender_max_concurrency);
         let config = Config::from_lookup(|k| env.get(k).cloned()).map_err(boxed)?;
-        let sdk = local_sdk_config(&self.moto).await;
+        let sdk = local_sdk_config(&self.moto).await.map_err(boxed)?;
         let (dynamo, sqs, secrets) = counted_clients(&sdk, counter);
         App::from_clients(config, dynamo, sqs, secrets).map_err(boxed)
     }

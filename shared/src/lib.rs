@@ -7,7 +7,8 @@
 //! - [`ids`], [`phone`]: validated identifiers and E.164 numbers (newtypes).
 //! - Adapters, each owning its client and names: [`store`] (DynamoDB; the
 //!   data model and its access patterns are documented there), [`queues`]
-//!   (SQS), [`secrets`] (Secrets Manager), [`graph`] (Meta's Graph API).
+//!   (SQS), [`secrets`] (Secrets Manager), [`graph`] (Meta's Graph API);
+//!   [`aws_http`], the HTTP client under the AWS SDK clients.
 //! - [`tenants`]: the cached tenant and secret lookup every handler uses.
 //! - Handlers: [`webhook`] (Meta's calls), [`sender`] (the send queue),
 //!   [`templates`] (submission and approval tracking), [`admin`] (the
@@ -15,6 +16,7 @@
 //! - [`events`]: what the Fincelo app is told.
 
 pub mod admin;
+pub mod aws_http;
 pub mod cache;
 pub mod config;
 pub mod events;

@@ -13,6 +13,7 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use thiserror::Error;
 use tracing_subscriber::EnvFilter;
 
+use crate::aws_http;
 use crate::config::{Config, ConfigError};
 use crate::graph::{GraphClient, GraphError};
 use crate::queues::Queues;
@@ -26,6 +27,8 @@ pub enum StartupError {
     Config(#[from] ConfigError),
     #[error("could not build the Graph API client")]
     Graph(#[source] GraphError),
+    #[error("could not build the AWS SDK's HTTP client")]
+    AwsHttp(#[source] rustls::Error),
 }
 
 /// Everything a handler depends on, built once per process.
@@ -82,17 +85,25 @@ impl App {
 }
 
 /// The AWS SDK configuration from the environment (region, credentials and
-/// `AWS_ENDPOINT_URL`, which points every client at the emulator locally).
-pub async fn sdk_config() -> SdkConfig {
-    aws_config::load_defaults(BehaviorVersion::latest()).await
+/// `AWS_ENDPOINT_URL`, which points every client at the emulator locally),
+/// with the HTTP client of [`aws_http`](crate::aws_http).
+pub async fn sdk_config() -> Result<SdkConfig, StartupError> {
+    Ok(aws_config::defaults(BehaviorVersion::latest())
+        .http_client(aws_http::http_client().map_err(StartupError::AwsHttp)?)
+        .load()
+        .await)
 }
 
 /// An SDK configuration for a local emulator (moto) at `endpoint`, with
 /// dummy credentials: used by the local runner, `fwa` and the tests, so
 /// they never depend on the caller's AWS profile.
-pub async fn local_sdk_config(endpoint: &str) -> SdkConfig {
+///
+/// It uses the functions' HTTP client, so every test through moto also
+/// goes through [`aws_http`](crate::aws_http).
+pub async fn local_sdk_config(endpoint: &str) -> Result<SdkConfig, StartupError> {
     let creds = aws_credential_types::Credentials::new("test", "test", None, None, "fincelo-local");
-    aws_config::defaults(BehaviorVersion::latest())
+    Ok(aws_config::defaults(BehaviorVersion::latest())
+        .http_client(aws_http::http_client().map_err(StartupError::AwsHttp)?)
         .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(creds)
@@ -101,7 +112,7 @@ pub async fn local_sdk_config(endpoint: &str) -> SdkConfig {
         // our logic rather than the emulator.
         .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(6))
         .load()
-        .await
+        .await)
 }
 
 /// Installs the JSON log subscriber once. The filter is the configured level
@@ -167,7 +178,7 @@ pub async fn start(function: &'static str) -> Result<App, StartupError> {
         }
     };
     init_tracing(&config.log_level);
-    let sdk = sdk_config().await;
+    let sdk = sdk_config().await?;
     let app = App::new(config, &sdk)?;
     tracing::info!(
         function,

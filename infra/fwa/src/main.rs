@@ -143,7 +143,9 @@ impl Target {
     /// profile, SSO, instance role; `AWS_ENDPOINT_URL` is honoured too).
     async fn sdk(&self) -> Result<aws_config::SdkConfig, String> {
         Ok(match self {
-            Target::Local(_) => local_sdk_config(self.get("moto", "")?).await,
+            Target::Local(_) => local_sdk_config(self.get("moto", "")?)
+                .await
+                .map_err(|e| format!("{e}"))?,
             Target::Deployed { .. } => {
                 aws_config::defaults(aws_config::BehaviorVersion::latest())
                     .load()

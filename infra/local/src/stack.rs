@@ -142,7 +142,7 @@ impl Stack {
     /// Provisions, builds the app from a configuration (the same code path
     /// as the environment in Lambda), and starts HTTP and the pollers.
     pub async fn start(opts: StackOptions) -> Result<Stack, StackError> {
-        let sdk = local_sdk_config(&opts.moto_endpoint).await;
+        let sdk = local_sdk_config(&opts.moto_endpoint).await?;
         let resources = provision(&sdk, &opts.prefix, &opts.overrides).await?;
         let mut env: HashMap<String, String> = [
             ("TABLE_NAME", resources.table_name.clone()),
