@@ -1,16 +1,12 @@
 //! The HTTP client the AWS SDK clients (DynamoDB, SQS, Secrets Manager, and
 //! aws-config's own providers) send their requests through: reqwest over
-//! the same rustls configuration as the Graph client ([`graph::tls_config`]).
+//! the same rustls configuration as the Graph client ([`crate::tls`]).
 //!
 //! # Why not the SDK's default client
 //! The default client builds its TLS configuration from the system's root
 //! certificates, which it reads and decodes from `/etc/ssl/certs` when the
-//! first SDK client is built. The benchmark (issue 9) measured that as the
-//! largest part of every function's init, about 2 ms of each cold start. This
-//! client uses the Mozilla root set compiled into the binary, which holds the
-//! Amazon Trust Services roots AWS endpoints chain to and costs nothing to
-//! load; every outbound call of a function now has one TLS stack and one root
-//! set.
+//! first SDK client is built: the largest part of every function's init in
+//! the benchmark (issue 9). See [`crate::tls`] for the root set used instead.
 //!
 //! # What it keeps from the default client
 //! The SDK's retry strategy decides what to retry from the [`ConnectorError`]
@@ -23,8 +19,6 @@
 //! Request bodies must be in memory, which every request of this service is
 //! (JSON and form bodies); a streaming body is refused as a user error rather
 //! than sent truncated.
-//!
-//! [`graph::tls_config`]: crate::graph::tls_config
 
 use std::borrow::Cow;
 use std::error::Error as StdError;
@@ -41,13 +35,13 @@ use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::body::SdkBody;
 
-use crate::graph;
+use crate::tls;
 
 /// The SDK's HTTP client. No network traffic; the TLS configuration is
 /// built here once and shared by every connector.
 pub fn http_client() -> Result<SharedHttpClient, rustls::Error> {
     Ok(SharedHttpClient::new(ReqwestClient {
-        tls: graph::tls_config()?,
+        tls: tls::client_config()?,
         connectors: Mutex::new(Vec::new()),
     }))
 }
@@ -203,7 +197,7 @@ mod tests {
     use tokio::net::TcpListener;
 
     fn connector(read: Option<Duration>) -> Connector {
-        let tls = graph::tls_config().expect("tls");
+        let tls = tls::client_config().expect("tls");
         Connector::new(tls, (Some(Duration::from_secs(2)), read))
     }
 
@@ -238,20 +232,6 @@ mod tests {
             String::from_utf8_lossy(&got).into_owned()
         });
         (url, task)
-    }
-
-    #[test]
-    fn the_roots_hold_the_amazon_trust_services_roots() {
-        // AWS endpoints chain to Amazon Trust Services.
-        for name in [
-            "Amazon Root CA 1",
-            "Amazon Root CA 2",
-            "Amazon Root CA 3",
-            "Amazon Root CA 4",
-            "Starfield Services Root Certificate Authority - G2",
-        ] {
-            assert!(graph::trusts_root_named(name), "{name}");
-        }
     }
 
     #[tokio::test]

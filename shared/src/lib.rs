@@ -8,7 +8,8 @@
 //! - Adapters, each owning its client and names: [`store`] (DynamoDB; the
 //!   data model and its access patterns are documented there), [`queues`]
 //!   (SQS), [`secrets`] (Secrets Manager), [`graph`] (Meta's Graph API);
-//!   [`aws_http`], the HTTP client under the AWS SDK clients.
+//!   [`aws_http`], the HTTP client under the AWS SDK clients, and [`tls`],
+//!   the TLS configuration both HTTP stacks share.
 //! - [`tenants`]: the cached tenant and secret lookup every handler uses.
 //! - Handlers: [`webhook`] (Meta's calls), [`sender`] (the send queue),
 //!   [`templates`] (submission and approval tracking), [`admin`] (the
@@ -30,4 +31,5 @@ pub mod startup;
 pub mod store;
 pub mod templates;
 pub mod tenants;
+pub mod tls;
 pub mod webhook;
