@@ -10,8 +10,8 @@
 //!
 //! Why not the system's roots (what reqwest and the AWS SDK load by
 //! default): each of them read and decoded every certificate under
-//! `/etc/ssl/certs` when its client was built, about 2 ms of every function's
-//! cold start each (issue 9, `make bench`). The compiled-in set is already
+//! `/etc/ssl/certs` when its client was built, together about 5 ms of every
+//! function's cold start on the build machine (issue 9, `make bench`). The compiled-in set is already
 //! parsed, so building this costs microseconds. It changes with a dependency
 //! update (`cargo update -p webpki-roots`), as the Lambda image's set changes
 //! with a runtime update.
