@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_sdk_sqs::types::{MessageSystemAttributeName, SendMessageBatchRequestEntry};
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use fincelo::sender::Sender;
 use serde_json::json;
 
@@ -126,16 +126,9 @@ pub async fn run(
         tasks.push(tokio::spawn(async move {
             let mut first = true;
             while !stop.load(Ordering::Relaxed) {
-                let got = sqs
-                    .receive_message()
-                    .queue_url(&queue)
-                    .max_number_of_messages(10)
-                    .wait_time_seconds(1)
-                    .message_system_attribute_names(MessageSystemAttributeName::All)
-                    .send()
-                    .await;
+                let got = fincelo_local::receive_batch(&sqs, &queue).await;
                 let msgs = match got {
-                    Ok(out) => out.messages.unwrap_or_default(),
+                    Ok(msgs) => msgs,
                     Err(_) => {
                         tokio::time::sleep(Duration::from_millis(100)).await;
                         continue;

@@ -139,7 +139,7 @@ impl TenantDirectory {
 
     /// Drops the cached secrets and reads them again: Meta said 190, so the
     /// token was probably rotated.
-    pub async fn refresh_secrets(
+    async fn refresh_secrets(
         &self,
         tenant: &TenantRecord,
         stale: &Arc<TenantSecrets>,

@@ -845,23 +845,7 @@ async fn a_token_rotated_in_secrets_manager_is_picked_up_within_the_ttl() {
     w.enqueue(&first.json()).await;
     wait_for_state(&w, &first.key, LedgerState::Sent).await;
 
-    let new_token = format!("EAAG-rotated-{}", short_id());
-    w.meta
-        .rotate_token(&w.tenant.phone_number_id, &new_token)
-        .await
-        .unwrap();
-    let store = w.stack.app.directory.secret_store();
-    store
-        .client()
-        .put_secret_value()
-        .secret_id(store.secret_id(&w.tenant_id))
-        .secret_string(
-            json!({"access_token": new_token, "app_secret": w.tenant.app_secret, "verify_token": w.tenant.verify_token})
-                .to_string(),
-        )
-        .send()
-        .await
-        .expect("PutSecretValue");
+    w.rotate_token().await;
     let rotated = Instant::now();
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let second = send_request(&w.tenant.tenant_id, &csm).text("after rotation");

@@ -593,6 +593,17 @@ const PROGRESSIONS: [&[&str]; 6] = [
     &["failed"],
 ];
 
+/// The furthest status among a message's storm events (the one its record must end at).
+fn furthest_status(seen: &[&StormEvent]) -> &'static str {
+    seen.iter()
+        .filter_map(|e| match e {
+            StormEvent::Status { status, .. } => Some(*status),
+            _ => None,
+        })
+        .max_by_key(|s| rank(s))
+        .expect("a status")
+}
+
 fn rank(status: &str) -> u8 {
     match status {
         "sent" => 1,
@@ -806,14 +817,7 @@ async fn webhook_storm_ends_in_the_ordered_deduplicated_state() {
             problems.push(format!("{wamid}: no status record"));
             continue;
         };
-        let furthest = seen
-            .iter()
-            .filter_map(|e| match e {
-                StormEvent::Status { status, .. } => Some(*status),
-                _ => None,
-            })
-            .max_by_key(|s| rank(s))
-            .expect("a status");
+        let furthest = furthest_status(seen);
         let at = |name: &str| {
             seen.iter().find_map(|e| match e {
                 StormEvent::Status { status, ts, .. } if *status == name => Some(*ts),
@@ -944,14 +948,7 @@ async fn webhook_storm_ends_in_the_ordered_deduplicated_state() {
         let mut names: Vec<&str> = got.iter().map(|(s, _)| s.as_str()).collect();
         names.sort_unstable();
         let distinct_names = names.iter().collect::<HashSet<_>>().len();
-        let furthest = seen
-            .iter()
-            .filter_map(|e| match e {
-                StormEvent::Status { status, .. } => Some(*status),
-                _ => None,
-            })
-            .max_by_key(|s| rank(s))
-            .expect("a status");
+        let furthest = furthest_status(seen);
         let all_real = got.iter().all(|(s, ts)| {
             seen.iter().any(
                 |e| matches!(e, StormEvent::Status { status, ts: t, .. } if status == s && t == ts),

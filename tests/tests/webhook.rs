@@ -367,15 +367,7 @@ async fn template_status_webhook_updates_the_record() {
 #[tokio::test]
 async fn a_body_mixing_two_tenants_is_401() {
     let w = spawn_world().await;
-    let other = LocalTenant {
-        tenant_id: format!("other-{}", short_id()),
-        phone_number_id: digits(15),
-        waba_id: digits(15),
-        access_token: "t2".into(),
-        app_secret: "s2".into(),
-        verify_token: format!("v2-{}", short_id()),
-        display_phone_number: None,
-    };
+    let other = LocalTenant::unique("other");
     w.stack.add_tenant(&other).await.unwrap();
     let mut body = envelope(
         &w.tenant.waba_id,

@@ -153,19 +153,7 @@ async fn local_stack() -> Local {
     let mut opts = StackOptions::new(&moto, sandbox.base_url(), format!("fwa-{id}"));
     opts.overrides.send_queue_visibility_secs = Some(2);
     let stack = Stack::start(opts).await.expect("stack (is moto running?)");
-    let digits = |n: usize| {
-        let u = uuid::Uuid::new_v4().as_u128();
-        format!("7{u:038}")[..n].to_string()
-    };
-    let tenant = LocalTenant {
-        tenant_id: format!("tenant-{id}"),
-        phone_number_id: digits(15),
-        waba_id: digits(15),
-        access_token: format!("token-{id}"),
-        app_secret: format!("secret-{id}"),
-        verify_token: format!("verify-{id}"),
-        display_phone_number: None,
-    };
+    let tenant = LocalTenant::unique("tenant");
     stack.add_tenant(&tenant).await.unwrap();
     sandbox
         .client()

@@ -8,4 +8,6 @@ pub mod scenario;
 pub mod stack;
 
 pub use provision::{Overrides, Resources};
-pub use stack::{delete_entries, lambda_event, LocalTenant, Stack, StackOptions};
+pub use stack::{
+    delete_entries, lambda_event, random_digits, receive_batch, LocalTenant, Stack, StackOptions,
+};

@@ -112,6 +112,22 @@ pub struct LocalTenant {
 }
 
 impl LocalTenant {
+    /// A tenant no other run shares: ids of 15 random digits and secrets
+    /// made from `name` (`"{name}-…"`, `"token-{name}-…"`), for tests and
+    /// tools that need one more tenant in a shared emulator.
+    pub fn unique(name: &str) -> LocalTenant {
+        let id = &uuid::Uuid::new_v4().simple().to_string()[..8];
+        LocalTenant {
+            tenant_id: format!("{name}-{id}"),
+            phone_number_id: random_digits(15),
+            waba_id: random_digits(15),
+            access_token: format!("token-{name}-{id}"),
+            app_secret: format!("secret-{name}-{id}"),
+            verify_token: format!("verify-{name}-{id}"),
+            display_phone_number: None,
+        }
+    }
+
     /// The same tenant as the Meta sandbox must know it (its ids, token and
     /// app secret), calling back to `webhook_url`.
     pub fn sandbox_spec(&self, webhook_url: String) -> meta_sandbox::TenantSpec {
@@ -125,6 +141,16 @@ impl LocalTenant {
             verified_name: None,
         }
     }
+}
+
+/// A random string of `n` (at most 39) digits, the first non-zero.
+pub fn random_digits(n: usize) -> String {
+    let bytes = uuid::Uuid::new_v4().as_u128();
+    let mut s: String = format!("{bytes:039}").chars().rev().take(n).collect();
+    if s.starts_with('0') {
+        s.replace_range(0..1, "7");
+    }
+    s
 }
 
 /// A running local stack.
@@ -403,6 +429,25 @@ fn json_reply((status, body): (u16, Value)) -> impl IntoResponse {
     )
 }
 
+/// One receive from the send queue as Lambda's event source mapping makes
+/// it: up to 10 messages, a 1 s long poll, with the system attributes
+/// (receive count, sent time) and message attributes the sender reads.
+pub async fn receive_batch(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+) -> Result<Vec<Message>, aws_sdk_sqs::Error> {
+    let out = sqs
+        .receive_message()
+        .queue_url(queue_url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(1)
+        .message_system_attribute_names(MessageSystemAttributeName::All)
+        .message_attribute_names("All")
+        .send()
+        .await?;
+    Ok(out.messages.unwrap_or_default())
+}
+
 /// One sender instance: Lambda's SQS event source mapping, in miniature.
 async fn poll_send_queue(
     app: App,
@@ -416,20 +461,13 @@ async fn poll_send_queue(
         if *stop.borrow() {
             return;
         }
-        let receive = sqs
-            .receive_message()
-            .queue_url(&url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .message_attribute_names("All")
-            .send();
+        let receive = receive_batch(&sqs, &url);
         let got = tokio::select! {
             r = receive => r,
             _ = stop.changed() => return,
         };
         let messages = match got {
-            Ok(out) => out.messages.unwrap_or_default(),
+            Ok(messages) => messages,
             Err(e) => {
                 warn!(instance, error = %e, "send queue poll failed");
                 tokio::time::sleep(Duration::from_millis(500)).await;

@@ -152,14 +152,14 @@ pub async fn status(app: &App, tenant: &TenantId) -> Result<AdminResponse, Admin
         with_ids(
             &rec,
             json!({
-            "templates": templates,
-            "last_webhook_at": activity.last_webhook_at,
-            "dlq": {
-                "parked": activity.parked_in_dlq,
-                "last_parked_at": activity.last_parked_at,
-                "window_days": DLQ_RETENTION_DAYS,
-            },
-            "csms": csms,
+                "templates": templates,
+                "last_webhook_at": activity.last_webhook_at,
+                "dlq": {
+                    "parked": activity.parked_in_dlq,
+                    "last_parked_at": activity.last_parked_at,
+                    "window_days": DLQ_RETENTION_DAYS,
+                },
+                "csms": csms,
             }),
         ),
     ))

@@ -51,14 +51,7 @@ pub async fn moto_endpoint() -> String {
 }
 
 /// A random string of `n` digits (first digit non-zero).
-pub fn digits(n: usize) -> String {
-    let bytes = uuid::Uuid::new_v4().as_u128();
-    let mut s: String = format!("{bytes:039}").chars().rev().take(n).collect();
-    if s.starts_with('0') {
-        s.replace_range(0..1, "7");
-    }
-    s
-}
+pub use fincelo_local::random_digits as digits;
 
 /// A unique, valid Indian mobile number, E.164.
 pub fn csm_number() -> String {
@@ -124,16 +117,7 @@ pub async fn spawn_world_with(opts: WorldOptions) -> World {
     so.overrides.send_queue_visibility_secs = opts.visibility_secs;
     so.sender_instances = opts.sender_instances;
     let stack = Stack::start(so).await.expect("stack starts");
-    let id = short_id();
-    let tenant = LocalTenant {
-        tenant_id: format!("tenant-{id}"),
-        phone_number_id: digits(15),
-        waba_id: digits(15),
-        access_token: format!("token-{id}"),
-        app_secret: format!("secret-{id}"),
-        verify_token: format!("verify-{id}"),
-        display_phone_number: None,
-    };
+    let tenant = LocalTenant::unique("tenant");
     stack.add_tenant(&tenant).await.expect("tenant stored");
     let meta = sandbox.client();
     meta.register_tenant(&tenant.sandbox_spec(stack.webhook_url()))
@@ -157,16 +141,7 @@ impl World {
 
     /// Registers a second tenant in the stack and the sandbox.
     pub async fn add_other_tenant(&self) -> LocalTenant {
-        let id = short_id();
-        let other = LocalTenant {
-            tenant_id: format!("other-{id}"),
-            phone_number_id: digits(15),
-            waba_id: digits(15),
-            access_token: format!("token-other-{id}"),
-            app_secret: format!("secret-other-{id}"),
-            verify_token: format!("verify-other-{id}"),
-            display_phone_number: None,
-        };
+        let other = LocalTenant::unique("other");
         self.stack.add_tenant(&other).await.expect("tenant stored");
         self.meta
             .register_tenant(&other.sandbox_spec(self.stack.webhook_url()))
