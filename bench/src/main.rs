@@ -10,7 +10,9 @@
 //! 5. peak RSS under load and the arm64 zip sizes;
 //!
 //! and writes `latest.md` and `latest.json` to `--out` (`bench/report`).
-//! `fincelo-bench corpus FILE` writes the intake corpus alone.
+//! `fincelo-bench corpus FILE` writes the intake corpus alone;
+//! `fincelo-bench intake` measures the Rust intake alone (no peers, no moto),
+//! for a quick answer while working on the parser.
 
 mod coldstart;
 mod corpus;
@@ -40,6 +42,12 @@ enum Cmd {
     Run(RunArgs),
     /// Writes the intake corpus (what the peers read) to FILE.
     Corpus { file: PathBuf },
+    /// Measures the Rust intake alone and prints its figures as JSON.
+    Intake {
+        /// Seconds the measurement runs.
+        #[arg(long, default_value_t = 5.0)]
+        secs: f64,
+    },
 }
 
 #[derive(Parser, Clone)]
@@ -81,6 +89,12 @@ pub struct RunArgs {
 fn main() -> Result<(), String> {
     match Cli::parse().cmd {
         Cmd::Corpus { file } => write_corpus(&file),
+        Cmd::Intake { secs } => {
+            let result = intake::run_rust(&corpus::corpus(), secs);
+            let json = serde_json::to_string_pretty(&result).map_err(|e| e.to_string())?;
+            println!("{json}");
+            Ok(())
+        }
         Cmd::Run(args) => {
             let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
             rt.block_on(run(args))

@@ -212,7 +212,10 @@ async fn intake(app: &App, headers: &HeaderMap, body: &Bytes) -> Result<WebhookR
         return Err(Refusal::TooLarge(app.config.webhook_max_body_bytes));
     }
     let digest = signature::parse_header(headers.get(signature::HEADER).map(|v| v.as_bytes()))?;
-    let tenant = find_tenant(app, body).await?;
+    // Read before it is trusted: the ids in it name the tenant, and so the
+    // app secret. Nothing in it is acted on until the signature matches.
+    let intake = payload::parse(body)?;
+    let tenant = find_tenant(app, &intake).await?;
     tracing::Span::current().record("tenant", tenant.tenant_id.as_str());
     let secrets = app
         .directory
@@ -221,7 +224,6 @@ async fn intake(app: &App, headers: &HeaderMap, body: &Bytes) -> Result<WebhookR
         .map_err(Refusal::SecretsUnavailable)?;
     signature::verify(secrets.app_secret.expose_secret().as_bytes(), body, &digest)?;
 
-    let intake = payload::parse(body)?;
     let outcome = act(app, &tenant, &intake).await?;
     note_last_webhook(app, &tenant.tenant_id).await;
     info!(
@@ -265,8 +267,7 @@ async fn note_last_webhook(app: &App, tenant: &crate::ids::TenantId) {
 
 /// The one tenant a body belongs to. Every WABA id and phone number id in it
 /// must name the same configured tenant.
-async fn find_tenant(app: &App, body: &[u8]) -> Result<Tenant, Refusal> {
-    let ids = payload::routing_ids(body)?;
+async fn find_tenant(app: &App, ids: &Intake) -> Result<Tenant, Refusal> {
     let lookups = ids.waba_ids.iter().map(|w| (AliasKind::Waba, w)).chain(
         ids.phone_number_ids
             .iter()
