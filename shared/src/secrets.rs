@@ -6,12 +6,15 @@
 //! nor an error message can print them. The cache (in [`crate::tenants`])
 //! keeps the hot path free of Secrets Manager calls.
 
+use std::sync::OnceLock;
+
 use aws_sdk_secretsmanager::Client;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use thiserror::Error;
 
 use crate::ids::TenantId;
+use crate::webhook::signature::Key;
 
 /// Why a tenant's secrets could not be loaded. Never carries a value.
 #[derive(Debug, Error)]
@@ -44,6 +47,31 @@ pub struct TenantSecrets {
     pub app_secret: SecretString,
     /// The string entered in WhatsApp → Configuration → Webhook (seed step 3).
     pub verify_token: SecretString,
+    /// `app_secret` made ready for signature checks, on the first one: these
+    /// secrets are cached, so every later body of the tenant reuses it.
+    #[serde(skip)]
+    webhook_key: OnceLock<Key>,
+}
+
+impl TenantSecrets {
+    pub fn new(
+        access_token: SecretString,
+        app_secret: SecretString,
+        verify_token: SecretString,
+    ) -> Self {
+        TenantSecrets {
+            access_token,
+            app_secret,
+            verify_token,
+            webhook_key: OnceLock::new(),
+        }
+    }
+
+    /// The key that checks `X-Hub-Signature-256` for this tenant.
+    pub fn webhook_key(&self) -> &Key {
+        self.webhook_key
+            .get_or_init(|| Key::new(self.app_secret.expose_secret().as_bytes()))
+    }
 }
 
 impl std::fmt::Debug for TenantSecrets {

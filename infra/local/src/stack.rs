@@ -260,11 +260,11 @@ impl Stack {
             .secret_store()
             .put(
                 &tenant_id,
-                &TenantSecrets {
-                    access_token: t.access_token.clone().into(),
-                    app_secret: t.app_secret.clone().into(),
-                    verify_token: t.verify_token.clone().into(),
-                },
+                &TenantSecrets::new(
+                    t.access_token.clone().into(),
+                    t.app_secret.clone().into(),
+                    t.verify_token.clone().into(),
+                ),
                 None,
             )
             .await

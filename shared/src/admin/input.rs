@@ -115,11 +115,11 @@ pub fn channel(body: &[u8]) -> Result<ChannelInput, AdminError> {
         phone_number_id: PhoneNumberId::parse(digits_field(&m, "phone_number_id")?)
             .map_err(bad_id)?,
         waba_id: WabaId::parse(digits_field(&m, "waba_id")?).map_err(bad_id)?,
-        secrets: TenantSecrets {
-            access_token: secret_field(&m, "access_token")?,
-            app_secret: secret_field(&m, "app_secret")?,
-            verify_token: secret_field(&m, "verify_token")?,
-        },
+        secrets: TenantSecrets::new(
+            secret_field(&m, "access_token")?,
+            secret_field(&m, "app_secret")?,
+            secret_field(&m, "verify_token")?,
+        ),
     })
 }
 

@@ -222,7 +222,7 @@ async fn intake(app: &App, headers: &HeaderMap, body: &Bytes) -> Result<WebhookR
         .secrets(&tenant)
         .await
         .map_err(Refusal::SecretsUnavailable)?;
-    signature::verify(secrets.app_secret.expose_secret().as_bytes(), body, &digest)?;
+    secrets.webhook_key().verify(body, &digest)?;
 
     let outcome = act(app, &tenant, &intake).await?;
     note_last_webhook(app, &tenant.tenant_id).await;
@@ -267,7 +267,7 @@ async fn note_last_webhook(app: &App, tenant: &crate::ids::TenantId) {
 
 /// The one tenant a body belongs to. Every WABA id and phone number id in it
 /// must name the same configured tenant.
-async fn find_tenant(app: &App, ids: &Intake) -> Result<Tenant, Refusal> {
+async fn find_tenant(app: &App, ids: &Intake<'_>) -> Result<Tenant, Refusal> {
     let lookups = ids.waba_ids.iter().map(|w| (AliasKind::Waba, w)).chain(
         ids.phone_number_ids
             .iter()
@@ -293,7 +293,7 @@ async fn find_tenant(app: &App, ids: &Intake) -> Result<Tenant, Refusal> {
 }
 
 /// Applies a verified body. Returns how many events were published.
-async fn act(app: &App, tenant: &Tenant, intake: &Intake) -> Result<usize, Refusal> {
+async fn act(app: &App, tenant: &Tenant, intake: &Intake<'_>) -> Result<usize, Refusal> {
     let now = now();
     // Boxed so the borrowed futures have one concrete type (and the
     // handler's future stays `Send` under lambda_http).
@@ -366,7 +366,7 @@ async fn forget_unpublished(app: &App, tenant: &Tenant, events: &[Event]) {
 async fn on_message(
     app: &App,
     tenant: &Tenant,
-    m: &InboundMessage,
+    m: &InboundMessage<'_>,
     now: i64,
 ) -> Result<Option<Event>, Refusal> {
     let Ok(csm) = E164::from_wa_id(&m.from) else {
@@ -382,10 +382,10 @@ async fn on_message(
     Ok(Some(Event::CsmMessageReceived {
         tenant_id: t.to_string(),
         csm: csm.to_string(),
-        message_id: m.id.clone(),
-        kind: m.kind.clone(),
+        message_id: m.id.to_string(),
+        kind: m.kind.to_string(),
         timestamp: m.timestamp,
-        text: m.text.clone(),
+        text: m.text.as_deref().map(str::to_owned),
         window_expires_at: m.timestamp + WINDOW_SECS,
     }))
 }
@@ -396,7 +396,7 @@ async fn on_message(
 async fn on_status(
     app: &App,
     tenant: &Tenant,
-    s: &StatusUpdate,
+    s: &StatusUpdate<'_>,
     now: i64,
 ) -> Result<Option<Event>, Refusal> {
     let Some(rank) = s.status.rank() else {
@@ -416,7 +416,7 @@ async fn on_status(
             }
             if let Some(key) = &key {
                 let handback =
-                    crate::sender::request::Handback::new(t.clone(), key.clone(), s.id.clone());
+                    crate::sender::request::Handback::new(t.clone(), key.clone(), s.id.to_string());
                 app.queues.enqueue_send(&handback.to_json()).await?;
                 info!(wamid = %s.id, idempotency_key = %key, "free-form message refused outside the window; handed back for a template");
             }
@@ -451,7 +451,7 @@ async fn on_status(
     }
     Ok(Some(Event::MessageStatusChanged {
         tenant_id: t.to_string(),
-        wamid: s.id.clone(),
+        wamid: s.id.to_string(),
         idempotency_key: key.map(|k| k.to_string()),
         status: s.status.as_str().to_string(),
         timestamp: s.timestamp,
@@ -460,7 +460,7 @@ async fn on_status(
             .iter()
             .map(|e| EventError {
                 code: e.code,
-                title: e.title.clone(),
+                title: e.title.as_deref().map(str::to_owned),
             })
             .collect(),
     }))

@@ -36,12 +36,39 @@ pub fn parse_header(value: Option<&[u8]>) -> Result<[u8; 32], SignatureError> {
     Ok(out)
 }
 
+/// An app secret made ready to check signatures with. HMAC hashes two
+/// key-derived blocks before the body; a key hashes them once, and each
+/// check starts from a copy (about an eighth of the check for a typical
+/// 800-byte body). Derived from the secret and as secret as it: it is
+/// never printed.
+#[derive(Clone)]
+pub struct Key(HmacSha256);
+
+impl Key {
+    pub fn new(secret: &[u8]) -> Self {
+        // HMAC accepts keys of any length, so this cannot fail.
+        Key(HmacSha256::new_from_slice(secret)
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length")))
+    }
+
+    /// Checks `expected` against the HMAC of `body`, in constant time.
+    pub fn verify(&self, body: &[u8], expected: &[u8; 32]) -> Result<(), SignatureError> {
+        let mut mac = self.0.clone();
+        mac.update(body);
+        mac.verify_slice(expected)
+            .map_err(|_| SignatureError::Mismatch)
+    }
+}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("signature::Key(..)")
+    }
+}
+
 /// Checks `expected` against the HMAC of `body` under `secret`, in constant time.
 pub fn verify(secret: &[u8], body: &[u8], expected: &[u8; 32]) -> Result<(), SignatureError> {
-    let mut mac = HmacSha256::new_from_slice(secret).map_err(|_| SignatureError::Mismatch)?;
-    mac.update(body);
-    mac.verify_slice(expected)
-        .map_err(|_| SignatureError::Mismatch)
+    Key::new(secret).verify(body, expected)
 }
 
 /// The header value for `body` signed with `secret`, as Meta would send it.
@@ -70,6 +97,22 @@ mod tests {
             verify(b"other", b"{\"a\":1}", &digest),
             Err(SignatureError::Mismatch)
         );
+    }
+
+    #[test]
+    fn a_key_checks_as_the_secret_does_and_prints_nothing() {
+        let key = Key::new(b"app-secret");
+        for body in [&b"{\"a\":1}"[..], b"", &[7u8; 4096]] {
+            let digest = parse_header(Some(sign(b"app-secret", body).as_bytes())).expect("parse");
+            assert_eq!(key.verify(body, &digest), Ok(()));
+            // The key is reused: a second check starts from the same state.
+            assert_eq!(key.verify(body, &digest), Ok(()));
+            assert_eq!(
+                Key::new(b"other").verify(body, &digest),
+                Err(SignatureError::Mismatch)
+            );
+        }
+        assert_eq!(format!("{key:?}"), "signature::Key(..)");
     }
 
     #[test]

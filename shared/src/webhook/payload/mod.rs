@@ -38,6 +38,7 @@
 //! Field names used in [`Skipped::field`] for problems above the change level:
 //! `"(entry)"` for a malformed entry, `"(change)"` for a change without a field.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::{Serialize, Serializer};
@@ -67,71 +68,75 @@ pub enum PayloadError {
 /// The routing ids of a body, in first-seen order without duplicates.
 #[derive(Default)]
 struct RoutingIds {
-    waba_ids: Vec<String>,
-    phone_number_ids: Vec<String>,
+    waba_ids: Vec<Cow<'static, str>>,
+    phone_number_ids: Vec<Cow<'static, str>>,
 }
 
 /// Everything the intake acts on, plus what it skipped.
+///
+/// Strings borrow from the body where they can (`'a`): every body is read
+/// before its signature is checked, and most of what is read is ids and
+/// short texts that an owned copy would only allocate for.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Intake {
+pub struct Intake<'a> {
     /// Distinct `entry[].id` (WhatsApp Business Account ids), in first-seen
     /// order: with `phone_number_ids`, what names the tenant.
-    pub waba_ids: Vec<String>,
+    pub waba_ids: Vec<Cow<'a, str>>,
     /// Distinct `entry[].changes[].value.metadata.phone_number_id`.
-    pub phone_number_ids: Vec<String>,
-    pub messages: Vec<InboundMessage>,
-    pub statuses: Vec<StatusUpdate>,
+    pub phone_number_ids: Vec<Cow<'a, str>>,
+    pub messages: Vec<InboundMessage<'a>>,
+    pub statuses: Vec<StatusUpdate<'a>>,
     pub template_updates: Vec<TemplateUpdate>,
     /// Value-level `errors` of a `messages` change: errors Meta reports that
     /// are not tied to one message or status (addition to the contract).
-    pub errors: Vec<WebhookError>,
+    pub errors: Vec<WebhookError<'a>>,
     pub skipped: Vec<Skipped>,
 }
 
 /// One message a WhatsApp user sent to one of our numbers.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct InboundMessage {
-    pub waba_id: String,
-    pub phone_number_id: String,
+pub struct InboundMessage<'a> {
+    pub waba_id: Cow<'a, str>,
+    pub phone_number_id: Cow<'a, str>,
     /// The wamid.
-    pub id: String,
+    pub id: Cow<'a, str>,
     /// The sender's wa_id, digits as Meta sends them.
-    pub from: String,
+    pub from: Cow<'a, str>,
     /// Meta's `type` as sent: "text", "image", "unsupported", or any new
     /// string. Printed as `type`, Meta's own name, by `fwa inspect-webhook`.
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: Cow<'a, str>,
     /// Unix seconds.
     pub timestamp: i64,
     /// What the user typed or tapped: `text.body`, `button.text`, the title of
     /// an interactive button/list reply, a media caption, an order's text, or a
     /// reaction's emoji (None when the reaction was removed).
-    pub text: Option<String>,
+    pub text: Option<Cow<'a, str>>,
     /// The wamid this message answers: `context.id`, or for a reaction the
     /// `reaction.message_id` it reacts to.
-    pub context_id: Option<String>,
+    pub context_id: Option<Cow<'a, str>>,
     /// Addition: the machine-readable reply: `button.payload`, or the `id` of
     /// an interactive button/list reply.
-    pub reply_id: Option<String>,
+    pub reply_id: Option<Cow<'a, str>>,
     /// Addition: the sender's profile name from the change's `contacts`.
-    pub profile_name: Option<String>,
+    pub profile_name: Option<Cow<'a, str>>,
     /// Addition: `errors[]` on the message (e.g. 131051 for `unsupported`).
-    pub errors: Vec<StatusError>,
+    pub errors: Vec<StatusError<'a>>,
 }
 
 /// A delivery status of a message we sent.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct StatusUpdate {
-    pub waba_id: String,
-    pub phone_number_id: String,
+pub struct StatusUpdate<'a> {
+    pub waba_id: Cow<'a, str>,
+    pub phone_number_id: Cow<'a, str>,
     /// The wamid of our outbound message.
-    pub id: String,
+    pub id: Cow<'a, str>,
     pub status: DeliveryStatus,
     /// A user's wa_id, or a group id for group messages.
-    pub recipient_id: String,
+    pub recipient_id: Cow<'a, str>,
     pub timestamp: i64,
-    pub errors: Vec<StatusError>,
-    pub biz_opaque_callback_data: Option<String>,
+    pub errors: Vec<StatusError<'a>>,
+    pub biz_opaque_callback_data: Option<Cow<'a, str>>,
 }
 
 /// Meta's `status` of an outbound message.
@@ -203,20 +208,20 @@ impl Serialize for DeliveryStatus {
 
 /// One entry of Meta's `errors[]` (on statuses, messages or a change value).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct StatusError {
+pub struct StatusError<'a> {
     pub code: i64,
-    pub title: Option<String>,
-    pub message: Option<String>,
+    pub title: Option<Cow<'a, str>>,
+    pub message: Option<Cow<'a, str>>,
     /// `error_data.details`.
-    pub details: Option<String>,
+    pub details: Option<Cow<'a, str>>,
 }
 
 /// A value-level error of a `messages` change (addition to the contract).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct WebhookError {
-    pub waba_id: String,
-    pub phone_number_id: Option<String>,
-    pub error: StatusError,
+pub struct WebhookError<'a> {
+    pub waba_id: Cow<'a, str>,
+    pub phone_number_id: Option<Cow<'a, str>>,
+    pub error: StatusError<'a>,
 }
 
 /// A change to one of the WABA's message templates.
@@ -285,10 +290,9 @@ fn parse_json(body: &[u8]) -> Result<Value, PayloadError> {
     serde_json::from_slice(body).map_err(|_| PayloadError::InvalidJson)
 }
 
-fn push_distinct<S: AsRef<str> + Into<String>>(list: &mut Vec<String>, s: S) {
-    let s_ref = s.as_ref();
-    if !s_ref.is_empty() && !list.iter().any(|x| x == s_ref) {
-        list.push(s.into());
+fn push_distinct<'a>(list: &mut Vec<Cow<'a, str>>, s: Cow<'a, str>) {
+    if !s.is_empty() && !list.contains(&s) {
+        list.push(s);
     }
 }
 
@@ -309,7 +313,7 @@ fn routing_from_value(root: &Value) -> Result<RoutingIds, PayloadError> {
     let mut ids = RoutingIds::default();
     for entry in entries.iter().filter_map(Value::as_object) {
         if let Some(id) = entry.get("id").and_then(id_string) {
-            push_distinct(&mut ids.waba_ids, id);
+            push_distinct(&mut ids.waba_ids, id.into());
         }
         for change in changes_of(entry).iter().filter_map(Value::as_object) {
             if let Some(pnid) = change
@@ -317,7 +321,7 @@ fn routing_from_value(root: &Value) -> Result<RoutingIds, PayloadError> {
                 .and_then(Value::as_object)
                 .and_then(phone_number_id_of)
             {
-                push_distinct(&mut ids.phone_number_ids, pnid);
+                push_distinct(&mut ids.phone_number_ids, pnid.into());
             }
         }
     }
@@ -343,7 +347,7 @@ fn phone_number_id_of(value: &Map<String, Value>) -> Option<String> {
 
 /// Everything the intake acts on, plus what it skipped: one typed pass over
 /// a well-formed body, the tolerant walk over any other.
-pub fn parse(body: &[u8]) -> Result<Intake, PayloadError> {
+pub fn parse(body: &[u8]) -> Result<Intake<'_>, PayloadError> {
     match typed::read(body) {
         Some(intake) => Ok(intake),
         None => parse_tolerant(body),
@@ -353,7 +357,7 @@ pub fn parse(body: &[u8]) -> Result<Intake, PayloadError> {
 /// The reference answer: a [`serde_json::Value`] tree, walked tolerantly.
 /// [`parse`] always gives this answer, faster when it can; this is public so
 /// that the fuzz target can check that.
-pub fn parse_tolerant(body: &[u8]) -> Result<Intake, PayloadError> {
+pub fn parse_tolerant(body: &[u8]) -> Result<Intake<'static>, PayloadError> {
     let root = parse_json(body)?;
     let routing = routing_from_value(&root)?;
     let mut intake = Intake {
@@ -379,7 +383,7 @@ fn skip(intake: &mut Intake, waba_id: Option<&str>, field: &str, reason: impl In
     });
 }
 
-fn read_entry(entry: &Value, intake: &mut Intake) {
+fn read_entry(entry: &Value, intake: &mut Intake<'static>) {
     let Some(entry) = entry.as_object() else {
         return skip(intake, None, ENTRY_PSEUDO_FIELD, "entry is not an object");
     };
@@ -404,7 +408,12 @@ fn read_entry(entry: &Value, intake: &mut Intake) {
     }
 }
 
-fn read_change(change: &Value, waba_id: &str, entry_time: Option<i64>, intake: &mut Intake) {
+fn read_change(
+    change: &Value,
+    waba_id: &str,
+    entry_time: Option<i64>,
+    intake: &mut Intake<'static>,
+) {
     let Some(change) = change.as_object() else {
         return skip(
             intake,
@@ -450,7 +459,7 @@ fn array_of<'v>(value: &'v Map<String, Value>, key: &str) -> Result<&'v [Value],
     }
 }
 
-fn read_messages_value(value: &Map<String, Value>, waba_id: &str, intake: &mut Intake) {
+fn read_messages_value(value: &Map<String, Value>, waba_id: &str, intake: &mut Intake<'static>) {
     let pnid = phone_number_id_of(value);
     let mut acted = false;
     for key in ["messages", "statuses", "errors", "contacts"] {
@@ -472,8 +481,8 @@ fn read_messages_value(value: &Map<String, Value>, waba_id: &str, intake: &mut I
         acted = true;
         match status_error(error) {
             Some(error) => intake.errors.push(WebhookError {
-                waba_id: waba_id.to_owned(),
-                phone_number_id: pnid.clone(),
+                waba_id: waba_id.to_owned().into(),
+                phone_number_id: pnid.clone().map(Cow::Owned),
                 error,
             }),
             None => skip(
@@ -563,7 +572,12 @@ fn timestamp(v: &Value) -> Option<i64> {
     }
 }
 
-fn status_error(v: &Value) -> Option<StatusError> {
+/// An owned copy: the tolerant walk's tree is dropped before its answer is used.
+fn owned(s: &str) -> Cow<'static, str> {
+    Cow::Owned(s.to_owned())
+}
+
+fn status_error(v: &Value) -> Option<StatusError<'static>> {
     let o = v.as_object()?;
     let code = match o.get("code")? {
         Value::Number(n) => n.as_i64()?,
@@ -576,13 +590,13 @@ fn status_error(v: &Value) -> Option<StatusError> {
     };
     Some(StatusError {
         code,
-        title: o.get("title").and_then(Value::as_str).map(str::to_owned),
-        message: o.get("message").and_then(Value::as_str).map(str::to_owned),
-        details: opt_str(o.get("error_data"), "details"),
+        title: o.get("title").and_then(Value::as_str).map(owned),
+        message: o.get("message").and_then(Value::as_str).map(owned),
+        details: opt_str(o.get("error_data"), "details").map(Cow::Owned),
     })
 }
 
-fn errors_of(o: &Map<String, Value>) -> (Vec<StatusError>, usize) {
+fn errors_of(o: &Map<String, Value>) -> (Vec<StatusError<'static>>, usize) {
     let list = array_of(o, "errors").unwrap_or(&[]);
     let parsed: Vec<StatusError> = list.iter().filter_map(status_error).collect();
     let dropped = list.len() - parsed.len();
@@ -607,7 +621,7 @@ fn inbound_message(
     waba_id: &str,
     pnid: &str,
     contacts: &[Value],
-) -> Result<InboundMessage, String> {
+) -> Result<InboundMessage<'static>, String> {
     let Some(m) = v.as_object() else {
         return Err("message is not an object".into());
     };
@@ -653,16 +667,16 @@ fn inbound_message(
     };
     let (errors, _) = errors_of(m);
     Ok(InboundMessage {
-        waba_id: waba_id.to_owned(),
-        phone_number_id: pnid.to_owned(),
-        profile_name: profile_name(contacts, &from),
-        id,
-        from,
-        kind: kind.to_owned(),
+        waba_id: owned(waba_id),
+        phone_number_id: owned(pnid),
+        profile_name: profile_name(contacts, &from).map(Cow::Owned),
+        id: id.into(),
+        from: from.into(),
+        kind: owned(kind),
         timestamp: ts,
-        text,
-        context_id,
-        reply_id,
+        text: text.map(Cow::Owned),
+        context_id: context_id.map(Cow::Owned),
+        reply_id: reply_id.map(Cow::Owned),
         errors,
     })
 }
@@ -671,8 +685,8 @@ fn status_update(
     v: &Value,
     waba_id: &str,
     pnid: &str,
-    intake: &mut Intake,
-) -> Result<StatusUpdate, String> {
+    intake: &mut Intake<'static>,
+) -> Result<StatusUpdate<'static>, String> {
     let Some(s) = v.as_object() else {
         return Err("status is not an object".into());
     };
@@ -706,17 +720,17 @@ fn status_update(
         );
     }
     Ok(StatusUpdate {
-        waba_id: waba_id.to_owned(),
-        phone_number_id: pnid.to_owned(),
-        id,
+        waba_id: owned(waba_id),
+        phone_number_id: owned(pnid),
+        id: id.into(),
         status: DeliveryStatus::from_meta(status),
-        recipient_id,
+        recipient_id: recipient_id.into(),
         timestamp: ts,
         errors,
         biz_opaque_callback_data: s
             .get("biz_opaque_callback_data")
             .and_then(Value::as_str)
-            .map(str::to_owned),
+            .map(owned),
     })
 }
 
@@ -802,7 +816,7 @@ mod tests {
         std::fs::read(&path).unwrap_or_else(|e| panic!("read {path}: {e}"))
     }
 
-    fn parse_ok(body: &[u8]) -> Intake {
+    fn parse_ok(body: &[u8]) -> Intake<'_> {
         match parse(body) {
             Ok(i) => i,
             Err(e) => panic!("parse failed: {e}"),
@@ -816,7 +830,7 @@ mod tests {
     /// Both readers on one body: the answer, and whether the typed pass gave
     /// it. Fails the test when the typed pass answers differently from the
     /// tolerant walk, or `parse` from either.
-    fn read_both(body: &[u8]) -> (Result<Intake, PayloadError>, bool) {
+    fn read_both(body: &[u8]) -> (Result<Intake<'_>, PayloadError>, bool) {
         let reference = parse_tolerant(body);
         let fast = typed::read(body);
         if let Some(fast) = &fast {
@@ -883,7 +897,8 @@ mod tests {
     /// A delivered status keeps its wamid, recipient and string timestamp.
     #[test]
     fn status_delivered_example() {
-        let i = parse_ok(&example("status_delivered"));
+        let i_body = example("status_delivered");
+        let i = parse_ok(&i_body);
         assert_eq!(i.statuses.len(), 1);
         let s = &i.statuses[0];
         assert_eq!(
@@ -904,7 +919,8 @@ mod tests {
     /// An approved template: event, no reason ("NONE"), name, language, numeric id as string.
     #[test]
     fn template_status_approved_example() {
-        let i = parse_ok(&example("template_status_approved"));
+        let i_body = example("template_status_approved");
+        let i = parse_ok(&i_body);
         assert_eq!(i.template_updates.len(), 1);
         let t = &i.template_updates[0];
         assert_eq!(
@@ -925,7 +941,8 @@ mod tests {
     /// A quality change delivered in the status field is a Quality change.
     #[test]
     fn template_quality_update_in_status_field_example() {
-        let i = parse_ok(&example("template_quality_update_in_status_field"));
+        let i_body = example("template_quality_update_in_status_field");
+        let i = parse_ok(&i_body);
         assert_eq!(i.template_updates.len(), 1);
         let t = &i.template_updates[0];
         assert_eq!(
@@ -943,7 +960,8 @@ mod tests {
     /// Impending (correct_category) and completed (previous_category) category changes.
     #[test]
     fn template_category_update_examples() {
-        let impending = parse_ok(&example_n("template_category_update", 1));
+        let impending_body = example_n("template_category_update", 1);
+        let impending = parse_ok(&impending_body);
         assert_eq!(impending.template_updates.len(), 1);
         assert_eq!(
             impending.template_updates[0].change,
@@ -957,7 +975,8 @@ mod tests {
             impending.template_updates[0].template_id.as_deref(),
             Some("278077987957091")
         );
-        let done = parse_ok(&example_n("template_category_update", 2));
+        let done_body = example_n("template_category_update", 2);
+        let done = parse_ok(&done_body);
         assert_eq!(
             done.template_updates[0].change,
             TemplateChange::Category {
@@ -972,7 +991,8 @@ mod tests {
     /// Components updates are recorded as Components.
     #[test]
     fn template_components_update_example() {
-        let i = parse_ok(&example("message_template_components_update"));
+        let i_body = example("message_template_components_update");
+        let i = parse_ok(&i_body);
         assert_eq!(i.template_updates.len(), 1);
         assert_eq!(i.template_updates[0].change, TemplateChange::Components);
         assert_eq!(
@@ -984,7 +1004,8 @@ mod tests {
     /// A quick-reply button tap: text, payload and the replied-to wamid.
     #[test]
     fn message_button_example() {
-        let i = parse_ok(&example("message_button"));
+        let i_body = example("message_button");
+        let i = parse_ok(&i_body);
         assert_eq!(i.messages.len(), 1);
         let m = &i.messages[0];
         assert_eq!(m.kind, "button");
@@ -1004,7 +1025,8 @@ mod tests {
     /// Interactive replies carry the title as text and the row/button id as reply_id.
     #[test]
     fn interactive_reply_examples() {
-        let b = parse_ok(&example("message_interactive_button_reply"));
+        let b_body = example("message_interactive_button_reply");
+        let b = parse_ok(&b_body);
         assert_eq!(b.messages.len(), 1);
         assert_eq!(b.messages[0].kind, "interactive");
         assert_eq!(b.messages[0].text.as_deref(), Some("Change"));
@@ -1013,7 +1035,8 @@ mod tests {
             b.messages[0].context_id.as_deref(),
             Some("wamid.HBgLMTY0NjcwNDM1OTUVAgARGBJBM0Y4RUU0RUNFQkFDMjYzQUMA")
         );
-        let l = parse_ok(&example("message_interactive_list_reply"));
+        let l_body = example("message_interactive_list_reply");
+        let l = parse_ok(&l_body);
         assert_eq!(l.messages[0].text.as_deref(), Some("Priority Mail Express"));
         assert_eq!(l.messages[0].reply_id.as_deref(), Some("priority_express"));
         assert_eq!(l.messages[0].timestamp, 1_712_595_443);
@@ -1022,7 +1045,8 @@ mod tests {
     /// A location is kept as an InboundMessage of kind "location" (type after the body).
     #[test]
     fn message_location_example() {
-        let i = parse_ok(&example("message_location"));
+        let i_body = example("message_location");
+        let i = parse_ok(&i_body);
         assert_eq!(i.messages.len(), 1);
         let m = &i.messages[0];
         assert_eq!(m.kind, "location");
@@ -1053,7 +1077,8 @@ mod tests {
             "smb_app_state_sync",
             "user_preferences",
         ] {
-            let i = parse_ok(&example(name));
+            let i_body = example(name);
+            let i = parse_ok(&i_body);
             assert!(i.messages.is_empty() && i.statuses.is_empty(), "{name}");
             assert!(
                 i.template_updates.is_empty() && i.errors.is_empty(),
@@ -1066,12 +1091,13 @@ mod tests {
             );
             assert_eq!(
                 i.skipped[0].waba_id.as_deref(),
-                i.waba_ids.first().map(String::as_str),
+                i.waba_ids.first().map(|w| w.as_ref()),
                 "{name}"
             );
         }
         // A history sync carries a `messages` array; it must not become inbound messages.
-        let h = parse_ok(&example_n("history", 2));
+        let h_body = example_n("history", 2);
+        let h = parse_ok(&h_body);
         assert!(h.messages.is_empty());
         assert_eq!(h.skipped[0].field, "history");
     }
@@ -1122,15 +1148,12 @@ mod tests {
             ]}),
         );
         let i = parse_ok(&body);
-        let ts: Vec<(String, i64)> = i
+        let ts: Vec<(&str, i64)> = i
             .messages
             .iter()
-            .map(|m| (m.id.clone(), m.timestamp))
+            .map(|m| (m.id.as_ref(), m.timestamp))
             .collect();
-        assert_eq!(
-            ts,
-            vec![("a".into(), 1_750_000_001), ("b".into(), 1_750_000_002)]
-        );
+        assert_eq!(ts, vec![("a", 1_750_000_001), ("b", 1_750_000_002)]);
         assert_eq!(i.skipped.len(), 3);
         assert!(i
             .skipped
@@ -1263,7 +1286,8 @@ mod tests {
             serde_json::to_value(TemplateChange::Components).unwrap_or_default(),
             json!({"kind": "components"})
         );
-        let i = parse_ok(&example("status_delivered"));
+        let i_body = example("status_delivered");
+        let i = parse_ok(&i_body);
         let j = serde_json::to_value(&i).unwrap_or_default();
         assert_eq!(j["statuses"][0]["status"], json!("delivered"));
     }
@@ -1475,7 +1499,8 @@ mod tests {
             )
         };
         let nest = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
-        let (ok, typed) = read_both(status_with(nest(119)).as_bytes());
+        let deepest = status_with(nest(119));
+        let (ok, typed) = read_both(deepest.as_bytes());
         assert!(ok.is_ok() && typed);
         assert_eq!(
             read_both(status_with(nest(120)).as_bytes()),
@@ -1491,7 +1516,7 @@ mod tests {
         let dup =
             br#"{"object":"whatsapp_business_account","entry":[{"id":"A"}],"entry":[{"id":"B"}]}"#;
         let (answer, typed) = read_both(dup);
-        assert_eq!(answer.map(|i| i.waba_ids), Ok(vec!["B".to_owned()]));
+        assert_eq!(answer.map(|i| i.waba_ids), Ok(vec!["B".into()]));
         assert!(!typed);
 
         let escaped = br#"{"object":"whatsapp_business_account","entry":[{"id":"1\u0032","chan\u0067es":[{"value":{"metadata":{"phone_number_id":"9\"9"}},"field":"x"}]}]}"#;
@@ -1500,7 +1525,7 @@ mod tests {
         assert!(typed);
         assert_eq!(
             (i.waba_ids, i.phone_number_ids),
-            (vec!["12".to_owned()], vec!["9\"9".to_owned()])
+            (vec!["12".into()], vec!["9\"9".into()])
         );
         assert_eq!(i.skipped[0].reason, "field not used by this service");
 
@@ -1510,7 +1535,7 @@ mod tests {
         assert!(typed);
         assert_eq!(
             (i.waba_ids, i.phone_number_ids),
-            (vec!["77".to_owned()], vec!["88".to_owned()])
+            (vec!["77".into()], vec!["88".into()])
         );
         assert_eq!(i.statuses[0].recipient_id, "15550001111");
         assert_eq!(i.statuses[0].timestamp, 1_750_000_000);
@@ -1544,7 +1569,8 @@ mod tests {
                               "biz_opaque_callback_data": "cb"}]}},
             {"field": "message_template_status_update", "value": {"event": "REJECTED", "reason": "NONE",
                 "message_template_id": 9, "message_template_name": "n", "message_template_language": "en"}}]}]});
-        let (answer, typed) = read_both(&bytes(&base));
+        let base_body = bytes(&base);
+        let (answer, typed) = read_both(&base_body);
         assert!(answer.is_ok() && typed, "the base body is well-formed");
         let cases: &[(&str, Value)] = &[
             ("/entry/0/id", json!("")),
@@ -1615,7 +1641,8 @@ mod tests {
                 Some(slot) => *slot = replacement.clone(),
                 None => panic!("{pointer} is not in the base body"),
             }
-            let (answer, typed) = read_both(&bytes(&body));
+            let body = bytes(&body);
+            let (answer, typed) = read_both(&body);
             assert!(answer.is_ok(), "{pointer}: {answer:?}");
             assert!(!typed, "{pointer} = {replacement}: the typed pass answered");
         }
@@ -1644,7 +1671,7 @@ mod tests {
         assert!(typed);
         assert_eq!(
             answer.map(|i| i.messages[0].text.clone()),
-            Ok(Some("\u{1f44d}".to_owned()))
+            Ok(Some("\u{1f44d}".into()))
         );
     }
 

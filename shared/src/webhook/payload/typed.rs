@@ -40,7 +40,7 @@ use super::{
 
 /// The body's [`Intake`], or `None` when the body is not the well-formed
 /// case this pass understands (the caller then runs the tolerant walk).
-pub(super) fn read(body: &[u8]) -> Option<Intake> {
+pub(super) fn read(body: &[u8]) -> Option<Intake<'_>> {
     // One UTF-8 check of the whole body is cheaper than serde_json's check
     // of each string it reads from a byte slice.
     let text = std::str::from_utf8(body).ok()?;
@@ -290,7 +290,7 @@ object!(Entry {
 
 object!(Change {
     "field" => field: Opt<Str<'a>>,
-    "value" => value: Opt<ChangeValue<'a>>,
+    "value" => value: Opt<Box<ChangeValue<'a>>>,
 });
 
 object!(
@@ -414,23 +414,28 @@ object!(Profile {
 // with a reason: the whole body goes that way instead.
 // ---------------------------------------------------------------------------
 
-/// The string of a present leaf, owned.
-fn owned<'a>(s: &Opt<Str<'a>>) -> Option<String> {
-    s.0.as_ref().map(|s| s.0.clone().into_owned())
+/// The string of a present leaf (a copy of the reference when it borrows
+/// from the body).
+fn text<'a>(s: &Opt<Str<'a>>) -> Option<Cow<'a, str>> {
+    s.0.as_ref().map(|s| s.0.clone())
+}
+
+/// The string of a present leaf, owned (for the rare template updates,
+/// whose type keeps no borrow).
+fn owned(s: &Opt<Str<'_>>) -> Option<String> {
+    s.0.as_ref().map(|s| s.0.as_ref().to_owned())
 }
 
 /// A present, non-empty id.
-fn id_of<'s>(id: &'s Opt<Id<'_>>) -> Option<&'s str> {
-    id.0.as_ref()
-        .map(|i| i.0.as_ref())
-        .filter(|s| !s.is_empty())
+fn id_of<'a>(id: &Opt<Id<'a>>) -> Option<Cow<'a, str>> {
+    id.0.as_ref().map(|i| i.0.clone()).filter(|s| !s.is_empty())
 }
 
 fn list<T>(l: &List<T>) -> &[T] {
     l.0.as_ref().map_or(&[], |items| &items.0)
 }
 
-fn classify(root: Body<'_>) -> Option<Intake> {
+fn classify(root: Body<'_>) -> Option<Intake<'_>> {
     if root.object.0.as_ref().map(|s| s.0.as_ref()) != Some(WHATSAPP_OBJECT) {
         return None;
     }
@@ -446,7 +451,7 @@ fn classify(root: Body<'_>) -> Option<Intake> {
     };
     for entry in &entries {
         let waba_id = id_of(&entry.id)?;
-        push_distinct(&mut intake.waba_ids, waba_id);
+        push_distinct(&mut intake.waba_ids, waba_id.clone());
         let entry_time = entry.time.0.as_ref().map(|t| t.0);
         for change in &entry.changes.0.as_ref()?.0 {
             let value = change.value.0.as_ref()?;
@@ -455,16 +460,16 @@ fn classify(root: Body<'_>) -> Option<Intake> {
                 push_distinct(&mut intake.phone_number_ids, pnid);
             }
             match field {
-                FIELD_MESSAGES => read_messages(value, waba_id, &mut intake)?,
+                FIELD_MESSAGES => read_messages(value, &waba_id, &mut intake)?,
                 FIELD_TEMPLATE_STATUS
                 | FIELD_TEMPLATE_QUALITY
                 | FIELD_TEMPLATE_CATEGORY
                 | FIELD_TEMPLATE_COMPONENTS => {
-                    let update = template_update(value, field, waba_id, entry_time)?;
+                    let update = template_update(value, field, &waba_id, entry_time)?;
                     intake.template_updates.push(update);
                 }
                 _ => intake.skipped.push(Skipped {
-                    waba_id: Some(waba_id.to_owned()),
+                    waba_id: Some(waba_id.to_string()),
                     field: field.to_owned(),
                     reason: "field not used by this service".to_owned(),
                 }),
@@ -474,16 +479,22 @@ fn classify(root: Body<'_>) -> Option<Intake> {
     Some(intake)
 }
 
-fn phone_number_id<'s>(value: &'s ChangeValue<'_>) -> Option<&'s str> {
+fn phone_number_id<'a>(value: &ChangeValue<'a>) -> Option<Cow<'a, str>> {
     id_of(&value.metadata.0.as_ref()?.phone_number_id)
 }
 
-fn read_messages(value: &ChangeValue<'_>, waba_id: &str, intake: &mut Intake) -> Option<()> {
+// `&Cow`, not `&str`: cloning the Cow keeps its borrow of the body.
+#[allow(clippy::ptr_arg)]
+fn read_messages<'a>(
+    value: &ChangeValue<'a>,
+    waba_id: &Cow<'a, str>,
+    intake: &mut Intake<'a>,
+) -> Option<()> {
     let pnid = phone_number_id(value);
     for error in list(&value.errors) {
         intake.errors.push(WebhookError {
-            waba_id: waba_id.to_owned(),
-            phone_number_id: pnid.map(str::to_owned),
+            waba_id: waba_id.clone(),
+            phone_number_id: pnid.clone(),
             error: status_error(error)?,
         });
     }
@@ -495,30 +506,29 @@ fn read_messages(value: &ChangeValue<'_>, waba_id: &str, intake: &mut Intake) ->
     let pnid = pnid?;
     let contacts = list(&value.contacts);
     for m in messages {
-        intake
-            .messages
-            .push(inbound_message(m, waba_id, pnid, contacts)?);
+        let message = inbound_message(m, waba_id, &pnid, contacts)?;
+        intake.messages.push(message);
     }
     for s in statuses {
-        intake.statuses.push(status_update(s, waba_id, pnid)?);
+        intake.statuses.push(status_update(s, waba_id, &pnid)?);
     }
     Some(())
 }
 
-fn status_error(e: &ErrorObj<'_>) -> Option<StatusError> {
+fn status_error<'a>(e: &ErrorObj<'a>) -> Option<StatusError<'a>> {
     Some(StatusError {
         code: e.code.0.as_ref()?.0,
-        title: owned(&e.title),
-        message: owned(&e.message),
-        details: e.error_data.0.as_ref().and_then(|d| owned(&d.details)),
+        title: text(&e.title),
+        message: text(&e.message),
+        details: e.error_data.0.as_ref().and_then(|d| text(&d.details)),
     })
 }
 
-fn errors(list_: &List<ErrorObj<'_>>) -> Option<Vec<StatusError>> {
+fn errors<'a>(list_: &List<ErrorObj<'a>>) -> Option<Vec<StatusError<'a>>> {
     list(list_).iter().map(status_error).collect()
 }
 
-fn profile_name(contacts: &[Contact<'_>], wa_id: &str) -> Option<String> {
+fn profile_name<'a>(contacts: &[Contact<'a>], wa_id: &str) -> Option<Cow<'a, str>> {
     let contact = contacts
         .iter()
         .find(|c| c.wa_id.0.as_ref().map(|s| s.0.as_ref()) == Some(wa_id))
@@ -527,27 +537,27 @@ fn profile_name(contacts: &[Contact<'_>], wa_id: &str) -> Option<String> {
             [only] if only.wa_id.0.is_none() => Some(only),
             _ => None,
         })?;
-    owned(&contact.profile.0.as_ref()?.name)
+    text(&contact.profile.0.as_ref()?.name)
 }
 
-fn inbound_message(
-    m: &Message<'_>,
-    waba_id: &str,
-    pnid: &str,
-    contacts: &[Contact<'_>],
-) -> Option<InboundMessage> {
+fn inbound_message<'a>(
+    m: &Message<'a>,
+    waba_id: &Cow<'a, str>,
+    pnid: &Cow<'a, str>,
+    contacts: &[Contact<'a>],
+) -> Option<InboundMessage<'a>> {
     let id = id_of(&m.id)?;
     let from = id_of(&m.from)?;
-    let kind = m.kind.0.as_ref()?.0.as_ref();
+    let kind = m.kind.0.as_ref()?.0.clone();
     let timestamp = m.timestamp.0.as_ref()?.0;
-    let mut context_id = m.context.0.as_ref().and_then(|c| owned(&c.id));
+    let mut context_id = m.context.0.as_ref().and_then(|c| text(&c.id));
     let mut reply_id = None;
-    let text = match kind {
-        "text" => m.text.0.as_ref().and_then(|b| owned(&b.body)),
+    let text = match kind.as_ref() {
+        "text" => m.text.0.as_ref().and_then(|b| text(&b.body)),
         "button" => {
             let b = m.button.0.as_ref();
-            reply_id = b.and_then(|b| owned(&b.payload));
-            b.and_then(|b| owned(&b.text)).or_else(|| reply_id.clone())
+            reply_id = b.and_then(|b| text(&b.payload));
+            b.and_then(|b| text(&b.text)).or_else(|| reply_id.clone())
         }
         "interactive" => {
             let i = m.interactive.0.as_ref();
@@ -556,34 +566,34 @@ fn inbound_message(
                 "list_reply" => i.list_reply.0.as_ref(),
                 _ => None,
             });
-            reply_id = reply.and_then(|r| owned(&r.id));
-            reply.and_then(|r| owned(&r.title))
+            reply_id = reply.and_then(|r| text(&r.id));
+            reply.and_then(|r| text(&r.title))
         }
-        "image" => m.image.0.as_ref().and_then(|b| owned(&b.caption)),
-        "video" => m.video.0.as_ref().and_then(|b| owned(&b.caption)),
-        "document" => m.document.0.as_ref().and_then(|b| owned(&b.caption)),
+        "image" => m.image.0.as_ref().and_then(|b| text(&b.caption)),
+        "video" => m.video.0.as_ref().and_then(|b| text(&b.caption)),
+        "document" => m.document.0.as_ref().and_then(|b| text(&b.caption)),
         "order" => m
             .order
             .0
             .as_ref()
-            .and_then(|b| owned(&b.text))
+            .and_then(|b| text(&b.text))
             .filter(|t| !t.is_empty()),
         "reaction" => {
             let r = m.reaction.0.as_ref();
             if context_id.is_none() {
-                context_id = r.and_then(|r| owned(&r.message_id));
+                context_id = r.and_then(|r| text(&r.message_id));
             }
-            r.and_then(|r| owned(&r.emoji)).filter(|e| !e.is_empty())
+            r.and_then(|r| text(&r.emoji)).filter(|e| !e.is_empty())
         }
         _ => None,
     };
     Some(InboundMessage {
-        waba_id: waba_id.to_owned(),
-        phone_number_id: pnid.to_owned(),
-        profile_name: profile_name(contacts, from),
-        id: id.to_owned(),
-        from: from.to_owned(),
-        kind: kind.to_owned(),
+        waba_id: waba_id.clone(),
+        phone_number_id: pnid.clone(),
+        profile_name: profile_name(contacts, &from),
+        id,
+        from,
+        kind,
         timestamp,
         text,
         context_id,
@@ -592,20 +602,24 @@ fn inbound_message(
     })
 }
 
-fn status_update(s: &Status<'_>, waba_id: &str, pnid: &str) -> Option<StatusUpdate> {
+fn status_update<'a>(
+    s: &Status<'a>,
+    waba_id: &Cow<'a, str>,
+    pnid: &Cow<'a, str>,
+) -> Option<StatusUpdate<'a>> {
     let status = s.status.0.as_ref()?.0.as_ref();
     if status.is_empty() {
         return None;
     }
     Some(StatusUpdate {
-        waba_id: waba_id.to_owned(),
-        phone_number_id: pnid.to_owned(),
-        id: id_of(&s.id)?.to_owned(),
+        waba_id: waba_id.clone(),
+        phone_number_id: pnid.clone(),
+        id: id_of(&s.id)?,
         status: DeliveryStatus::from_meta(status),
-        recipient_id: id_of(&s.recipient_id)?.to_owned(),
+        recipient_id: id_of(&s.recipient_id)?,
         timestamp: s.timestamp.0.as_ref()?.0,
         errors: errors(&s.errors)?,
-        biz_opaque_callback_data: owned(&s.biz_opaque_callback_data),
+        biz_opaque_callback_data: text(&s.biz_opaque_callback_data),
     })
 }
 
@@ -648,7 +662,7 @@ fn template_update(
     Some(TemplateUpdate {
         waba_id: waba_id.to_owned(),
         field: field.to_owned(),
-        template_id: id_of(&v.message_template_id).map(str::to_owned),
+        template_id: id_of(&v.message_template_id).map(Cow::into_owned),
         name: owned(&v.message_template_name),
         language: owned(&v.message_template_language),
         change,
