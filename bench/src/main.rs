@@ -9,6 +9,9 @@
 //! 4. AWS requests per sent message and per status event (SDK interceptor);
 //! 5. peak RSS under load and the arm64 zip sizes;
 //!
+//! and, to read the sender's figures by, moto's own capacity for the
+//! sender's kinds of request;
+//!
 //! and writes `latest.md` and `latest.json` to `--out` (`bench/report`).
 //! `fincelo-bench corpus FILE` writes the intake corpus alone;
 //! `fincelo-bench intake` measures the Rust intake alone (no peers, no moto),
@@ -16,6 +19,7 @@
 
 mod coldstart;
 mod corpus;
+mod emulator;
 mod intake;
 mod report;
 mod runtime_api;
@@ -232,6 +236,8 @@ async fn run(args: RunArgs) -> Result<(), String> {
         .await;
         sender_runs.push(r);
     }
+    step("emulator: moto's capacity for the sender's requests, 1 and 10 clients");
+    let emulator = emulator::measure(&world, 3.0).await;
     world.sandbox.shutdown().await;
 
     // 5. Zip sizes.
@@ -254,6 +260,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
         starts,
         webhook_cost: wh_cost,
         sender_runs,
+        emulator,
         zips,
     };
     let (md, js) = r.render();

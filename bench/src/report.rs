@@ -22,6 +22,7 @@ pub struct Report {
     pub starts: Vec<StartResult>,
     pub webhook_cost: Result<WebhookCost, String>,
     pub sender_runs: Vec<Result<SenderRun, String>>,
+    pub emulator: Result<crate::emulator::Capacity, String>,
     pub zips: Vec<(String, Option<u64>)>,
 }
 
@@ -79,6 +80,68 @@ const CAP: f64 = 80.0;
 const MIB: f64 = 1024.0 * 1024.0;
 
 impl Report {
+    /// Section 3's last part: what moto itself can carry for the sender.
+    fn render_emulator(&self, tables: &mut String) {
+        let c = match &self.emulator {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = writeln!(tables, "\nmoto's capacity was not measured: {e}\n");
+                return;
+            }
+        };
+        let _ = writeln!(
+            tables,
+            "\n**What moto can carry.** The same moto, right after the runs above, with the sender's kinds \
+             of request sent back to back through the same SDK clients (3 s each):\n\n\
+             | request | clients | requests/s | mean latency |\n|---|---|---|---|"
+        );
+        for r in &c.rates {
+            let _ = writeln!(
+                tables,
+                "| {} | {} | {:.0} | {:.1} ms |",
+                r.op, r.clients, r.per_sec, r.mean_ms
+            );
+        }
+        let ceiling = c.sender_ceiling_msgs_per_sec;
+        // How much ten clients gain over one, per request kind.
+        let gains: Vec<f64> = c
+            .rates
+            .chunks(2)
+            .filter_map(|p| match p {
+                [one, ten] => Some(ten.per_sec / one.per_sec.max(1e-9)),
+                _ => None,
+            })
+            .collect();
+        let serial = gains.iter().all(|g| *g < 1.3);
+        let _ = writeln!(
+            tables,
+            "\nTen clients get {} (UpdateItem, GetItem, SendMessageBatch) the requests per second of one{}. Each sent message costs two conditional \
+             UpdateItems, one GetItem and one SendMessageBatch, so moto can carry about {ceiling:.1} sent \
+             messages per second for the sender (one over the sum of their service times at ten clients), \
+             whatever the number of sender instances: {:.0} % of one instance's bound of \
+             {BOUND_ONE_INSTANCE:.1} msg/s and {:.0} % of the 80/s cap. {}\n",
+            gains
+                .iter()
+                .map(|g| format!("{g:.2}×"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if serial {
+                ": moto answers about one request at a time"
+            } else {
+                ""
+            },
+            100.0 * ceiling / BOUND_ONE_INSTANCE,
+            100.0 * ceiling / CAP,
+            if ceiling < 0.9 * BOUND_ONE_INSTANCE {
+                "The throughput targets (≥ 90 % of each) are above what this emulator can serve, so these \
+                 runs cannot show whether the sender meets them; that needs real DynamoDB and SQS, or an \
+                 emulator that serves requests in parallel."
+            } else {
+                "The emulator could carry the throughput targets, so a miss above is the sender's own."
+            }
+        );
+    }
+
     /// Markdown and JSON.
     pub fn render(&self) -> (String, Value) {
         let mut md = String::new();
@@ -404,6 +467,7 @@ impl Report {
                 s.instances, s.sender_max_concurrency, s.function_requests, s.poller_requests, s.sandbox_rejections
             );
         }
+        self.render_emulator(&mut tables);
 
         let _ = writeln!(
             tables,
@@ -508,6 +572,7 @@ impl Report {
                 "pywa": self.intake_pywa.as_ref().map(|p| json!(p)).unwrap_or_else(|e| json!({"error": e})),
                 "whatsapp_api_js": self.intake_wajs.as_ref().map(|p| json!(p)).unwrap_or_else(|e| json!({"error": e})),
             },
+            "emulator": self.emulator.as_ref().map(|c| json!(c)).unwrap_or_else(|e| json!({"error": e})),
             "sender": self.sender_runs.iter().map(|r| r.as_ref().map(|s| json!(s)).unwrap_or_else(|e| json!({"error": e}))).collect::<Vec<_>>(),
             "webhook_aws_cost": self.webhook_cost.as_ref().map(|w| json!(w)).unwrap_or_else(|e| json!({"error": e})),
             "zips": self.zips.iter().map(|(n, z)| json!({"function": n, "bytes": z})).collect::<Vec<_>>(),

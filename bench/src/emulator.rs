@@ -1,0 +1,193 @@
+//! The emulator's own capacity, measured in the same run as the sender.
+//!
+//! The sender's throughput runs go through moto, and moto serves one
+//! request at a time per process (Python's GIL; DynamoDB requests also hold
+//! `infra/moto_server.py`'s lock, which gives them DynamoDB's atomicity).
+//! So that the report can say how much of a missed throughput target is the
+//! emulator's, this measures how many of the sender's own kinds of request
+//! moto answers per second, with one client and with ten at once (a batch's
+//! ten records run concurrently), through the same SDK clients.
+//!
+//! Each sent message costs two conditional UpdateItems (claim, record), one
+//! GetItem (the CSM's window) and one SendMessageBatch (the event). If moto
+//! does one request at a time, a message takes at least the sum of their
+//! service times, whatever the number of clients: the emulator's ceiling
+//! for the sender is the reciprocal of that sum.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+
+use crate::world::World;
+
+/// One kind of request at one concurrency.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OpRate {
+    pub op: &'static str,
+    pub clients: u32,
+    pub requests: u64,
+    pub per_sec: f64,
+    pub mean_ms: f64,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Capacity {
+    pub rates: Vec<OpRate>,
+    /// Messages per second moto could carry for the sender if it did
+    /// nothing else: 1 / (2 / UpdateItem rate + 1 / GetItem rate + 1 /
+    /// SendMessageBatch rate), from the ten-client rates.
+    pub sender_ceiling_msgs_per_sec: f64,
+}
+
+#[derive(Clone, Copy)]
+enum Op {
+    ConditionalUpdate,
+    GetItem,
+    SendMessageBatch,
+}
+
+impl Op {
+    fn name(self) -> &'static str {
+        match self {
+            Op::ConditionalUpdate => "DynamoDB UpdateItem (conditional, as the claim)",
+            Op::GetItem => "DynamoDB GetItem",
+            Op::SendMessageBatch => "SQS SendMessageBatch (1 entry, as the event)",
+        }
+    }
+}
+
+fn boxed(e: impl std::error::Error) -> String {
+    aws_smithy_types::error::display::DisplayErrorContext(&e).to_string()
+}
+
+/// One request of `op`; `n` makes its key unique.
+async fn one(
+    op: Op,
+    ddb: &aws_sdk_dynamodb::Client,
+    sqs: &aws_sdk_sqs::Client,
+    world: &World,
+    n: u64,
+) -> Result<(), String> {
+    let table = &world.resources.table_name;
+    let key = |k: String| {
+        [
+            ("pk".to_string(), AttributeValue::S(k)),
+            ("sk".to_string(), AttributeValue::S("capacity".into())),
+        ]
+        .into_iter()
+        .collect::<std::collections::HashMap<_, _>>()
+    };
+    match op {
+        Op::ConditionalUpdate => ddb
+            .update_item()
+            .table_name(table)
+            .set_key(Some(key(format!("capacity#{}#{n}", world.prefix))))
+            .update_expression(
+                "SET #state = :claimed, claim_token = :tok, lease_until = :lease, \
+                 attempts = if_not_exists(attempts, :zero) + :one, updated_at = :now",
+            )
+            .condition_expression("attribute_not_exists(#state) OR #state = :retry")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":claimed", AttributeValue::S("claimed".into()))
+            .expression_attribute_values(":retry", AttributeValue::S("retry".into()))
+            .expression_attribute_values(":tok", AttributeValue::S(format!("t{n}")))
+            .expression_attribute_values(":lease", AttributeValue::N("1750000000".into()))
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":now", AttributeValue::S("2026-11-26T00:00:00Z".into()))
+            .send()
+            .await
+            .map(drop)
+            .map_err(boxed),
+        Op::GetItem => ddb
+            .get_item()
+            .table_name(table)
+            .set_key(Some(key(format!("capacity#{}#{}", world.prefix, n % 64))))
+            .send()
+            .await
+            .map(drop)
+            .map_err(boxed),
+        Op::SendMessageBatch => sqs
+            .send_message_batch()
+            .queue_url(world.resources.queue("EventsQueue"))
+            .entries(
+                SendMessageBatchRequestEntry::builder()
+                    .id("0")
+                    .message_body(format!(r#"{{"capacity":{n}}}"#))
+                    .build()
+                    .map_err(boxed)?,
+            )
+            .send()
+            .await
+            .map(drop)
+            .map_err(boxed),
+    }
+}
+
+/// Numbers requests across measurements, so each claim is of a new item.
+static NEXT: AtomicU64 = AtomicU64::new(0);
+
+/// `clients` tasks send `op` back to back for about `secs`.
+async fn rate(world: &World, op: Op, clients: u32, secs: f64) -> Result<OpRate, String> {
+    let ddb = aws_sdk_dynamodb::Client::new(&world.sdk);
+    let sqs = aws_sdk_sqs::Client::new(&world.sdk);
+    let done = Arc::new(AtomicU64::new(0));
+    let busy_ns = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs_f64(secs);
+    let t0 = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|_| {
+            let (ddb, sqs, done, busy_ns) =
+                (ddb.clone(), sqs.clone(), done.clone(), busy_ns.clone());
+            let world_ref: &World = world;
+            // Scoped by the join below: the futures borrow `world`.
+            async move {
+                while Instant::now() < deadline {
+                    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+                    let t = Instant::now();
+                    one(op, &ddb, &sqs, world_ref, n).await?;
+                    busy_ns.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok::<(), String>(())
+            }
+        })
+        .collect();
+    for r in futures::future::join_all(tasks).await {
+        r?;
+    }
+    let elapsed = t0.elapsed().as_secs_f64();
+    let requests = done.load(Ordering::Relaxed);
+    Ok(OpRate {
+        op: op.name(),
+        clients,
+        requests,
+        per_sec: requests as f64 / elapsed,
+        mean_ms: busy_ns.load(Ordering::Relaxed) as f64 / 1e6 / requests.max(1) as f64,
+    })
+}
+
+/// Every op at 1 and 10 clients, `secs` each.
+pub async fn measure(world: &World, secs: f64) -> Result<Capacity, String> {
+    let mut rates = Vec::new();
+    for op in [Op::ConditionalUpdate, Op::GetItem, Op::SendMessageBatch] {
+        for clients in [1, 10] {
+            rates.push(rate(world, op, clients, secs).await?);
+        }
+    }
+    let ten = |op: Op| {
+        rates
+            .iter()
+            .find(|r| r.op == op.name() && r.clients == 10)
+            .map_or(f64::NAN, |r| r.per_sec)
+    };
+    let per_message_secs =
+        2.0 / ten(Op::ConditionalUpdate) + 1.0 / ten(Op::GetItem) + 1.0 / ten(Op::SendMessageBatch);
+    Ok(Capacity {
+        sender_ceiling_msgs_per_sec: 1.0 / per_message_secs,
+        rates,
+    })
+}
