@@ -25,20 +25,29 @@ use crate::world::World;
 
 /// One kind of request at one concurrency.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct OpRate {
-    pub op: &'static str,
+pub struct Rate {
     pub clients: u32,
     pub requests: u64,
     pub per_sec: f64,
     pub mean_ms: f64,
 }
 
+/// One kind of request, with one client and with ten.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OpCapacity {
+    pub op: &'static str,
+    /// How many of these one sent message costs.
+    pub per_message: u32,
+    pub one: Rate,
+    pub ten: Rate,
+}
+
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Capacity {
-    pub rates: Vec<OpRate>,
+    pub ops: Vec<OpCapacity>,
     /// Messages per second moto could carry for the sender if it did
-    /// nothing else: 1 / (2 / UpdateItem rate + 1 / GetItem rate + 1 /
-    /// SendMessageBatch rate), from the ten-client rates.
+    /// nothing else: one over the sum, per kind, of `per_message` over the
+    /// ten-client rate.
     pub sender_ceiling_msgs_per_sec: f64,
 }
 
@@ -50,6 +59,15 @@ enum Op {
 }
 
 impl Op {
+    /// How many of these one sent message costs: claim and record; the
+    /// window read; the event.
+    fn per_message(self) -> u32 {
+        match self {
+            Op::ConditionalUpdate => 2,
+            Op::GetItem | Op::SendMessageBatch => 1,
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Op::ConditionalUpdate => "DynamoDB UpdateItem (conditional, as the claim)",
@@ -131,7 +149,7 @@ async fn one(
 static NEXT: AtomicU64 = AtomicU64::new(0);
 
 /// `clients` tasks send `op` back to back for about `secs`.
-async fn rate(world: &World, op: Op, clients: u32, secs: f64) -> Result<OpRate, String> {
+async fn rate(world: &World, op: Op, clients: u32, secs: f64) -> Result<Rate, String> {
     let ddb = aws_sdk_dynamodb::Client::new(&world.sdk);
     let sqs = aws_sdk_sqs::Client::new(&world.sdk);
     let done = Arc::new(AtomicU64::new(0));
@@ -161,8 +179,7 @@ async fn rate(world: &World, op: Op, clients: u32, secs: f64) -> Result<OpRate, 
     }
     let elapsed = t0.elapsed().as_secs_f64();
     let requests = done.load(Ordering::Relaxed);
-    Ok(OpRate {
-        op: op.name(),
+    Ok(Rate {
         clients,
         requests,
         per_sec: requests as f64 / elapsed,
@@ -172,22 +189,21 @@ async fn rate(world: &World, op: Op, clients: u32, secs: f64) -> Result<OpRate, 
 
 /// Every op at 1 and 10 clients, `secs` each.
 pub async fn measure(world: &World, secs: f64) -> Result<Capacity, String> {
-    let mut rates = Vec::new();
+    let mut ops = Vec::new();
     for op in [Op::ConditionalUpdate, Op::GetItem, Op::SendMessageBatch] {
-        for clients in [1, 10] {
-            rates.push(rate(world, op, clients, secs).await?);
-        }
+        ops.push(OpCapacity {
+            op: op.name(),
+            per_message: op.per_message(),
+            one: rate(world, op, 1, secs).await?,
+            ten: rate(world, op, 10, secs).await?,
+        });
     }
-    let ten = |op: Op| {
-        rates
-            .iter()
-            .find(|r| r.op == op.name() && r.clients == 10)
-            .map_or(f64::NAN, |r| r.per_sec)
-    };
-    let per_message_secs =
-        2.0 / ten(Op::ConditionalUpdate) + 1.0 / ten(Op::GetItem) + 1.0 / ten(Op::SendMessageBatch);
+    let per_message_secs: f64 = ops
+        .iter()
+        .map(|o| f64::from(o.per_message) / o.ten.per_sec)
+        .sum();
     Ok(Capacity {
         sender_ceiling_msgs_per_sec: 1.0 / per_message_secs,
-        rates,
+        ops,
     })
 }

@@ -95,22 +95,21 @@ impl Report {
              of request sent back to back through the same SDK clients (3 s each):\n\n\
              | request | clients | requests/s | mean latency |\n|---|---|---|---|"
         );
-        for r in &c.rates {
-            let _ = writeln!(
-                tables,
-                "| {} | {} | {:.0} | {:.1} ms |",
-                r.op, r.clients, r.per_sec, r.mean_ms
-            );
+        for o in &c.ops {
+            for r in [&o.one, &o.ten] {
+                let _ = writeln!(
+                    tables,
+                    "| {} | {} | {:.0} | {:.1} ms |",
+                    o.op, r.clients, r.per_sec, r.mean_ms
+                );
+            }
         }
         let ceiling = c.sender_ceiling_msgs_per_sec;
         // How much ten clients gain over one, per request kind.
         let gains: Vec<f64> = c
-            .rates
-            .chunks(2)
-            .filter_map(|p| match p {
-                [one, ten] => Some(ten.per_sec / one.per_sec.max(1e-9)),
-                _ => None,
-            })
+            .ops
+            .iter()
+            .map(|o| o.ten.per_sec / o.one.per_sec.max(1e-9))
             .collect();
         let serial = gains.iter().all(|g| *g < 1.3);
         let _ = writeln!(

@@ -65,19 +65,12 @@ pub enum PayloadError {
     WrongShape(&'static str),
 }
 
-/// The routing ids of a body, in first-seen order without duplicates.
-#[derive(Default)]
-struct RoutingIds {
-    waba_ids: Vec<Cow<'static, str>>,
-    phone_number_ids: Vec<Cow<'static, str>>,
-}
-
 /// Everything the intake acts on, plus what it skipped.
 ///
 /// Strings borrow from the body where they can (`'a`): every body is read
 /// before its signature is checked, and most of what is read is ids and
 /// short texts that an owned copy would only allocate for.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Intake<'a> {
     /// Distinct `entry[].id` (WhatsApp Business Account ids), in first-seen
     /// order: with `phone_number_ids`, what names the tenant.
@@ -307,13 +300,12 @@ fn envelope(root: &Value) -> Result<&Vec<Value>, PayloadError> {
         .ok_or(ENTRY_NOT_ARRAY)
 }
 
-/// The reference answer for routing ids: tolerant walk over a parsed body.
-fn routing_from_value(root: &Value) -> Result<RoutingIds, PayloadError> {
-    let entries = envelope(root)?;
-    let mut ids = RoutingIds::default();
+/// The routing ids: every entry's id and every change's phone number id,
+/// whatever else is wrong with the entry or change.
+fn read_routing(entries: &[Value], intake: &mut Intake<'static>) {
     for entry in entries.iter().filter_map(Value::as_object) {
         if let Some(id) = entry.get("id").and_then(id_string) {
-            push_distinct(&mut ids.waba_ids, id.into());
+            push_distinct(&mut intake.waba_ids, id.into());
         }
         for change in changes_of(entry).iter().filter_map(Value::as_object) {
             if let Some(pnid) = change
@@ -321,11 +313,10 @@ fn routing_from_value(root: &Value) -> Result<RoutingIds, PayloadError> {
                 .and_then(Value::as_object)
                 .and_then(phone_number_id_of)
             {
-                push_distinct(&mut ids.phone_number_ids, pnid.into());
+                push_distinct(&mut intake.phone_number_ids, pnid.into());
             }
         }
     }
-    Ok(ids)
 }
 
 fn changes_of(entry: &Map<String, Value>) -> &[Value] {
@@ -359,17 +350,10 @@ pub fn parse(body: &[u8]) -> Result<Intake<'_>, PayloadError> {
 /// that the fuzz target can check that.
 pub fn parse_tolerant(body: &[u8]) -> Result<Intake<'static>, PayloadError> {
     let root = parse_json(body)?;
-    let routing = routing_from_value(&root)?;
-    let mut intake = Intake {
-        waba_ids: routing.waba_ids,
-        phone_number_ids: routing.phone_number_ids,
-        messages: Vec::new(),
-        statuses: Vec::new(),
-        template_updates: Vec::new(),
-        errors: Vec::new(),
-        skipped: Vec::new(),
-    };
-    for entry in envelope(&root)? {
+    let entries = envelope(&root)?;
+    let mut intake = Intake::default();
+    read_routing(entries, &mut intake);
+    for entry in entries {
         read_entry(entry, &mut intake);
     }
     Ok(intake)
@@ -554,15 +538,19 @@ fn opt_str(obj: Option<&Value>, key: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// A number Meta sends as a string (timestamps, some error codes): 1 to 18
+/// ASCII digits, so that it always fits an `i64`; anything else is None.
+fn digits(s: &str) -> Option<i64> {
+    if s.is_empty() || s.len() > 18 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
 /// Unix seconds from a string of digits or a JSON number (floats truncated).
 fn timestamp(v: &Value) -> Option<i64> {
     match v {
-        Value::String(s) => {
-            if s.is_empty() || s.len() > 18 || !s.bytes().all(|b| b.is_ascii_digit()) {
-                return None;
-            }
-            s.parse().ok()
-        }
+        Value::String(s) => digits(s),
         Value::Number(n) => n.as_i64().or_else(|| {
             n.as_f64()
                 .filter(|f| f.is_finite() && f.abs() < 9.0e18)
@@ -581,11 +569,7 @@ fn status_error(v: &Value) -> Option<StatusError<'static>> {
     let o = v.as_object()?;
     let code = match o.get("code")? {
         Value::Number(n) => n.as_i64()?,
-        Value::String(s)
-            if !s.is_empty() && s.len() <= 18 && s.bytes().all(|b| b.is_ascii_digit()) =>
-        {
-            s.parse().ok()?
-        }
+        Value::String(s) => digits(s)?,
         _ => return None,
     };
     Some(StatusError {
@@ -742,56 +726,91 @@ fn read_template_value(
     intake: &mut Intake,
 ) {
     let get = |k: &str| value.get(k).and_then(Value::as_str).map(str::to_owned);
-    let change = if let Some(new) = get("new_quality_score") {
-        // Meta also sends quality changes in the status field.
-        Some(TemplateChange::Quality {
-            previous: get("previous_quality_score"),
-            new,
-        })
-    } else {
-        match field {
-            FIELD_TEMPLATE_STATUS => get("event").map(|event| TemplateChange::Status {
-                event,
-                reason: get("reason").filter(|r| !r.is_empty() && r != "NONE"),
-            }),
-            FIELD_TEMPLATE_CATEGORY => match (get("correct_category"), get("new_category")) {
-                // Impending: new_category is the current one, correct_category the future one.
-                (Some(correct), current) => Some(TemplateChange::Category {
-                    previous: current,
-                    new: correct,
-                    effective_at: value.get("category_update_timestamp").and_then(timestamp),
-                }),
-                (None, Some(new)) => Some(TemplateChange::Category {
-                    previous: get("previous_category"),
-                    new,
-                    effective_at: None,
-                }),
-                (None, None) => None,
-            },
-            FIELD_TEMPLATE_COMPONENTS => Some(TemplateChange::Components),
-            _ => None, // quality field without new_quality_score
-        }
-    };
-    let Some(change) = change else {
-        let reason = match field {
-            FIELD_TEMPLATE_STATUS => "template status update without event",
-            FIELD_TEMPLATE_CATEGORY => "template category update without new_category",
-            _ => "template quality update without new_quality_score",
-        };
-        return skip(intake, Some(waba_id), field, reason);
-    };
-    intake.template_updates.push(TemplateUpdate {
-        waba_id: waba_id.to_owned(),
-        field: field.to_owned(),
+    let fields = TemplateValue {
         template_id: value
             .get("message_template_id")
             .and_then(id_string)
             .filter(|s| !s.is_empty()),
         name: get("message_template_name"),
         language: get("message_template_language"),
+        event: get("event"),
+        reason: get("reason"),
+        new_quality_score: get("new_quality_score"),
+        previous_quality_score: get("previous_quality_score"),
+        new_category: get("new_category"),
+        previous_category: get("previous_category"),
+        correct_category: get("correct_category"),
+        category_update_timestamp: value.get("category_update_timestamp").and_then(timestamp),
+    };
+    match template_update(fields, field, waba_id, entry_time) {
+        Ok(update) => intake.template_updates.push(update),
+        Err(reason) => skip(intake, Some(waba_id), field, reason),
+    }
+}
+
+/// The keys of a template field's value the service reads, as either reader
+/// found them.
+struct TemplateValue {
+    template_id: Option<String>,
+    name: Option<String>,
+    language: Option<String>,
+    event: Option<String>,
+    reason: Option<String>,
+    new_quality_score: Option<String>,
+    previous_quality_score: Option<String>,
+    new_category: Option<String>,
+    previous_category: Option<String>,
+    correct_category: Option<String>,
+    category_update_timestamp: Option<i64>,
+}
+
+/// What a template field's value says changed, or why nothing can be said
+/// (the skip reason). Shared by both readers, so they cannot disagree.
+fn template_update(
+    v: TemplateValue,
+    field: &str,
+    waba_id: &str,
+    entry_time: Option<i64>,
+) -> Result<TemplateUpdate, &'static str> {
+    let change = if let Some(new) = v.new_quality_score {
+        // Meta also sends quality changes in the status field.
+        TemplateChange::Quality {
+            previous: v.previous_quality_score,
+            new,
+        }
+    } else {
+        match field {
+            FIELD_TEMPLATE_STATUS => TemplateChange::Status {
+                event: v.event.ok_or("template status update without event")?,
+                reason: v.reason.filter(|r| !r.is_empty() && r != "NONE"),
+            },
+            FIELD_TEMPLATE_CATEGORY => match (v.correct_category, v.new_category) {
+                // Impending: new_category is the current one, correct_category the future one.
+                (Some(correct), current) => TemplateChange::Category {
+                    previous: current,
+                    new: correct,
+                    effective_at: v.category_update_timestamp,
+                },
+                (None, Some(new)) => TemplateChange::Category {
+                    previous: v.previous_category,
+                    new,
+                    effective_at: None,
+                },
+                (None, None) => return Err("template category update without new_category"),
+            },
+            FIELD_TEMPLATE_COMPONENTS => TemplateChange::Components,
+            _ => return Err("template quality update without new_quality_score"),
+        }
+    };
+    Ok(TemplateUpdate {
+        waba_id: waba_id.to_owned(),
+        field: field.to_owned(),
+        template_id: v.template_id,
+        name: v.name,
+        language: v.language,
         change,
         entry_time,
-    });
+    })
 }
 
 #[cfg(test)]

@@ -33,9 +33,10 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
 use super::{
-    push_distinct, DeliveryStatus, InboundMessage, Intake, Skipped, StatusError, StatusUpdate,
-    TemplateChange, TemplateUpdate, WebhookError, FIELD_MESSAGES, FIELD_TEMPLATE_CATEGORY,
-    FIELD_TEMPLATE_COMPONENTS, FIELD_TEMPLATE_QUALITY, FIELD_TEMPLATE_STATUS, WHATSAPP_OBJECT,
+    digits, push_distinct, DeliveryStatus, InboundMessage, Intake, Skipped, StatusError,
+    StatusUpdate, TemplateUpdate, TemplateValue, WebhookError, FIELD_MESSAGES,
+    FIELD_TEMPLATE_CATEGORY, FIELD_TEMPLATE_COMPONENTS, FIELD_TEMPLATE_QUALITY,
+    FIELD_TEMPLATE_STATUS, WHATSAPP_OBJECT,
 };
 
 /// The body's [`Intake`], or `None` when the body is not the well-formed
@@ -117,10 +118,9 @@ impl<'de> Deserialize<'de> for Int {
                 f.write_str("digits or an integer")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                if v.is_empty() || v.len() > 18 || !v.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(E::custom("not 1 to 18 digits"));
-                }
-                v.parse().map(Int).map_err(E::custom)
+                digits(v)
+                    .map(Int)
+                    .ok_or_else(|| E::custom("not 1 to 18 digits"))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
                 i64::try_from(v).map(Int).map_err(E::custom)
@@ -198,36 +198,7 @@ impl<'de> Deserialize<'de> for Skip {
 }
 
 /// A present array of `T`.
-type List<T> = Opt<Items<T>>;
-
-/// The elements of an array. Meta's arrays nearly always hold one element:
-/// this starts at one where serde's `Vec` starts at four of these structs
-/// (a message is hundreds of bytes).
-struct Items<T>(Vec<T>);
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Items<T> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<T>(PhantomData<T>);
-        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
-            type Value = Items<T>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an array")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Items<T>, A::Error> {
-                let Some(first) = seq.next_element()? else {
-                    return Ok(Items(Vec::new()));
-                };
-                let mut items = Vec::with_capacity(1);
-                items.push(first);
-                while let Some(item) = seq.next_element()? {
-                    items.push(item);
-                }
-                Ok(Items(items))
-            }
-        }
-        d.deserialize_seq(V(PhantomData))
-    }
-}
+type List<T> = Opt<Vec<T>>;
 
 /// A struct read from a JSON object (never from an array, which serde's
 /// derive would read positionally): the listed keys into their fields,
@@ -434,28 +405,20 @@ fn id_of<'a>(id: &Opt<Id<'a>>) -> Option<Cow<'a, str>> {
 }
 
 fn list<T>(l: &List<T>) -> &[T] {
-    l.0.as_ref().map_or(&[], |items| &items.0)
+    l.0.as_deref().unwrap_or(&[])
 }
 
 fn classify(root: Body<'_>) -> Option<Intake<'_>> {
     if root.object.0.as_ref().map(|s| s.0.as_ref()) != Some(WHATSAPP_OBJECT) {
         return None;
     }
-    let entries = root.entry.0?.0;
-    let mut intake = Intake {
-        waba_ids: Vec::new(),
-        phone_number_ids: Vec::new(),
-        messages: Vec::new(),
-        statuses: Vec::new(),
-        template_updates: Vec::new(),
-        errors: Vec::new(),
-        skipped: Vec::new(),
-    };
+    let entries = root.entry.0?;
+    let mut intake = Intake::default();
     for entry in &entries {
         let waba_id = id_of(&entry.id)?;
         push_distinct(&mut intake.waba_ids, waba_id.clone());
         let entry_time = entry.time.0.as_ref().map(|t| t.0);
-        for change in &entry.changes.0.as_ref()?.0 {
+        for change in entry.changes.0.as_deref()? {
             let value = change.value.0.as_ref()?;
             let field = change.field.0.as_ref()?.0.as_ref();
             if let Some(pnid) = phone_number_id(value) {
@@ -631,43 +594,18 @@ fn template_update(
     waba_id: &str,
     entry_time: Option<i64>,
 ) -> Option<TemplateUpdate> {
-    let change = if let Some(new) = owned(&v.new_quality_score) {
-        // Meta also sends quality changes in the status field.
-        TemplateChange::Quality {
-            previous: owned(&v.previous_quality_score),
-            new,
-        }
-    } else {
-        match field {
-            FIELD_TEMPLATE_STATUS => TemplateChange::Status {
-                event: owned(&v.event)?,
-                reason: owned(&v.reason).filter(|r| !r.is_empty() && r != "NONE"),
-            },
-            FIELD_TEMPLATE_CATEGORY => match (owned(&v.correct_category), owned(&v.new_category)) {
-                // Impending: new_category is the current one, correct_category the future one.
-                (Some(correct), current) => TemplateChange::Category {
-                    previous: current,
-                    new: correct,
-                    effective_at: v.category_update_timestamp.0.as_ref().map(|t| t.0),
-                },
-                (None, Some(new)) => TemplateChange::Category {
-                    previous: owned(&v.previous_category),
-                    new,
-                    effective_at: None,
-                },
-                (None, None) => return None,
-            },
-            FIELD_TEMPLATE_COMPONENTS => TemplateChange::Components,
-            _ => return None,
-        }
-    };
-    Some(TemplateUpdate {
-        waba_id: waba_id.to_owned(),
-        field: field.to_owned(),
+    let fields = TemplateValue {
         template_id: id_of(&v.message_template_id).map(Cow::into_owned),
         name: owned(&v.message_template_name),
         language: owned(&v.message_template_language),
-        change,
-        entry_time,
-    })
+        event: owned(&v.event),
+        reason: owned(&v.reason),
+        new_quality_score: owned(&v.new_quality_score),
+        previous_quality_score: owned(&v.previous_quality_score),
+        new_category: owned(&v.new_category),
+        previous_category: owned(&v.previous_category),
+        correct_category: owned(&v.correct_category),
+        category_update_timestamp: v.category_update_timestamp.0.as_ref().map(|t| t.0),
+    };
+    super::template_update(fields, field, waba_id, entry_time).ok()
 }
