@@ -8,17 +8,18 @@
 //! moto answers per second, with one client and with ten at once (a batch's
 //! ten records run concurrently), through the same SDK clients.
 //!
-//! Each sent message costs two conditional UpdateItems (claim, record), one
-//! GetItem (the CSM's window) and one SendMessageBatch (the event). If moto
-//! does one request at a time, a message takes at least the sum of their
-//! service times, whatever the number of clients: the emulator's ceiling
-//! for the sender is the reciprocal of that sum.
+//! Each sent message costs two conditional UpdateItems (claim, record), and
+//! a tenth of a batch's BatchGetItem (the ten CSMs' windows) and of its
+//! SendMessageBatch (the ten outcome events). If moto does one request at a
+//! time, a message takes at least the sum of those service times, whatever
+//! the number of clients: the emulator's ceiling for the sender is the
+//! reciprocal of that sum.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 
 use crate::world::World;
@@ -36,8 +37,9 @@ pub struct Rate {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct OpCapacity {
     pub op: &'static str,
-    /// How many of these one sent message costs.
-    pub per_message: u32,
+    /// How many of these one sent message costs (a tenth for a request a
+    /// batch of ten makes once).
+    pub per_message: f64,
     pub one: Rate,
     pub ten: Rate,
 }
@@ -54,25 +56,28 @@ pub struct Capacity {
 #[derive(Clone, Copy)]
 enum Op {
     ConditionalUpdate,
-    GetItem,
+    BatchGetItem,
     SendMessageBatch,
 }
 
+/// The records in one of the sender's batches.
+const BATCH: usize = 10;
+
 impl Op {
-    /// How many of these one sent message costs: claim and record; the
-    /// window read; the event.
-    fn per_message(self) -> u32 {
+    /// How many of these one sent message costs: claim and record; a tenth
+    /// of the batch's window read; a tenth of the batch's events.
+    fn per_message(self) -> f64 {
         match self {
-            Op::ConditionalUpdate => 2,
-            Op::GetItem | Op::SendMessageBatch => 1,
+            Op::ConditionalUpdate => 2.0,
+            Op::BatchGetItem | Op::SendMessageBatch => 1.0 / BATCH as f64,
         }
     }
 
     fn name(self) -> &'static str {
         match self {
             Op::ConditionalUpdate => "DynamoDB UpdateItem (conditional, as the claim)",
-            Op::GetItem => "DynamoDB GetItem",
-            Op::SendMessageBatch => "SQS SendMessageBatch (1 entry, as the event)",
+            Op::BatchGetItem => "DynamoDB BatchGetItem (10 keys, as the windows)",
+            Op::SendMessageBatch => "SQS SendMessageBatch (10 entries, as the events)",
         }
     }
 }
@@ -120,28 +125,37 @@ async fn one(
             .await
             .map(drop)
             .map_err(boxed),
-        Op::GetItem => ddb
-            .get_item()
-            .table_name(table)
-            .set_key(Some(key(format!("capacity#{}#{}", world.prefix, n % 64))))
-            .send()
-            .await
-            .map(drop)
-            .map_err(boxed),
-        Op::SendMessageBatch => sqs
-            .send_message_batch()
-            .queue_url(world.resources.queue("EventsQueue"))
-            .entries(
-                SendMessageBatchRequestEntry::builder()
-                    .id("0")
-                    .message_body(format!(r#"{{"capacity":{n}}}"#))
-                    .build()
-                    .map_err(boxed)?,
-            )
-            .send()
-            .await
-            .map(drop)
-            .map_err(boxed),
+        Op::BatchGetItem => {
+            let mut keys = KeysAndAttributes::builder().consistent_read(true);
+            for i in 0..BATCH as u64 {
+                let k = (n * BATCH as u64 + i) % 64;
+                keys = keys.keys(key(format!("capacity#{}#{k}", world.prefix)));
+            }
+            ddb.batch_get_item()
+                .request_items(table, keys.build().map_err(boxed)?)
+                .send()
+                .await
+                .map(drop)
+                .map_err(boxed)
+        }
+        Op::SendMessageBatch => {
+            let entries = (0..BATCH)
+                .map(|i| {
+                    SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_body(format!(r#"{{"capacity":{n},"entry":{i}}}"#))
+                        .build()
+                        .map_err(boxed)
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            sqs.send_message_batch()
+                .queue_url(world.resources.queue("EventsQueue"))
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map(drop)
+                .map_err(boxed)
+        }
     }
 }
 
@@ -190,7 +204,11 @@ async fn rate(world: &World, op: Op, clients: u32, secs: f64) -> Result<Rate, St
 /// Every op at 1 and 10 clients, `secs` each.
 pub async fn measure(world: &World, secs: f64) -> Result<Capacity, String> {
     let mut ops = Vec::new();
-    for op in [Op::ConditionalUpdate, Op::GetItem, Op::SendMessageBatch] {
+    for op in [
+        Op::ConditionalUpdate,
+        Op::BatchGetItem,
+        Op::SendMessageBatch,
+    ] {
         ops.push(OpCapacity {
             op: op.name(),
             per_message: op.per_message(),
@@ -198,10 +216,7 @@ pub async fn measure(world: &World, secs: f64) -> Result<Capacity, String> {
             ten: rate(world, op, 10, secs).await?,
         });
     }
-    let per_message_secs: f64 = ops
-        .iter()
-        .map(|o| f64::from(o.per_message) / o.ten.per_sec)
-        .sum();
+    let per_message_secs: f64 = ops.iter().map(|o| o.per_message / o.ten.per_sec).sum();
     Ok(Capacity {
         sender_ceiling_msgs_per_sec: 1.0 / per_message_secs,
         ops,

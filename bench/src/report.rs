@@ -114,8 +114,8 @@ impl Report {
         let serial = gains.iter().all(|g| *g < 1.3);
         let _ = writeln!(
             tables,
-            "\nTen clients get {} (UpdateItem, GetItem, SendMessageBatch) the requests per second of one{}. Each sent message costs two conditional \
-             UpdateItems, one GetItem and one SendMessageBatch, so moto can carry about {ceiling:.1} sent \
+            "\nTen clients get {} (UpdateItem, BatchGetItem, SendMessageBatch) the requests per second of one{}. Each sent message costs two conditional \
+             UpdateItems and a tenth of its batch's BatchGetItem and SendMessageBatch, so moto can carry about {ceiling:.1} sent \
              messages per second for the sender (one over the sum of their service times at ten clients), \
              whatever the number of sender instances: {:.0} % of one instance's bound of \
              {BOUND_ONE_INSTANCE:.1} msg/s and {:.0} % of the 80/s cap. {}\n",
@@ -451,12 +451,12 @@ impl Report {
         let _ = writeln!(
             tables,
             "\n\"Secrets Manager all\" counts the first batch of each instance, whose records miss the empty cache \
-             concurrently; \"warm\" counts the requests after it. DynamoDB per message is 3 per alert (claim, \
-             window read, outcome record) plus the reads each instance makes to fill its caches (the tenant \
-             record among them, read again when older than `TENANT_CACHE_TTL_SECS`): the `GetItem` count below \
-             minus one window read per message. They do not grow with the number of messages, so the figure falls \
-             towards 3 as a run gets longer; the target is read strictly, and any figure above 3.00 counts as \
-             missed.\n\nRequests by operation, with mean latency per \
+             concurrently; \"warm\" counts the requests after it. DynamoDB per message is 2 per alert (claim, \
+             outcome record), one BatchGetItem per batch for its CSMs' windows (a tenth per alert in full \
+             batches), and the reads each instance makes to fill its caches (the tenant record and the \
+             template's status among them, read again when their cache entries expire): the `GetItem` count \
+             below. SQS per message is one SendMessageBatch per batch for its outcome events. The target is \
+             read strictly: any figure above 3.00 counts as missed.\n\nRequests by operation, with mean latency per \
              attempt (function; pollers, i.e. the event source mapping's work, apart):\n"
         );
         for s in self.sender_runs.iter().flatten() {

@@ -163,3 +163,59 @@ async fn concurrent_claims_of_one_key_have_one_winner() {
     }));
     w.shutdown().await;
 }
+
+/// A batch's windows in one read: an open window, a CSM with none, a CSM
+/// named twice (DynamoDB refuses a request that names a key twice, so the
+/// store asks once) and another tenant's window for the same number (keys
+/// are per tenant). A malformed window item is left out of the answer, so
+/// its caller reads it alone and gets the error, while the others stand.
+#[tokio::test]
+async fn windows_are_read_together_per_tenant_and_a_malformed_one_is_left_out() {
+    let w = spawn_world().await;
+    let store = &w.stack.app.store;
+    let other = fincelo::ids::TenantId::parse(format!("other-{}", short_id())).unwrap();
+    let open = E164::parse(&csm_number()).unwrap();
+    let none = E164::parse(&csm_number()).unwrap();
+    let broken = E164::parse(&csm_number()).unwrap();
+    let ts = now();
+    assert!(store
+        .open_window(&w.tenant_id, &open, ts, "wamid.a")
+        .await
+        .unwrap());
+    store
+        .client()
+        .put_item()
+        .table_name(store.table_name())
+        .item(
+            "pk",
+            AttributeValue::S(format!("T#{}#WINDOW#{}", w.tenant_id, broken.as_str())),
+        )
+        .item("sk", AttributeValue::S("WINDOW".into()))
+        .item("expires_at", AttributeValue::S("soon".into()))
+        .send()
+        .await
+        .unwrap();
+
+    let asked = [
+        (w.tenant_id.clone(), open.clone()),
+        (w.tenant_id.clone(), none.clone()),
+        (w.tenant_id.clone(), open.clone()),
+        (other.clone(), open.clone()),
+        (w.tenant_id.clone(), broken.clone()),
+    ];
+    let windows = store.get_windows(&asked).await.unwrap();
+
+    assert_eq!(windows.len(), 3, "{windows:?}");
+    let got = windows[&(w.tenant_id.clone(), open.clone())].expect("open window");
+    assert_eq!(got.expires_at, ts + WINDOW_SECS);
+    assert!(got.is_open(now(), 0));
+    assert_eq!(windows[&(w.tenant_id.clone(), none)], None);
+    assert_eq!(windows[&(other, open)], None, "another tenant's key");
+    assert!(!windows.contains_key(&(w.tenant_id.clone(), broken.clone())));
+    assert!(matches!(
+        store.get_window(&w.tenant_id, &broken).await,
+        Err(fincelo::store::StoreError::Malformed { .. })
+    ));
+    assert!(store.get_windows(&[]).await.unwrap().is_empty());
+    w.shutdown().await;
+}

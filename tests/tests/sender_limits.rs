@@ -396,10 +396,12 @@ async fn pair_pacing_keeps_131056_away_and_131056_is_retried() {
 
 /// What a batch costs in AWS requests, counted at the SDK layer: a cold
 /// instance's first batch of ten reads the tenant and its secret once (not
-/// once per record), and a warm batch costs exactly three DynamoDB requests
-/// per free-form alert (window, claim, record) and no Secrets Manager read.
+/// once per record). Every batch reads its CSMs' windows in one request and
+/// publishes its outcome events in one, so a warm batch of ten free-form
+/// alerts costs 21 DynamoDB requests (the windows, then claim and record
+/// per alert), one SQS request and no Secrets Manager read.
 #[tokio::test]
-async fn a_batch_reads_tenant_and_secret_once_and_three_dynamodb_requests_per_alert() {
+async fn a_batch_reads_tenant_secret_and_windows_once_and_two_dynamodb_writes_per_alert() {
     use fincelo_bench::counting::{counted_clients, RequestCounter};
 
     let w = spawn_world_with(WorldOptions {
@@ -441,8 +443,14 @@ async fn a_batch_reads_tenant_and_secret_once_and_three_dynamodb_requests_per_al
     );
     assert_eq!(
         dynamo_cold,
-        1 + 3 * 10,
-        "tenant once, then 3 per alert: {:?}",
+        1 + 1 + 2 * 10,
+        "tenant once, the windows together, then claim and record per alert: {:?}",
+        counter.snapshot()
+    );
+    assert_eq!(
+        counter.calls_to("SQS"),
+        1,
+        "the outcome events together: {:?}",
         counter.snapshot()
     );
 
@@ -451,11 +459,116 @@ async fn a_batch_reads_tenant_and_secret_once_and_three_dynamodb_requests_per_al
     assert!(second.batch_item_failures.is_empty());
     assert_eq!(
         counter.calls_to("DynamoDB"),
-        3 * 10,
+        1 + 2 * 10,
         "{:?}",
         counter.snapshot()
     );
+    assert_eq!(counter.calls_to("SQS"), 1, "{:?}", counter.snapshot());
     assert_eq!(counter.calls_to("Secrets Manager"), 0);
     assert_eq!(w.meta.stats().await.unwrap().accepted, 20);
+    for csm in &csms {
+        let texts: Vec<Option<String>> = w
+            .messages_to(csm)
+            .await
+            .into_iter()
+            .map(|m| m.text)
+            .collect();
+        assert_eq!(
+            texts,
+            [Some("cold".to_string()), Some("warm".to_string())],
+            "free-form inside the window read with the batch's"
+        );
+    }
+    let events = w.stack.drain("EventsQueue").await.unwrap();
+    let sent = events
+        .iter()
+        .filter(|e| e["type"] == "send.outcome" && e["outcome"] == "sent")
+        .count();
+    assert_eq!(sent, 20, "{events:#?}");
+    w.shutdown().await;
+}
+
+/// The windows read for a batch decide per CSM: two alerts to a CSM whose
+/// window is open go as text (the CSM is read once), one to a CSM without
+/// a window goes as the template.
+#[tokio::test]
+async fn a_batch_read_of_windows_decides_per_csm() {
+    let w = spawn_world_with(WorldOptions {
+        sender_instances: 0,
+        ..WorldOptions::default()
+    })
+    .await;
+    w.approve_all_templates().await;
+    let (open, closed) = (csm_number(), csm_number());
+    w.csm_writes(&open).await;
+    let a = send_request(&w.tenant.tenant_id, &open).text("a");
+    let b = send_request(&w.tenant.tenant_id, &open).text("b");
+    let c = send_request(&w.tenant.tenant_id, &closed).text("c");
+    let mut event = SqsEvent::default();
+    event.records = vec![
+        record("m-a", &a.json()),
+        record("m-b", &b.json()),
+        record("m-c", &c.json()),
+    ];
+    let resp = w.stack.sender.handle_batch(event).await;
+    assert!(resp.batch_item_failures.is_empty(), "{resp:?}");
+    for (k, mode) in [
+        (&a.key, SendMode::FreeForm),
+        (&b.key, SendMode::FreeForm),
+        (&c.key, SendMode::Template),
+    ] {
+        let entry = w.ledger(k).await.unwrap();
+        assert_eq!(
+            (entry.state, entry.mode),
+            (LedgerState::Sent, Some(mode)),
+            "{k}"
+        );
+    }
+    let to_closed = w.messages_to(&closed).await;
+    assert_eq!(to_closed.len(), 1);
+    assert_eq!(to_closed[0].kind, "template");
+    w.shutdown().await;
+}
+
+/// The batch's outcome events cannot be published: the alerts were sent
+/// and recorded, so their records are reported as failed (as when each
+/// record published its own) and their redelivery is acknowledged without
+/// a second send.
+#[tokio::test]
+async fn a_batch_whose_events_cannot_be_published_is_redelivered_and_not_resent() {
+    let w = spawn_world_with(WorldOptions {
+        sender_instances: 0,
+        ..WorldOptions::default()
+    })
+    .await;
+    let mut config = (*w.stack.app.config).clone();
+    config.events_queue_url = format!("{}-missing", config.events_queue_url);
+    let broken =
+        fincelo::sender::Sender::new(fincelo::startup::App::new(config, &w.stack.sdk).unwrap());
+    let csm = csm_number();
+    w.csm_writes(&csm).await;
+    let a = send_request(&w.tenant.tenant_id, &csm).text("a");
+    let b = send_request(&w.tenant.tenant_id, &csm).text("b");
+    let batch = || {
+        let mut event = SqsEvent::default();
+        event.records = vec![record("m-a", &a.json()), record("m-b", &b.json())];
+        event
+    };
+
+    let resp = broken.handle_batch(batch()).await;
+    let mut failed: Vec<&str> = resp
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    failed.sort();
+    assert_eq!(failed, ["m-a", "m-b"]);
+    for k in [&a.key, &b.key] {
+        assert_eq!(w.ledger(k).await.unwrap().state, LedgerState::Sent, "{k}");
+    }
+
+    let again = w.stack.sender.handle_batch(batch()).await;
+    assert!(again.batch_item_failures.is_empty(), "{again:?}");
+    assert_eq!(w.messages_to(&csm).await.len(), 2, "sent once each");
     w.shutdown().await;
 }

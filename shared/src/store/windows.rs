@@ -6,9 +6,11 @@
 //! keeps the later expiry, so a late or replayed older message never shrinks a
 //! newer window.
 
-use aws_sdk_dynamodb::types::ReturnValue;
+use std::collections::HashMap;
 
-use super::{applied, get_n, n, s, Store, StoreError};
+use aws_sdk_dynamodb::types::{KeysAndAttributes, ReturnValue};
+
+use super::{applied, get_n, get_s, n, s, Item, Store, StoreError};
 use crate::ids::TenantId;
 use crate::phone::E164;
 
@@ -30,6 +32,13 @@ impl Window {
     pub fn is_open(&self, now: i64, margin_secs: i64) -> bool {
         self.expires_at - margin_secs > now
     }
+}
+
+fn window_from(item: &Item) -> Result<Window, StoreError> {
+    Ok(Window {
+        expires_at: super::required_n(item, "expires_at")?,
+        last_inbound_at: get_n(item, "last_inbound_at").unwrap_or(0),
+    })
 }
 
 fn window_pk(t: &TenantId, csm: &E164) -> String {
@@ -69,13 +78,80 @@ impl Store {
         tenant: &TenantId,
         csm: &E164,
     ) -> Result<Option<Window>, StoreError> {
-        let Some(item) = self.get(&window_pk(tenant, csm), "WINDOW").await? else {
-            return Ok(None);
-        };
-        Ok(Some(Window {
-            expires_at: super::required_n(&item, "expires_at")?,
-            last_inbound_at: get_n(&item, "last_inbound_at").unwrap_or(0),
-        }))
+        match self.get(&window_pk(tenant, csm), "WINDOW").await? {
+            Some(item) => window_from(&item).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The windows of several CSMs, in one BatchGetItem per 100 (a sender
+    /// batch has at most 10), strongly consistent like [`Store::get_window`].
+    ///
+    /// A CSM in the answer is known: `Some` window, or `None` for no item.
+    /// A CSM missing from the answer is not: DynamoDB left its key
+    /// unprocessed, or its item is malformed. The caller reads those alone,
+    /// so one bad item fails one alert, not the batch.
+    pub async fn get_windows(
+        &self,
+        csms: &[(TenantId, E164)],
+    ) -> Result<HashMap<(TenantId, E164), Option<Window>>, StoreError> {
+        // DynamoDB refuses a request that names one key twice.
+        let mut by_pk: HashMap<String, &(TenantId, E164)> = HashMap::new();
+        for csm in csms {
+            by_pk.entry(window_pk(&csm.0, &csm.1)).or_insert(csm);
+        }
+        let pks: Vec<&String> = by_pk.keys().collect();
+        let mut out = HashMap::with_capacity(by_pk.len());
+        for chunk in pks.chunks(100) {
+            let mut keys = KeysAndAttributes::builder().consistent_read(true);
+            for pk in chunk {
+                keys = keys.keys(HashMap::from([
+                    ("pk".to_string(), s(pk.as_str())),
+                    ("sk".to_string(), s("WINDOW")),
+                ]));
+            }
+            let keys = keys.build().map_err(|e| StoreError::Dynamo {
+                op: "BatchGetItem",
+                detail: e.to_string(),
+                source: Box::new(e),
+            })?;
+            let answer = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, keys)
+                .send()
+                .await
+                .map_err(|e| StoreError::dynamo("BatchGetItem", e))?;
+            let mut found: HashMap<String, Item> = answer
+                .responses
+                .and_then(|mut r| r.remove(&self.table))
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|item| Some((get_s(&item, "pk")?, item)))
+                .collect();
+            let unprocessed: Vec<String> = answer
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&self.table))
+                .map(|k| k.keys)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|key| get_s(key, "pk"))
+                .collect();
+            for pk in chunk {
+                if unprocessed.contains(pk) {
+                    continue;
+                }
+                let window = match found.remove(pk.as_str()) {
+                    None => None,
+                    Some(item) => match window_from(&item) {
+                        Ok(w) => Some(w),
+                        Err(_) => continue,
+                    },
+                };
+                out.insert(by_pk[pk.as_str()].clone(), window);
+            }
+        }
+        Ok(out)
     }
 
     /// Closes a window because Meta said it is closed (131047), unless an
