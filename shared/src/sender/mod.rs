@@ -32,7 +32,8 @@
 //! 131047, which falls back to the template); one that opens meanwhile gets
 //! the template, which is always allowed. A record whose event could not be
 //! published is reported as a batch item failure, as it was when each record
-//! published its own.
+//! published its own; the event itself is logged in full (see the README's
+//! reliability section for this gap).
 //!
 //! # The ambiguous send
 //! A request that may have reached Meta (timeout, a dead instance between
@@ -222,7 +223,12 @@ impl Sender {
         let published = match self.app.queues.publish(&events).await {
             Ok(()) => true,
             Err(e) => {
-                error!(error = %e, events = events.len(), "could not publish the batch's outcome events; their records will be redelivered");
+                error!(error = %e, "could not publish the batch's outcome events; their records will be redelivered");
+                // The redelivered records find their alerts finished and
+                // publish nothing: these events are an operator's to replay.
+                for event in &events {
+                    error!(event = %event.to_json(), "outcome event not published");
+                }
                 false
             }
         };
