@@ -14,6 +14,12 @@
 //! time, a message takes at least the sum of those service times, whatever
 //! the number of clients: the emulator's ceiling for the sender is the
 //! reciprocal of that sum.
+//!
+//! One instance meets moto's one-at-a-time service on its own path too: a
+//! batch's requests, which real DynamoDB and SQS would serve side by side,
+//! wait for each other, so each batch takes the Graph call's 150 ms plus the
+//! sum of its requests' service times. That gives the most one instance can
+//! reach against this emulator.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -51,6 +57,13 @@ pub struct Capacity {
     /// nothing else: one over the sum, per kind, of `per_message` over the
     /// ten-client rate.
     pub sender_ceiling_msgs_per_sec: f64,
+    /// The AWS time of one batch of ten when moto serves its requests one
+    /// after another: per kind, ten times `per_message` times the
+    /// one-client latency (the pollers' receive and delete not counted).
+    pub batch_aws_ms: f64,
+    /// The most one instance can reach here: ten messages per batch, over
+    /// 150 ms of Graph plus `batch_aws_ms`.
+    pub one_instance_ceiling_msgs_per_sec: f64,
 }
 
 #[derive(Clone, Copy)]
@@ -62,6 +75,8 @@ enum Op {
 
 /// The records in one of the sender's batches.
 const BATCH: usize = 10;
+/// The sandbox's answer time in the throughput runs.
+const GRAPH_SECS: f64 = 0.150;
 
 impl Op {
     /// How many of these one sent message costs: claim and record; a tenth
@@ -217,8 +232,14 @@ pub async fn measure(world: &World, secs: f64) -> Result<Capacity, String> {
         });
     }
     let per_message_secs: f64 = ops.iter().map(|o| o.per_message / o.ten.per_sec).sum();
+    let batch_aws_ms: f64 = ops
+        .iter()
+        .map(|o| BATCH as f64 * o.per_message * o.one.mean_ms)
+        .sum();
     Ok(Capacity {
         sender_ceiling_msgs_per_sec: 1.0 / per_message_secs,
+        batch_aws_ms,
+        one_instance_ceiling_msgs_per_sec: BATCH as f64 / (GRAPH_SECS + batch_aws_ms / 1000.0),
         ops,
     })
 }
