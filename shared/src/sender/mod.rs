@@ -25,15 +25,16 @@
 //! their outcome events together, in one SendMessageBatch after every record
 //! has finished. A message then costs two DynamoDB writes (claim, record)
 //! plus a tenth of a read, and a tenth of an SQS request, and the window
-//! read adds no round trip of its own to a record's path. Reading the window
-//! alongside the claim rather than after it moves the read earlier by at
-//! most the pair pacer's wait: a
-//! window that closes meanwhile is caught by the safety margin (and by Meta's
-//! 131047, which falls back to the template); one that opens meanwhile gets
-//! the template, which is always allowed. A record whose event could not be
-//! published is reported as a batch item failure, as it was when each record
-//! published its own; the event itself is logged in full (see the README's
-//! reliability section for this gap).
+//! read adds no round trip of its own to a record's path.
+//!
+//! The window is read alongside the claim rather than after it: earlier by
+//! the claim's round trip and any wait of the pair pacer. A window that
+//! closes meanwhile is caught by the safety margin (and by Meta's 131047,
+//! which falls back to the template); one that opens meanwhile gets the
+//! template, which is always allowed. A record whose event could not be published is reported as a
+//! batch item failure, as it was when each record published its own; the
+//! event itself is logged in full (see the README's reliability section for
+//! this gap).
 //!
 //! # The ambiguous send
 //! A request that may have reached Meta (timeout, a dead instance between
