@@ -489,8 +489,10 @@ async fn a_batch_reads_tenant_secret_and_windows_once_and_two_dynamodb_writes_pe
 }
 
 /// The windows read for a batch decide per CSM: two alerts to a CSM whose
-/// window is open go as text (the CSM is read once), one to a CSM without
-/// a window goes as the template.
+/// window is open go as text, one to a CSM without a window goes as the
+/// template. (That the read is one request, with the CSM named twice asked
+/// for once, is checked by the request count above and by the store's own
+/// test.)
 #[tokio::test]
 async fn a_batch_read_of_windows_decides_per_csm() {
     let w = spawn_world_with(WorldOptions {
