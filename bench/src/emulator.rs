@@ -15,11 +15,16 @@
 //! the number of clients: the emulator's ceiling for the sender is the
 //! reciprocal of that sum.
 //!
+//! The pollers that stand in for the event source mapping use the same moto:
+//! one ReceiveMessage and one DeleteMessageBatch per batch, timed here as a
+//! round on a queue kept as deep as the throughput runs' send queue starts
+//! (moto's receive still scans the queue), and counted in both ceilings.
+//!
 //! One instance meets moto's one-at-a-time service on its own path too: a
 //! batch's requests, which real DynamoDB and SQS would serve side by side,
 //! wait for each other, so each batch takes the Graph call's 150 ms plus the
-//! sum of its requests' service times. That gives the most one instance can
-//! reach against this emulator.
+//! sum of its requests' service times and its poller's round. That gives
+//! the most one instance can reach against this emulator.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -53,16 +58,20 @@ pub struct OpCapacity {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Capacity {
     pub ops: Vec<OpCapacity>,
-    /// Messages per second moto could carry for the sender if it did
-    /// nothing else: one over the sum, per kind, of `per_message` over the
-    /// ten-client rate.
+    /// One poller round: ReceiveMessage (10, every attribute, as the
+    /// pollers ask) and DeleteMessageBatch of what came, one client.
+    pub poll_round: Rate,
+    /// Messages per second moto could carry for the sender and its pollers
+    /// if it did nothing else: one over the sum, per kind, of `per_message`
+    /// over the ten-client rate, plus a tenth of a poller round.
     pub sender_ceiling_msgs_per_sec: f64,
     /// The AWS time of one batch of ten when moto serves its requests one
-    /// after another: per kind, ten times `per_message` times the
-    /// one-client latency (the pollers' receive and delete not counted).
+    /// after another: its twenty UpdateItems (sent ten at a time) at the
+    /// ten-client rate, its BatchGetItem and SendMessageBatch at one
+    /// client's latency. The poller's round is apart.
     pub batch_aws_ms: f64,
     /// The most one instance can reach here: ten messages per batch, over
-    /// 150 ms of Graph plus `batch_aws_ms`.
+    /// 150 ms of Graph plus `batch_aws_ms` plus a poller round.
     pub one_instance_ceiling_msgs_per_sec: f64,
 }
 
@@ -231,15 +240,103 @@ pub async fn measure(world: &World, secs: f64) -> Result<Capacity, String> {
             ten: rate(world, op, 10, secs).await?,
         });
     }
-    let per_message_secs: f64 = ops.iter().map(|o| o.per_message / o.ten.per_sec).sum();
+    let poll_round = poll_round(world, secs).await?;
+    let poll_secs = poll_round.mean_ms / 1000.0;
+    let per_message_secs: f64 = ops
+        .iter()
+        .map(|o| o.per_message / o.ten.per_sec)
+        .sum::<f64>()
+        + poll_secs / BATCH as f64;
     let batch_aws_ms: f64 = ops
         .iter()
-        .map(|o| BATCH as f64 * o.per_message * o.one.mean_ms)
+        .map(|o| {
+            let count = BATCH as f64 * o.per_message;
+            if count > 1.0 {
+                // The batch's records send these side by side.
+                count / o.ten.per_sec * 1000.0
+            } else {
+                count * o.one.mean_ms
+            }
+        })
         .sum();
     Ok(Capacity {
         sender_ceiling_msgs_per_sec: 1.0 / per_message_secs,
         batch_aws_ms,
-        one_instance_ceiling_msgs_per_sec: BATCH as f64 / (GRAPH_SECS + batch_aws_ms / 1000.0),
+        one_instance_ceiling_msgs_per_sec: BATCH as f64
+            / (GRAPH_SECS + batch_aws_ms / 1000.0 + poll_secs),
         ops,
+        poll_round,
+    })
+}
+
+/// How deep the throughput runs' send queue starts (`--messages`' default).
+const POLL_DEPTH: usize = 600;
+
+/// Poller rounds, one client, for about `secs`, on a queue of its own kept
+/// at `POLL_DEPTH`: each round's ten messages are put back after the round,
+/// outside its time.
+async fn poll_round(world: &World, secs: f64) -> Result<Rate, String> {
+    let sqs = aws_sdk_sqs::Client::new(&world.sdk);
+    let queue = sqs
+        .create_queue()
+        .queue_name(format!("{}-capacity-poll", world.prefix))
+        .send()
+        .await
+        .map_err(boxed)?
+        .queue_url
+        .ok_or("CreateQueue returned no URL")?;
+    let refill = |n: usize| {
+        let (sqs, queue) = (sqs.clone(), queue.clone());
+        async move {
+            let entries = (0..n)
+                .map(|i| {
+                    SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_body(crate::sender_run::send_request(&format!("poll-{i}"), i))
+                        .build()
+                        .map_err(boxed)
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            sqs.send_message_batch()
+                .queue_url(&queue)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map(drop)
+                .map_err(boxed)
+        }
+    };
+    for _ in 0..POLL_DEPTH / BATCH {
+        refill(BATCH).await?;
+    }
+    let (mut rounds, mut busy) = (0u64, Duration::ZERO);
+    let deadline = Instant::now() + Duration::from_secs_f64(secs);
+    while Instant::now() < deadline {
+        let t = Instant::now();
+        let msgs = fincelo_local::receive_batch(&sqs, &queue)
+            .await
+            .map_err(boxed)?;
+        if msgs.len() < BATCH {
+            return Err(format!(
+                "the poll queue gave {} messages, not {BATCH}",
+                msgs.len()
+            ));
+        }
+        sqs.delete_message_batch()
+            .queue_url(&queue)
+            .set_entries(Some(fincelo_local::delete_entries(&msgs, None)))
+            .send()
+            .await
+            .map_err(boxed)?;
+        busy += t.elapsed();
+        rounds += 1;
+        refill(BATCH).await?;
+    }
+    let mean_ms = busy.as_secs_f64() * 1000.0 / rounds.max(1) as f64;
+    Ok(Rate {
+        clients: 1,
+        requests: rounds * 2,
+        per_sec: 1000.0 / mean_ms.max(1e-9),
+        mean_ms,
     })
 }
