@@ -31,8 +31,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
-use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 
+use crate::sender_run::{send_batch, send_request};
 use crate::world::World;
 
 /// One kind of request at one concurrency.
@@ -163,22 +163,12 @@ async fn one(
                 .map_err(boxed)
         }
         Op::SendMessageBatch => {
-            let entries = (0..BATCH)
-                .map(|i| {
-                    SendMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .message_body(format!(r#"{{"capacity":{n},"entry":{i}}}"#))
-                        .build()
-                        .map_err(boxed)
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            sqs.send_message_batch()
-                .queue_url(world.resources.queue("EventsQueue"))
-                .set_entries(Some(entries))
-                .send()
-                .await
-                .map(drop)
-                .map_err(boxed)
+            send_batch(
+                sqs,
+                world.resources.queue("EventsQueue"),
+                (0..BATCH).map(|i| format!(r#"{{"capacity":{n},"entry":{i}}}"#)),
+            )
+            .await
         }
     }
 }
@@ -285,29 +275,15 @@ async fn poll_round(world: &World, secs: f64) -> Result<Rate, String> {
         .map_err(boxed)?
         .queue_url
         .ok_or("CreateQueue returned no URL")?;
-    let refill = |n: usize| {
-        let (sqs, queue) = (sqs.clone(), queue.clone());
-        async move {
-            let entries = (0..n)
-                .map(|i| {
-                    SendMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .message_body(crate::sender_run::send_request(&format!("poll-{i}"), i))
-                        .build()
-                        .map_err(boxed)
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            sqs.send_message_batch()
-                .queue_url(&queue)
-                .set_entries(Some(entries))
-                .send()
-                .await
-                .map(drop)
-                .map_err(boxed)
-        }
+    let refill = || {
+        send_batch(
+            &sqs,
+            &queue,
+            (0..BATCH).map(|i| send_request(&format!("poll-{i}"), i)),
+        )
     };
     for _ in 0..POLL_DEPTH / BATCH {
-        refill(BATCH).await?;
+        refill().await?;
     }
     let (mut rounds, mut busy) = (0u64, Duration::ZERO);
     let deadline = Instant::now() + Duration::from_secs_f64(secs);
@@ -330,7 +306,7 @@ async fn poll_round(world: &World, secs: f64) -> Result<Rate, String> {
             .map_err(boxed)?;
         busy += t.elapsed();
         rounds += 1;
-        refill(BATCH).await?;
+        refill().await?;
     }
     let mean_ms = busy.as_secs_f64() * 1000.0 / rounds.max(1) as f64;
     Ok(Rate {

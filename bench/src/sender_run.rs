@@ -72,6 +72,35 @@ fn boxed(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
+/// One SendMessageBatch of up to ten `bodies` to `queue`.
+pub async fn send_batch(
+    sqs: &aws_sdk_sqs::Client,
+    queue: &str,
+    bodies: impl Iterator<Item = String>,
+) -> Result<(), String> {
+    let entries = bodies
+        .enumerate()
+        .map(|(i, body)| {
+            SendMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .message_body(body)
+                .build()
+                .map_err(boxed)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let out = sqs
+        .send_message_batch()
+        .queue_url(queue)
+        .set_entries(Some(entries))
+        .send()
+        .await
+        .map_err(boxed)?;
+    match out.failed.len() {
+        0 => Ok(()),
+        n => Err(format!("SendMessageBatch refused {n} entries")),
+    }
+}
+
 /// One throughput run on tenant `tenant`.
 pub async fn run(
     world: &World,
@@ -85,22 +114,10 @@ pub async fn run(
     // Fill the queue first, so the run measures the sender, not the producer.
     let run_id = &uuid::Uuid::new_v4().simple().to_string()[..8];
     for chunk in (0..messages).collect::<Vec<_>>().chunks(10) {
-        let entries: Vec<SendMessageBatchRequestEntry> = chunk
+        let bodies = chunk
             .iter()
-            .map(|i| {
-                SendMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .message_body(send_request_for(tenant, &format!("tp-{run_id}-{i}")))
-                    .build()
-                    .map_err(boxed)
-            })
-            .collect::<Result<_, _>>()?;
-        sqs.send_message_batch()
-            .queue_url(&queue)
-            .set_entries(Some(entries))
-            .send()
-            .await
-            .map_err(boxed)?;
+            .map(|i| send_request_for(tenant, &format!("tp-{run_id}-{i}")));
+        send_batch(&sqs, &queue, bodies).await?;
     }
 
     let function_counters: Vec<RequestCounter> =

@@ -72,7 +72,7 @@ use crate::templates::catalog::{Catalog, TemplateDef};
 use crate::tenants::{DirectoryError, Tenant, TokenCallError};
 use classify::{backoff_secs, classify, Class};
 use pacer::{Pacer, PairLimit, PairSlot};
-use request::{Handback, SendRequest};
+use request::{Handback, InvalidRequest, SendRequest};
 
 /// Why a stale alert was not sent.
 const STALE: &str = "deliver_by passed before sending";
@@ -189,8 +189,13 @@ impl Sender {
     /// reported as a batch item failure, never swallowed, and never fails the
     /// others.
     pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
-        let windows = self.read_windows(&event.records).boxed().shared();
-        let records = join_all(event.records.iter().map(|rec| {
+        let bodies: Vec<RecordBody> = event
+            .records
+            .iter()
+            .map(|rec| RecordBody::read(rec.body.as_deref().unwrap_or("")))
+            .collect();
+        let windows = self.read_windows(free_form_csms(&bodies)).boxed().shared();
+        let records = join_all(event.records.iter().zip(bodies).map(|(rec, read)| {
             let span = tracing::info_span!(
                 "send",
                 sqs_message_id = rec.message_id.as_deref().unwrap_or(""),
@@ -202,7 +207,7 @@ impl Sender {
                 events: Mutex::default(),
             };
             async move {
-                let result = self.process(rec, &cx).await;
+                let result = self.process(rec, read, &cx).await;
                 (rec, result, cx.into_events())
             }
             .instrument(span)
@@ -258,18 +263,9 @@ impl Sender {
         resp
     }
 
-    /// The windows of the batch's CSMs, for the requests that may go as
-    /// free-form text, in one read. A failed read is logged and leaves each
-    /// record to read its own.
-    async fn read_windows(&self, records: &[SqsMessage]) -> Arc<Windows> {
-        let csms: Vec<(TenantId, E164)> = records
-            .iter()
-            .filter_map(|rec| rec.body.as_deref())
-            .filter(|body| Handback::detect(body).is_none())
-            .filter_map(|body| SendRequest::parse(body).ok())
-            .filter(|req| req.text.is_some())
-            .map(|req| (req.tenant_id, req.to))
-            .collect();
+    /// The windows of `csms`, in one read. A failed read is logged and
+    /// leaves each record to read its own.
+    async fn read_windows(&self, csms: Vec<(TenantId, E164)>) -> Arc<Windows> {
         if csms.is_empty() {
             return Arc::default();
         }
@@ -286,6 +282,7 @@ impl Sender {
     async fn process(
         &self,
         rec: &SqsMessage,
+        read: RecordBody,
         cx: &InBatch<'_>,
     ) -> Result<Disposition, SenderError> {
         let body = rec.body.as_deref().unwrap_or("");
@@ -294,12 +291,10 @@ impl Sender {
             .get("ApproximateReceiveCount")
             .and_then(|c| c.parse().ok())
             .unwrap_or(1);
-        if let Some(handback) = Handback::detect(body) {
-            return self.handback(cx, handback).await;
-        }
-        let req = match SendRequest::parse(body) {
-            Ok(r) => r,
-            Err(invalid) => {
+        let req = match read {
+            RecordBody::Handback(handback) => return self.handback(cx, handback).await,
+            RecordBody::Request(Ok(r)) => r,
+            RecordBody::Request(Err(invalid)) => {
                 warn!(reason = invalid.code(), detail = %invalid, "invalid send request; parked");
                 let reason = ParkReason {
                     reason: format!("invalid_request:{}", invalid.code()),
@@ -895,6 +890,36 @@ impl Sender {
 
 /// The CSMs' windows as read for a batch: a CSM missing here is read alone.
 type Windows = HashMap<(TenantId, E164), Option<Window>>;
+
+/// A record's body, read once for the batch: the window read and the
+/// record's own processing both start from it.
+enum RecordBody {
+    Handback(Handback),
+    Request(Result<SendRequest, InvalidRequest>),
+}
+
+impl RecordBody {
+    fn read(body: &str) -> Self {
+        match Handback::detect(body) {
+            Some(handback) => RecordBody::Handback(handback),
+            None => RecordBody::Request(SendRequest::parse(body)),
+        }
+    }
+}
+
+/// The CSMs of the requests that may go as free-form text: the ones whose
+/// windows the batch reads.
+fn free_form_csms(bodies: &[RecordBody]) -> Vec<(TenantId, E164)> {
+    bodies
+        .iter()
+        .filter_map(|b| match b {
+            RecordBody::Request(Ok(req)) if req.text.is_some() => {
+                Some((req.tenant_id.clone(), req.to.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
 
 /// What one record's processing shares with the rest of its batch.
 struct InBatch<'b> {
