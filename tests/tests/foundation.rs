@@ -219,3 +219,81 @@ async fn windows_are_read_together_per_tenant_and_a_malformed_one_is_left_out() 
     assert!(store.get_windows(&[]).await.unwrap().is_empty());
     w.shutdown().await;
 }
+
+/// `infra/moto_server.py` keeps each parsed update expression and runs its
+/// static checks once per (expression, names) pair, to spare moto's
+/// quadratic re-checking. What DynamoDB answers must not change with that:
+/// one expression whose names collide is refused every time however often it
+/// passed with other names, two SET clauses are refused every time, and
+/// `if_not_exists` reads each request's own item.
+#[tokio::test]
+async fn moto_keeps_dynamodb_update_expression_rules_for_repeated_expressions() {
+    let w = spawn_world().await;
+    let store = &w.stack.app.store;
+    // DynamoDB refuses a value the expression does not use, so `:zero` goes only where it is used.
+    let update = |pk: &str, expr: &str, a: &str, b: &str| {
+        let zero = expr
+            .contains(":zero")
+            .then(|| AttributeValue::N("0".into()));
+        store
+            .client()
+            .update_item()
+            .table_name(store.table_name())
+            .key("pk", AttributeValue::S(pk.to_string()))
+            .key("sk", AttributeValue::S("EXPR".into()))
+            .update_expression(expr)
+            .expression_attribute_names("#a", a)
+            .expression_attribute_names("#b", b)
+            .set_expression_attribute_values(Some(
+                [(":v".to_string(), AttributeValue::N("1".into()))]
+                    .into_iter()
+                    .chain(zero.map(|z| (":zero".to_string(), z)))
+                    .collect(),
+            ))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+    };
+    let code = |r: Result<_, aws_sdk_dynamodb::error::SdkError<_, _>>| match r {
+        Ok(_) => "ok".to_string(),
+        Err(e) => aws_sdk_dynamodb::error::ProvideErrorMetadata::code(&e)
+            .unwrap_or("none")
+            .to_string(),
+    };
+    let pk = format!("expr-{}", short_id());
+    let pair = "SET #a = :v, #b = :v";
+    for round in 0..2 {
+        assert_eq!(
+            code(update(&pk, pair, "x", "y").await),
+            "ok",
+            "round {round}"
+        );
+        assert_eq!(
+            code(update(&pk, pair, "x", "x").await),
+            "ValidationException",
+            "round {round}: two paths overlap"
+        );
+    }
+    let two_sets = "SET #a = :v SET #b = :v";
+    for round in 0..2 {
+        assert_eq!(
+            code(update(&pk, two_sets, "x", "y").await),
+            "ValidationException",
+            "round {round}: one SET clause only"
+        );
+    }
+
+    let count = "SET #a = if_not_exists(#a, :zero) + :v, #b = :v";
+    let counted = |out: aws_sdk_dynamodb::operation::update_item::UpdateItemOutput| {
+        out.attributes()
+            .and_then(|a| a.get("n"))
+            .and_then(|v| v.as_n().ok())
+            .cloned()
+    };
+    let first = format!("{pk}-1");
+    let second = format!("{pk}-2");
+    for (item, want) in [(&first, "1"), (&first, "2"), (&second, "1"), (&first, "3")] {
+        let out = update(item, count, "n", "m").await.expect("count");
+        assert_eq!(counted(out).as_deref(), Some(want), "{item}");
+    }
+    w.shutdown().await;
+}
