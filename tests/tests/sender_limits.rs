@@ -534,10 +534,11 @@ async fn a_batch_read_of_windows_decides_per_csm() {
 
 /// The batch's outcome events cannot be published: the alerts were sent
 /// and recorded, so their records are reported as failed (as when each
-/// record published its own) and their redelivery is acknowledged without
-/// a second send.
+/// record published its own), and their redelivery is acknowledged without
+/// a second send and publishes the outcomes from the ledger: nothing lost.
 #[tokio::test]
-async fn a_batch_whose_events_cannot_be_published_is_redelivered_and_not_resent() {
+async fn a_batch_whose_events_cannot_be_published_is_redelivered_not_resent_and_its_events_come_back(
+) {
     let w = spawn_world_with(WorldOptions {
         sender_instances: 0,
         ..WorldOptions::default()
@@ -569,8 +570,104 @@ async fn a_batch_whose_events_cannot_be_published_is_redelivered_and_not_resent(
         assert_eq!(w.ledger(k).await.unwrap().state, LedgerState::Sent, "{k}");
     }
 
+    let outcomes = || async {
+        let events = w.stack.drain("EventsQueue").await.unwrap();
+        events
+            .into_iter()
+            .filter(|e| e["type"] == "send.outcome")
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        outcomes().await.is_empty(),
+        "the broken publish published nothing"
+    );
+
     let again = w.stack.sender.handle_batch(batch()).await;
     assert!(again.batch_item_failures.is_empty(), "{again:?}");
     assert_eq!(w.messages_to(&csm).await.len(), 2, "sent once each");
+    let events = outcomes().await;
+    assert_eq!(events.len(), 2, "{events:#?}");
+    for k in [&a.key, &b.key] {
+        let ledger = w.ledger(k).await.unwrap();
+        let event = events
+            .iter()
+            .find(|e| e["idempotency_key"] == k.as_str())
+            .unwrap_or_else(|| panic!("no event for {k}: {events:#?}"));
+        assert_eq!(event["type"], "send.outcome");
+        assert_eq!(event["outcome"], "sent");
+        assert_eq!(event["mode"], "free_form");
+        assert_eq!(event["wamid"].as_str(), ledger.wamid.as_deref(), "{k}");
+    }
+    w.shutdown().await;
+}
+
+/// A request delivered again after its alert finished (a redelivery, or
+/// upstream enqueuing it twice) sends nothing and repeats the outcome it
+/// had, from the ledger: an expired alert says expired with its reason, a
+/// sent one says sent with the same wamid. Outcome events are at least once.
+#[tokio::test]
+async fn a_finished_alert_delivered_again_repeats_its_outcome_and_sends_nothing() {
+    let w = spawn_world_with(WorldOptions {
+        sender_instances: 0,
+        ..WorldOptions::default()
+    })
+    .await;
+    let csm = csm_number();
+    w.csm_writes(&csm).await;
+    let sent = send_request(&w.tenant.tenant_id, &csm).text("once");
+    let stale = send_request(&w.tenant.tenant_id, &csm)
+        .text("too late")
+        .deliver_by(now() - 60);
+    let batch = |id: &str| {
+        let mut event = SqsEvent::default();
+        event.records = vec![
+            record(&format!("{id}-sent"), &sent.json()),
+            record(&format!("{id}-stale"), &stale.json()),
+        ];
+        event
+    };
+    let outcomes = |events: &[Value]| {
+        let mut got: Vec<(String, String, String, String)> = events
+            .iter()
+            .filter(|e| e["type"] == "send.outcome")
+            .map(|e| {
+                let field = |f: &str| e[f].as_str().unwrap_or("-").to_string();
+                (
+                    field("idempotency_key"),
+                    field("outcome"),
+                    field("wamid"),
+                    field("reason"),
+                )
+            })
+            .collect();
+        got.sort();
+        got
+    };
+
+    let first = w.stack.sender.handle_batch(batch("first")).await;
+    assert!(first.batch_item_failures.is_empty(), "{first:?}");
+    let first_events = outcomes(&w.stack.drain("EventsQueue").await.unwrap());
+    let again = w.stack.sender.handle_batch(batch("again")).await;
+    assert!(again.batch_item_failures.is_empty(), "{again:?}");
+    let again_events = outcomes(&w.stack.drain("EventsQueue").await.unwrap());
+
+    let wamid = w.ledger(&sent.key).await.unwrap().wamid.expect("wamid");
+    let mut want = vec![
+        (sent.key.clone(), "sent".to_string(), wamid, "-".to_string()),
+        (
+            stale.key.clone(),
+            "expired".to_string(),
+            "-".to_string(),
+            "deliver_by passed before sending".to_string(),
+        ),
+    ];
+    want.sort();
+    assert_eq!(first_events, want);
+    assert_eq!(again_events, want, "the same outcomes, repeated");
+    assert_eq!(w.messages_to(&csm).await.len(), 1, "sent once");
+    assert_eq!(
+        w.ledger(&stale.key).await.unwrap().state,
+        LedgerState::Expired
+    );
     w.shutdown().await;
 }

@@ -10,7 +10,8 @@
 //!    further away than `PAIR_MAX_WAIT_MS` re-queues the request with that
 //!    delay, before any claim.
 //! 4. Claim the idempotency key (conditional write). A key already sent,
-//!    expired or parked is acknowledged without a call to Meta.
+//!    expired or parked is acknowledged without a call to Meta, and its
+//!    outcome event is published again (at least once: see below).
 //! 5. Inside the CSM's window (checked on read, with a safety margin) and
 //!    with `text`: free-form text. Otherwise the template the seed's table
 //!    chooses, only if it is APPROVED for the tenant.
@@ -31,10 +32,13 @@
 //! the claim's round trip and any wait of the pair pacer. A window that
 //! closes meanwhile is caught by the safety margin (and by Meta's 131047,
 //! which falls back to the template); one that opens meanwhile gets the
-//! template, which is always allowed. A record whose event could not be published is reported as a
-//! batch item failure, as it was when each record published its own; the
-//! event itself is logged in full (see the README's reliability section for
-//! this gap).
+//! template, which is always allowed.
+//!
+//! A record whose event could not be published is reported as a batch item
+//! failure (the event is also logged in full). Its redelivery finds the alert
+//! finished, sends nothing, and publishes the outcome again from the ledger:
+//! outcome events are delivered at least once, never lost to a failed
+//! publish.
 //!
 //! # The ambiguous send
 //! A request that may have reached Meta (timeout, a dead instance between
@@ -231,7 +235,8 @@ impl Sender {
             Err(e) => {
                 error!(error = %e, "could not publish the batch's outcome events; their records will be redelivered");
                 // The redelivered records find their alerts finished and
-                // publish nothing: these events are an operator's to replay.
+                // publish their outcomes again from the ledger; logged too,
+                // for the record that runs out of receives first.
                 for event in &events {
                     error!(event = %event.to_json(), "outcome event not published");
                 }
@@ -407,8 +412,9 @@ impl Sender {
             s if s.is_final() => {
                 info!(
                     state = s.as_str(),
-                    "already handled; acknowledged without sending"
+                    "already handled; acknowledged without sending, its outcome published again"
                 );
+                cx.repeat_outcome(req, existing);
                 Ok(Resume::Stop(Disposition::Done))
             }
             LedgerState::Claimed if existing.lease_until > now => {
@@ -954,6 +960,38 @@ impl InBatch<'_> {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(event);
+    }
+    /// Queues again the outcome event of an alert that finished earlier.
+    ///
+    /// A request delivered after its alert finished may be the redelivery of
+    /// a record whose batch could not publish its events; nothing tells the
+    /// two apart without a write per message, so the outcome always goes out
+    /// again. An event repeated (same key, outcome and wamid) is one a
+    /// consumer drops; an event lost is gone.
+    fn repeat_outcome(&self, req: &SendRequest, entry: &LedgerEntry) {
+        match entry.state {
+            LedgerState::Sent => self.outcome(
+                req,
+                "sent",
+                entry.mode,
+                entry.template.clone(),
+                entry.wamid.clone(),
+                None,
+            ),
+            LedgerState::Expired => {
+                self.outcome(req, "expired", None, None, None, entry.last_error.clone())
+            }
+            LedgerState::Parked => {
+                // Stored as "reason: detail"; the event carries the reason.
+                let reason = entry.last_error.as_deref().map(|e| {
+                    e.split_once(": ")
+                        .map_or(e, |(reason, _)| reason)
+                        .to_string()
+                });
+                self.outcome(req, "parked", None, None, None, reason)
+            }
+            _ => {}
+        }
     }
     fn into_events(self) -> Vec<Event> {
         self.events.into_inner().unwrap_or_else(|p| p.into_inner())
