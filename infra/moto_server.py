@@ -94,8 +94,12 @@ _validator_validate = validators.UpdateExpressionValidator.validate
 def _init(self, expression, expression_attribute_names, *args, **kwargs):
     # A tree parsed elsewhere (none is, today) has no source and is checked in full.
     source = getattr(expression, "_fwa_source", None)
-    names = tuple(sorted((expression_attribute_names or {}).items()))
-    self._fwa_static_key = None if source is None else (source, names)
+    try:
+        key = (source, tuple(sorted((expression_attribute_names or {}).items())))
+        hash(key)
+    except TypeError:  # names that are not strings: moto's own checks answer them
+        key = None
+    self._fwa_static_key = None if source is None else key
     _validator_init(self, expression, expression_attribute_names, *args, **kwargs)
 
 
