@@ -993,3 +993,95 @@ async fn the_lambda_adapter_serves_the_same_routes() {
     assert_eq!(stored.whatsapp_number.as_str(), "+14155552671");
     w.shutdown().await;
 }
+
+/// The channel status reads the roster's undeliverable flags with one query
+/// of the tenant's partition, not a read per CSM: the same number of
+/// DynamoDB requests for a roster of 3 as for one of 12. Each CSM shows its
+/// own number's flag: flagged, never flagged, or flagged and cleared when a
+/// CSM was saved with that number.
+#[tokio::test]
+async fn the_channel_status_costs_the_same_requests_whatever_the_roster_size() {
+    use fincelo_bench::counting::{counted_clients, RequestCounter};
+
+    let w = spawn_world().await;
+    let tenant = TenantId::parse(w.tenant.tenant_id.clone()).unwrap();
+    let store = &w.stack.app.store;
+    let world = &w;
+    let put = |id: String, number: String| {
+        let path = format!("/admin/tenants/{}/csms/{id}", world.tenant.tenant_id);
+        async move {
+            let (status, body, _) = admin(
+                world,
+                "PUT",
+                &path,
+                Some(json!({"whatsapp_number": number})),
+            )
+            .await;
+            assert!(status == 200 || status == 201, "{body}");
+        }
+    };
+    let counter = RequestCounter::default();
+    let (dynamo, sqs, secrets) = counted_clients(&w.stack.sdk, &counter);
+    let app = App::from_clients((*w.stack.app.config).clone(), dynamo, sqs, secrets).unwrap();
+    let status_page = || async {
+        counter.reset();
+        let resp = fincelo::admin::channel::status(&app, &tenant)
+            .await
+            .expect("status");
+        assert_eq!(resp.status, 200);
+        let flags: std::collections::BTreeMap<String, bool> = resp.body.expect("body")["csms"]
+            .as_array()
+            .expect("csms")
+            .iter()
+            .map(|c| {
+                (
+                    c["csm_id"].as_str().unwrap().to_string(),
+                    c["undeliverable"].as_bool().unwrap(),
+                )
+            })
+            .collect();
+        (flags, counter.calls_to("DynamoDB"))
+    };
+
+    let tenant_ref = &tenant;
+    let flag = |number: String| async move {
+        store
+            .flag_undeliverable(tenant_ref, &E164::parse(&number).unwrap(), 131026, now())
+            .await
+            .unwrap();
+    };
+    let flagged = csm_number();
+    put("csm-flagged".into(), flagged.clone()).await;
+    flag(flagged).await;
+    put("csm-plain".into(), csm_number()).await;
+    // Saving a CSM with a flagged number clears that number's flag.
+    let cleared = csm_number();
+    flag(cleared.clone()).await;
+    put("csm-cleared".into(), cleared).await;
+    let (small, small_requests) = status_page().await;
+    assert_eq!(
+        small,
+        [
+            ("csm-cleared".to_string(), false),
+            ("csm-flagged".to_string(), true),
+            ("csm-plain".to_string(), false),
+        ]
+        .into_iter()
+        .collect()
+    );
+
+    for i in 0..9 {
+        put(format!("csm-more-{i}"), csm_number()).await;
+    }
+    let (large, large_requests) = status_page().await;
+    assert_eq!(large.len(), 12, "{large:?}");
+    assert_eq!(large.values().filter(|f| **f).count(), 1, "{large:?}");
+    assert!(large["csm-flagged"]);
+    assert_eq!(
+        large_requests,
+        small_requests,
+        "requests for 12 CSMs as for 3: {:?}",
+        counter.snapshot()
+    );
+    w.shutdown().await;
+}

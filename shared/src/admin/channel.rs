@@ -135,18 +135,20 @@ pub async fn status(app: &App, tenant: &TenantId) -> Result<AdminResponse, Admin
     let rec = configured(app, tenant).await?;
     let templates = app.store.list_templates(tenant).await?;
     let activity = app.store.activity(tenant, now()).await?;
-    let mut csms = Vec::new();
-    for entry in app.store.list_csms(tenant).await? {
-        let undeliverable = app
-            .store
-            .is_undeliverable(tenant, &entry.whatsapp_number)
-            .await?;
-        csms.push(json!({
-            "csm_id": entry.csm_id,
-            "whatsapp_number": entry.whatsapp_number,
-            "undeliverable": undeliverable,
-        }));
-    }
+    let flagged = app.store.undeliverable_numbers(tenant).await?;
+    let csms: Vec<_> = app
+        .store
+        .list_csms(tenant)
+        .await?
+        .into_iter()
+        .map(|entry| {
+            json!({
+                "csm_id": entry.csm_id,
+                "undeliverable": flagged.contains(entry.whatsapp_number.as_str()),
+                "whatsapp_number": entry.whatsapp_number,
+            })
+        })
+        .collect();
     Ok(AdminResponse::json(
         200,
         with_ids(

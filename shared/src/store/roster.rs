@@ -5,9 +5,11 @@
 //! knows the CSM id (`CSMID#{csm_id}`: the number), the sender and the
 //! webhook know only the number Meta refused (`CSM#{e164}`: the 131026 flag).
 
+use std::collections::HashSet;
+
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 
-use super::{get_bool, get_n, malformed, n, required_s, s, Item, Store, StoreError};
+use super::{get_bool, get_n, get_s, malformed, n, required_s, s, Item, Store, StoreError};
 use crate::ids::{CsmId, TenantId};
 use crate::phone::E164;
 
@@ -49,6 +51,24 @@ impl Store {
         Ok(item
             .and_then(|i| get_bool(&i, "undeliverable"))
             .unwrap_or(false))
+    }
+
+    /// Every number of the tenant flagged undeliverable, in one query of the
+    /// tenant's partition (its `CSM#` items), so a roster page costs two
+    /// queries whatever its size rather than a read per CSM.
+    pub async fn undeliverable_numbers(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<HashSet<String>, StoreError> {
+        Ok(self
+            .query_all(&format!("T#{tenant}"), "CSM#")
+            .await?
+            .iter()
+            .filter(|i| get_bool(i, "undeliverable").unwrap_or(false))
+            .filter_map(|i| {
+                get_s(i, "sk").and_then(|sk| sk.strip_prefix("CSM#").map(str::to_string))
+            })
+            .collect())
     }
 }
 
