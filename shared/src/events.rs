@@ -3,7 +3,8 @@
 //! Small, versioned JSON (`"version": 1`, `"type": "..."`). A consumer must
 //! ignore fields it does not know; a breaking change bumps `version`. Events
 //! are published once per state change: a replayed webhook changes no state
-//! and so publishes nothing. `send.outcome` is the exception, at least once:
+//! and so publishes nothing, unless the change's event was refused by the
+//! queue when it was made (then the replay publishes it, once). `send.outcome` is the exception, at least once:
 //! a send request delivered after its alert finished publishes the outcome
 //! again from the ledger, because it may be the redelivery of a record whose
 //! batch could not publish (see `sender`).

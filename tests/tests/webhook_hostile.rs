@@ -415,14 +415,14 @@ async fn one_tenants_webhook_cannot_touch_anothers_records() {
 }
 
 /// The events queue refuses the publish after a body's writes applied: the
-/// answer is 500, and Meta's retry of the same body publishes the inbound
-/// message's event (once), although the window was already open.
+/// answer is 500, and Meta's retry of the same body publishes each of its
+/// events once (the inbound message, the status, the template update),
+/// although every write was already done; a third delivery publishes
+/// nothing.
 #[tokio::test]
-async fn an_inbound_event_lost_to_a_failed_publish_comes_back_with_metas_retry() {
+async fn events_lost_to_a_failed_publish_come_back_once_with_metas_retry() {
     let w = spawn_world().await;
-    let mut config = (*w.stack.app.config).clone();
-    config.events_queue_url = format!("{}-missing", config.events_queue_url);
-    let broken = fincelo::startup::App::new(config, &w.stack.sdk).unwrap();
+    let broken = broken_events_queue(&w);
     let csm = csm_number();
     let body = serde_json::to_vec(&meta_body(&w, &csm, now())).unwrap();
 
@@ -434,10 +434,63 @@ async fn an_inbound_event_lost_to_a_failed_publish_comes_back_with_metas_retry()
     assert_eq!(post(&w, body.clone(), signed(&w, &body)).await, 200);
     assert_eq!(post(&w, body.clone(), signed(&w, &body)).await, 200);
     let events = w.stack.drain("EventsQueue").await.unwrap();
-    let received: Vec<&Value> = events
+    let count = |kind: &str| events.iter().filter(|e| e["type"] == kind).count();
+    assert_eq!(count("csm.message_received"), 1, "{events:#?}");
+    assert_eq!(count("message.status_changed"), 1, "{events:#?}");
+    assert_eq!(count("template.status_changed"), 1, "{events:#?}");
+    assert_eq!(events.len(), 3, "{events:#?}");
+    let status = events
         .iter()
-        .filter(|e| e["type"] == "csm.message_received")
-        .collect();
-    assert_eq!(received.len(), 1, "{events:#?}");
+        .find(|e| e["type"] == "message.status_changed")
+        .unwrap();
+    assert_eq!(status["status"], "delivered");
+    assert_eq!(status["idempotency_key"], "alert-1");
+    let template = events
+        .iter()
+        .find(|e| e["type"] == "template.status_changed")
+        .unwrap();
+    assert_eq!(template["status"], "APPROVED");
     w.shutdown().await;
+}
+
+/// An owed status event is superseded by a later status: `delivered` is
+/// refused by the events queue, `read` arrives and is published, and the
+/// retry of `delivered` then publishes nothing (statuses only move
+/// forward, on the queue as in the record).
+#[tokio::test]
+async fn an_owed_status_event_is_superseded_by_a_later_status() {
+    let w = spawn_world().await;
+    let broken = broken_events_queue(&w);
+    let csm = csm_number();
+    let wamid = format!("wamid.out-{}", short_id());
+    let status_body = |status: &str, ts: i64| {
+        let md = json!({"display_phone_number": "15550001111", "phone_number_id": w.tenant.phone_number_id});
+        serde_json::to_vec(&json!({"object": "whatsapp_business_account", "entry": [{"id": w.tenant.waba_id, "time": ts, "changes": [
+            {"field": "messages", "value": {"messaging_product": "whatsapp", "metadata": md,
+                "statuses": [{"id": wamid, "status": status, "timestamp": ts.to_string(), "recipient_id": csm.trim_start_matches('+')}]}}
+        ]}]}))
+        .unwrap()
+    };
+    let ts = now();
+    let delivered = status_body("delivered", ts);
+    let read = status_body("read", ts + 5);
+
+    let first = handle(&broken, request(delivered.clone(), signed(&w, &delivered))).await;
+    assert_eq!(first.status, 500);
+    assert_eq!(post(&w, read.clone(), signed(&w, &read)).await, 200);
+    assert_eq!(
+        post(&w, delivered.clone(), signed(&w, &delivered)).await,
+        200
+    );
+    let events = w.stack.drain("EventsQueue").await.unwrap();
+    let statuses: Vec<&str> = events.iter().filter_map(|e| e["status"].as_str()).collect();
+    assert_eq!(statuses, ["read"], "{events:#?}");
+    w.shutdown().await;
+}
+
+/// The tenant's app with an events queue that does not exist: every publish fails.
+fn broken_events_queue(w: &World) -> fincelo::startup::App {
+    let mut config = (*w.stack.app.config).clone();
+    config.events_queue_url = format!("{}-missing", config.events_queue_url);
+    fincelo::startup::App::new(config, &w.stack.sdk).unwrap()
 }

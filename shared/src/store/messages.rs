@@ -9,7 +9,10 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::{applied, get_n, get_s, n, required_n, required_s, s, Item, Store, StoreError};
+use super::{
+    applied, get_n, get_s, n, required_n, required_s, s, update_or_old, Change, Item, Store,
+    StoreError, Written,
+};
 use crate::ids::{IdempotencyKey, TenantId};
 
 /// Status records are kept for 90 days: long enough for any timeline question.
@@ -56,10 +59,13 @@ pub(crate) fn callback_gsi_pk(t: &TenantId, key: &str) -> String {
 }
 
 impl Store {
-    /// Applies a status event. Returns `true` if the status moved forward
-    /// (and so an event should be published), `false` for a duplicate or a
-    /// straggler.
-    pub async fn apply_status(&self, c: &StatusChange<'_>) -> Result<bool, StoreError> {
+    /// Applies a status event: [`Change::Applied`] if the status moved
+    /// forward (its event is to be published), [`Change::Unpublished`] if it
+    /// had moved to this status before but that event was never published
+    /// (see [`Store::mark_status_unpublished`]), [`Change::Unchanged`] for a
+    /// duplicate or a straggler. Moving forward drops an earlier status's
+    /// unpublished mark: the later status's event supersedes it.
+    pub async fn apply_status(&self, c: &StatusChange<'_>) -> Result<Change, StoreError> {
         let ts_attr = format!("{}_at", c.status);
         let mut update = String::from(
             "SET #status = :s, #rank = :r, #tsa = :ts, recipient_id = :rcp, tenant_id = :t, wamid = :w, #ttl = :ttl",
@@ -93,11 +99,61 @@ impl Store {
                 .expression_attribute_values(":g", s(callback_gsi_pk(c.tenant, key.as_str())))
                 .expression_attribute_values(":gs", s(format!("MSG#{}", c.wamid)));
         }
-        if applied("UpdateItem", req.update_expression(update).send().await)? {
-            return Ok(true);
-        }
+        update.push_str(" REMOVE unpublished_event");
+        let old = match update_or_old(req.update_expression(update)).await? {
+            Written::Applied => return Ok(Change::Applied),
+            Written::Refused(old) => old,
+        };
         self.fill_straggler_timestamp(c, &ts_attr).await?;
-        Ok(false)
+        let this = |attr: &str| get_s(&old, attr).as_deref() == Some(c.status);
+        Ok(if this("unpublished_event") && this("status") {
+            Change::Unpublished
+        } else {
+            Change::Unchanged
+        })
+    }
+
+    /// Marks the message's current status as one whose event the events
+    /// queue refused, so that Meta's retry of the body publishes it
+    /// ([`Change::Unpublished`]). Written only on that failure, never on
+    /// the way of a status that was published. `false` if the message has
+    /// moved on meanwhile (the later status's event supersedes this one).
+    pub async fn mark_status_unpublished(
+        &self,
+        tenant: &TenantId,
+        wamid: &str,
+        status: &str,
+    ) -> Result<bool, StoreError> {
+        let req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(msg_pk(tenant, wamid)))
+            .key("sk", s("STATUS"))
+            .update_expression("SET unpublished_event = :s")
+            .condition_expression("#status = :s")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":s", s(status));
+        applied("UpdateItem", req.send().await)
+    }
+
+    /// Drops the mark once the event went out.
+    pub async fn clear_status_unpublished(
+        &self,
+        tenant: &TenantId,
+        wamid: &str,
+        status: &str,
+    ) -> Result<bool, StoreError> {
+        let req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(msg_pk(tenant, wamid)))
+            .key("sk", s("STATUS"))
+            .update_expression("REMOVE unpublished_event")
+            .condition_expression("unpublished_event = :s")
+            .expression_attribute_values(":s", s(status));
+        applied("UpdateItem", req.send().await)
     }
 
     /// A status that arrived after a later one keeps its timestamp for the

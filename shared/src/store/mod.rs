@@ -192,6 +192,46 @@ where
     }
 }
 
+/// What a conditional change of a record found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// It applied: its event is to be published.
+    Applied,
+    /// It had applied before, and the record still carries that change's
+    /// unpublished mark (the events queue refused its event): publish the
+    /// event now.
+    Unpublished,
+    /// Nothing to do: a duplicate, a straggler or a stale update.
+    Unchanged,
+}
+
+/// A conditional UpdateItem's result: applied, or refused with the item as
+/// it was (DynamoDB returns it with the refusal, at no extra request).
+enum Written {
+    Applied,
+    Refused(Item),
+}
+
+async fn update_or_old(
+    req: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
+) -> Result<Written, StoreError> {
+    use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+    use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
+    match req
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(Written::Applied),
+        Err(e) => match e.as_service_error() {
+            Some(UpdateItemError::ConditionalCheckFailedException(ccf)) => {
+                Ok(Written::Refused(ccf.item().cloned().unwrap_or_default()))
+            }
+            _ => Err(StoreError::dynamo("UpdateItem", e)),
+        },
+    }
+}
+
 pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }

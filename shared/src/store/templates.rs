@@ -5,7 +5,10 @@
 //! Meta's own time and only a newer one wins, so a replayed or late webhook
 //! never turns an APPROVED template back to PENDING.
 
-use super::{applied, get_n, get_s, n, required_s, s, Item, Store, StoreError};
+use super::{
+    applied, get_n, get_s, n, required_s, s, update_or_old, Change, Item, Store, StoreError,
+    Written,
+};
 use crate::ids::TenantId;
 
 /// A template as this service knows it.
@@ -48,9 +51,41 @@ fn sk(name: &str, language: &str) -> String {
     format!("TEMPLATE#{name}#{language}")
 }
 
+impl TemplateStatusChange<'_> {
+    /// The record's attributes for this kind of change: its value, its
+    /// time, and its unpublished mark (each kind is ordered on its own).
+    fn attrs(&self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            TemplateStatusChange::Status { .. } => ("status", "status_ts", "unpublished_status"),
+            TemplateStatusChange::Quality { .. } => {
+                ("quality", "quality_ts", "unpublished_quality")
+            }
+            TemplateStatusChange::Category { .. } => {
+                ("category", "category_ts", "unpublished_category")
+            }
+        }
+    }
+
+    fn value(&self) -> &str {
+        match self {
+            TemplateStatusChange::Status { status, .. } => status,
+            TemplateStatusChange::Quality { score } => score,
+            TemplateStatusChange::Category { category } => category,
+        }
+    }
+
+    /// What the unpublished mark holds: this change's value at its time.
+    fn mark(&self, ts: i64) -> String {
+        format!("{}@{ts}", self.value())
+    }
+}
+
 impl Store {
-    /// Applies a change observed at `ts` (Meta's time). Status changes are
-    /// ordered by `ts`; returns whether anything changed.
+    /// Applies a change observed at `ts` (Meta's time). Each kind of change
+    /// is ordered by its `ts`. [`Change::Unpublished`]: this change applied
+    /// before, but its event was never published (see
+    /// [`Store::mark_template_unpublished`]); a newer change of the same kind
+    /// drops that mark.
     pub async fn apply_template_change(
         &self,
         tenant: &TenantId,
@@ -59,7 +94,7 @@ impl Store {
         template_id: Option<&str>,
         change: &TemplateStatusChange<'_>,
         ts: i64,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Change, StoreError> {
         let mut req = self
             .client
             .update_item()
@@ -98,13 +133,75 @@ impl Store {
                 (format!("SET {}", set.join(", ")), "attribute_not_exists(category_ts) OR category_ts < :ts OR (category_ts = :ts AND category <> :c)")
             }
         };
-        applied(
-            "UpdateItem",
+        let (_, _, mark_attr) = change.attrs();
+        let update = format!("{update} REMOVE {mark_attr}");
+        match update_or_old(
             req.update_expression(update)
-                .condition_expression(condition)
-                .send()
-                .await,
+                .condition_expression(condition),
         )
+        .await?
+        {
+            Written::Applied => Ok(Change::Applied),
+            Written::Refused(old) => Ok(
+                if get_s(&old, mark_attr).is_some_and(|m| m == change.mark(ts)) {
+                    Change::Unpublished
+                } else {
+                    Change::Unchanged
+                },
+            ),
+        }
+    }
+
+    /// Marks a change whose event the events queue refused, so that Meta's
+    /// retry of the body publishes it ([`Change::Unpublished`]). Written only
+    /// on that failure. `false` if a newer change of the kind landed
+    /// meanwhile (its event supersedes this one).
+    pub async fn mark_template_unpublished(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        language: &str,
+        change: &TemplateStatusChange<'_>,
+        ts: i64,
+    ) -> Result<bool, StoreError> {
+        let (value_attr, ts_attr, mark_attr) = change.attrs();
+        let req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("T#{tenant}")))
+            .key("sk", s(sk(name, language)))
+            .update_expression(format!("SET {mark_attr} = :m"))
+            .condition_expression("#v = :v AND #ts = :ts")
+            .expression_attribute_names("#v", value_attr)
+            .expression_attribute_names("#ts", ts_attr)
+            .expression_attribute_values(":m", s(change.mark(ts)))
+            .expression_attribute_values(":v", s(change.value()))
+            .expression_attribute_values(":ts", n(ts));
+        applied("UpdateItem", req.send().await)
+    }
+
+    /// Drops the mark once the event went out.
+    pub async fn clear_template_unpublished(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        language: &str,
+        change: &TemplateStatusChange<'_>,
+        ts: i64,
+    ) -> Result<bool, StoreError> {
+        let (_, _, mark_attr) = change.attrs();
+        let req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("T#{tenant}")))
+            .key("sk", s(sk(name, language)))
+            .update_expression(format!("REMOVE {mark_attr}"))
+            .condition_expression("#m = :m")
+            .expression_attribute_names("#m", mark_attr)
+            .expression_attribute_values(":m", s(change.mark(ts)));
+        applied("UpdateItem", req.send().await)
     }
 
     /// Records a submission's answer (Meta's id, status and category). It
@@ -132,7 +229,8 @@ impl Store {
                 },
                 ts,
             )
-            .await?;
+            .await?
+            == Change::Applied;
         if let Some(c) = category {
             self.apply_template_change(
                 tenant,

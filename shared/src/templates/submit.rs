@@ -15,7 +15,7 @@ use crate::events::Event;
 use crate::graph::GraphError;
 use crate::ids::TenantId;
 use crate::startup::{now, App};
-use crate::store::TemplateStatusChange;
+use crate::store::{Change, TemplateStatusChange};
 use crate::tenants::{DirectoryError, Tenant, TokenCallError};
 
 /// Meta's answer to a template that already exists in that language:
@@ -224,6 +224,7 @@ async fn reconcile_with(
                 .store
                 .apply_template_change(t, &r.name, &r.language, Some(&r.id), &change, now)
                 .await?
+                == Change::Applied
             {
                 warn!(template = %r.name, status = %r.status, "template status repaired by reconcile (a webhook was missed)");
                 repaired.push(format!("{}/{}: {}", r.name, r.language, r.status));

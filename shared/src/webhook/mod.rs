@@ -9,8 +9,13 @@
 //!    the tenant's app secret then verifies the exact raw bytes.
 //! 2. Every write is conditional, so a replayed body, or the same message in
 //!    two bodies, changes state once and publishes one event.
-//! 3. A body is answered 200 only when all its writes are done; any failure
-//!    answers 500 so Meta retries, and the retry is harmless (see 2).
+//! 3. A body is answered 200 only when all its writes are done and their
+//!    events published; any failure answers 500 so Meta retries, and the
+//!    retry is harmless (see 2). An event the events queue refused is kept
+//!    for that retry: an inbound message's sighting is forgotten, a status
+//!    or template change is marked on its record (a write made only on that
+//!    failure), and the retry, finding the change already made, publishes
+//!    the owed event and drops the mark.
 //!
 //! | request | answer |
 //! |---|---|
@@ -44,7 +49,8 @@ use crate::phone::{mask, E164};
 use crate::queues::QueueError;
 use crate::startup::{now, App};
 use crate::store::{
-    verify_token_digest, AliasKind, StatusChange, StoreError, TemplateStatusChange, WINDOW_SECS,
+    verify_token_digest, AliasKind, Change, StatusChange, StoreError, TemplateStatusChange,
+    WINDOW_SECS,
 };
 use crate::tenants::{DirectoryError, Tenant};
 use payload::{
@@ -292,13 +298,39 @@ async fn find_tenant(app: &App, ids: &Intake<'_>) -> Result<Tenant, Refusal> {
     tenant.ok_or(Refusal::TenantNotFound)
 }
 
+/// An event one of a body's changes produced, and how to keep it for
+/// Meta's retry if the events queue refuses it.
+struct Produced<'a> {
+    event: Event,
+    keep: Keep<'a>,
+    /// The change applied on an earlier delivery and only its event goes out
+    /// now: its unpublished mark is dropped once it has.
+    replay: bool,
+}
+
+/// How an event the events queue refused is kept, so that Meta's retry of
+/// the body (which finds the change already made) publishes it.
+enum Keep<'a> {
+    /// The message's sighting is forgotten: the retry sees it as new.
+    Sighting { message_id: &'a str },
+    /// The message's record is marked with the status whose event is owed.
+    Status { wamid: &'a str, status: &'a str },
+    /// The template's record is marked with the change whose event is owed.
+    Template {
+        name: &'a str,
+        language: &'a str,
+        change: TemplateStatusChange<'a>,
+        ts: i64,
+    },
+}
+
 /// Applies a verified body. Returns how many events were published.
 async fn act(app: &App, tenant: &Tenant, intake: &Intake<'_>) -> Result<usize, Refusal> {
     let now = now();
     // Boxed so the borrowed futures have one concrete type (and the
     // handler's future stays `Send` under lambda_http).
-    type ActionFuture<'a> = std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<Option<Event>, Refusal>> + Send + 'a>,
+    type ActionFuture<'f> = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Option<Produced<'f>>, Refusal>> + Send + 'f>,
     >;
     let mut futures: Vec<ActionFuture<'_>> = Vec::new();
     for m in &intake.messages {
@@ -311,64 +343,128 @@ async fn act(app: &App, tenant: &Tenant, intake: &Intake<'_>) -> Result<usize, R
         futures.push(Box::pin(on_template(app, tenant, t, now)));
     }
     // Every action runs to its end, even when another fails: the events of
-    // the writes that did apply are published now, because Meta's retry will
-    // find those writes done and publish nothing for them.
-    let results: Vec<Result<Option<Event>, Refusal>> = stream::iter(futures)
+    // the writes that did apply are published now (or kept for the retry).
+    let results: Vec<Result<Option<Produced<'_>>, Refusal>> = stream::iter(futures)
         .buffer_unordered(WRITE_CONCURRENCY)
         .collect()
         .await;
     let mut events = Vec::new();
+    let mut keeps = Vec::new();
     let mut failed = None;
     for r in results {
         match r {
-            Ok(Some(e)) => events.push(e),
+            Ok(Some(p)) => {
+                events.push(p.event);
+                keeps.push((p.keep, p.replay));
+            }
             Ok(None) => {}
             Err(e) => failed = failed.or(Some(e)),
         }
     }
     if let Err(e) = app.queues.publish(&events).await {
-        forget_unpublished(app, tenant, &events).await;
+        keep_unpublished(app, tenant, &events, &keeps).await;
         return Err(e.into());
     }
+    drop_replayed_marks(app, tenant, &keeps).await;
     match failed {
         Some(e) => Err(e),
         None => Ok(events.len()),
     }
 }
 
-/// The events queue refused a publish after the writes applied. An inbound
-/// message's sighting is forgotten, so Meta's retry publishes it again. A
-/// status or template change cannot be replayed that way (the retry finds
-/// the record already moved), so it is logged in full for an operator; see
-/// the README's reliability section.
-async fn forget_unpublished(app: &App, tenant: &Tenant, events: &[Event]) {
-    for event in events {
-        match event {
-            Event::CsmMessageReceived { message_id, .. } => {
-                if let Err(e) = app
-                    .store
-                    .forget_sighting(&tenant.tenant_id, "msg", message_id)
-                    .await
-                {
-                    tracing::error!(error = %e, message_id = %message_id, "could not forget the sighting; this inbound event is lost");
-                }
+/// The events queue refused a publish after the writes applied; the answer
+/// will be 500. Each event is kept so that Meta's retry publishes it: an
+/// inbound message's sighting is forgotten, a status or template change is
+/// marked on its record. Only if that write fails too is the event lost; it
+/// is then logged in full for an operator.
+async fn keep_unpublished(
+    app: &App,
+    tenant: &Tenant,
+    events: &[Event],
+    keeps: &[(Keep<'_>, bool)],
+) {
+    let t = &tenant.tenant_id;
+    for (event, (keep, _)) in events.iter().zip(keeps) {
+        // An inbound message's event carries the CSM's number and text, which
+        // never reach the logs: it is named by its message id.
+        let event = match keep {
+            Keep::Sighting { message_id } => format!("csm.message_received {message_id}"),
+            _ => event.to_json(),
+        };
+        let kept = match keep {
+            Keep::Sighting { message_id } => app
+                .store
+                .forget_sighting(t, "msg", message_id)
+                .await
+                .map(|()| true),
+            Keep::Status { wamid, status } => {
+                app.store.mark_status_unpublished(t, wamid, status).await
             }
-            other => tracing::error!(
-                event = %other.to_json(),
-                "event not published and not replayable by Meta's retry"
+            Keep::Template {
+                name,
+                language,
+                change,
+                ts,
+            } => {
+                app.store
+                    .mark_template_unpublished(t, name, language, change, *ts)
+                    .await
+            }
+        };
+        match kept {
+            Ok(true) => warn!(event = %event, "event not published; kept for Meta's retry"),
+            // The record moved on meanwhile: a later change's event supersedes this one.
+            Ok(false) => {
+                info!(event = %event, "event not published and superseded by a later change")
+            }
+            Err(e) => tracing::error!(
+                error = %e,
+                event = %event,
+                "event not published and could not be kept for Meta's retry; it is lost"
             ),
+        }
+    }
+}
+
+/// The owed events of earlier deliveries went out: their marks are dropped.
+/// A mark left behind (the write failed) only publishes the event once more
+/// on a later retry of the same change.
+async fn drop_replayed_marks(app: &App, tenant: &Tenant, keeps: &[(Keep<'_>, bool)]) {
+    let t = &tenant.tenant_id;
+    for (keep, replay) in keeps {
+        if !replay {
+            continue;
+        }
+        let dropped = match keep {
+            Keep::Sighting { .. } => Ok(true),
+            Keep::Status { wamid, status } => {
+                app.store.clear_status_unpublished(t, wamid, status).await
+            }
+            Keep::Template {
+                name,
+                language,
+                change,
+                ts,
+            } => {
+                app.store
+                    .clear_template_unpublished(t, name, language, change, *ts)
+                    .await
+            }
+        };
+        if let Err(e) = dropped {
+            warn!(error = %e, "an owed event was published but its mark stays; a retry may publish it again");
         }
     }
 }
 
 /// An inbound CSM message opens or refreshes the window (idempotent, never
 /// shrinks), then is recorded once; only the first sighting publishes.
-async fn on_message(
+async fn on_message<'a>(
     app: &App,
     tenant: &Tenant,
-    m: &InboundMessage<'_>,
+    m: &'a InboundMessage<'_>,
     now: i64,
-) -> Result<Option<Event>, Refusal> {
+) -> Result<Option<Produced<'a>>, Refusal> {
     let Ok(csm) = E164::from_wa_id(&m.from) else {
         warn!(from = %mask(&m.from), "inbound message from an id that is not a phone number; skipped");
         return Ok(None);
@@ -379,7 +475,7 @@ async fn on_message(
         return Ok(None);
     }
     info!(csm = %csm.masked(), message_id = %m.id, kind = %m.kind, "CSM message received; window open");
-    Ok(Some(Event::CsmMessageReceived {
+    let event = Event::CsmMessageReceived {
         tenant_id: t.to_string(),
         csm: csm.to_string(),
         message_id: m.id.to_string(),
@@ -387,18 +483,23 @@ async fn on_message(
         timestamp: m.timestamp,
         text: m.text.as_deref().map(str::to_owned),
         window_expires_at: m.timestamp + WINDOW_SECS,
+    };
+    Ok(Some(Produced {
+        event,
+        keep: Keep::Sighting { message_id: &m.id },
+        replay: false,
     }))
 }
 
 /// A delivery status moves the message record forward only. A 131047
 /// failure hands the alert back to the sender for a template (before the
 /// status is recorded, so a crash in between is repaired by Meta's retry).
-async fn on_status(
+async fn on_status<'a>(
     app: &App,
     tenant: &Tenant,
-    s: &StatusUpdate<'_>,
+    s: &'a StatusUpdate<'_>,
     now: i64,
-) -> Result<Option<Event>, Refusal> {
+) -> Result<Option<Produced<'a>>, Refusal> {
     let Some(rank) = s.status.rank() else {
         return Ok(None);
     };
@@ -446,10 +547,12 @@ async fn on_status(
             now,
         })
         .await?;
-    if !changed {
-        return Ok(None);
-    }
-    Ok(Some(Event::MessageStatusChanged {
+    let replay = match changed {
+        Change::Applied => false,
+        Change::Unpublished => true,
+        Change::Unchanged => return Ok(None),
+    };
+    let event = Event::MessageStatusChanged {
         tenant_id: t.to_string(),
         wamid: s.id.to_string(),
         idempotency_key: key.map(|k| k.to_string()),
@@ -463,17 +566,25 @@ async fn on_status(
                 title: e.title.as_deref().map(str::to_owned),
             })
             .collect(),
+    };
+    Ok(Some(Produced {
+        event,
+        keep: Keep::Status {
+            wamid: &s.id,
+            status: s.status.as_str(),
+        },
+        replay,
     }))
 }
 
 /// Template status, quality and category updates land on the template record;
 /// the ones an operator must see are logged at warn.
-async fn on_template(
+async fn on_template<'a>(
     app: &App,
     tenant: &Tenant,
-    u: &TemplateUpdate,
+    u: &'a TemplateUpdate,
     now: i64,
-) -> Result<Option<Event>, Refusal> {
+) -> Result<Option<Produced<'a>>, Refusal> {
     let (Some(name), Some(language)) = (u.name.as_deref(), u.language.as_deref()) else {
         return Ok(None);
     };
@@ -503,9 +614,11 @@ async fn on_template(
             ts,
         )
         .await?;
-    if !changed {
-        return Ok(None);
-    }
+    let replay = match changed {
+        Change::Applied => false,
+        Change::Unpublished => true,
+        Change::Unchanged => return Ok(None),
+    };
     let (status, reason, quality, category) = match &change {
         TemplateStatusChange::Status { status, reason } => (
             Some(status.to_string()),
@@ -539,7 +652,7 @@ async fn on_template(
             "template updated"
         );
     }
-    Ok(Some(Event::TemplateStatusChanged {
+    let event = Event::TemplateStatusChanged {
         tenant_id: tenant.tenant_id.to_string(),
         name: name.to_string(),
         language: language.to_string(),
@@ -547,5 +660,15 @@ async fn on_template(
         reason,
         quality,
         category,
+    };
+    Ok(Some(Produced {
+        event,
+        keep: Keep::Template {
+            name,
+            language,
+            change,
+            ts,
+        },
+        replay,
     }))
 }
