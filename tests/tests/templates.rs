@@ -191,6 +191,74 @@ async fn approval_webhook_racing_the_submission_is_not_overwritten() {
     w.shutdown().await;
 }
 
+/// `reconcile` repairs a record but the events queue refuses its event: the
+/// record is marked, and the next reconcile (with nothing left to repair)
+/// publishes the owed event once; a third publishes nothing.
+#[tokio::test]
+async fn a_reconcile_event_refused_by_the_queue_is_published_by_the_next_reconcile() {
+    let w = spawn_world().await;
+    submit_while_meta_reviews(&w).await;
+    w.meta
+        .decide_template(&TemplateDecision {
+            waba_id: w.tenant.waba_id.clone(),
+            name: "fincelo_escalation_notify".into(),
+            language: "en".into(),
+            status: "APPROVED".into(),
+            reason: None,
+            webhook: Some(false),
+        })
+        .await
+        .unwrap();
+    w.stack.drain("EventsQueue").await.unwrap();
+    let mut config = (*w.stack.app.config).clone();
+    config.events_queue_url = format!("{}-missing", config.events_queue_url);
+    let broken = fincelo::startup::App::new(config, &w.stack.sdk).unwrap();
+    let tenant = fincelo::ids::TenantId::parse(w.tenant.tenant_id.clone()).unwrap();
+
+    assert!(fincelo::templates::submit::reconcile(&broken, &tenant)
+        .await
+        .is_err());
+    let repaired = w.template("fincelo_escalation_notify").await.unwrap();
+    assert_eq!(repaired.status, "APPROVED", "the repair applied");
+    assert!(repaired.status_event_owed, "and its event is owed");
+
+    let approved = |events: Vec<serde_json::Value>| {
+        events
+            .iter()
+            .filter(|e| {
+                e["type"] == "template.status_changed"
+                    && e["name"] == "fincelo_escalation_notify"
+                    && e["status"] == "APPROVED"
+            })
+            .count()
+    };
+    let (status, body) = w
+        .stack
+        .invoke_templates("reconcile", Some(&w.tenant.tenant_id))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["repaired"],
+        json!([]),
+        "nothing left to repair: {body}"
+    );
+    assert_eq!(approved(w.stack.drain("EventsQueue").await.unwrap()), 1);
+    assert!(
+        !w.template("fincelo_escalation_notify")
+            .await
+            .unwrap()
+            .status_event_owed
+    );
+
+    let (status, body) = w
+        .stack
+        .invoke_templates("reconcile", Some(&w.tenant.tenant_id))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(approved(w.stack.drain("EventsQueue").await.unwrap()), 0);
+    w.shutdown().await;
+}
+
 /// End to end: with immediate approval, one submit (no reconcile) ends with all six APPROVED in the table.
 #[tokio::test]
 async fn immediate_approval_ends_with_six_approved_without_reconcile() {

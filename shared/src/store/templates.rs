@@ -24,6 +24,10 @@ pub struct TemplateRecord {
     pub quality: Option<String>,
     /// Meta's time of the status (webhook entry time, or when we observed it).
     pub status_ts: i64,
+    /// The current status's event was refused by the events queue and is
+    /// still owed (see [`Store::mark_template_unpublished`]).
+    #[serde(skip)]
+    pub status_event_owed: bool,
 }
 
 impl TemplateRecord {
@@ -280,5 +284,15 @@ fn parse_template(item: &Item) -> Result<TemplateRecord, StoreError> {
         category: get_s(item, "category"),
         quality: get_s(item, "quality"),
         status_ts: get_n(item, "status_ts").unwrap_or(0),
+        status_event_owed: false,
+    })
+    .map(|mut rec| {
+        let current = TemplateStatusChange::Status {
+            status: &rec.status,
+            reason: None,
+        }
+        .mark(rec.status_ts);
+        rec.status_event_owed = get_s(item, "unpublished_status").is_some_and(|m| m == current);
+        rec
     })
 }

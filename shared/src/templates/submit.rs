@@ -8,7 +8,7 @@
 //! and repairs what a missed webhook left stale.
 
 use serde::Serialize;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use super::catalog::Catalog;
 use crate::events::Event;
@@ -208,6 +208,8 @@ async fn reconcile_with(
     let local = app.store.list_templates(t).await?;
     let mut repaired = Vec::new();
     let mut events = Vec::new();
+    // The (name, language, status, time) of each event, and whether it was owed from before.
+    let mut changes: Vec<(&str, &str, &str, i64, bool)> = Vec::new();
     let now = now();
     for r in remote.iter().filter(|r| catalog.get(&r.name).is_some()) {
         let known = local
@@ -237,7 +239,22 @@ async fn reconcile_with(
                     quality: None,
                     category: None,
                 });
+                changes.push((&r.name, &r.language, &r.status, now, false));
             }
+        } else if let Some(k) = known.filter(|k| k.status_event_owed) {
+            // The record is right but its event never went out (the queue
+            // refused it, here or in the webhook): it goes out now.
+            info!(template = %r.name, status = %k.status, "owed template event published by reconcile");
+            events.push(Event::TemplateStatusChanged {
+                tenant_id: t.to_string(),
+                name: k.name.clone(),
+                language: k.language.clone(),
+                status: Some(k.status.clone()),
+                reason: k.reason.clone(),
+                quality: None,
+                category: None,
+            });
+            changes.push((&k.name, &k.language, &k.status, k.status_ts, true));
         }
         if let Some(cat) = &r.category {
             if known.and_then(|k| k.category.as_deref()) != Some(cat.as_str()) {
@@ -254,7 +271,32 @@ async fn reconcile_with(
             }
         }
     }
-    app.queues.publish(&events).await?;
+    let status = |status| TemplateStatusChange::Status {
+        status,
+        reason: None,
+    };
+    if let Err(e) = app.queues.publish(&events).await {
+        // Kept on the records, so the next reconcile (or a webhook retry) publishes them.
+        for &(name, language, s, ts, _) in &changes {
+            if let Err(e) = app
+                .store
+                .mark_template_unpublished(t, name, language, &status(s), ts)
+                .await
+            {
+                error!(error = %e, template = name, language, status = s, "template event not published and could not be kept; it is lost");
+            }
+        }
+        return Err(e.into());
+    }
+    for &(name, language, s, ts, _) in changes.iter().filter(|c| c.4) {
+        if let Err(e) = app
+            .store
+            .clear_template_unpublished(t, name, language, &status(s), ts)
+            .await
+        {
+            warn!(error = %e, template = name, "an owed template event was published but its mark stays; it may be published again");
+        }
+    }
     Ok(ReconcileReport {
         tenant_id: t.to_string(),
         seen: remote.len(),
