@@ -13,7 +13,8 @@ use fincelo::store::{LedgerState, SendMode};
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    csm_number, eventually, send_request, spawn_world, spawn_world_with, World, WorldOptions,
+    csm_number, eventually, send_request, spawn_world, spawn_world_with,
+    spawn_world_without_sender, World, WorldOptions,
 };
 
 async fn wait_sent(w: &World, key: &str, timeout: Duration) -> fincelo::store::LedgerEntry {
@@ -231,11 +232,7 @@ fn record(id: &str, body: &Value) -> SqsMessage {
 /// one; the garbage is parked with its reason; the others are sent.
 #[tokio::test]
 async fn a_batch_fails_only_the_record_that_failed() {
-    let w = spawn_world_with(WorldOptions {
-        sender_instances: 0,
-        ..WorldOptions::default()
-    })
-    .await;
+    let w = spawn_world_without_sender().await;
     let csm = csm_number();
     w.csm_writes(&csm).await;
     let a = send_request(&w.tenant.tenant_id, &csm).text("a");
@@ -404,11 +401,7 @@ async fn pair_pacing_keeps_131056_away_and_131056_is_retried() {
 async fn a_batch_reads_tenant_secret_and_windows_once_and_two_dynamodb_writes_per_alert() {
     use fincelo_bench::counting::{counted_clients, RequestCounter};
 
-    let w = spawn_world_with(WorldOptions {
-        sender_instances: 0,
-        ..WorldOptions::default()
-    })
-    .await;
+    let w = spawn_world_without_sender().await;
     let csms: Vec<String> = (0..10).map(|_| csm_number()).collect();
     for csm in &csms {
         w.csm_writes(csm).await;
@@ -495,11 +488,7 @@ async fn a_batch_reads_tenant_secret_and_windows_once_and_two_dynamodb_writes_pe
 /// test.)
 #[tokio::test]
 async fn a_batch_read_of_windows_decides_per_csm() {
-    let w = spawn_world_with(WorldOptions {
-        sender_instances: 0,
-        ..WorldOptions::default()
-    })
-    .await;
+    let w = spawn_world_without_sender().await;
     w.approve_all_templates().await;
     let (open, closed) = (csm_number(), csm_number());
     w.csm_writes(&open).await;
@@ -539,11 +528,7 @@ async fn a_batch_read_of_windows_decides_per_csm() {
 #[tokio::test]
 async fn a_batch_whose_events_cannot_be_published_is_redelivered_not_resent_and_its_events_come_back(
 ) {
-    let w = spawn_world_with(WorldOptions {
-        sender_instances: 0,
-        ..WorldOptions::default()
-    })
-    .await;
+    let w = spawn_world_without_sender().await;
     let mut config = (*w.stack.app.config).clone();
     config.events_queue_url = format!("{}-missing", config.events_queue_url);
     let broken =
@@ -607,11 +592,7 @@ async fn a_batch_whose_events_cannot_be_published_is_redelivered_not_resent_and_
 /// sent one says sent with the same wamid. Outcome events are at least once.
 #[tokio::test]
 async fn a_finished_alert_delivered_again_repeats_its_outcome_and_sends_nothing() {
-    let w = spawn_world_with(WorldOptions {
-        sender_instances: 0,
-        ..WorldOptions::default()
-    })
-    .await;
+    let w = spawn_world_without_sender().await;
     let csm = csm_number();
     w.csm_writes(&csm).await;
     let sent = send_request(&w.tenant.tenant_id, &csm).text("once");

@@ -25,6 +25,21 @@ async fn submit_while_meta_reviews(w: &World) -> serde_json::Value {
     body
 }
 
+/// Meta approves a template and its webhook is lost.
+async fn approve_without_webhook(w: &World, name: &str) {
+    w.meta
+        .decide_template(&TemplateDecision {
+            waba_id: w.tenant.waba_id.clone(),
+            name: name.into(),
+            language: "en".into(),
+            status: "APPROVED".into(),
+            reason: None,
+            webhook: Some(false),
+        })
+        .await
+        .unwrap();
+}
+
 /// The first submit creates all six (PENDING while Meta reviews); a second submit reports each as `already_there`.
 #[tokio::test]
 async fn submit_creates_six_then_reports_already_there() {
@@ -117,17 +132,7 @@ async fn a_rejected_template_lands_with_its_reason() {
 async fn reconcile_repairs_a_missed_webhook() {
     let w = spawn_world().await;
     submit_while_meta_reviews(&w).await;
-    w.meta
-        .decide_template(&TemplateDecision {
-            waba_id: w.tenant.waba_id.clone(),
-            name: "fincelo_escalation_notify".into(),
-            language: "en".into(),
-            status: "APPROVED".into(),
-            reason: None,
-            webhook: Some(false),
-        })
-        .await
-        .unwrap();
+    approve_without_webhook(&w, "fincelo_escalation_notify").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let stale = w.template("fincelo_escalation_notify").await.unwrap();
     assert_eq!(stale.status, "PENDING", "no webhook, no change");
@@ -198,17 +203,7 @@ async fn approval_webhook_racing_the_submission_is_not_overwritten() {
 async fn a_reconcile_event_refused_by_the_queue_is_published_by_the_next_reconcile() {
     let w = spawn_world().await;
     submit_while_meta_reviews(&w).await;
-    w.meta
-        .decide_template(&TemplateDecision {
-            waba_id: w.tenant.waba_id.clone(),
-            name: "fincelo_escalation_notify".into(),
-            language: "en".into(),
-            status: "APPROVED".into(),
-            reason: None,
-            webhook: Some(false),
-        })
-        .await
-        .unwrap();
+    approve_without_webhook(&w, "fincelo_escalation_notify").await;
     w.stack.drain("EventsQueue").await.unwrap();
     let mut config = (*w.stack.app.config).clone();
     config.events_queue_url = format!("{}-missing", config.events_queue_url);

@@ -7,6 +7,7 @@
 //! only on that rare path). A status may arrive before the sender has recorded
 //! its send: it is stored all the same, keyed by wamid.
 
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::{
@@ -62,7 +63,7 @@ impl Store {
     /// Applies a status event: [`Change::Applied`] if the status moved
     /// forward (its event is to be published), [`Change::Unpublished`] if it
     /// had moved to this status before but that event was never published
-    /// (see [`Store::mark_status_unpublished`]), [`Change::Unchanged`] for a
+    /// (see [`Store::set_status_event_owed`]), [`Change::Unchanged`] for a
     /// duplicate or a straggler. Moving forward drops an earlier status's
     /// unpublished mark: the later status's event supersedes it.
     pub async fn apply_status(&self, c: &StatusChange<'_>) -> Result<Change, StoreError> {
@@ -71,11 +72,7 @@ impl Store {
             "SET #status = :s, #rank = :r, #tsa = :ts, recipient_id = :rcp, tenant_id = :t, wamid = :w, #ttl = :ttl",
         );
         let mut req = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(msg_pk(c.tenant, c.wamid)))
-            .key("sk", s("STATUS"))
+            .status_item(c.tenant, c.wamid)
             .condition_expression("attribute_not_exists(#rank) OR #rank < :r")
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#rank", "rank")
@@ -113,47 +110,41 @@ impl Store {
         })
     }
 
-    /// Marks the message's current status as one whose event the events
-    /// queue refused, so that Meta's retry of the body publishes it
-    /// ([`Change::Unpublished`]). Written only on that failure, never on
-    /// the way of a status that was published. `false` if the message has
-    /// moved on meanwhile (the later status's event supersedes this one).
-    pub async fn mark_status_unpublished(
+    /// Marks (`owed`) the message's current status as one whose event the
+    /// events queue refused, so that Meta's retry of the body publishes it
+    /// ([`Change::Unpublished`]), or drops the mark once it went out. The
+    /// mark is written only on that failure, never on the way of a status
+    /// that was published. `false` if there was nothing to mark or drop:
+    /// the message moved on meanwhile (the later status's event supersedes
+    /// this one), or the mark was already gone.
+    pub async fn set_status_event_owed(
         &self,
         tenant: &TenantId,
         wamid: &str,
         status: &str,
+        owed: bool,
     ) -> Result<bool, StoreError> {
         let req = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(msg_pk(tenant, wamid)))
-            .key("sk", s("STATUS"))
-            .update_expression("SET unpublished_event = :s")
-            .condition_expression("#status = :s")
-            .expression_attribute_names("#status", "status")
+            .status_item(tenant, wamid)
             .expression_attribute_values(":s", s(status));
+        let req = if owed {
+            req.update_expression("SET unpublished_event = :s")
+                .condition_expression("#status = :s")
+                .expression_attribute_names("#status", "status")
+        } else {
+            req.update_expression("REMOVE unpublished_event")
+                .condition_expression("unpublished_event = :s")
+        };
         applied("UpdateItem", req.send().await)
     }
 
-    /// Drops the mark once the event went out.
-    pub async fn clear_status_unpublished(
-        &self,
-        tenant: &TenantId,
-        wamid: &str,
-        status: &str,
-    ) -> Result<bool, StoreError> {
-        let req = self
-            .client
+    /// An update of a message's status item.
+    fn status_item(&self, tenant: &TenantId, wamid: &str) -> UpdateItemFluentBuilder {
+        self.client
             .update_item()
             .table_name(&self.table)
             .key("pk", s(msg_pk(tenant, wamid)))
             .key("sk", s("STATUS"))
-            .update_expression("REMOVE unpublished_event")
-            .condition_expression("unpublished_event = :s")
-            .expression_attribute_values(":s", s(status));
-        applied("UpdateItem", req.send().await)
     }
 
     /// A status that arrived after a later one keeps its timestamp for the
@@ -165,11 +156,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut update = String::from("SET #tsa = if_not_exists(#tsa, :ts)");
         let mut req = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(msg_pk(c.tenant, c.wamid)))
-            .key("sk", s("STATUS"))
+            .status_item(c.tenant, c.wamid)
             .expression_attribute_names("#tsa", ts_attr)
             .expression_attribute_values(":ts", n(c.timestamp));
         if let Some(errors) = &c.errors_json {

@@ -5,6 +5,8 @@
 //! Meta's own time and only a newer one wins, so a replayed or late webhook
 //! never turns an APPROVED template back to PENDING.
 
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+
 use super::{
     applied, get_n, get_s, n, required_s, s, update_or_old, Change, Item, Store, StoreError,
     Written,
@@ -25,7 +27,7 @@ pub struct TemplateRecord {
     /// Meta's time of the status (webhook entry time, or when we observed it).
     pub status_ts: i64,
     /// The current status's event was refused by the events queue and is
-    /// still owed (see [`Store::mark_template_unpublished`]).
+    /// still owed (see [`Store::set_template_event_owed`]).
     #[serde(skip)]
     pub status_event_owed: bool,
 }
@@ -88,7 +90,7 @@ impl Store {
     /// Applies a change observed at `ts` (Meta's time). Each kind of change
     /// is ordered by its `ts`. [`Change::Unpublished`]: this change applied
     /// before, but its event was never published (see
-    /// [`Store::mark_template_unpublished`]); a newer change of the same kind
+    /// [`Store::set_template_event_owed`]); a newer change of the same kind
     /// drops that mark.
     pub async fn apply_template_change(
         &self,
@@ -100,11 +102,7 @@ impl Store {
         ts: i64,
     ) -> Result<Change, StoreError> {
         let mut req = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(format!("T#{tenant}")))
-            .key("sk", s(sk(name, language)))
+            .template_item(tenant, name, language)
             .expression_attribute_names("#name", "name")
             .expression_attribute_values(":name", s(name))
             .expression_attribute_values(":lang", s(language))
@@ -156,56 +154,53 @@ impl Store {
         }
     }
 
-    /// Marks a change whose event the events queue refused, so that Meta's
-    /// retry of the body publishes it ([`Change::Unpublished`]). Written only
-    /// on that failure. `false` if a newer change of the kind landed
-    /// meanwhile (its event supersedes this one).
-    pub async fn mark_template_unpublished(
+    /// Marks (`owed`) a change whose event the events queue refused, so that
+    /// Meta's retry of the body, or the next reconcile, publishes it
+    /// ([`Change::Unpublished`], [`TemplateRecord::status_event_owed`]), or
+    /// drops the mark once it went out. Written only on that failure.
+    /// `false` if there was nothing to mark or drop: a newer change of the
+    /// kind landed meanwhile (its event supersedes this one), or the mark was
+    /// already gone.
+    pub async fn set_template_event_owed(
         &self,
         tenant: &TenantId,
         name: &str,
         language: &str,
         change: &TemplateStatusChange<'_>,
         ts: i64,
+        owed: bool,
     ) -> Result<bool, StoreError> {
         let (value_attr, ts_attr, mark_attr) = change.attrs();
         let req = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(format!("T#{tenant}")))
-            .key("sk", s(sk(name, language)))
-            .update_expression(format!("SET {mark_attr} = :m"))
-            .condition_expression("#v = :v AND #ts = :ts")
-            .expression_attribute_names("#v", value_attr)
-            .expression_attribute_names("#ts", ts_attr)
-            .expression_attribute_values(":m", s(change.mark(ts)))
-            .expression_attribute_values(":v", s(change.value()))
-            .expression_attribute_values(":ts", n(ts));
+            .template_item(tenant, name, language)
+            .expression_attribute_names("#m", mark_attr)
+            .expression_attribute_values(":m", s(change.mark(ts)));
+        let req = if owed {
+            req.update_expression("SET #m = :m")
+                .condition_expression("#v = :v AND #ts = :ts")
+                .expression_attribute_names("#v", value_attr)
+                .expression_attribute_names("#ts", ts_attr)
+                .expression_attribute_values(":v", s(change.value()))
+                .expression_attribute_values(":ts", n(ts))
+        } else {
+            req.update_expression("REMOVE #m")
+                .condition_expression("#m = :m")
+        };
         applied("UpdateItem", req.send().await)
     }
 
-    /// Drops the mark once the event went out.
-    pub async fn clear_template_unpublished(
+    /// An update of a template's item.
+    fn template_item(
         &self,
         tenant: &TenantId,
         name: &str,
         language: &str,
-        change: &TemplateStatusChange<'_>,
-        ts: i64,
-    ) -> Result<bool, StoreError> {
-        let (_, _, mark_attr) = change.attrs();
-        let req = self
-            .client
+    ) -> UpdateItemFluentBuilder {
+        self.client
             .update_item()
             .table_name(&self.table)
             .key("pk", s(format!("T#{tenant}")))
             .key("sk", s(sk(name, language)))
-            .update_expression(format!("REMOVE {mark_attr}"))
-            .condition_expression("#m = :m")
-            .expression_attribute_names("#m", mark_attr)
-            .expression_attribute_values(":m", s(change.mark(ts)));
-        applied("UpdateItem", req.send().await)
     }
 
     /// Records a submission's answer (Meta's id, status and category). It

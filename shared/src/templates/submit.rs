@@ -280,7 +280,7 @@ async fn reconcile_with(
         for &(name, language, s, ts, _) in &changes {
             if let Err(e) = app
                 .store
-                .mark_template_unpublished(t, name, language, &status(s), ts)
+                .set_template_event_owed(t, name, language, &status(s), ts, true)
                 .await
             {
                 error!(error = %e, template = name, language, status = s, "template event not published and could not be kept; it is lost");
@@ -291,7 +291,7 @@ async fn reconcile_with(
     for &(name, language, s, ts, _) in changes.iter().filter(|c| c.4) {
         if let Err(e) = app
             .store
-            .clear_template_unpublished(t, name, language, &status(s), ts)
+            .set_template_event_owed(t, name, language, &status(s), ts, false)
             .await
         {
             warn!(error = %e, template = name, "an owed template event was published but its mark stays; it may be published again");

@@ -44,7 +44,7 @@ use thiserror::Error;
 use tracing::{info, warn, Instrument};
 
 use crate::events::{Event, EventError};
-use crate::ids::IdempotencyKey;
+use crate::ids::{IdempotencyKey, TenantId};
 use crate::phone::{mask, E164};
 use crate::queues::QueueError;
 use crate::startup::{now, App};
@@ -324,6 +324,38 @@ enum Keep<'a> {
     },
 }
 
+impl Keep<'_> {
+    /// Keeps the event for Meta's retry (`owed`), or, once an owed event
+    /// went out, drops what kept it. `false`: nothing to keep or drop (the
+    /// record moved on, or the mark is gone).
+    async fn set_owed(&self, app: &App, t: &TenantId, owed: bool) -> Result<bool, StoreError> {
+        match self {
+            // A sighting once forgotten is recorded again by the retry itself.
+            Keep::Sighting { .. } if !owed => Ok(true),
+            Keep::Sighting { message_id } => app
+                .store
+                .forget_sighting(t, "msg", message_id)
+                .await
+                .map(|()| true),
+            Keep::Status { wamid, status } => {
+                app.store
+                    .set_status_event_owed(t, wamid, status, owed)
+                    .await
+            }
+            Keep::Template {
+                name,
+                language,
+                change,
+                ts,
+            } => {
+                app.store
+                    .set_template_event_owed(t, name, language, change, *ts, owed)
+                    .await
+            }
+        }
+    }
+}
+
 /// Applies a verified body. Returns how many events were published.
 async fn act(app: &App, tenant: &Tenant, intake: &Intake<'_>) -> Result<usize, Refusal> {
     let now = now();
@@ -391,27 +423,7 @@ async fn keep_unpublished(
             Keep::Sighting { message_id } => format!("csm.message_received {message_id}"),
             _ => event.to_json(),
         };
-        let kept = match keep {
-            Keep::Sighting { message_id } => app
-                .store
-                .forget_sighting(t, "msg", message_id)
-                .await
-                .map(|()| true),
-            Keep::Status { wamid, status } => {
-                app.store.mark_status_unpublished(t, wamid, status).await
-            }
-            Keep::Template {
-                name,
-                language,
-                change,
-                ts,
-            } => {
-                app.store
-                    .mark_template_unpublished(t, name, language, change, *ts)
-                    .await
-            }
-        };
-        match kept {
+        match keep.set_owed(app, t, true).await {
             Ok(true) => warn!(event = %event, "event not published; kept for Meta's retry"),
             // The record moved on meanwhile: a later change's event supersedes this one.
             Ok(false) => {
@@ -435,23 +447,7 @@ async fn drop_replayed_marks(app: &App, tenant: &Tenant, keeps: &[(Keep<'_>, boo
         if !replay {
             continue;
         }
-        let dropped = match keep {
-            Keep::Sighting { .. } => Ok(true),
-            Keep::Status { wamid, status } => {
-                app.store.clear_status_unpublished(t, wamid, status).await
-            }
-            Keep::Template {
-                name,
-                language,
-                change,
-                ts,
-            } => {
-                app.store
-                    .clear_template_unpublished(t, name, language, change, *ts)
-                    .await
-            }
-        };
-        if let Err(e) = dropped {
+        if let Err(e) = keep.set_owed(app, t, false).await {
             warn!(error = %e, "an owed event was published but its mark stays; a retry may publish it again");
         }
     }

@@ -106,6 +106,16 @@ pub async fn spawn_world() -> World {
     spawn_world_with(WorldOptions::default()).await
 }
 
+/// A world whose sender does not poll: the test hands batches to
+/// `stack.sender` (or its own `Sender`) itself.
+pub async fn spawn_world_without_sender() -> World {
+    spawn_world_with(WorldOptions {
+        sender_instances: 0,
+        ..WorldOptions::default()
+    })
+    .await
+}
+
 pub async fn spawn_world_with(opts: WorldOptions) -> World {
     init_tracing();
     let moto = moto_endpoint().await;
