@@ -408,7 +408,8 @@ async fn act(app: &App, tenant: &Tenant, intake: &Intake<'_>) -> Result<usize, R
 /// will be 500. Each event is kept so that Meta's retry publishes it: an
 /// inbound message's sighting is forgotten, a status or template change is
 /// marked on its record. Only if that write fails too is the event lost; it
-/// is then logged in full for an operator.
+/// is then logged for an operator (in full, but an inbound message by its id
+/// alone: its number and text stay out of the logs).
 async fn keep_unpublished(
     app: &App,
     tenant: &Tenant,
