@@ -96,8 +96,7 @@ impl Report {
              `infra/moto_server.py`, which serialises DynamoDB requests (DynamoDB's atomicity, which the claim \
              relies on), keeps SQS from counting a queue's messages on every send and receive (which made \
              each request slower in proportion to the queue's depth), and spares UpdateItem moto's repeated \
-             parsing and quadratic re-checking of an update expression (7.9 ms to about 3.5 ms per claim, \
-             same answers); see the README:\n\n\
+             parsing and quadratic re-checking of an update expression (same answers); see the README:\n\n\
              | request | clients | requests/s | mean latency |\n|---|---|---|---|"
         );
         for o in &c.ops {

@@ -23,6 +23,7 @@ pub mod config;
 pub mod events;
 pub mod graph;
 pub mod ids;
+pub mod owed;
 pub mod phone;
 pub mod queues;
 pub mod secrets;

@@ -529,10 +529,7 @@ async fn a_batch_read_of_windows_decides_per_csm() {
 async fn a_batch_whose_events_cannot_be_published_is_redelivered_not_resent_and_its_events_come_back(
 ) {
     let w = spawn_world_without_sender().await;
-    let mut config = (*w.stack.app.config).clone();
-    config.events_queue_url = format!("{}-missing", config.events_queue_url);
-    let broken =
-        fincelo::sender::Sender::new(fincelo::startup::App::new(config, &w.stack.sdk).unwrap());
+    let broken = fincelo::sender::Sender::new(w.app_with_broken_events_queue());
     let csm = csm_number();
     w.csm_writes(&csm).await;
     let a = send_request(&w.tenant.tenant_id, &csm).text("a");

@@ -205,9 +205,7 @@ async fn a_reconcile_event_refused_by_the_queue_is_published_by_the_next_reconci
     submit_while_meta_reviews(&w).await;
     approve_without_webhook(&w, "fincelo_escalation_notify").await;
     w.stack.drain("EventsQueue").await.unwrap();
-    let mut config = (*w.stack.app.config).clone();
-    config.events_queue_url = format!("{}-missing", config.events_queue_url);
-    let broken = fincelo::startup::App::new(config, &w.stack.sdk).unwrap();
+    let broken = w.app_with_broken_events_queue();
     let tenant = fincelo::ids::TenantId::parse(w.tenant.tenant_id.clone()).unwrap();
 
     assert!(fincelo::templates::submit::reconcile(&broken, &tenant)

@@ -422,7 +422,7 @@ async fn one_tenants_webhook_cannot_touch_anothers_records() {
 #[tokio::test]
 async fn events_lost_to_a_failed_publish_come_back_once_with_metas_retry() {
     let w = spawn_world().await;
-    let broken = broken_events_queue(&w);
+    let broken = w.app_with_broken_events_queue();
     let csm = csm_number();
     let body = serde_json::to_vec(&meta_body(&w, &csm, now())).unwrap();
 
@@ -460,7 +460,7 @@ async fn events_lost_to_a_failed_publish_come_back_once_with_metas_retry() {
 #[tokio::test]
 async fn an_owed_status_event_is_superseded_by_a_later_status() {
     let w = spawn_world().await;
-    let broken = broken_events_queue(&w);
+    let broken = w.app_with_broken_events_queue();
     let csm = csm_number();
     let wamid = format!("wamid.out-{}", short_id());
     let status_body = |status: &str, ts: i64| {
@@ -486,11 +486,4 @@ async fn an_owed_status_event_is_superseded_by_a_later_status() {
     let statuses: Vec<&str> = events.iter().filter_map(|e| e["status"].as_str()).collect();
     assert_eq!(statuses, ["read"], "{events:#?}");
     w.shutdown().await;
-}
-
-/// The tenant's app with an events queue that does not exist: every publish fails.
-fn broken_events_queue(w: &World) -> fincelo::startup::App {
-    let mut config = (*w.stack.app.config).clone();
-    config.events_queue_url = format!("{}-missing", config.events_queue_url);
-    fincelo::startup::App::new(config, &w.stack.sdk).unwrap()
 }

@@ -102,12 +102,16 @@ impl Store {
             Written::Refused(old) => old,
         };
         self.fill_straggler_timestamp(c, &ts_attr).await?;
-        let this = |attr: &str| get_s(&old, attr).as_deref() == Some(c.status);
-        Ok(if this("unpublished_event") && this("status") {
-            Change::Unpublished
-        } else {
-            Change::Unchanged
-        })
+        // The mark is only set while the record holds its status, and every
+        // later status removes it in its own write: a matching mark means
+        // the record still holds this status.
+        Ok(
+            if get_s(&old, "unpublished_event").as_deref() == Some(c.status) {
+                Change::Unpublished
+            } else {
+                Change::Unchanged
+            },
+        )
     }
 
     /// Marks (`owed`) the message's current status as one whose event the

@@ -270,24 +270,22 @@ impl Store {
 }
 
 fn parse_template(item: &Item) -> Result<TemplateRecord, StoreError> {
+    let status = get_s(item, "status").unwrap_or_else(|| "UNKNOWN".into());
+    let status_ts = get_n(item, "status_ts").unwrap_or(0);
+    let current = TemplateStatusChange::Status {
+        status: &status,
+        reason: None,
+    }
+    .mark(status_ts);
     Ok(TemplateRecord {
         name: required_s(item, "name")?,
         language: required_s(item, "lang")?,
         template_id: get_s(item, "template_id"),
-        status: get_s(item, "status").unwrap_or_else(|| "UNKNOWN".into()),
+        status_event_owed: get_s(item, "unpublished_status").is_some_and(|m| m == current),
+        status,
         reason: get_s(item, "reason").filter(|r| !r.is_empty() && r != "NONE"),
         category: get_s(item, "category"),
         quality: get_s(item, "quality"),
-        status_ts: get_n(item, "status_ts").unwrap_or(0),
-        status_event_owed: false,
-    })
-    .map(|mut rec| {
-        let current = TemplateStatusChange::Status {
-            status: &rec.status,
-            reason: None,
-        }
-        .mark(rec.status_ts);
-        rec.status_event_owed = get_s(item, "unpublished_status").is_some_and(|m| m == current);
-        rec
+        status_ts,
     })
 }

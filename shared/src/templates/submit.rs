@@ -8,12 +8,13 @@
 //! and repairs what a missed webhook left stale.
 
 use serde::Serialize;
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
 use super::catalog::Catalog;
 use crate::events::Event;
 use crate::graph::GraphError;
 use crate::ids::TenantId;
+use crate::owed::{publish_or_keep, Keep, Produced};
 use crate::startup::{now, App};
 use crate::store::{Change, TemplateStatusChange};
 use crate::tenants::{DirectoryError, Tenant, TokenCallError};
@@ -181,6 +182,35 @@ pub async fn reconcile(app: &App, tenant_id: &TenantId) -> Result<ReconcileRepor
     reconcile_with(app, &tenant, remote).await
 }
 
+/// The event of a template's status change, kept on its record if the queue refuses it.
+fn status_event<'a>(
+    t: &TenantId,
+    name: &'a str,
+    language: &'a str,
+    (status, reason): (&'a str, Option<&'a str>),
+    ts: i64,
+    replay: bool,
+) -> Produced<'a> {
+    Produced {
+        event: Event::TemplateStatusChanged {
+            tenant_id: t.to_string(),
+            name: name.to_string(),
+            language: language.to_string(),
+            status: Some(status.to_string()),
+            reason: reason.map(str::to_string),
+            quality: None,
+            category: None,
+        },
+        keep: Keep::Template {
+            name,
+            language,
+            change: TemplateStatusChange::Status { status, reason },
+            ts,
+        },
+        replay,
+    }
+}
+
 /// Meta's list of the tenant's templates.
 async fn list_remote(
     app: &App,
@@ -207,9 +237,7 @@ async fn reconcile_with(
     let catalog = Catalog::builtin();
     let local = app.store.list_templates(t).await?;
     let mut repaired = Vec::new();
-    let mut events = Vec::new();
-    // The (name, language, status, time) of each event, and whether it was owed from before.
-    let mut changes: Vec<(&str, &str, &str, i64, bool)> = Vec::new();
+    let mut produced = Vec::new();
     let now = now();
     for r in remote.iter().filter(|r| catalog.get(&r.name).is_some()) {
         let known = local
@@ -230,31 +258,28 @@ async fn reconcile_with(
             {
                 warn!(template = %r.name, status = %r.status, "template status repaired by reconcile (a webhook was missed)");
                 repaired.push(format!("{}/{}: {}", r.name, r.language, r.status));
-                events.push(Event::TemplateStatusChanged {
-                    tenant_id: t.to_string(),
-                    name: r.name.clone(),
-                    language: r.language.clone(),
-                    status: Some(r.status.clone()),
-                    reason: reason.map(str::to_string),
-                    quality: None,
-                    category: None,
-                });
-                changes.push((&r.name, &r.language, &r.status, now, false));
+                produced.push(status_event(
+                    t,
+                    &r.name,
+                    &r.language,
+                    (&r.status, reason),
+                    now,
+                    false,
+                ));
             }
         } else if let Some(k) = known.filter(|k| k.status_event_owed) {
             // The record is right but its event never went out (the queue
             // refused it, here or in the webhook): it goes out now.
             info!(template = %r.name, status = %k.status, "owed template event published by reconcile");
-            events.push(Event::TemplateStatusChanged {
-                tenant_id: t.to_string(),
-                name: k.name.clone(),
-                language: k.language.clone(),
-                status: Some(k.status.clone()),
-                reason: k.reason.clone(),
-                quality: None,
-                category: None,
-            });
-            changes.push((&k.name, &k.language, &k.status, k.status_ts, true));
+            let status = (k.status.as_str(), k.reason.as_deref());
+            produced.push(status_event(
+                t,
+                &k.name,
+                &k.language,
+                status,
+                k.status_ts,
+                true,
+            ));
         }
         if let Some(cat) = &r.category {
             if known.and_then(|k| k.category.as_deref()) != Some(cat.as_str()) {
@@ -271,32 +296,7 @@ async fn reconcile_with(
             }
         }
     }
-    let status = |status| TemplateStatusChange::Status {
-        status,
-        reason: None,
-    };
-    if let Err(e) = app.queues.publish(&events).await {
-        // Kept on the records, so the next reconcile (or a webhook retry) publishes them.
-        for &(name, language, s, ts, _) in &changes {
-            if let Err(e) = app
-                .store
-                .set_template_event_owed(t, name, language, &status(s), ts, true)
-                .await
-            {
-                error!(error = %e, template = name, language, status = s, "template event not published and could not be kept; it is lost");
-            }
-        }
-        return Err(e.into());
-    }
-    for &(name, language, s, ts, _) in changes.iter().filter(|c| c.4) {
-        if let Err(e) = app
-            .store
-            .set_template_event_owed(t, name, language, &status(s), ts, false)
-            .await
-        {
-            warn!(error = %e, template = name, "an owed template event was published but its mark stays; it may be published again");
-        }
-    }
+    publish_or_keep(app, t, produced).await?;
     Ok(ReconcileReport {
         tenant_id: t.to_string(),
         seen: remote.len(),

@@ -44,7 +44,8 @@ use thiserror::Error;
 use tracing::{info, warn, Instrument};
 
 use crate::events::{Event, EventError};
-use crate::ids::{IdempotencyKey, TenantId};
+use crate::ids::IdempotencyKey;
+use crate::owed::{publish_or_keep, Keep, Produced};
 use crate::phone::{mask, E164};
 use crate::queues::QueueError;
 use crate::startup::{now, App};
@@ -298,64 +299,6 @@ async fn find_tenant(app: &App, ids: &Intake<'_>) -> Result<Tenant, Refusal> {
     tenant.ok_or(Refusal::TenantNotFound)
 }
 
-/// An event one of a body's changes produced, and how to keep it for
-/// Meta's retry if the events queue refuses it.
-struct Produced<'a> {
-    event: Event,
-    keep: Keep<'a>,
-    /// The change applied on an earlier delivery and only its event goes out
-    /// now: its unpublished mark is dropped once it has.
-    replay: bool,
-}
-
-/// How an event the events queue refused is kept, so that Meta's retry of
-/// the body (which finds the change already made) publishes it.
-enum Keep<'a> {
-    /// The message's sighting is forgotten: the retry sees it as new.
-    Sighting { message_id: &'a str },
-    /// The message's record is marked with the status whose event is owed.
-    Status { wamid: &'a str, status: &'a str },
-    /// The template's record is marked with the change whose event is owed.
-    Template {
-        name: &'a str,
-        language: &'a str,
-        change: TemplateStatusChange<'a>,
-        ts: i64,
-    },
-}
-
-impl Keep<'_> {
-    /// Keeps the event for Meta's retry (`owed`), or, once an owed event
-    /// went out, drops what kept it. `false`: nothing to keep or drop (the
-    /// record moved on, or the mark is gone).
-    async fn set_owed(&self, app: &App, t: &TenantId, owed: bool) -> Result<bool, StoreError> {
-        match self {
-            // A sighting once forgotten is recorded again by the retry itself.
-            Keep::Sighting { .. } if !owed => Ok(true),
-            Keep::Sighting { message_id } => app
-                .store
-                .forget_sighting(t, "msg", message_id)
-                .await
-                .map(|()| true),
-            Keep::Status { wamid, status } => {
-                app.store
-                    .set_status_event_owed(t, wamid, status, owed)
-                    .await
-            }
-            Keep::Template {
-                name,
-                language,
-                change,
-                ts,
-            } => {
-                app.store
-                    .set_template_event_owed(t, name, language, change, *ts, owed)
-                    .await
-            }
-        }
-    }
-}
-
 /// Applies a verified body. Returns how many events were published.
 async fn act(app: &App, tenant: &Tenant, intake: &Intake<'_>) -> Result<usize, Refusal> {
     let now = now();
@@ -375,82 +318,24 @@ async fn act(app: &App, tenant: &Tenant, intake: &Intake<'_>) -> Result<usize, R
         futures.push(Box::pin(on_template(app, tenant, t, now)));
     }
     // Every action runs to its end, even when another fails: the events of
-    // the writes that did apply are published now (or kept for the retry).
+    // the writes that did apply are published now (or kept for Meta's retry).
     let results: Vec<Result<Option<Produced<'_>>, Refusal>> = stream::iter(futures)
         .buffer_unordered(WRITE_CONCURRENCY)
         .collect()
         .await;
-    let mut events = Vec::new();
-    let mut keeps = Vec::new();
+    let mut produced = Vec::new();
     let mut failed = None;
     for r in results {
         match r {
-            Ok(Some(p)) => {
-                events.push(p.event);
-                keeps.push((p.keep, p.replay));
-            }
+            Ok(Some(p)) => produced.push(p),
             Ok(None) => {}
             Err(e) => failed = failed.or(Some(e)),
         }
     }
-    if let Err(e) = app.queues.publish(&events).await {
-        keep_unpublished(app, tenant, &events, &keeps).await;
-        return Err(e.into());
-    }
-    drop_replayed_marks(app, tenant, &keeps).await;
+    let published = publish_or_keep(app, &tenant.tenant_id, produced).await?;
     match failed {
         Some(e) => Err(e),
-        None => Ok(events.len()),
-    }
-}
-
-/// The events queue refused a publish after the writes applied; the answer
-/// will be 500. Each event is kept so that Meta's retry publishes it: an
-/// inbound message's sighting is forgotten, a status or template change is
-/// marked on its record. Only if that write fails too is the event lost; it
-/// is then logged for an operator (in full, but an inbound message by its id
-/// alone: its number and text stay out of the logs).
-async fn keep_unpublished(
-    app: &App,
-    tenant: &Tenant,
-    events: &[Event],
-    keeps: &[(Keep<'_>, bool)],
-) {
-    let t = &tenant.tenant_id;
-    for (event, (keep, _)) in events.iter().zip(keeps) {
-        // An inbound message's event carries the CSM's number and text, which
-        // never reach the logs: it is named by its message id.
-        let event = match keep {
-            Keep::Sighting { message_id } => format!("csm.message_received {message_id}"),
-            _ => event.to_json(),
-        };
-        match keep.set_owed(app, t, true).await {
-            Ok(true) => warn!(event = %event, "event not published; kept for Meta's retry"),
-            // The record moved on meanwhile: a later change's event supersedes this one.
-            Ok(false) => {
-                info!(event = %event, "event not published and superseded by a later change")
-            }
-            Err(e) => tracing::error!(
-                error = %e,
-                event = %event,
-                "event not published and could not be kept for Meta's retry; it is lost"
-            ),
-        }
-    }
-}
-
-/// The owed events of earlier deliveries went out: their marks are dropped.
-/// A mark left behind (the write failed) only publishes the event once more
-/// on a later retry of the same change.
-async fn drop_replayed_marks(app: &App, tenant: &Tenant, keeps: &[(Keep<'_>, bool)]) {
-    let t = &tenant.tenant_id;
-    for (keep, replay) in keeps {
-        if !replay {
-            continue;
-        }
-        if let Err(e) = keep.set_owed(app, t, false).await {
-            warn!(error = %e, "an owed event was published but its mark stays; a retry may publish it again");
-        }
+        None => Ok(published),
     }
 }
 

@@ -144,6 +144,14 @@ pub async fn spawn_world_with(opts: WorldOptions) -> World {
 }
 
 impl World {
+    /// The world's app, but with an events queue that does not exist: every
+    /// publish fails, while every other request works.
+    pub fn app_with_broken_events_queue(&self) -> fincelo::startup::App {
+        let mut config = (*self.stack.app.config).clone();
+        config.events_queue_url = format!("{}-missing", config.events_queue_url);
+        fincelo::startup::App::new(config, &self.stack.sdk).expect("app")
+    }
+
     pub async fn shutdown(self) {
         self.stack.shutdown().await;
         self.sandbox.shutdown().await;
