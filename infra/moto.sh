@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts or stops the moto server (local AWS) on 127.0.0.1:$PORT, through
-# infra/moto_server.py, which gives DynamoDB requests their real atomicity and
+# infra/moto_server.py, which gives DynamoDB requests their real atomicity,
+# spares UpdateItem moto's repeated expression parsing and checking, and
 # keeps SQS requests from slowing down as a queue fills.
 #   infra/moto.sh start PORT   - starts it in the background (idempotent), waits until it answers
 #   infra/moto.sh stop PORT    - stops the one this script started on PORT
