@@ -124,11 +124,7 @@ fn ledger_pk(t: &TenantId, key: &IdempotencyKey) -> String {
 
 impl Store {
     fn ledger_update(&self, tenant: &TenantId, key: &IdempotencyKey) -> UpdateItemFluentBuilder {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(ledger_pk(tenant, key)))
-            .key("sk", s("LEDGER"))
+        self.update(ledger_pk(tenant, key), "LEDGER")
             .expression_attribute_names("#state", "state")
     }
 

@@ -144,11 +144,7 @@ impl Store {
 
     /// An update of a message's status item.
     fn status_item(&self, tenant: &TenantId, wamid: &str) -> UpdateItemFluentBuilder {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(msg_pk(tenant, wamid)))
-            .key("sk", s("STATUS"))
+        self.update(msg_pk(tenant, wamid), "STATUS")
     }
 
     /// A status that arrived after a later one keeps its timestamp for the

@@ -196,11 +196,7 @@ impl Store {
         name: &str,
         language: &str,
     ) -> UpdateItemFluentBuilder {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(format!("T#{tenant}")))
-            .key("sk", s(sk(name, language)))
+        self.update(format!("T#{tenant}"), sk(name, language))
     }
 
     /// Records a submission's answer (Meta's id, status and category). It
