@@ -1,9 +1,10 @@
 //! fincelo-whatsapp: the WhatsApp channel of Fincelo's CSM Hub.
 //!
-//! This crate holds all the logic; the three Lambda binaries under
+//! This crate holds all the logic; the four Lambda binaries under
 //! `functions/` only wire it up. Layout:
 //!
 //! - [`config`], [`startup`]: typed configuration read once; the shared start-up path.
+//! - [`clock`]: the one source of wall-clock time (shifted in local runs and tests).
 //! - [`ids`], [`phone`]: validated identifiers and E.164 numbers (newtypes).
 //! - Adapters, each owning its client and names: [`store`] (DynamoDB; the
 //!   data model and its access patterns are documented there), [`queues`]
@@ -19,6 +20,7 @@
 pub mod admin;
 pub mod aws_http;
 pub mod cache;
+pub mod clock;
 pub mod config;
 pub mod events;
 pub mod graph;

@@ -14,6 +14,7 @@ use thiserror::Error;
 use tracing_subscriber::EnvFilter;
 
 use crate::aws_http;
+use crate::clock::Clock;
 use crate::config::{Config, ConfigError};
 use crate::graph::{GraphClient, GraphError};
 use crate::queues::Queues;
@@ -39,6 +40,9 @@ pub struct App {
     pub queues: Queues,
     pub directory: Arc<TenantDirectory>,
     pub graph: GraphClient,
+    /// Wall-clock time for every handler: the system's in Lambda, a
+    /// shifted one in the local stack and tests ([`Clock`]).
+    pub clock: Clock,
 }
 
 impl App {
@@ -80,7 +84,15 @@ impl App {
             directory: Arc::new(directory),
             graph,
             config: Arc::new(config),
+            clock: Clock::system(),
         })
+    }
+
+    /// The same app reading time from `clock` (the local stack's shifted
+    /// clock).
+    pub fn with_clock(mut self, clock: Clock) -> App {
+        self.clock = clock;
+        self
     }
 }
 
@@ -189,14 +201,6 @@ pub async fn start(function: &'static str) -> Result<App, StartupError> {
         "started"
     );
     Ok(app)
-}
-
-/// Unix seconds now.
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -6,9 +6,10 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::helpers::now;
 use fincelo::ids::TenantId;
 use fincelo::phone::E164;
-use fincelo::startup::{now, App};
+use fincelo::startup::App;
 use fincelo::store::LedgerState;
 use meta_sandbox::{InboundRequest, TenantSpec};
 use secrecy::ExposeSecret;

@@ -1,8 +1,8 @@
 //! Issue 2: the adapters against the real emulator.
 
+use crate::helpers::now;
 use aws_sdk_dynamodb::types::AttributeValue;
 use fincelo::phone::E164;
-use fincelo::startup::now;
 use fincelo::store::WINDOW_SECS;
 use secrecy::ExposeSecret;
 

@@ -31,10 +31,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::helpers::now;
 use aws_sdk_sqs::types::{QueueAttributeName, SendMessageBatchRequestEntry};
 use fincelo::ids::IdempotencyKey;
 use fincelo::phone::E164;
-use fincelo::startup::now;
 use fincelo::store::{LedgerEntry, LedgerState, SendMode, WINDOW_SECS};
 use futures::stream::{self, StreamExt};
 use rand::seq::SliceRandom;

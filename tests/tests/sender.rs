@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
+use crate::helpers::now;
 use fincelo::sender::CrashPoint;
-use fincelo::startup::now;
 use fincelo::store::LedgerState;
 use serde_json::{json, Value};
 

@@ -5,10 +5,10 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use crate::helpers::now;
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use fincelo::ids::IdempotencyKey;
 use fincelo::phone::E164;
-use fincelo::startup::now;
 use fincelo::store::{LedgerState, SendMode};
 use serde_json::{json, Value};
 

@@ -158,7 +158,7 @@ async fn reconcile_repairs_a_missed_webhook() {
 async fn approval_webhook_racing_the_submission_is_not_overwritten() {
     let w = spawn_world().await;
     let store = &w.stack.app.store;
-    let ts = fincelo::startup::now();
+    let ts = fincelo::clock::Clock::system().now();
     store
         .apply_template_change(
             &w.tenant_id,

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use fincelo::startup::now;
+use crate::helpers::now;
 use fincelo::store::WINDOW_SECS;
 use fincelo_local::LocalTenant;
 use serde_json::{json, Value};

@@ -5,9 +5,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::helpers::now;
 use bytes::Bytes;
 use fincelo::phone::E164;
-use fincelo::startup::now;
 use fincelo::store::{StatusChange, TemplateStatusChange};
 use fincelo::webhook::signature::sign;
 use fincelo::webhook::{handle, WebhookRequest};

@@ -268,7 +268,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             let body = match file {
                 Some(f) => std::fs::read_to_string(&f).map_err(|e| format!("{f}: {e}"))?,
                 None => json!({
-                    "version": 1, "tenant_id": tenant, "idempotency_key": key.unwrap_or_else(|| format!("fwa-{}", fincelo::startup::now())),
+                    "version": 1, "tenant_id": tenant, "idempotency_key": key.unwrap_or_else(|| format!("fwa-{}", fincelo::clock::Clock::system().now())),
                     "recipient": {"phone": to},
                     "event": {"type": event, "customer": {"name": "Globex", "health": health, "premium": false}, "params": ["Globex", "85", "Pro", "good"]},
                     "text": text,
@@ -354,7 +354,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .get_window(&tenant, &csm)
                 .await
                 .map_err(|e| e.to_string())?;
-            let now = fincelo::startup::now();
+            let now = fincelo::clock::Clock::system().now();
             let out = match w {
                 Some(w) => {
                     json!({"csm": csm.masked(), "expires_at": w.expires_at, "last_inbound_at": w.last_inbound_at, "open": w.is_open(now, 0), "seconds_left": (w.expires_at - now).max(0)})

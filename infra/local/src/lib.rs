@@ -10,4 +10,5 @@ pub mod stack;
 pub use provision::{Overrides, Resources};
 pub use stack::{
     delete_entries, lambda_event, random_digits, receive_batch, LocalTenant, Stack, StackOptions,
+    TimeControl,
 };

@@ -50,7 +50,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut sandbox_config = meta_sandbox::SandboxConfig::default();
     sandbox_config.knobs.template_approval_delay_ms = 2000;
     let sandbox = meta_sandbox::spawn(sandbox, sandbox_config).await?;
-    let prefix = format!("fwa-dev-{}", fincelo::startup::now());
+    let prefix = format!("fwa-dev-{}", fincelo::clock::Clock::system().now());
     let mut opts = StackOptions::new(&moto, sandbox.base_url(), &prefix);
     opts.http_addr = http;
     let stack = Stack::start(opts).await?;

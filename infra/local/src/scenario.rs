@@ -132,7 +132,7 @@ pub async fn play(
         ),
     );
 
-    let run = fincelo::startup::now();
+    let run = stack.app.clock.now();
     let sent1 = send_alert(
         stack,
         &tenant_id,

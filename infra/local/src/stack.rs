@@ -14,6 +14,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,6 +27,7 @@ use axum::response::IntoResponse;
 use axum::routing::{any, get};
 use axum::Router;
 use fincelo::admin::AdminRequest;
+use fincelo::clock::Clock;
 use fincelo::config::Config;
 use fincelo::ids::{PhoneNumberId, TenantId, WabaId};
 use fincelo::secrets::TenantSecrets;
@@ -78,6 +80,40 @@ pub struct StackOptions {
     /// Extra configuration, as environment variables would give it.
     pub env: HashMap<String, String>,
     pub overrides: Overrides,
+    /// The stack's wall clock: give the Meta sandbox the same one, so both
+    /// sides agree when days are compressed into seconds.
+    pub time: TimeControl,
+}
+
+/// The local runner's time control: the offset of the shifted
+/// [`Clock`] that the functions (and the sandbox) of a local stack read.
+/// Moving it forward is how a test or `make journey` lets 30 hours pass.
+#[derive(Debug, Clone, Default)]
+pub struct TimeControl {
+    offset_ms: Arc<AtomicI64>,
+}
+
+impl TimeControl {
+    /// The clock that reads this offset.
+    pub fn clock(&self) -> Clock {
+        Clock::shifted(self.offset_ms.clone())
+    }
+
+    /// Moves the clock forward by `by`.
+    pub fn advance(&self, by: Duration) {
+        let ms = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
+        self.offset_ms.fetch_add(ms, Ordering::Relaxed);
+    }
+
+    /// How far ahead of the system clock this one is.
+    pub fn offset(&self) -> Duration {
+        Duration::from_millis(u64::try_from(self.offset_ms.load(Ordering::Relaxed)).unwrap_or(0))
+    }
+
+    /// Unix seconds on this clock.
+    pub fn now(&self) -> i64 {
+        self.clock().now()
+    }
 }
 
 impl StackOptions {
@@ -94,6 +130,7 @@ impl StackOptions {
             sender_instances: 2,
             env: HashMap::new(),
             overrides: Overrides::default(),
+            time: TimeControl::default(),
         }
     }
 }
@@ -159,6 +196,8 @@ pub struct Stack {
     pub app: App,
     pub sender: Arc<Sender>,
     pub sdk: aws_config::SdkConfig,
+    /// Moves the stack's clock (see [`TimeControl`]).
+    pub time: TimeControl,
     http_addr: SocketAddr,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -195,7 +234,7 @@ impl Stack {
         .collect();
         env.extend(opts.env.clone());
         let config = Config::from_lookup(|k| env.get(k).cloned())?;
-        let app = App::new(config, &sdk)?;
+        let app = App::new(config, &sdk)?.with_clock(opts.time.clock());
         let sender = Sender::new(app.clone());
         let (stop, stop_rx) = watch::channel(false);
 
@@ -233,6 +272,7 @@ impl Stack {
             app,
             sender,
             sdk,
+            time: opts.time.clone(),
             http_addr,
             stop,
             tasks,
@@ -276,7 +316,7 @@ impl Stack {
             secret_id,
             display_phone_number: t.display_phone_number.clone(),
             verified_name: None,
-            updated_at: fincelo::startup::now(),
+            updated_at: self.app.clock.now(),
         };
         self.app
             .store

@@ -22,7 +22,7 @@ use tracing::info;
 
 use super::{configured, input, AdminError, AdminResponse};
 use crate::ids::TenantId;
-use crate::startup::{now, App};
+use crate::startup::App;
 use crate::store::{verify_token_digest, AliasKind, StoreError, TenantRecord, DLQ_RETENTION_DAYS};
 
 /// `PUT`: validate, check with Meta, store.
@@ -74,7 +74,7 @@ pub async fn put(app: &App, tenant: &TenantId, body: &[u8]) -> Result<AdminRespo
         secret_id,
         display_phone_number: info.display_phone_number,
         verified_name: info.verified_name,
-        updated_at: now(),
+        updated_at: app.clock.now(),
     };
     match app.store.put_tenant_replacing(&rec, &digest, &stale).await {
         Ok(()) => {}
@@ -134,7 +134,7 @@ async fn stale_aliases(app: &App, previous: &TenantRecord) -> Vec<(AliasKind, St
 pub async fn status(app: &App, tenant: &TenantId) -> Result<AdminResponse, AdminError> {
     let rec = configured(app, tenant).await?;
     let templates = app.store.list_templates(tenant).await?;
-    let activity = app.store.activity(tenant, now()).await?;
+    let activity = app.store.activity(tenant, app.clock.now()).await?;
     let flagged = app.store.undeliverable_numbers(tenant).await?;
     let csms: Vec<_> = app
         .store

@@ -11,7 +11,7 @@ use tracing::info;
 
 use super::{configured, input, AdminError, AdminResponse};
 use crate::ids::{CsmId, TenantId};
-use crate::startup::{now, App};
+use crate::startup::App;
 
 pub async fn put(
     app: &App,
@@ -23,7 +23,7 @@ pub async fn put(
     configured(app, tenant).await?;
     let previous = app
         .store
-        .put_csm_number(tenant, csm, &number, now())
+        .put_csm_number(tenant, csm, &number, app.clock.now())
         .await?;
     let undeliverable = app.store.is_undeliverable(tenant, &number).await?;
     let changed = previous

@@ -70,7 +70,7 @@ use crate::graph::{GraphError, SendResponse};
 use crate::ids::TenantId;
 use crate::phone::E164;
 use crate::queues::ParkReason;
-use crate::startup::{now, App};
+use crate::startup::App;
 use crate::store::{ClaimOutcome, LedgerEntry, LedgerState, SendMode, StoreError, Window};
 use crate::templates::catalog::{Catalog, TemplateDef};
 use crate::tenants::{DirectoryError, Tenant, TokenCallError};
@@ -325,7 +325,7 @@ impl Sender {
             self.app.queues.park(body, &reason).await?;
             return Ok(Disposition::Done);
         };
-        let now = now();
+        let now = self.app.clock.now();
         // A stale alert is expired, not sent. A key someone holds (or whose
         // last send is in doubt) goes on below: its doubt is still resolved
         // from Meta's statuses, and `resume` expires it instead of re-sending.
@@ -509,7 +509,7 @@ impl Sender {
             return Ok(Disposition::Done);
         };
         let token = uuid::Uuid::new_v4().to_string();
-        let now = now();
+        let now = self.app.clock.now();
         let lease = self.app.config.sender.claim_lease.as_secs() as i64;
         let entry = match self
             .app
@@ -555,7 +555,7 @@ impl Sender {
         receive_count: u32,
     ) -> Result<Disposition, SenderError> {
         let cfg = &self.app.config.sender;
-        let now = now();
+        let now = self.app.clock.now();
         let free_form = match (&req.text, entry.force_template) {
             (Some(_), false) => {
                 let csm = (req.tenant_id.clone(), req.to.clone());
@@ -668,7 +668,7 @@ impl Sender {
         receive_count: u32,
     ) -> Result<Disposition, SenderError> {
         let store = &self.app.store;
-        let now = now();
+        let now = self.app.clock.now();
         let err = match result {
             Ok(resp) => {
                 if self.crashes_at(CrashPoint::AfterSend) {
@@ -873,7 +873,12 @@ impl Sender {
         // The tenant's parked count for the status API. A failure is logged
         // and not retried: re-running the park would put a second copy in
         // the DLQ for the sake of a counter.
-        if let Err(e) = self.app.store.count_parked(&req.tenant_id, now()).await {
+        if let Err(e) = self
+            .app
+            .store
+            .count_parked(&req.tenant_id, self.app.clock.now())
+            .await
+        {
             warn!(error = %e, "could not count the parked alert for the tenant");
         }
         self.app
@@ -885,7 +890,7 @@ impl Sender {
                 LedgerState::Parked,
                 &format!("{}: {}", reason.reason, reason.detail),
                 Some(body),
-                now(),
+                self.app.clock.now(),
             )
             .await?;
         warn!(reason = %reason.reason, meta_code = reason.meta_code, "alert parked in the DLQ");

@@ -15,7 +15,7 @@ use crate::events::Event;
 use crate::graph::GraphError;
 use crate::ids::TenantId;
 use crate::owed::{publish_or_keep, Keep, Produced};
-use crate::startup::{now, App};
+use crate::startup::App;
 use crate::store::{Change, TemplateStatusChange};
 use crate::tenants::{DirectoryError, Tenant, TokenCallError};
 
@@ -238,7 +238,7 @@ async fn reconcile_with(
     let local = app.store.list_templates(t).await?;
     let mut repaired = Vec::new();
     let mut produced = Vec::new();
-    let now = now();
+    let now = app.clock.now();
     for r in remote.iter().filter(|r| catalog.get(&r.name).is_some()) {
         let known = local
             .iter()

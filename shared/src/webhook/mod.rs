@@ -48,7 +48,7 @@ use crate::ids::IdempotencyKey;
 use crate::owed::{publish_or_keep, Keep, Produced};
 use crate::phone::{mask, E164};
 use crate::queues::QueueError;
-use crate::startup::{now, App};
+use crate::startup::App;
 use crate::store::{
     verify_token_digest, AliasKind, Change, StatusChange, StoreError, TemplateStatusChange,
     WINDOW_SECS,
@@ -262,7 +262,7 @@ async fn note_last_webhook(app: &App, tenant: &crate::ids::TenantId) {
     if LAST_SEEN.get(tenant).is_some() {
         return;
     }
-    match app.store.touch_last_webhook(tenant, now()).await {
+    match app.store.touch_last_webhook(tenant, app.clock.now()).await {
         Ok(()) => LAST_SEEN.put(
             tenant.clone(),
             (),
@@ -301,7 +301,7 @@ async fn find_tenant(app: &App, ids: &Intake<'_>) -> Result<Tenant, Refusal> {
 
 /// Applies a verified body. Returns how many events were published.
 async fn act(app: &App, tenant: &Tenant, intake: &Intake<'_>) -> Result<usize, Refusal> {
-    let now = now();
+    let now = app.clock.now();
     // Boxed so the borrowed futures have one concrete type (and the
     // handler's future stays `Send` under lambda_http).
     type ActionFuture<'f> = std::pin::Pin<

@@ -50,6 +50,12 @@ pub async fn moto_endpoint() -> String {
     }
 }
 
+/// Unix seconds on the system clock (a world's own clock may run ahead:
+/// [`World::now`]).
+pub fn now() -> i64 {
+    fincelo::clock::Clock::system().now()
+}
+
 /// A random string of `n` digits (first digit non-zero).
 pub use fincelo_local::random_digits as digits;
 
@@ -144,6 +150,16 @@ pub async fn spawn_world_with(opts: WorldOptions) -> World {
 }
 
 impl World {
+    /// Unix seconds on the world's clock (the stack's shifted clock).
+    pub fn now(&self) -> i64 {
+        self.stack.time.now()
+    }
+
+    /// Lets `by` pass on the world's clock.
+    pub fn advance(&self, by: Duration) {
+        self.stack.time.advance(by);
+    }
+
     /// The world's app, but with an events queue that does not exist: every
     /// publish fails, while every other request works.
     pub fn app_with_broken_events_queue(&self) -> fincelo::startup::App {
@@ -419,7 +435,7 @@ pub fn send_request(tenant_id: &str, phone: &str) -> SendRequestBuilder {
         premium: false,
         params: ["Globex", "85", "Pro", "good"].map(String::from).to_vec(),
         text: None,
-        deliver_by: rfc3339(fincelo::startup::now() + 3600),
+        deliver_by: rfc3339(now() + 3600),
     }
 }
 
