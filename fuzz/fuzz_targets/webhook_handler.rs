@@ -4,12 +4,16 @@
 //! examples) reaches past the signature.
 //!
 //! The input is the body, signed with the tenant's app secret, unless its
-//! first byte is 0x00 (the rest is sent unsigned) or 0x01 (the next 71 bytes
-//! are the signature header, the rest the body). The handler must answer one
-//! of its documented statuses and never 500 (a 500 would mean Meta retries
-//! forever) or panic.
+//! first byte is 0x00 (the rest is sent unsigned), 0x01 (the next 71 bytes
+//! are the signature header, the rest the body) or 0x02 (a recipe for one of
+//! the hostile shapes of `shapes.rs`, up to 3 MiB, signed). The handler must
+//! answer one of its documented statuses and never 500 (a 500 would mean
+//! Meta retries forever) or panic.
 
 #![no_main]
+
+#[path = "shapes.rs"]
+mod shapes;
 
 use std::sync::OnceLock;
 
@@ -65,6 +69,7 @@ fn world() -> &'static World {
 }
 
 fuzz_target!(|data: &[u8]| {
+    let expanded;
     let (header, body) = match data.split_first() {
         Some((0x00, rest)) => (None, rest),
         Some((0x01, rest)) => {
@@ -72,6 +77,13 @@ fuzz_target!(|data: &[u8]| {
             (
                 Some(String::from_utf8_lossy(&rest[..at]).into_owned()),
                 &rest[at..],
+            )
+        }
+        Some((0x02, _)) => {
+            expanded = shapes::expand(data);
+            (
+                Some(signature::sign(APP_SECRET.as_bytes(), &expanded)),
+                &expanded[..],
             )
         }
         _ => (Some(signature::sign(APP_SECRET.as_bytes(), data)), data),

@@ -19,7 +19,7 @@ pub struct IdError {
 }
 
 macro_rules! id_type {
-    ($(#[$doc:meta])* $name:ident, $kind:literal, $max:expr, $valid:expr) => {
+    ($(#[$doc:meta])* $name:ident, $kind:literal, $max:expr, $valid:expr $(, shape: $shape:expr)?) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
         #[serde(transparent)]
@@ -29,6 +29,12 @@ macro_rules! id_type {
             /// Parses and validates.
             pub fn parse(s: impl Into<String>) -> Result<Self, IdError> {
                 let s = s.into();
+                Self::check(&s)?;
+                Ok(Self(s))
+            }
+
+            /// Whether `s` would parse, without taking a copy of it.
+            pub fn check(s: &str) -> Result<(), IdError> {
                 if s.is_empty() {
                     return Err(IdError { kind: $kind, reason: "must not be empty" });
                 }
@@ -39,7 +45,13 @@ macro_rules! id_type {
                 if !s.chars().all(valid) {
                     return Err(IdError { kind: $kind, reason: "contains characters that are not allowed" });
                 }
-                Ok(Self(s))
+                $(
+                    let shape: fn(&str) -> bool = $shape;
+                    if !shape(s) {
+                        return Err(IdError { kind: $kind, reason: "is not of the expected form" });
+                    }
+                )?
+                Ok(())
             }
 
             pub fn as_str(&self) -> &str {
@@ -101,6 +113,31 @@ id_type!(
     /// A WhatsApp message id (`wamid.…`), as Meta returns it.
     Wamid, "wamid", 512, |c| c.is_ascii_graphic() && c != '#'
 );
+id_type!(
+    /// A WhatsApp user's business-scoped user id (BSUID, 2026): the user's
+    /// ISO 3166 alpha-2 country code, a dot, and up to 128 letters and
+    /// digits (`US.13491208655302741918`); a parent BSUID has `ENT.` after
+    /// the country code (`US.ENT.11815799212886844830`). Source:
+    /// <https://developers.facebook.com/documentation/business-messaging/whatsapp/business-scoped-user-ids/>.
+    Bsuid, "business-scoped user id", 135, |c| c.is_ascii_alphanumeric() || c == '.',
+    shape: bsuid_shape
+);
+
+/// `CC.<id>` or `CC.ENT.<id>`, the id 1 to 128 letters and digits.
+fn bsuid_shape(s: &str) -> bool {
+    let mut parts = s.split('.');
+    let country = parts.next().unwrap_or_default();
+    let (a, b, c) = (parts.next(), parts.next(), parts.next());
+    let id = match (a, b, c) {
+        (Some(id), None, None) => id,
+        (Some("ENT"), Some(id), None) => id,
+        _ => return false,
+    };
+    country.len() == 2
+        && country.bytes().all(|b| b.is_ascii_alphabetic())
+        && (1..=128).contains(&id.len())
+        && id.bytes().all(|b| b.is_ascii_alphanumeric())
+}
 
 #[cfg(test)]
 mod tests {
@@ -120,6 +157,41 @@ mod tests {
         assert!(PhoneNumberId::parse("10654a").is_err());
         assert!(WabaId::parse("102290129340398").is_ok());
         assert!(WabaId::parse("../x").is_err());
+    }
+
+    /// BSUIDs and parent BSUIDs as Meta documents them; nothing that could
+    /// split a table key or a path.
+    #[test]
+    fn bsuids_have_a_country_and_an_alphanumeric_id() {
+        for ok in [
+            "US.13491208655302741918",
+            "US.ENT.11815799212886844830",
+            "IN.1",
+            "BR.1502576394655843",
+        ] {
+            assert!(Bsuid::check(ok).is_ok(), "{ok}");
+        }
+        let long = format!("US.{}", "9".repeat(129));
+        for bad in [
+            "",
+            "US",
+            "US.",
+            "USA.1",
+            "U.1",
+            "US.ENT.",
+            "US.1.2",
+            "US.1#2",
+            "US/1",
+            "1S.12",
+            ".US.1",
+            long.as_str(),
+        ] {
+            assert!(Bsuid::check(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            Bsuid::parse("US.ENT.7").map(|b| b.to_string()),
+            Ok("US.ENT.7".into())
+        );
     }
 
     #[test]

@@ -347,8 +347,10 @@ async fn on_message<'a>(
     m: &'a InboundMessage<'_>,
     now: i64,
 ) -> Result<Option<Produced<'a>>, Refusal> {
-    let Ok(csm) = E164::from_wa_id(&m.from) else {
-        warn!(from = %mask(&m.from), "inbound message from an id that is not a phone number; skipped");
+    // A sender known only by BSUID has no `from`: skipped here as before.
+    let from = m.from.as_deref().unwrap_or_default();
+    let Ok(csm) = E164::from_wa_id(from) else {
+        warn!(from = %mask(from), "inbound message from an id that is not a phone number; skipped");
         return Ok(None);
     };
     let t = &tenant.tenant_id;
@@ -390,7 +392,9 @@ async fn on_status<'a>(
         .biz_opaque_callback_data
         .as_deref()
         .and_then(|k| IdempotencyKey::parse(k).ok());
-    let recipient = E164::from_wa_id(&s.recipient_id).ok();
+    // Absent when Meta sent the status of a message addressed by BSUID.
+    let recipient_id = s.recipient_id.as_deref().unwrap_or_default();
+    let recipient = E164::from_wa_id(recipient_id).ok();
     if s.status == DeliveryStatus::Failed {
         let codes: Vec<i64> = s.errors.iter().map(|e| e.code).collect();
         if codes.contains(&CODE_OUTSIDE_WINDOW) {
@@ -423,7 +427,7 @@ async fn on_status<'a>(
             status: s.status.as_str(),
             rank,
             timestamp: s.timestamp,
-            recipient_id: &s.recipient_id,
+            recipient_id,
             errors_json,
             callback_key: key.as_ref(),
             now,

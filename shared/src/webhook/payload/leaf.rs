@@ -1,0 +1,484 @@
+//! The building blocks of the one reader: how a single JSON value is read,
+//! leniently, in one pass over the body's bytes.
+//!
+//! # Tolerance without a tree
+//! Every type here accepts *any* JSON value. A value of the expected type is
+//! kept; any other is validated, dropped and remembered as "not there" (a
+//! leaf) or "not an object / not an array" (an object or list), so that the
+//! caller can skip the one item with a reason and read on. The only errors
+//! are the body's own: invalid JSON (syntax, UTF-8, a lone surrogate, a
+//! number out of `f64`'s range, nesting past 128) and a list over its cap
+//! ([`super::bounds`]); either ends the read.
+//!
+//! Values the reader does not use go through [`Skip`], which validates them
+//! as a `serde_json::Value` would parse them (so a body is valid JSON or not
+//! whatever part of it is read) but keeps nothing and allocates nothing
+//! except while decoding an escaped string.
+//!
+//! # The budget
+//! Lists count their items against the body's [`Budget`]. serde has no
+//! context parameter, so every type reads through [`Read`], which carries
+//! the budget down the tree ([`Seed`] adapts it to serde's
+//! `DeserializeSeed`).
+
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+
+use super::bounds::Budget;
+
+/// A value read leniently, with the body's budget.
+pub(super) trait Read<'de>: Sized {
+    fn read<D: Deserializer<'de>>(d: D, budget: &Budget) -> Result<Self, D::Error>;
+}
+
+/// [`Read`] as a serde seed.
+pub(super) struct Seed<'b, T>(&'b Budget, PhantomData<T>);
+
+impl<'b, T> Seed<'b, T> {
+    pub(super) fn new(budget: &'b Budget) -> Self {
+        Seed(budget, PhantomData)
+    }
+}
+
+impl<'de, T: Read<'de>> DeserializeSeed<'de> for Seed<'_, T> {
+    type Value = T;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<T, D::Error> {
+        T::read(d, self.0)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Skip: validate and drop.
+// ---------------------------------------------------------------------------
+
+/// Any JSON value, validated as `serde_json::Value` would parse it and then
+/// dropped: numbers converted (one out of `f64`'s range is an error),
+/// escapes decoded (a lone surrogate is an error), nesting counted against
+/// the same recursion limit. serde's `IgnoredAny` skips without those
+/// checks, so a body could pass here that a tree would refuse.
+pub(super) struct Skip;
+
+impl<'de> de::Deserialize<'de> for Skip {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(SkipVisitor)
+    }
+}
+
+struct SkipVisitor;
+
+impl<'de> Visitor<'de> for SkipVisitor {
+    type Value = Skip;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Skip, A::Error> {
+        drain_seq(seq).map(|()| Skip)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Skip, A::Error> {
+        drain_map(map).map(|()| Skip)
+    }
+}
+
+/// Reads the rest of an array, keeping nothing.
+pub(super) fn drain_seq<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
+    while seq.next_element::<Skip>()?.is_some() {}
+    Ok(())
+}
+
+/// Reads the rest of an object, keeping nothing.
+pub(super) fn drain_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
+    while map.next_key::<Skip>()?.is_some() {
+        map.next_value::<Skip>()?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Scalars.
+// ---------------------------------------------------------------------------
+
+/// One JSON value as the leaves see it: a scalar, or `Other` for null, an
+/// array or an object (validated and dropped).
+enum Scalar<'de> {
+    Str(Cow<'de, str>),
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+    Bool(bool),
+    Other,
+}
+
+impl<'de> Scalar<'de> {
+    fn read<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ScalarVisitor)
+    }
+}
+
+struct ScalarVisitor;
+
+impl<'de> Visitor<'de> for ScalarVisitor {
+    type Value = Scalar<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(Scalar::Bool(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Scalar::Int(v))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Scalar::UInt(v))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(Scalar::Float(v))
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Scalar::Str(Cow::Borrowed(v)))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Scalar::Str(Cow::Owned(v.to_owned())))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Scalar::Other)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        drain_seq(seq).map(|()| Scalar::Other)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        drain_map(map).map(|()| Scalar::Other)
+    }
+}
+
+/// An object key, borrowed from the body when it has no escapes.
+pub(super) struct Key<'de>(pub Cow<'de, str>);
+
+impl<'de> de::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// A number Meta sends as a string (timestamps, some error codes): 1 to 18
+/// ASCII digits, so that it always fits an `i64`; anything else is None.
+pub(super) fn digits(s: &str) -> Option<i64> {
+    if s.is_empty() || s.len() > 18 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// A string; any other value is absent.
+#[derive(Default, Debug)]
+pub(super) struct Text<'a>(pub Option<Cow<'a, str>>);
+
+impl<'de> Read<'de> for Text<'de> {
+    fn read<D: Deserializer<'de>>(d: D, _: &Budget) -> Result<Self, D::Error> {
+        Ok(Text(match Scalar::read(d)? {
+            Scalar::Str(s) => Some(s),
+            _ => None,
+        }))
+    }
+}
+
+/// An id: a string as sent, or a whole number kept as its decimal string
+/// (Meta sends some ids as numbers: `message_template_id`, limits). A float
+/// is a whole number only below 9e15, where `f64` is still exact.
+#[derive(Default, Debug)]
+pub(super) struct Id<'a>(pub Option<Cow<'a, str>>);
+
+impl<'de> Read<'de> for Id<'de> {
+    fn read<D: Deserializer<'de>>(d: D, _: &Budget) -> Result<Self, D::Error> {
+        Ok(Id(match Scalar::read(d)? {
+            Scalar::Str(s) => Some(s),
+            Scalar::Int(i) => Some(Cow::Owned(i.to_string())),
+            Scalar::UInt(u) => Some(Cow::Owned(u.to_string())),
+            Scalar::Float(f) if f.is_finite() && f.fract() == 0.0 && f.abs() < 9.0e15 => {
+                Some(Cow::Owned(format!("{f:.0}")))
+            }
+            _ => None,
+        }))
+    }
+}
+
+impl<'a> Id<'a> {
+    /// The id when present and not empty.
+    pub(super) fn non_empty(self) -> Option<Cow<'a, str>> {
+        self.0.filter(|s| !s.is_empty())
+    }
+}
+
+/// Unix seconds: a string of 1 to 18 digits, or a JSON number (a float is
+/// truncated; one at or beyond ±9e18 is absent, as it would not fit).
+#[derive(Default, Debug, Clone, Copy)]
+pub(super) struct Time(pub Option<i64>);
+
+impl<'de> Read<'de> for Time {
+    fn read<D: Deserializer<'de>>(d: D, _: &Budget) -> Result<Self, D::Error> {
+        Ok(Time(match Scalar::read(d)? {
+            Scalar::Str(s) => digits(&s),
+            Scalar::Int(i) => Some(i),
+            Scalar::UInt(u) => i64::try_from(u).ok(),
+            Scalar::Float(f) if f.is_finite() && f.abs() < 9.0e18 => Some(f.trunc() as i64),
+            _ => None,
+        }))
+    }
+}
+
+/// An error `code`: an integer within `i64`, or a string of 1 to 18 digits.
+/// A float is absent.
+#[derive(Default, Debug, Clone, Copy)]
+pub(super) struct Code(pub Option<i64>);
+
+impl<'de> Read<'de> for Code {
+    fn read<D: Deserializer<'de>>(d: D, _: &Budget) -> Result<Self, D::Error> {
+        Ok(Code(match Scalar::read(d)? {
+            Scalar::Str(s) => digits(&s),
+            Scalar::Int(i) => Some(i),
+            Scalar::UInt(u) => i64::try_from(u).ok(),
+            _ => None,
+        }))
+    }
+}
+
+/// A boolean; any other value is absent.
+#[derive(Default, Debug, Clone, Copy)]
+pub(super) struct Flag(pub Option<bool>);
+
+impl<'de> Read<'de> for Flag {
+    fn read<D: Deserializer<'de>>(d: D, _: &Budget) -> Result<Self, D::Error> {
+        Ok(Flag(match Scalar::read(d)? {
+            Scalar::Bool(b) => Some(b),
+            _ => None,
+        }))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Lists.
+// ---------------------------------------------------------------------------
+
+/// An array of `T`, each item counted against the body's budget for list
+/// kind `K` (see [`super::bounds`]). Absent and `null` are told apart from a
+/// value of another type, which the caller reports.
+#[derive(Debug, Default)]
+pub(super) enum List<T, const K: usize> {
+    #[default]
+    Absent,
+    Null,
+    NotArray,
+    Items(Vec<T>),
+}
+
+impl<T, const K: usize> List<T, K> {
+    /// The items: none when absent, null or not an array.
+    pub(super) fn items(&self) -> &[T] {
+        match self {
+            List::Items(v) => v,
+            _ => &[],
+        }
+    }
+
+    pub(super) fn into_items(self) -> Vec<T> {
+        match self {
+            List::Items(v) => v,
+            _ => Vec::new(),
+        }
+    }
+
+    pub(super) fn is_not_array(&self) -> bool {
+        matches!(self, List::NotArray)
+    }
+}
+
+impl<'de, T: Read<'de>, const K: usize> Read<'de> for List<T, K> {
+    fn read<D: Deserializer<'de>>(d: D, budget: &Budget) -> Result<Self, D::Error> {
+        d.deserialize_any(ListVisitor::<T, K>(budget, PhantomData))
+    }
+}
+
+struct ListVisitor<'b, T, const K: usize>(&'b Budget, PhantomData<T>);
+
+impl<'de, T: Read<'de>, const K: usize> Visitor<'de> for ListVisitor<'_, T, K> {
+    type Value = List<T, K>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(List::NotArray)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(List::NotArray)
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(List::NotArray)
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(List::NotArray)
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(List::NotArray)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(List::Null)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        drain_map(map).map(|()| List::NotArray)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        loop {
+            // The next item is counted before it is read: one over the cap
+            // is refused without reading it.
+            match seq.next_element_seed(Counted::<T, K>(self.0, PhantomData))? {
+                Some(item) => items.push(item),
+                None => return Ok(List::Items(items)),
+            }
+        }
+    }
+}
+
+/// One list item: takes its place in the budget, then is read.
+struct Counted<'b, T, const K: usize>(&'b Budget, PhantomData<T>);
+
+impl<'de, T: Read<'de>, const K: usize> DeserializeSeed<'de> for Counted<'_, T, K> {
+    type Value = T;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<T, D::Error> {
+        if !self.0.take(K) {
+            return Err(de::Error::custom("list over its cap"));
+        }
+        T::read(d, self.0)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Objects.
+// ---------------------------------------------------------------------------
+
+/// A struct read from a JSON object: the listed keys into their fields
+/// (each through its own [`Read`]), every other key through [`Skip`], a key
+/// listed twice read twice and the last kept (as a `serde_json::Map` keeps
+/// it). It is read as `Option<Self>`: `None` when the value is not an
+/// object (validated and dropped), so the caller can say so.
+macro_rules! object {
+    ($(#[$doc:meta])* $name:ident { $($key:literal => $field:ident: $ty:ty,)* }) => {
+        $(#[$doc])*
+        #[derive(Default, Debug)]
+        pub(super) struct $name<'a> {
+            $(pub(super) $field: $ty,)*
+            pub(super) _body: std::marker::PhantomData<&'a str>,
+        }
+
+        impl<'de> $crate::webhook::payload::leaf::Read<'de> for Option<$name<'de>> {
+            fn read<D: serde::Deserializer<'de>>(
+                d: D,
+                budget: &$crate::webhook::payload::bounds::Budget,
+            ) -> Result<Self, D::Error> {
+                use $crate::webhook::payload::leaf::{drain_seq, Key, Seed, Skip};
+                use serde::de::{self, MapAccess, SeqAccess, Visitor};
+                struct V<'b>(&'b $crate::webhook::payload::bounds::Budget);
+                impl<'de> Visitor<'de> for V<'_> {
+                    type Value = Option<$name<'de>>;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str("any JSON value")
+                    }
+                    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                        Ok(None)
+                    }
+                    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                        Ok(None)
+                    }
+                    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                        Ok(None)
+                    }
+                    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                        Ok(None)
+                    }
+                    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                        Ok(None)
+                    }
+                    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                        Ok(None)
+                    }
+                    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                        drain_seq(seq).map(|()| None)
+                    }
+                    #[allow(unused_mut)]
+                    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                        let mut out = $name::default();
+                        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+                            match key.as_ref() {
+                                $($key => out.$field = map.next_value_seed(Seed::new(self.0))?,)*
+                                _ => {
+                                    map.next_value::<Skip>()?;
+                                }
+                            }
+                        }
+                        Ok(Some(out))
+                    }
+                }
+                d.deserialize_any(V(budget))
+            }
+        }
+    };
+}
+
+pub(super) use object;
+
+/// A large object read boxed, so that the struct holding it stays small.
+pub(super) struct Boxed<T>(pub Option<Box<T>>);
+
+impl<T> Default for Boxed<T> {
+    fn default() -> Self {
+        Boxed(None)
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Boxed<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<'de, T> Read<'de> for Boxed<T>
+where
+    Option<T>: Read<'de>,
+{
+    fn read<D: Deserializer<'de>>(d: D, budget: &Budget) -> Result<Self, D::Error> {
+        Ok(Boxed(Option::<T>::read(d, budget)?.map(Box::new)))
+    }
+}
