@@ -487,3 +487,51 @@ async fn an_owed_status_event_is_superseded_by_a_later_status() {
     assert_eq!(statuses, ["read"], "{events:#?}");
     w.shutdown().await;
 }
+
+/// Issue 23: ids are validated before anything looks them up, and a body
+/// over the caps is refused however it is signed. An id over 2 KB (which
+/// DynamoDB refuses as a key: a 500 on AWS before) names no tenant, 401; beside a
+/// valid WABA id it is only skipped, 200, and its change is not applied;
+/// 1001 entries are more than Meta sends in one body, 400. No status is
+/// recorded and no event published for any of them.
+#[tokio::test]
+async fn ids_are_validated_and_bodies_over_the_caps_refused_before_any_lookup() {
+    let w = spawn_world().await;
+    let long = "1".repeat(2100);
+    let wamid = format!("wamid.out-{}", short_id());
+    let long_waba =
+        json!({"object": "whatsapp_business_account", "entry": [{"id": long, "changes": []}]});
+    let long_pnid = json!({"object": "whatsapp_business_account", "entry": [{"id": w.tenant.waba_id, "changes": [
+        {"field": "messages", "value": {"messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550001111", "phone_number_id": long},
+            "statuses": [{"id": wamid, "status": "delivered", "timestamp": now(), "recipient_id": "15550001111"}]}}]}]});
+    let entries: Vec<Value> = (0..=fincelo::webhook::payload::MAX_PER_LIST_KIND)
+        .map(|_| json!({"id": w.tenant.waba_id, "changes": []}))
+        .collect();
+    let over_cap = json!({"object": "whatsapp_business_account", "entry": entries});
+    let cases = [
+        ("an entry id over 2 KB", long_waba, 401),
+        (
+            "a phone number id over 2 KB beside the WABA id",
+            long_pnid,
+            200,
+        ),
+        ("1001 entries", over_cap, 400),
+    ];
+    let mut wrong = Vec::new();
+    for (name, body, expected) in cases {
+        let bytes = serde_json::to_vec(&body).unwrap();
+        let got = post(&w, bytes.clone(), signed(&w, &bytes)).await;
+        if got != expected {
+            wrong.push(format!("{name}: expected {expected}, got {got}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    assert_eq!(
+        w.message_status(&wamid).await,
+        None,
+        "the skipped change was applied"
+    );
+    assert!(w.stack.drain("EventsQueue").await.unwrap().is_empty());
+    w.shutdown().await;
+}

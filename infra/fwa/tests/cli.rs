@@ -136,6 +136,22 @@ async fn inspect_webhook_reads_every_documented_example() {
     assert!(String::from_utf8_lossy(&bad.stderr).starts_with("fwa: "));
 }
 
+/// Issue 18's done-when: a message whose sender is known only by a
+/// business-scoped user id (no `from`, as for a user with a username) is
+/// reported with that BSUID, not skipped.
+#[tokio::test]
+async fn inspect_webhook_reports_a_message_from_a_bsuid_only_user() {
+    let file = format!("{FIXTURES}/2026/own__message_text_bsuid_only.json");
+    let out = json_out(&fwa(&["inspect-webhook", &file], &[], None).await);
+    assert_eq!(out["skipped"], json!([]), "{out}");
+    let m = &out["messages"][0];
+    assert_eq!(m["from_user_id"], "IN.13491208655302741918", "{out}");
+    assert_eq!(m["from_parent_user_id"], "IN.ENT.11815799212886844830");
+    assert_eq!(m["username"], "@asharao");
+    assert!(m["from"].is_null(), "{m}");
+    assert_eq!(m["text"], "On it, calling Globex now");
+}
+
 struct Local {
     stack: Stack,
     sandbox: SandboxHandle,

@@ -25,7 +25,8 @@
 //! | POST larger than `WEBHOOK_MAX_BODY_BYTES` (default 3 MiB) | 413 |
 //! | POST without a well-formed `X-Hub-Signature-256` | 401 |
 //! | POST that is not JSON / not a WhatsApp webhook (tenant cannot be read) | 400 |
-//! | POST naming no tenant, an unknown one, or several | 401 |
+//! | POST holding more than Meta sends in one body: over 1000 entries, changes, messages, statuses, contacts or errors ([`payload::MAX_PER_LIST_KIND`]); read no further | 400 |
+//! | POST naming no tenant (no `entry[].id` / `metadata.phone_number_id` that is a valid id, 1 to 32 digits; invalid ids are never looked up), an unknown one, or several | 401 |
 //! | POST whose signature does not verify, or whose app secret cannot be loaded | 401 |
 //! | POST, verified, processed | 200 |
 //! | POST, verified, a store or queue failure | 500 (Meta retries) |

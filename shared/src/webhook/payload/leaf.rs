@@ -106,7 +106,8 @@ pub(super) fn drain_seq<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<(), A::Err
     Ok(())
 }
 
-/// Reads the rest of an object, keeping nothing.
+/// Reads the rest of an object, keeping nothing (a key is validated where
+/// serde_json decodes it, and not copied).
 pub(super) fn drain_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
     while map.next_key::<Skip>()?.is_some() {
         map.next_value::<Skip>()?;
@@ -168,28 +169,6 @@ impl<'de> Visitor<'de> for ScalarVisitor {
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
         drain_map(map).map(|()| Scalar::Other)
-    }
-}
-
-/// An object key, borrowed from the body when it has no escapes.
-pub(super) struct Key<'de>(pub Cow<'de, str>);
-
-impl<'de> de::Deserialize<'de> for Key<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a key")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Key(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Key(Cow::Owned(v.to_owned())))
-            }
-        }
-        d.deserialize_str(V)
     }
 }
 
@@ -392,8 +371,10 @@ impl<'de, T: Read<'de>, const K: usize> DeserializeSeed<'de> for Counted<'_, T, 
 /// A struct read from a JSON object: the listed keys into their fields
 /// (each through its own [`Read`]), every other key through [`Skip`], a key
 /// listed twice read twice and the last kept (as a `serde_json::Map` keeps
-/// it). It is read as `Option<Self>`: `None` when the value is not an
-/// object (validated and dropped), so the caller can say so.
+/// it). Keys are matched where serde_json hands them over, escaped or not,
+/// so reading a key never allocates. It is read as `Option<Self>`: `None`
+/// when the value is not an object (validated and dropped), so the caller
+/// can say so.
 macro_rules! object {
     ($(#[$doc:meta])* $name:ident { $($key:literal => $field:ident: $ty:ty,)* }) => {
         $(#[$doc])*
@@ -408,8 +389,35 @@ macro_rules! object {
                 d: D,
                 budget: &$crate::webhook::payload::bounds::Budget,
             ) -> Result<Self, D::Error> {
-                use $crate::webhook::payload::leaf::{drain_seq, Key, Seed, Skip};
+                use $crate::webhook::payload::leaf::{drain_seq, Seed, Skip};
                 use serde::de::{self, MapAccess, SeqAccess, Visitor};
+
+                /// The keys this struct reads, and the rest.
+                #[allow(non_camel_case_types)]
+                enum Field {
+                    $($field,)*
+                    Other,
+                }
+
+                impl<'de> de::Deserialize<'de> for Field {
+                    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                        struct K;
+                        impl Visitor<'_> for K {
+                            type Value = Field;
+                            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                                f.write_str("a key")
+                            }
+                            fn visit_str<E: de::Error>(self, v: &str) -> Result<Field, E> {
+                                Ok(match v {
+                                    $($key => Field::$field,)*
+                                    _ => Field::Other,
+                                })
+                            }
+                        }
+                        d.deserialize_str(K)
+                    }
+                }
+
                 struct V<'b>(&'b $crate::webhook::payload::bounds::Budget);
                 impl<'de> Visitor<'de> for V<'_> {
                     type Value = Option<$name<'de>>;
@@ -440,10 +448,10 @@ macro_rules! object {
                     #[allow(unused_mut)]
                     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                         let mut out = $name::default();
-                        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
-                            match key.as_ref() {
-                                $($key => out.$field = map.next_value_seed(Seed::new(self.0))?,)*
-                                _ => {
+                        while let Some(key) = map.next_key::<Field>()? {
+                            match key {
+                                $(Field::$field => out.$field = map.next_value_seed(Seed::new(self.0))?,)*
+                                Field::Other => {
                                     map.next_value::<Skip>()?;
                                 }
                             }
