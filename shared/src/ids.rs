@@ -42,7 +42,9 @@ macro_rules! id_type {
                     return Err(IdError { kind: $kind, reason: "too long" });
                 }
                 let valid: fn(char) -> bool = $valid;
-                if !s.chars().all(valid) {
+                // Byte by byte: every rule admits ASCII only, and a byte of a
+                // multi-byte character read as a char is never ASCII.
+                if !s.bytes().all(|b| valid(char::from(b))) {
                     return Err(IdError { kind: $kind, reason: "contains characters that are not allowed" });
                 }
                 $(
@@ -123,20 +125,16 @@ id_type!(
     shape: bsuid_shape
 );
 
-/// `CC.<id>` or `CC.ENT.<id>`, the id 1 to 128 letters and digits.
+/// `CC.<id>` or `CC.ENT.<id>`, the id 1 to 128 letters and digits (the
+/// characters were checked already: letters, digits and dots).
 fn bsuid_shape(s: &str) -> bool {
-    let mut parts = s.split('.');
-    let country = parts.next().unwrap_or_default();
-    let (a, b, c) = (parts.next(), parts.next(), parts.next());
-    let id = match (a, b, c) {
-        (Some(id), None, None) => id,
-        (Some("ENT"), Some(id), None) => id,
-        _ => return false,
-    };
-    country.len() == 2
-        && country.bytes().all(|b| b.is_ascii_alphabetic())
-        && (1..=128).contains(&id.len())
-        && id.bytes().all(|b| b.is_ascii_alphanumeric())
+    let b = s.as_bytes();
+    if b.len() < 4 || !b[0].is_ascii_alphabetic() || !b[1].is_ascii_alphabetic() || b[2] != b'.' {
+        return false;
+    }
+    let rest = &b[3..];
+    let id = rest.strip_prefix(b"ENT.").unwrap_or(rest);
+    (1..=128).contains(&id.len()) && !id.contains(&b'.')
 }
 
 #[cfg(test)]

@@ -23,12 +23,12 @@ fn owned(s: Option<Cow<'_, str>>) -> Option<String> {
 
 /// Every field is optional: whatever Meta sent is kept, nothing is refused.
 pub(super) fn update(
-    v: ChangeValue<'_>,
+    v: &mut ChangeValue<'_>,
     field: &str,
     waba_id: &str,
     entry_time: Option<i64>,
 ) -> AccountUpdate {
-    let (ban_state, ban_date) = match v.ban_info {
+    let (ban_state, ban_date) = match v.ban_info.take() {
         Some(b) => (owned(b.waba_ban_state.0), owned(b.waba_ban_date.0)),
         None => (None, None),
     };
@@ -36,19 +36,23 @@ pub(super) fn update(
         waba_id: waba_id.to_owned(),
         field: field.to_owned(),
         entry_time,
-        event: owned(v.event.0),
-        display_phone_number: owned(v.display_phone_number.0),
-        max_daily_conversations_per_business: owned(v.max_daily_conversations_per_business.0),
-        old_limit: owned(v.old_limit.0),
-        current_limit: owned(v.current_limit.0),
-        max_daily_conversation_per_phone: owned(v.max_daily_conversation_per_phone.0),
-        max_phone_numbers_per_business: owned(v.max_phone_numbers_per_business.0),
-        max_phone_numbers_per_waba: owned(v.max_phone_numbers_per_waba.0),
-        violation_type: v.violation_info.and_then(|i| owned(i.violation_type.0)),
+        event: owned(v.event.0.take()),
+        display_phone_number: owned(v.display_phone_number.0.take()),
+        max_daily_conversations_per_business: owned(
+            v.max_daily_conversations_per_business.0.take(),
+        ),
+        old_limit: owned(v.old_limit.0.take()),
+        current_limit: owned(v.current_limit.0.take()),
+        max_daily_conversation_per_phone: owned(v.max_daily_conversation_per_phone.0.take()),
+        max_phone_numbers_per_business: owned(v.max_phone_numbers_per_business.0.take()),
+        max_phone_numbers_per_waba: owned(v.max_phone_numbers_per_waba.0.take()),
+        violation_type: v
+            .violation_info
+            .take()
+            .and_then(|i| owned(i.violation_type.0)),
         ban_state,
         ban_date,
-        restrictions: v
-            .restriction_info
+        restrictions: std::mem::take(&mut v.restriction_info)
             .into_items()
             .into_iter()
             .flatten()
@@ -57,7 +61,7 @@ pub(super) fn update(
                 expiration: owned(r.expiration.0),
             })
             .collect(),
-        volume_tier: v.volume_tier_info.map(|t| VolumeTier {
+        volume_tier: v.volume_tier_info.take().map(|t| VolumeTier {
             tier: owned(t.tier.0),
             pricing_category: owned(t.pricing_category.0),
             region: owned(t.region.0),

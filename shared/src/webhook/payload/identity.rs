@@ -14,7 +14,7 @@
 
 use std::borrow::Cow;
 
-use super::leaf::Text;
+use super::leaf::{push, Text};
 use super::messages::bsuid;
 use super::model::{IdentityChange, IdentityChangeKind, UserIds};
 use super::read::{phone_number_id, At, Out};
@@ -81,13 +81,13 @@ fn sides<'a>(t: Option<Transition<'a>>) -> (Option<Cow<'a, str>>, Option<Cow<'a,
 // `&Cow`, not `&str`: cloning the Cow keeps its borrow of the body.
 #[allow(clippy::ptr_arg)]
 pub(super) fn read_user_id_update<'a>(
-    value: ChangeValue<'a>,
+    value: &mut ChangeValue<'a>,
     field: &str,
     waba_id: &Cow<'a, str>,
     at: At,
     out: &mut Out<'a>,
 ) {
-    let pnid = phone_number_id(&value);
+    let pnid = phone_number_id(value);
     if value.user_id_update.items().is_empty() {
         return out.skip(
             Some(waba_id),
@@ -96,7 +96,8 @@ pub(super) fn read_user_id_update<'a>(
             at.change(),
         );
     }
-    for (i, item) in value.user_id_update.into_items().into_iter().enumerate() {
+    let items = std::mem::take(&mut value.user_id_update).into_items();
+    for (i, item) in items.into_iter().enumerate() {
         let Some(item) = item else {
             out.skip(
                 Some(waba_id),
@@ -118,23 +119,26 @@ pub(super) fn read_user_id_update<'a>(
             );
             continue;
         }
-        out.intake.identity_changes.push(IdentityChange {
-            waba_id: waba_id.clone(),
-            phone_number_id: pnid.clone(),
-            kind: IdentityChangeKind::UserIdUpdate,
-            message_id: None,
-            timestamp: item.timestamp.0,
-            // The number did not change: it is on both sides.
-            previous: UserIds {
-                wa_id: wa_id.clone(),
-                user_id: previous_user_id,
-                parent_user_id: previous_parent_user_id,
+        push(
+            &mut out.intake.identity_changes,
+            IdentityChange {
+                waba_id: waba_id.clone(),
+                phone_number_id: pnid.clone(),
+                kind: IdentityChangeKind::UserIdUpdate,
+                message_id: None,
+                timestamp: item.timestamp.0,
+                // The number did not change: it is on both sides.
+                previous: UserIds {
+                    wa_id: wa_id.clone(),
+                    user_id: previous_user_id,
+                    parent_user_id: previous_parent_user_id,
+                },
+                current: UserIds {
+                    wa_id,
+                    user_id,
+                    parent_user_id,
+                },
             },
-            current: UserIds {
-                wa_id,
-                user_id,
-                parent_user_id,
-            },
-        });
+        );
     }
 }

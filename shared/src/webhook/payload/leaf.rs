@@ -304,7 +304,7 @@ impl<T, const K: usize> List<T, K> {
     }
 }
 
-impl<'de, T: Read<'de>, const K: usize> Read<'de> for List<T, K> {
+impl<'de, T: ReadInto<'de> + Default, const K: usize> Read<'de> for List<T, K> {
     fn read<D: Deserializer<'de>>(d: D, budget: &Budget) -> Result<Self, D::Error> {
         d.deserialize_any(ListVisitor::<T, K>(budget, PhantomData))
     }
@@ -312,7 +312,7 @@ impl<'de, T: Read<'de>, const K: usize> Read<'de> for List<T, K> {
 
 struct ListVisitor<'b, T, const K: usize>(&'b Budget, PhantomData<T>);
 
-impl<'de, T: Read<'de>, const K: usize> Visitor<'de> for ListVisitor<'_, T, K> {
+impl<'de, T: ReadInto<'de> + Default, const K: usize> Visitor<'de> for ListVisitor<'_, T, K> {
     type Value = List<T, K>;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("any JSON value")
@@ -339,28 +339,43 @@ impl<'de, T: Read<'de>, const K: usize> Visitor<'de> for ListVisitor<'_, T, K> {
         drain_map(map).map(|()| List::NotArray)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut items = Vec::new();
-        loop {
-            // The next item is counted before it is read: one over the cap
-            // is refused without reading it.
-            match seq.next_element_seed(Counted::<T, K>(self.0, PhantomData))? {
-                Some(item) => items.push(item),
-                None => return Ok(List::Items(items)),
-            }
+        let mut items: Vec<T> = Vec::new();
+        // Each item is read in place into `next` (items are structs of
+        // hundreds of bytes: returning them through serde's layers would
+        // copy them each time), then moved once into the list. The next one
+        // is counted before it is read: one over the cap is refused without
+        // reading it.
+        let mut next = T::default();
+        while seq
+            .next_element_seed(Counted::<T, K>(self.0, &mut next))?
+            .is_some()
+        {
+            push(&mut items, std::mem::take(&mut next));
         }
+        Ok(List::Items(items))
     }
 }
 
-/// One list item: takes its place in the budget, then is read.
-struct Counted<'b, T, const K: usize>(&'b Budget, PhantomData<T>);
+/// Pushes `t`, making room for one at first: most lists of Meta's hold
+/// one item, and a first block of four large items would take the
+/// allocator's slow path.
+pub(super) fn push<T>(v: &mut Vec<T>, t: T) {
+    if v.capacity() == 0 {
+        v.reserve_exact(1);
+    }
+    v.push(t);
+}
 
-impl<'de, T: Read<'de>, const K: usize> DeserializeSeed<'de> for Counted<'_, T, K> {
-    type Value = T;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<T, D::Error> {
+/// One list item: takes its place in the budget, then is read into `slot`.
+struct Counted<'b, 's, T, const K: usize>(&'b Budget, &'s mut T);
+
+impl<'de, T: ReadInto<'de>, const K: usize> DeserializeSeed<'de> for Counted<'_, '_, T, K> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         if !self.0.take(K) {
             return Err(de::Error::custom("list over its cap"));
         }
-        T::read(d, self.0)
+        T::read_into(d, self.1, self.0)
     }
 }
 
@@ -368,13 +383,120 @@ impl<'de, T: Read<'de>, const K: usize> DeserializeSeed<'de> for Counted<'_, T, 
 // Objects.
 // ---------------------------------------------------------------------------
 
+/// A struct read from the keys of a JSON object (see [`object!`]).
+pub(super) trait Fill<'de>: Default {
+    fn fill<A: MapAccess<'de>>(&mut self, map: A, budget: &Budget) -> Result<(), A::Error>;
+}
+
+/// A value read into a place that already exists (a list's slot, a box),
+/// so that a large struct is never moved after it is read.
+pub(super) trait ReadInto<'de> {
+    fn read_into<D: Deserializer<'de>>(
+        d: D,
+        slot: &mut Self,
+        budget: &Budget,
+    ) -> Result<(), D::Error>;
+}
+
+/// An object: `Some` when the value is an object, `None` for any other
+/// value (validated and dropped), so the caller can say so.
+impl<'de, T: Fill<'de>> Read<'de> for Option<T> {
+    fn read<D: Deserializer<'de>>(d: D, budget: &Budget) -> Result<Self, D::Error> {
+        let mut slot = None;
+        Self::read_into(d, &mut slot, budget)?;
+        Ok(slot)
+    }
+}
+
+impl<'de, T: Fill<'de>> ReadInto<'de> for Option<T> {
+    fn read_into<D: Deserializer<'de>>(
+        d: D,
+        slot: &mut Self,
+        budget: &Budget,
+    ) -> Result<(), D::Error> {
+        d.deserialize_any(ObjectVisitor(slot, budget, in_option::<T>))
+    }
+}
+
+/// A large object read boxed, so that the struct holding it stays small;
+/// it is read in place on the heap.
+pub(super) struct Boxed<T>(pub Option<Box<T>>);
+
+impl<T> Default for Boxed<T> {
+    fn default() -> Self {
+        Boxed(None)
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Boxed<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<'de, T: Fill<'de>> Read<'de> for Boxed<T> {
+    fn read<D: Deserializer<'de>>(d: D, budget: &Budget) -> Result<Self, D::Error> {
+        let mut slot = None;
+        d.deserialize_any(ObjectVisitor(&mut slot, budget, in_box::<T>))?;
+        Ok(Boxed(slot))
+    }
+}
+
+/// A default `T` in the slot, to be filled.
+fn in_option<T: Default>(slot: &mut Option<T>) -> &mut T {
+    slot.insert(T::default())
+}
+
+/// A default `T` in a new box in the slot, to be filled.
+fn in_box<T: Default>(slot: &mut Option<Box<T>>) -> &mut T {
+    slot.insert(Box::default())
+}
+
+/// Reads an object into the place `make` prepares in `slot`; leaves `slot`
+/// as it is (`None`) for any other value.
+struct ObjectVisitor<'s, 'b, S, T>(&'s mut S, &'b Budget, for<'x> fn(&'x mut S) -> &'x mut T);
+
+impl<'de, S, T> Visitor<'de> for ObjectVisitor<'_, '_, S, T>
+where
+    T: Fill<'de>,
+{
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        drain_seq(seq)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        let ObjectVisitor(slot, budget, make) = self;
+        make(slot).fill(map, budget)
+    }
+}
+
 /// A struct read from a JSON object: the listed keys into their fields
 /// (each through its own [`Read`]), every other key through [`Skip`], a key
 /// listed twice read twice and the last kept (as a `serde_json::Map` keeps
 /// it). Keys are matched where serde_json hands them over, escaped or not,
-/// so reading a key never allocates. It is read as `Option<Self>`: `None`
-/// when the value is not an object (validated and dropped), so the caller
-/// can say so.
+/// so reading a key never allocates. Read as `Option<Self>` (see
+/// [`Fill`]'s impls).
 macro_rules! object {
     ($(#[$doc:meta])* $name:ident { $($key:literal => $field:ident: $ty:ty,)* }) => {
         $(#[$doc])*
@@ -384,13 +506,15 @@ macro_rules! object {
             pub(super) _body: std::marker::PhantomData<&'a str>,
         }
 
-        impl<'de> $crate::webhook::payload::leaf::Read<'de> for Option<$name<'de>> {
-            fn read<D: serde::Deserializer<'de>>(
-                d: D,
+        impl<'de> $crate::webhook::payload::leaf::Fill<'de> for $name<'de> {
+            #[allow(unused_mut)]
+            fn fill<A: serde::de::MapAccess<'de>>(
+                &mut self,
+                mut map: A,
                 budget: &$crate::webhook::payload::bounds::Budget,
-            ) -> Result<Self, D::Error> {
-                use $crate::webhook::payload::leaf::{drain_seq, Seed, Skip};
-                use serde::de::{self, MapAccess, SeqAccess, Visitor};
+            ) -> Result<(), A::Error> {
+                use $crate::webhook::payload::leaf::{Seed, Skip};
+                use serde::de::{self, Visitor};
 
                 /// The keys this struct reads, and the rest.
                 #[allow(non_camel_case_types)]
@@ -418,75 +542,18 @@ macro_rules! object {
                     }
                 }
 
-                struct V<'b>(&'b $crate::webhook::payload::bounds::Budget);
-                impl<'de> Visitor<'de> for V<'_> {
-                    type Value = Option<$name<'de>>;
-                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                        f.write_str("any JSON value")
-                    }
-                    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-                        Ok(None)
-                    }
-                    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-                        Ok(None)
-                    }
-                    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-                        Ok(None)
-                    }
-                    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-                        Ok(None)
-                    }
-                    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-                        Ok(None)
-                    }
-                    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                        Ok(None)
-                    }
-                    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-                        drain_seq(seq).map(|()| None)
-                    }
-                    #[allow(unused_mut)]
-                    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                        let mut out = $name::default();
-                        while let Some(key) = map.next_key::<Field>()? {
-                            match key {
-                                $(Field::$field => out.$field = map.next_value_seed(Seed::new(self.0))?,)*
-                                Field::Other => {
-                                    map.next_value::<Skip>()?;
-                                }
-                            }
+                while let Some(key) = map.next_key::<Field>()? {
+                    match key {
+                        $(Field::$field => self.$field = map.next_value_seed(Seed::new(budget))?,)*
+                        Field::Other => {
+                            map.next_value::<Skip>()?;
                         }
-                        Ok(Some(out))
                     }
                 }
-                d.deserialize_any(V(budget))
+                Ok(())
             }
         }
     };
 }
 
 pub(super) use object;
-
-/// A large object read boxed, so that the struct holding it stays small.
-pub(super) struct Boxed<T>(pub Option<Box<T>>);
-
-impl<T> Default for Boxed<T> {
-    fn default() -> Self {
-        Boxed(None)
-    }
-}
-
-impl<T: fmt::Debug> fmt::Debug for Boxed<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl<'de, T> Read<'de> for Boxed<T>
-where
-    Option<T>: Read<'de>,
-{
-    fn read<D: Deserializer<'de>>(d: D, budget: &Budget) -> Result<Self, D::Error> {
-        Ok(Boxed(Option::<T>::read(d, budget)?.map(Box::new)))
-    }
-}

@@ -10,10 +10,10 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::mem::take;
 
 use super::identity;
-use super::leaf::Id;
-use super::leaf::{List, Text};
+use super::leaf::{push, List, Text};
 use super::model::{
     Conversation, DeliveryStatus, InboundMessage, Pricing, ReplyKind, StatusError, StatusUpdate,
     WebhookError,
@@ -24,7 +24,12 @@ use crate::ids::Bsuid;
 
 // `&Cow`, not `&str`: cloning the Cow keeps its borrow of the body.
 #[allow(clippy::ptr_arg)]
-pub(super) fn read<'a>(value: ChangeValue<'a>, waba_id: &Cow<'a, str>, at: At, out: &mut Out<'a>) {
+pub(super) fn read<'a>(
+    value: &mut ChangeValue<'a>,
+    waba_id: &Cow<'a, str>,
+    at: At,
+    out: &mut Out<'a>,
+) {
     let skip = |out: &mut Out<'a>, reason: Cow<'static, str>, where_: String| {
         out.skip(Some(waba_id), FIELD_MESSAGES, reason, where_);
     };
@@ -42,16 +47,19 @@ pub(super) fn read<'a>(value: ChangeValue<'a>, waba_id: &Cow<'a, str>, at: At, o
             );
         }
     }
-    let pnid = phone_number_id(&value);
-    let errors = value.errors.into_items();
+    let pnid = phone_number_id(value);
+    let errors = take(&mut value.errors).into_items();
     let acted = !errors.is_empty();
     for (i, error) in errors.into_iter().enumerate() {
         match error.and_then(status_error) {
-            Some(error) => out.intake.errors.push(WebhookError {
-                waba_id: waba_id.clone(),
-                phone_number_id: pnid.clone(),
-                error,
-            }),
+            Some(error) => push(
+                &mut out.intake.errors,
+                WebhookError {
+                    waba_id: waba_id.clone(),
+                    phone_number_id: pnid.clone(),
+                    error,
+                },
+            ),
             None => skip(
                 out,
                 "change error without integer code".into(),
@@ -59,7 +67,8 @@ pub(super) fn read<'a>(value: ChangeValue<'a>, waba_id: &Cow<'a, str>, at: At, o
             ),
         }
     }
-    let (messages, statuses) = (value.messages.into_items(), value.statuses.into_items());
+    let mut messages = take(&mut value.messages).into_items();
+    let mut statuses = take(&mut value.statuses).into_items();
     if messages.is_empty() && statuses.is_empty() {
         if !acted {
             skip(
@@ -81,9 +90,11 @@ pub(super) fn read<'a>(value: ChangeValue<'a>, waba_id: &Cow<'a, str>, at: At, o
             at.change(),
         );
     };
-    let contacts = value.contacts.into_items();
+    let contacts = take(&mut value.contacts).into_items();
     let contacts = Contacts::new(&contacts);
-    for (i, m) in messages.into_iter().enumerate() {
+    // Items are read in place (`&mut`), their parts taken out: a message or
+    // status is a struct of hundreds of bytes, not worth moving.
+    for (i, m) in messages.iter_mut().enumerate() {
         let Some(m) = m else {
             skip(
                 out,
@@ -92,21 +103,21 @@ pub(super) fn read<'a>(value: ChangeValue<'a>, waba_id: &Cow<'a, str>, at: At, o
             );
             continue;
         };
-        let change = identity::from_system_message(&m, waba_id, &pnid);
+        let change = identity::from_system_message(m, waba_id, &pnid);
         let had_change = change.is_some();
         match change {
-            Some(Ok(change)) => out.intake.identity_changes.push(change),
+            Some(Ok(change)) => push(&mut out.intake.identity_changes, change),
             Some(Err(reason)) => skip(out, reason.into(), at.value("messages", Some(i))),
             None => {}
         }
         match inbound_message(m, waba_id, &pnid, &contacts) {
-            Ok(message) => out.intake.messages.push(message),
+            Ok(message) => push(&mut out.intake.messages, message),
             // A system message without a sender is only its identity change.
             Err(NO_SENDER) if had_change => {}
             Err(reason) => skip(out, reason.into(), at.value("messages", Some(i))),
         }
     }
-    for (i, s) in statuses.into_iter().enumerate() {
+    for (i, s) in statuses.iter_mut().enumerate() {
         match status_update(s, waba_id, &pnid, &contacts) {
             Ok((status, dropped)) => {
                 if dropped > 0 {
@@ -116,7 +127,7 @@ pub(super) fn read<'a>(value: ChangeValue<'a>, waba_id: &Cow<'a, str>, at: At, o
                         at.value("statuses", Some(i)),
                     );
                 }
-                out.intake.statuses.push(status);
+                push(&mut out.intake.statuses, status);
             }
             Err(reason) => skip(out, reason.into(), at.value("statuses", Some(i))),
         }
@@ -130,13 +141,16 @@ pub(super) fn bsuid(t: Text<'_>) -> Option<Cow<'_, str>> {
     t.0.filter(|s| Bsuid::check(s).is_ok())
 }
 
+/// Positions of contacts by one of their ids.
+type Index<'c> = HashMap<&'c str, usize>;
+
 /// The change's contacts, found by `wa_id` or BSUID in constant time: a
 /// short list is scanned, a long one indexed once (not rescanned per
 /// message).
 struct Contacts<'c, 'a> {
     list: &'c [Option<Contact<'a>>],
-    by_wa_id: HashMap<&'c str, usize>,
-    by_user_id: HashMap<&'c str, usize>,
+    /// By wa_id and by BSUID, when the list is longer than [`Self::SCAN`].
+    index: Option<(Index<'c>, Index<'c>)>,
 }
 
 impl<'c, 'a> Contacts<'c, 'a> {
@@ -144,9 +158,8 @@ impl<'c, 'a> Contacts<'c, 'a> {
     const SCAN: usize = 8;
 
     fn new(list: &'c [Option<Contact<'a>>]) -> Self {
-        let mut by_wa_id = HashMap::new();
-        let mut by_user_id = HashMap::new();
-        if list.len() > Self::SCAN {
+        let index = (list.len() > Self::SCAN).then(|| {
+            let (mut by_wa_id, mut by_user_id) = (HashMap::new(), HashMap::new());
             for (i, c) in list.iter().enumerate() {
                 let Some(c) = c else { continue };
                 if let Some(w) = &c.wa_id.0 {
@@ -156,20 +169,19 @@ impl<'c, 'a> Contacts<'c, 'a> {
                     by_user_id.entry(u.as_ref()).or_insert(i);
                 }
             }
-        }
-        Contacts {
-            list,
-            by_wa_id,
-            by_user_id,
-        }
+            (by_wa_id, by_user_id)
+        });
+        Contacts { list, index }
     }
 
     /// The contact of the user with this wa_id, else this BSUID; else, when
     /// the change has one contact and it names nobody, that one (Meta's
     /// contacts then describe the sender).
     fn find(&self, wa_id: Option<&str>, user_id: Option<&str>) -> Option<&'c Contact<'a>> {
-        self.by(wa_id, &self.by_wa_id, |c| c.wa_id.0.as_deref())
-            .or_else(|| self.by(user_id, &self.by_user_id, |c| c.user_id.0.as_deref()))
+        let by_wa_id = self.index.as_ref().map(|(w, _)| w);
+        let by_user_id = self.index.as_ref().map(|(_, u)| u);
+        self.by(wa_id, by_wa_id, |c| c.wa_id.0.as_deref())
+            .or_else(|| self.by(user_id, by_user_id, |c| c.user_id.0.as_deref()))
             .or_else(|| {
                 let mut objects = self.list.iter().flatten();
                 let only = objects.next()?;
@@ -182,14 +194,13 @@ impl<'c, 'a> Contacts<'c, 'a> {
     fn by(
         &self,
         key: Option<&str>,
-        index: &HashMap<&'c str, usize>,
+        index: Option<&Index<'c>>,
         get: for<'x> fn(&'x Contact<'a>) -> Option<&'x str>,
     ) -> Option<&'c Contact<'a>> {
         let key = key?;
-        if self.list.len() > Self::SCAN {
-            index.get(key).and_then(|&i| self.list[i].as_ref())
-        } else {
-            self.list.iter().flatten().find(|c| get(c) == Some(key))
+        match index {
+            Some(index) => index.get(key).and_then(|&i| self.list[i].as_ref()),
+            None => self.list.iter().flatten().find(|c| get(c) == Some(key)),
         }
     }
 }
@@ -218,53 +229,64 @@ fn errors_of<'a, const K: usize>(
     (parsed, dropped)
 }
 
+/// The contact's value of `get`, when it is a BSUID.
+fn contact_bsuid<'a>(
+    contact: Option<&Contact<'a>>,
+    get: for<'x> fn(&'x Contact<'a>) -> &'x Text<'a>,
+) -> Option<Cow<'a, str>> {
+    contact.and_then(|c| bsuid(Text(get(c).0.clone())))
+}
+
 fn inbound_message<'a>(
-    m: Message<'a>,
+    m: &mut Message<'a>,
     waba_id: &Cow<'a, str>,
     pnid: &Cow<'a, str>,
     contacts: &Contacts<'_, 'a>,
 ) -> Result<InboundMessage<'a>, &'static str> {
-    let id = m.id.non_empty().ok_or("message without id")?;
-    let from = m.from.non_empty();
-    let from_user_id = bsuid(m.from_user_id);
+    let id = take(&mut m.id).non_empty().ok_or("message without id")?;
+    let from = take(&mut m.from).non_empty();
+    let from_user_id = bsuid(take(&mut m.from_user_id));
     let contact = contacts.find(from.as_deref(), from_user_id.as_deref());
     let from = from.or_else(|| {
         contact
             .and_then(|c| c.wa_id.0.clone())
             .filter(|w| !w.is_empty())
     });
-    let from_user_id =
-        from_user_id.or_else(|| contact.and_then(|c| bsuid(Text(c.user_id.0.clone()))));
+    let from_user_id = from_user_id.or_else(|| contact_bsuid(contact, |c| &c.user_id));
     if from.is_none() && from_user_id.is_none() {
         return Err(NO_SENDER);
     }
-    let kind = m.kind.0.ok_or("message without type")?;
+    let kind = m.kind.0.take().ok_or("message without type")?;
     let timestamp = m.timestamp.0.ok_or("message without a usable timestamp")?;
-    let from_parent_user_id = bsuid(m.from_parent_user_id)
-        .or_else(|| contact.and_then(|c| bsuid(Text(c.parent_user_id.0.clone()))));
+    let from_parent_user_id = bsuid(take(&mut m.from_parent_user_id))
+        .or_else(|| contact_bsuid(contact, |c| &c.parent_user_id));
     let profile = contact.and_then(|c| c.profile.as_ref());
-    let (context_id, context_from) = match m.context {
+    let (mut context_id, context_from) = match m.context.take() {
         Some(c) => (c.id.0, c.from.0),
         None => (None, None),
     };
-    let mut context_id = context_id;
     let mut reply: Option<(Cow<'a, str>, ReplyKind)> = None;
     let text = match kind.as_ref() {
-        "text" => m.text.and_then(|b| b.body.0),
+        "text" => m.text.take().and_then(|b| b.body.0),
         "button" => {
             let (payload, text) = m
                 .button
+                .take()
                 .map(|b| (b.payload.0, b.text.0))
                 .unwrap_or_default();
             reply = payload.map(|p| (p, ReplyKind::QuickReply));
             text.or_else(|| reply.as_ref().map(|(p, _)| p.clone()))
         }
         "interactive" => {
-            let chosen = m.interactive.0.and_then(|i| match i.kind.0.as_deref() {
-                Some("button_reply") => i.button_reply.map(|r| (r, ReplyKind::ButtonReply)),
-                Some("list_reply") => i.list_reply.map(|r| (r, ReplyKind::ListReply)),
-                _ => None,
-            });
+            let chosen = m
+                .interactive
+                .0
+                .take()
+                .and_then(|i| match i.kind.0.as_deref() {
+                    Some("button_reply") => i.button_reply.map(|r| (r, ReplyKind::ButtonReply)),
+                    Some("list_reply") => i.list_reply.map(|r| (r, ReplyKind::ListReply)),
+                    _ => None,
+                });
             match chosen {
                 Some((r, how)) => {
                     reply = r.id.0.map(|id| (id, how));
@@ -273,13 +295,18 @@ fn inbound_message<'a>(
                 None => None,
             }
         }
-        "image" => m.image.and_then(|b| b.caption.0),
-        "video" => m.video.and_then(|b| b.caption.0),
-        "document" => m.document.and_then(|b| b.caption.0),
-        "order" => m.order.and_then(|b| b.text.0).filter(|t| !t.is_empty()),
+        "image" => m.image.take().and_then(|b| b.caption.0),
+        "video" => m.video.take().and_then(|b| b.caption.0),
+        "document" => m.document.take().and_then(|b| b.caption.0),
+        "order" => m
+            .order
+            .take()
+            .and_then(|b| b.text.0)
+            .filter(|t| !t.is_empty()),
         "reaction" => {
             let (message_id, emoji) = m
                 .reaction
+                .take()
                 .map(|r| (r.message_id.0, r.emoji.0))
                 .unwrap_or_default();
             if context_id.is_none() {
@@ -289,7 +316,7 @@ fn inbound_message<'a>(
         }
         _ => None,
     };
-    let (errors, _) = errors_of(m.errors);
+    let (errors, _) = errors_of(take(&mut m.errors));
     let (reply_id, reply_kind) = match reply {
         Some((id, how)) => (Some(id), Some(how)),
         None => (None, None),
@@ -318,37 +345,37 @@ fn inbound_message<'a>(
 
 /// A status, and how many of its errors had no integer code (dropped).
 fn status_update<'a>(
-    s: Option<Status<'a>>,
+    s: &mut Option<Status<'a>>,
     waba_id: &Cow<'a, str>,
     pnid: &Cow<'a, str>,
     contacts: &Contacts<'_, 'a>,
 ) -> Result<(StatusUpdate<'a>, usize), &'static str> {
-    let s = s.ok_or("status is not an object")?;
-    let id = s.id.non_empty().ok_or("status without id")?;
+    let s = s.as_mut().ok_or("status is not an object")?;
+    let id = take(&mut s.id).non_empty().ok_or("status without id")?;
     let status = s
         .status
         .0
+        .take()
         .filter(|s| !s.is_empty())
         .ok_or("status without status")?;
-    let recipient_id = Id(s.recipient_id.0).non_empty();
-    let recipient_user_id = bsuid(s.recipient_user_id);
+    let recipient_id = take(&mut s.recipient_id).non_empty();
+    let recipient_user_id = bsuid(take(&mut s.recipient_user_id));
     let contact = contacts.find(recipient_id.as_deref(), recipient_user_id.as_deref());
-    let recipient_user_id =
-        recipient_user_id.or_else(|| contact.and_then(|c| bsuid(Text(c.user_id.0.clone()))));
+    let recipient_user_id = recipient_user_id.or_else(|| contact_bsuid(contact, |c| &c.user_id));
     if recipient_id.is_none() && recipient_user_id.is_none() {
         return Err("status without recipient_id or recipient_user_id");
     }
     let timestamp = s.timestamp.0.ok_or("status without a usable timestamp")?;
-    let recipient_parent_user_id = bsuid(s.recipient_parent_user_id)
-        .or_else(|| contact.and_then(|c| bsuid(Text(c.parent_user_id.0.clone()))));
-    let (errors, dropped) = errors_of(s.errors);
-    let pricing = s.pricing.map(|p| Pricing {
+    let recipient_parent_user_id = bsuid(take(&mut s.recipient_parent_user_id))
+        .or_else(|| contact_bsuid(contact, |c| &c.parent_user_id));
+    let (errors, dropped) = errors_of(take(&mut s.errors));
+    let pricing = s.pricing.take().map(|p| Pricing {
         billable: p.billable.0,
         pricing_model: p.pricing_model.0,
         category: p.category.0,
         kind: p.kind.0,
     });
-    let conversation = s.conversation.map(|c| Conversation {
+    let conversation = s.conversation.take().map(|c| Conversation {
         id: c.id.0,
         expiration_timestamp: c.expiration_timestamp.0,
         origin_type: c.origin.and_then(|o| o.kind.0),
@@ -367,7 +394,7 @@ fn status_update<'a>(
             .filter(|u| !u.is_empty()),
         timestamp,
         errors,
-        biz_opaque_callback_data: s.biz_opaque_callback_data.0,
+        biz_opaque_callback_data: s.biz_opaque_callback_data.0.take(),
         pricing,
         conversation,
     };

@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 
 use super::bounds::{Budget, Distinct, MAX_PER_LIST_KIND};
-use super::leaf::{List, Read};
+use super::leaf::{push, List, Read};
 use super::model::{Intake, PayloadError, Skipped};
 use super::shape::{Body, Change, ChangeValue, Entry};
 use super::{account, identity, messages, templates};
@@ -190,7 +190,7 @@ fn read_change<'a>(
             at.change(),
         );
     };
-    let Some(value) = change.value.0 else {
+    let Some(mut value) = change.value.0 else {
         return out.skip(
             Some(waba_id),
             &field,
@@ -199,21 +199,21 @@ fn read_change<'a>(
         );
     };
     match field.as_ref() {
-        FIELD_MESSAGES => messages::read(*value, waba_id, at, out),
+        FIELD_MESSAGES => messages::read(&mut value, waba_id, at, out),
         FIELD_TEMPLATE_STATUS
         | FIELD_TEMPLATE_QUALITY
         | FIELD_TEMPLATE_CATEGORY
         | FIELD_TEMPLATE_COMPONENTS => {
             match templates::update(&value, &field, waba_id, entry_time) {
-                Ok(update) => out.intake.template_updates.push(update),
+                Ok(update) => push(&mut out.intake.template_updates, update),
                 Err(reason) => out.skip(Some(waba_id), &field, reason, at.change()),
             }
         }
         FIELD_PHONE_QUALITY | FIELD_CAPABILITY | FIELD_ACCOUNT_UPDATE => {
-            let update = account::update(*value, &field, waba_id, entry_time);
-            out.intake.account_updates.push(update);
+            let update = account::update(&mut value, &field, waba_id, entry_time);
+            push(&mut out.intake.account_updates, update);
         }
-        FIELD_USER_ID_UPDATE => identity::read_user_id_update(*value, &field, waba_id, at, out),
+        FIELD_USER_ID_UPDATE => identity::read_user_id_update(&mut value, &field, waba_id, at, out),
         _ => out.skip(
             Some(waba_id),
             &field,
