@@ -130,69 +130,101 @@ enum Scalar<'de> {
     Other,
 }
 
-impl<'de> Scalar<'de> {
-    fn read<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(ScalarVisitor)
+/// A leaf: what it keeps of any JSON value.
+trait Leaf<'de>: Sized {
+    fn from_scalar(s: Scalar<'de>) -> Self;
+
+    /// A string that had escapes, decoded in serde_json's scratch space:
+    /// copied only by the leaves that keep it.
+    fn from_transient(s: &str) -> Self {
+        Self::from_scalar(Scalar::Str(Cow::Owned(s.to_owned())))
     }
 }
 
-struct ScalarVisitor;
+/// Reads any value into the leaf `L`. One visitor type per leaf, so that
+/// each leaf has its own copy of serde_json's dispatch on the value's first
+/// byte (a string leaf's is then well predicted).
+struct LeafVisitor<L>(PhantomData<L>);
 
-impl<'de> Visitor<'de> for ScalarVisitor {
-    type Value = Scalar<'de>;
+fn read_leaf<'de, L: Leaf<'de>, D: Deserializer<'de>>(d: D) -> Result<L, D::Error> {
+    d.deserialize_any(LeafVisitor::<L>(PhantomData))
+}
+
+impl<'de, L: Leaf<'de>> Visitor<'de> for LeafVisitor<L> {
+    type Value = L;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("any JSON value")
     }
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
-        Ok(Scalar::Bool(v))
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<L, E> {
+        Ok(L::from_scalar(Scalar::Bool(v)))
     }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-        Ok(Scalar::Int(v))
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<L, E> {
+        Ok(L::from_scalar(Scalar::Int(v)))
     }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-        Ok(Scalar::UInt(v))
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<L, E> {
+        Ok(L::from_scalar(Scalar::UInt(v)))
     }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-        Ok(Scalar::Float(v))
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<L, E> {
+        Ok(L::from_scalar(Scalar::Float(v)))
     }
-    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(Scalar::Str(Cow::Borrowed(v)))
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<L, E> {
+        Ok(L::from_scalar(Scalar::Str(Cow::Borrowed(v))))
     }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Scalar::Str(Cow::Owned(v.to_owned())))
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<L, E> {
+        Ok(L::from_transient(v))
     }
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(Scalar::Other)
+    fn visit_unit<E: de::Error>(self) -> Result<L, E> {
+        Ok(L::from_scalar(Scalar::Other))
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-        drain_seq(seq).map(|()| Scalar::Other)
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<L, A::Error> {
+        drain_seq(seq).map(|()| L::from_scalar(Scalar::Other))
     }
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        drain_map(map).map(|()| Scalar::Other)
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<L, A::Error> {
+        drain_map(map).map(|()| L::from_scalar(Scalar::Other))
     }
 }
 
 /// A number Meta sends as a string (timestamps, some error codes): 1 to 18
 /// ASCII digits, so that it always fits an `i64`; anything else is None.
 pub(super) fn digits(s: &str) -> Option<i64> {
-    if s.is_empty() || s.len() > 18 || !s.bytes().all(|b| b.is_ascii_digit()) {
+    let b = s.as_bytes();
+    if b.is_empty() || b.len() > 18 {
         return None;
     }
-    s.parse().ok()
+    let mut n: i64 = 0;
+    for &c in b {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        n = n * 10 + i64::from(d);
+    }
+    Some(n)
+}
+
+macro_rules! leaf_read {
+    ($t:ty) => {
+        impl<'de> Read<'de> for $t {
+            fn read<D: Deserializer<'de>>(d: D, _: &Budget) -> Result<Self, D::Error> {
+                read_leaf(d)
+            }
+        }
+    };
 }
 
 /// A string; any other value is absent.
 #[derive(Default, Debug)]
 pub(super) struct Text<'a>(pub Option<Cow<'a, str>>);
 
-impl<'de> Read<'de> for Text<'de> {
-    fn read<D: Deserializer<'de>>(d: D, _: &Budget) -> Result<Self, D::Error> {
-        Ok(Text(match Scalar::read(d)? {
+impl<'de> Leaf<'de> for Text<'de> {
+    fn from_scalar(s: Scalar<'de>) -> Self {
+        Text(match s {
             Scalar::Str(s) => Some(s),
             _ => None,
-        }))
+        })
     }
 }
+leaf_read!(Text<'de>);
 
 /// An id: a string as sent, or a whole number kept as its decimal string
 /// (Meta sends some ids as numbers: `message_template_id`, limits). A float
@@ -200,9 +232,9 @@ impl<'de> Read<'de> for Text<'de> {
 #[derive(Default, Debug)]
 pub(super) struct Id<'a>(pub Option<Cow<'a, str>>);
 
-impl<'de> Read<'de> for Id<'de> {
-    fn read<D: Deserializer<'de>>(d: D, _: &Budget) -> Result<Self, D::Error> {
-        Ok(Id(match Scalar::read(d)? {
+impl<'de> Leaf<'de> for Id<'de> {
+    fn from_scalar(s: Scalar<'de>) -> Self {
+        Id(match s {
             Scalar::Str(s) => Some(s),
             Scalar::Int(i) => Some(Cow::Owned(i.to_string())),
             Scalar::UInt(u) => Some(Cow::Owned(u.to_string())),
@@ -210,9 +242,10 @@ impl<'de> Read<'de> for Id<'de> {
                 Some(Cow::Owned(format!("{f:.0}")))
             }
             _ => None,
-        }))
+        })
     }
 }
+leaf_read!(Id<'de>);
 
 impl<'a> Id<'a> {
     /// The id when present and not empty.
@@ -226,46 +259,58 @@ impl<'a> Id<'a> {
 #[derive(Default, Debug, Clone, Copy)]
 pub(super) struct Time(pub Option<i64>);
 
-impl<'de> Read<'de> for Time {
-    fn read<D: Deserializer<'de>>(d: D, _: &Budget) -> Result<Self, D::Error> {
-        Ok(Time(match Scalar::read(d)? {
+impl<'de> Leaf<'de> for Time {
+    fn from_scalar(s: Scalar<'de>) -> Self {
+        Time(match s {
             Scalar::Str(s) => digits(&s),
             Scalar::Int(i) => Some(i),
             Scalar::UInt(u) => i64::try_from(u).ok(),
             Scalar::Float(f) if f.is_finite() && f.abs() < 9.0e18 => Some(f.trunc() as i64),
             _ => None,
-        }))
+        })
+    }
+    fn from_transient(s: &str) -> Self {
+        Time(digits(s))
     }
 }
+leaf_read!(Time);
 
 /// An error `code`: an integer within `i64`, or a string of 1 to 18 digits.
 /// A float is absent.
 #[derive(Default, Debug, Clone, Copy)]
 pub(super) struct Code(pub Option<i64>);
 
-impl<'de> Read<'de> for Code {
-    fn read<D: Deserializer<'de>>(d: D, _: &Budget) -> Result<Self, D::Error> {
-        Ok(Code(match Scalar::read(d)? {
+impl<'de> Leaf<'de> for Code {
+    fn from_scalar(s: Scalar<'de>) -> Self {
+        Code(match s {
             Scalar::Str(s) => digits(&s),
             Scalar::Int(i) => Some(i),
             Scalar::UInt(u) => i64::try_from(u).ok(),
             _ => None,
-        }))
+        })
+    }
+    fn from_transient(s: &str) -> Self {
+        Code(digits(s))
     }
 }
+leaf_read!(Code);
 
 /// A boolean; any other value is absent.
 #[derive(Default, Debug, Clone, Copy)]
 pub(super) struct Flag(pub Option<bool>);
 
-impl<'de> Read<'de> for Flag {
-    fn read<D: Deserializer<'de>>(d: D, _: &Budget) -> Result<Self, D::Error> {
-        Ok(Flag(match Scalar::read(d)? {
+impl<'de> Leaf<'de> for Flag {
+    fn from_scalar(s: Scalar<'de>) -> Self {
+        Flag(match s {
             Scalar::Bool(b) => Some(b),
             _ => None,
-        }))
+        })
+    }
+    fn from_transient(_: &str) -> Self {
+        Flag(None)
     }
 }
+leaf_read!(Flag);
 
 // ---------------------------------------------------------------------------
 // Lists.
