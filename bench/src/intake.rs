@@ -3,8 +3,9 @@
 //!
 //! Per body, as `fincelo::webhook::intake` does it: parse the
 //! `X-Hub-Signature-256` header, read and classify the whole body into
-//! routing ids, messages, statuses, template updates and skipped changes
-//! (`payload::parse`, one pass), check that it names a tenant (the tenant
+//! routing ids, messages, statuses, template updates, identity changes,
+//! account updates and skipped changes (`payload::parse`: one tolerant,
+//! bounded reader, one pass), check that it names a tenant (the tenant
 //! and its secrets come from a warm cache in production, so no lookup is
 //! timed), then verify the HMAC over the raw bytes with the tenant's
 //! `signature::Key`, which the warm cache keeps with the secret.

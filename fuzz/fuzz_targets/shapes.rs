@@ -63,7 +63,7 @@ const SLOTS: [(&str, &str, &str); 9] = [
     (
         r#"{"object":"whatsapp_business_account","entry":[{"id":"102290129340398","changes":[{"field":"messages","value":{"metadata":{"phone_number_id":"106540352242922"},"statuses":[{"id":"s","status":"sent","timestamp":"1","recipient_id":"1","#,
         ",",
-        r#""z":0}]}}]}]}"#,
+        r#","z":0}]}}]}]}"#,
     ),
     // nesting under a key nobody reads: the fragment is written, then
     // closed, as many times (`[` becomes `[[[...]]]`)
