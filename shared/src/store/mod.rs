@@ -23,6 +23,7 @@
 //! | number reachability | `T#{tenant}` | `CSM#{e164}` | | sender and webhook (flag on 131026), admin API (clears it when a CSM's number changes to this one) | sender, admin API: is the number flagged undeliverable? |
 //! | last webhook | `T#{tenant}#ACTIVITY` | `WEBHOOK` | | webhook (at most one conditional write per verified body, throttled per instance) | status API |
 //! | parked alerts | `T#{tenant}#ACTIVITY` | `DAY#{days since epoch}` | `ttl` = day + 15 days | sender (atomic `ADD` when it parks an alert) | status API: sum of the DLQ's 14 retained days (query) |
+//! | waiting alert, release lease | `T#{tenant}#WAITING` | `W#{enqueued_ms}#{key}`, `LOCK` | `gsi1pk` = `T#{tenant}#WAITCSM#{e164}` | sender (an alert whose template is not approved; the release pass) | sender's release pass (in enqueue order), webhook (does a CSM who wrote have waiting alerts?), status API (count); see [`waiting`] |
 //! | webhook dedup | `T#{tenant}#DEDUP#{kind}#{id}` | `DEDUP` | `ttl` = +7 days | webhook (conditional put) | webhook: has this inbound message been acted on? |
 //!
 //! TTL deletion in DynamoDB is lazy (an item may outlive its `ttl` by days)
@@ -36,6 +37,7 @@ mod messages;
 mod roster;
 mod templates;
 mod tenants;
+mod waiting;
 mod windows;
 
 use std::collections::HashMap;
@@ -52,6 +54,7 @@ pub use roster::RosterEntry;
 pub use templates::{TemplateRecord, TemplateStatusChange};
 pub use tenants::verify_token_digest;
 pub use tenants::{AliasKind, TenantRecord};
+pub use waiting::{waiting_sk, WaitingAlert};
 pub use windows::{Window, WINDOW_SECS};
 
 /// A DynamoDB item.
@@ -192,17 +195,21 @@ where
     E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
-    use aws_sdk_dynamodb::error::ProvideErrorMetadata;
     match res {
         Ok(_) => Ok(true),
-        Err(e)
-            if e.as_service_error().and_then(ProvideErrorMetadata::code)
-                == Some("ConditionalCheckFailedException") =>
-        {
-            Ok(false)
-        }
+        Err(e) if condition_failed(&e) => Ok(false),
         Err(e) => Err(StoreError::dynamo(op, e)),
     }
+}
+
+/// Whether a request failed only because its condition did not hold.
+fn condition_failed<E, R>(e: &SdkError<E, R>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+    e.as_service_error().and_then(ProvideErrorMetadata::code)
+        == Some("ConditionalCheckFailedException")
 }
 
 /// What a conditional change of a record found.
