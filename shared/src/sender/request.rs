@@ -308,7 +308,7 @@ mod tests {
         );
     }
 
-    /// The README's examples are valid for both the JSON Schema and the parser,
+    /// The examples in `examples/` are valid for both the JSON Schema and the parser,
     /// and a request the parser refuses is refused by the schema too.
     #[test]
     fn the_examples_match_the_schema_and_the_parser() {
