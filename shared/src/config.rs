@@ -8,6 +8,9 @@
 //!
 //! Secrets are never configuration: the environment holds only *where* a
 //! tenant's secret lives (a name prefix), never a token.
+//!
+//! Every variable, its default and what `template.yaml` sets it to:
+//! `docs/operating.md`, "Configuration reference" (the one list).
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! Issue 8: the promises of the README's reliability section, checked under
+//! Issue 8: the promises of `docs/reliability.md`, checked under
 //! the conditions production brings, at volume.
 //!
 //! * [`fault_run_sends_every_alert_exactly_once_or_parks_it`]: send requests

@@ -1,8 +1,8 @@
 //! The send-request contract (version 1) and the hand-back message.
 //!
 //! Upstream Fincelo systems put one JSON send request per alert on the send
-//! queue; `schemas/send-request.v1.schema.json` is its JSON Schema and the
-//! README shows examples. Parsing is strict (unknown fields are refused, so a
+//! queue; `schemas/send-request.v1.schema.json` is its JSON Schema and
+//! `docs/integrating.md` shows examples. Parsing is strict (unknown fields are refused, so a
 //! typo such as `delivery_by` is caught instead of silently ignored) and every
 //! refusal has a machine-readable reason: an invalid request is permanent and
 //! goes to the DLQ at once.
@@ -308,7 +308,7 @@ mod tests {
         );
     }
 
-    /// The README's examples are valid for both the JSON Schema and the parser,
+    /// The examples in `examples/` are valid for both the JSON Schema and the parser,
     /// and a request the parser refuses is refused by the schema too.
     #[test]
     fn the_examples_match_the_schema_and_the_parser() {
