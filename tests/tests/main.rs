@@ -10,5 +10,6 @@ mod reliability;
 mod sender;
 mod sender_limits;
 mod templates;
+mod waiting;
 mod webhook;
 mod webhook_hostile;

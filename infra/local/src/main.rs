@@ -53,6 +53,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let prefix = format!("fwa-dev-{}", fincelo::clock::Clock::system().now());
     let mut opts = StackOptions::new(&moto, sandbox.base_url(), &prefix);
     opts.http_addr = http;
+    opts.sweep_every = Some(fincelo_local::stack::SWEEP_PERIOD);
     let stack = Stack::start(opts).await?;
 
     let tenant = LocalTenant {

@@ -31,6 +31,7 @@ use fincelo::clock::Clock;
 use fincelo::config::Config;
 use fincelo::ids::{PhoneNumberId, TenantId, WabaId};
 use fincelo::secrets::TenantSecrets;
+use fincelo::sender::message::Control;
 use fincelo::sender::Sender;
 use fincelo::startup::{local_sdk_config, App};
 use fincelo::store::{verify_token_digest, TenantRecord};
@@ -83,6 +84,10 @@ pub struct StackOptions {
     /// The stack's wall clock: give the Meta sandbox the same one, so both
     /// sides agree when days are compressed into seconds.
     pub time: TimeControl,
+    /// The EventBridge schedule that puts the sweep on the send queue
+    /// (`SweepSchedule` in template.yaml, every 5 minutes), in real time;
+    /// `None` runs it only when asked ([`Stack::sweep`], [`Stack::advance`]).
+    pub sweep_every: Option<Duration>,
 }
 
 /// The local runner's time control: the offset of the shifted
@@ -131,6 +136,7 @@ impl StackOptions {
             env: HashMap::new(),
             overrides: Overrides::default(),
             time: TimeControl::default(),
+            sweep_every: None,
         }
     }
 }
@@ -257,6 +263,13 @@ impl Stack {
                 })
                 .await;
         })];
+        if let Some(every) = opts.sweep_every {
+            tasks.push(tokio::spawn(sweep_schedule(
+                app.clone(),
+                every,
+                stop_rx.clone(),
+            )));
+        }
         for instance in 0..opts.sender_instances {
             // Each poller is its own instance, with its own pacer, as in Lambda.
             tasks.push(tokio::spawn(poll_send_queue(
@@ -337,6 +350,24 @@ impl Stack {
             .send()
             .await
             .map_err(|e| StackError::Aws(format!("SendMessage: {e}")))?;
+        Ok(())
+    }
+
+    /// What the sweep schedule does when it fires: puts the sweep on the
+    /// send queue.
+    pub async fn sweep(&self) -> Result<(), StackError> {
+        self.enqueue(&Control::sweep().to_json()).await
+    }
+
+    /// Lets `by` pass on the stack's clock. The sweep schedule fires every
+    /// 5 minutes in production, so skipping that long means it fired at
+    /// least once: the sweep runs once afterwards (its runs in between would
+    /// each have found the same alerts).
+    pub async fn advance(&self, by: Duration) -> Result<(), StackError> {
+        self.time.advance(by);
+        if by >= SWEEP_PERIOD {
+            self.sweep().await?;
+        }
         Ok(())
     }
 
@@ -467,6 +498,23 @@ fn json_reply((status, body): (u16, Value)) -> impl IntoResponse {
         [("content-type", "application/json")],
         body.to_string(),
     )
+}
+
+/// How often the sweep schedule fires (template.yaml's `SweepSchedule`).
+pub const SWEEP_PERIOD: Duration = Duration::from_secs(300);
+
+/// The sweep schedule, in miniature: the sweep on the send queue every
+/// `every` (real time).
+async fn sweep_schedule(app: App, every: Duration, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+        if let Err(e) = app.queues.enqueue_send(&Control::sweep().to_json()).await {
+            warn!(error = %e, "could not put the scheduled sweep on the send queue");
+        }
+    }
 }
 
 /// One receive from the send queue as Lambda's event source mapping makes

@@ -31,6 +31,14 @@ pub async fn get(
     let mut events: Vec<Value> = Vec::new();
     if let Some(l) = &ledger {
         events.push(json!({"event": "queued", "at": l.created_at}));
+        if let (Some(template), Some(since)) = (&l.waiting_for, l.waiting_since) {
+            events.push(json!({
+                "event": "waiting",
+                "at": since,
+                "template": template,
+                "until": l.wait_deadline,
+            }));
+        }
         if let Some(at) = l.sent_at {
             events.push(json!({
                 "event": "sent",
@@ -52,7 +60,7 @@ pub async fn get(
                 "attempts": l.attempts,
                 "reason": l.last_error,
             })),
-            LedgerState::Claimed | LedgerState::Sent => {}
+            LedgerState::Claimed | LedgerState::Sent | LedgerState::Waiting => {}
         }
     }
     for s in &statuses {

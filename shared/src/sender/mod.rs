@@ -14,7 +14,10 @@
 //!    outcome event is published again (at least once: see below).
 //! 5. Inside the CSM's window (checked on read, with a safety margin) and
 //!    with `text`: free-form text. Otherwise the template the seed's table
-//!    chooses, only if it is APPROVED for the tenant.
+//!    chooses, only if it is APPROVED for the tenant. A template still in
+//!    review (or paused, or not submitted) holds the alert: it leaves the
+//!    queue and waits in DynamoDB ([`release`]); a rejected or disabled one
+//!    parks it.
 //! 6. Meta's answer decides (see [`classify`]): recorded as sent; retried
 //!    later (the record is reported as a batch item failure and its next
 //!    visibility pushed out with backoff); parked in the DLQ with Meta's code;
@@ -52,7 +55,9 @@
 //! webhook delayed longer than that delay: then the CSM gets the alert twice.
 
 pub mod classify;
+pub mod message;
 pub mod pacer;
+mod release;
 pub mod request;
 
 use std::collections::HashMap;
@@ -71,29 +76,32 @@ use crate::ids::TenantId;
 use crate::phone::E164;
 use crate::queues::ParkReason;
 use crate::startup::App;
-use crate::store::{ClaimOutcome, LedgerEntry, LedgerState, SendMode, StoreError, Window};
+use crate::store::{
+    waiting_sk, ClaimOutcome, LedgerEntry, LedgerState, SendMode, StoreError, WaitingAlert, Window,
+};
 use crate::templates::catalog::{Catalog, TemplateDef};
+use crate::templates::status::TemplateStatus;
 use crate::tenants::{DirectoryError, Tenant, TokenCallError};
 use classify::{backoff_secs, classify, Class};
+use message::{Control, Handback, QueueMessage};
 use pacer::{Pacer, PairLimit, PairSlot};
-use request::{Handback, InvalidRequest, SendRequest};
+use request::{InvalidRequest, SendRequest};
 
 /// Why a stale alert was not sent.
 const STALE: &str = "deliver_by passed before sending";
-/// Meta's status of a template that may be sent.
-const APPROVED: &str = "APPROVED";
 /// How long an approved template is trusted from the cache.
 const APPROVED_TTL: Duration = Duration::from_secs(60);
 /// How long "not approved" is trusted: short, so an approval is seen soon.
 const UNAPPROVED_TTL: Duration = Duration::from_secs(5);
-/// How long to wait before checking an unapproved template again.
-const TEMPLATE_RECHECK_SECS: i32 = 300;
 
 /// What to do with a record after processing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Disposition {
     /// Delete it from the queue (sent, duplicate, expired or parked).
     Done,
+    /// Delete it from the queue: the alert waits for its template, held in
+    /// DynamoDB ([`release`]).
+    Held,
     /// Leave it; deliver again after this many seconds.
     RetryAfter(i32),
 }
@@ -122,7 +130,7 @@ pub struct Sender {
     app: App,
     catalog: &'static Catalog,
     pacer: Pacer,
-    template_statuses: TtlMap<(TenantId, String, String), String>,
+    template_statuses: TtlMap<(TenantId, String, String), TemplateStatus>,
     /// Shared with [`Sender::sibling`]s, so an armed crash fires once in
     /// whichever instance gets there first.
     crash: Arc<std::sync::Mutex<Option<CrashPoint>>>,
@@ -193,10 +201,10 @@ impl Sender {
     /// reported as a batch item failure, never swallowed, and never fails the
     /// others.
     pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
-        let bodies: Vec<RecordBody> = event
+        let bodies: Vec<QueueMessage> = event
             .records
             .iter()
-            .map(|rec| RecordBody::read(rec.body.as_deref().unwrap_or("")))
+            .map(|rec| QueueMessage::read(rec.body.as_deref().unwrap_or("")))
             .collect();
         let windows = self.read_windows(free_form_csms(&bodies)).boxed().shared();
         let records = join_all(event.records.iter().zip(bodies).map(|(rec, read)| {
@@ -247,7 +255,7 @@ impl Sender {
         for (rec, result, had_events) in results {
             let retry_after = match result {
                 _ if had_events && !published => None,
-                Ok(Disposition::Done) => continue,
+                Ok(Disposition::Done | Disposition::Held) => continue,
                 Ok(Disposition::RetryAfter(secs)) => Some(secs),
                 Err(e) => {
                     error!(error = %e, source = ?std::error::Error::source(&e).map(|s| s.to_string()), "record failed; SQS will redeliver it");
@@ -287,28 +295,22 @@ impl Sender {
     async fn process(
         &self,
         rec: &SqsMessage,
-        read: RecordBody,
+        read: QueueMessage,
         cx: &InBatch<'_>,
     ) -> Result<Disposition, SenderError> {
         let body = rec.body.as_deref().unwrap_or("");
-        let receive_count: u32 = rec
-            .attributes
-            .get("ApproximateReceiveCount")
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(1);
+        let arrival = Arrival::of(rec, &self.app.clock);
         let req = match read {
-            RecordBody::Handback(handback) => return self.handback(cx, handback).await,
-            RecordBody::Request(Ok(r)) => r,
-            RecordBody::Request(Err(invalid)) => {
-                warn!(reason = invalid.code(), detail = %invalid, "invalid send request; parked");
-                let reason = ParkReason {
-                    reason: format!("invalid_request:{}", invalid.code()),
-                    detail: invalid.to_string(),
-                    meta_code: None,
-                    meta_title: None,
-                };
-                self.app.queues.park(body, &reason).await?;
-                return Ok(Disposition::Done);
+            QueueMessage::Control(Control::TemplateHandback(h)) => {
+                return self.handback(cx, h, arrival).await
+            }
+            QueueMessage::Control(Control::Release(r)) => {
+                return self.release(&r.tenant_id, r.why).await
+            }
+            QueueMessage::Control(Control::Sweep(_)) => return self.sweep().await,
+            QueueMessage::Request(Ok(r)) => r,
+            QueueMessage::Request(Err(invalid)) => {
+                return self.park_invalid(cx, body, &invalid).await
             }
         };
         let span = tracing::Span::current();
@@ -385,7 +387,7 @@ impl Sender {
             ClaimOutcome::Claimed(e) => e,
             ClaimOutcome::Existing(existing) => {
                 match self.resume(cx, &req, &existing, &token, now).await? {
-                    Resume::Proceed(e) => e,
+                    Resume::Proceed(e) => *e,
                     Resume::Stop(d) => return Ok(d),
                 }
             }
@@ -394,11 +396,75 @@ impl Sender {
             warn!("simulated crash after claim");
             return Ok(Disposition::RetryAfter(0));
         }
-        self.send(cx, &tenant, &req, body, &entry, &token, receive_count)
-            .await
+        let attempt = Attempt {
+            req: &req,
+            body,
+            token: &token,
+            entry: &entry,
+            arrival,
+        };
+        self.send(cx, &tenant, &attempt).await
     }
 
-    /// A key that someone already claimed: finished, in flight, or in doubt.
+    /// A request that cannot be sent, parked at once with its reason. If its
+    /// tenant (a configured one) and key can be read, its ledger says so too,
+    /// so its timeline shows it, and its outcome is published.
+    async fn park_invalid(
+        &self,
+        cx: &InBatch<'_>,
+        body: &str,
+        invalid: &InvalidRequest,
+    ) -> Result<Disposition, SenderError> {
+        warn!(reason = invalid.code(), detail = %invalid, "invalid send request; parked");
+        let reason = ParkReason {
+            reason: format!("invalid_request:{}", invalid.code()),
+            detail: invalid.to_string(),
+            meta_code: None,
+            meta_title: None,
+        };
+        let Some((tenant, key)) = request::readable_ids(body) else {
+            self.app.queues.park(body, &reason).await?;
+            return Ok(Disposition::Done);
+        };
+        let span = tracing::Span::current();
+        span.record("tenant", tenant.as_str());
+        span.record("idempotency_key", key.as_str());
+        if self.app.directory.tenant(&tenant).await?.is_none() {
+            self.app.queues.park(body, &reason).await?;
+            return Ok(Disposition::Done);
+        }
+        let now = self.app.clock.now();
+        self.app.queues.park(body, &reason).await?;
+        let recorded = self
+            .app
+            .store
+            .record_final(
+                &tenant,
+                &key,
+                None,
+                LedgerState::Parked,
+                &format!("{}: {}", reason.reason, reason.detail),
+                Some(body),
+                now,
+            )
+            .await?;
+        if recorded {
+            self.note_parked(&tenant, &key, &reason, now).await;
+            cx.outcome_for(
+                &tenant,
+                &key,
+                "parked",
+                None,
+                None,
+                None,
+                Some(reason.reason.clone()),
+            );
+        }
+        Ok(Disposition::Done)
+    }
+
+    /// A key that someone already claimed: finished, in flight, in doubt, or
+    /// waiting for its template.
     async fn resume(
         &self,
         cx: &InBatch<'_>,
@@ -409,7 +475,7 @@ impl Sender {
     ) -> Result<Resume, SenderError> {
         let store = &self.app.store;
         match existing.state {
-            s if s.is_final() => {
+            s if s.is_final() || s == LedgerState::Waiting => {
                 info!(
                     state = s.as_str(),
                     "already handled; acknowledged without sending, its outcome published again"
@@ -490,7 +556,7 @@ impl Sender {
                 {
                     ClaimOutcome::Claimed(e) => {
                         warn!("ambiguous send judged lost (no status by decide_at); sending again");
-                        Ok(Resume::Proceed(e))
+                        Ok(Resume::Proceed(Box::new(e)))
                     }
                     ClaimOutcome::Existing(_) => Ok(Resume::Stop(Disposition::RetryAfter(1))),
                 }
@@ -501,7 +567,12 @@ impl Sender {
     }
 
     /// A 131047 hand-back from the webhook: re-claim the key for a template.
-    async fn handback(&self, cx: &InBatch<'_>, h: Handback) -> Result<Disposition, SenderError> {
+    async fn handback(
+        &self,
+        cx: &InBatch<'_>,
+        h: Handback,
+        arrival: Arrival,
+    ) -> Result<Disposition, SenderError> {
         let span = tracing::Span::current();
         span.record("tenant", h.tenant_id.as_str());
         span.record("idempotency_key", h.idempotency_key.as_str());
@@ -539,24 +610,27 @@ impl Sender {
             Ok(r) => r,
             Err(_) => return Ok(Disposition::Done),
         };
-        self.send(cx, &tenant, &req, &body, &entry, &token, 1).await
+        let attempt = Attempt {
+            req: &req,
+            body: &body,
+            token: &token,
+            entry: &entry,
+            arrival,
+        };
+        self.send(cx, &tenant, &attempt).await
     }
 
     /// Chooses free-form or template, sends, and records the outcome.
-    #[allow(clippy::too_many_arguments)]
     async fn send(
         &self,
         cx: &InBatch<'_>,
         tenant: &Tenant,
-        req: &SendRequest,
-        body: &str,
-        entry: &LedgerEntry,
-        token: &str,
-        receive_count: u32,
+        a: &Attempt<'_>,
     ) -> Result<Disposition, SenderError> {
         let cfg = &self.app.config.sender;
+        let req = a.req;
         let now = self.app.clock.now();
-        let free_form = match (&req.text, entry.force_template) {
+        let free_form = match (&req.text, a.entry.force_template) {
             (Some(_), false) => {
                 let csm = (req.tenant_id.clone(), req.to.clone());
                 let window = match cx.windows.clone().await.get(&csm) {
@@ -577,28 +651,13 @@ impl Sender {
                         .close_window(&req.tenant_id, &req.to, now, now)
                         .await?;
                 }
-                result => {
-                    return self
-                        .conclude(
-                            cx,
-                            req,
-                            body,
-                            token,
-                            SendMode::FreeForm,
-                            None,
-                            result,
-                            receive_count,
-                        )
-                        .await
-                }
+                result => return self.conclude(cx, a, SendMode::FreeForm, None, result).await,
             }
         }
         let def = self.catalog.choose(req.event, req.health, req.premium);
         let status = self.template_status(&req.tenant_id, def).await?;
-        if status != APPROVED {
-            return self
-                .template_not_ready(cx, req, body, entry, token, def, &status, now)
-                .await;
+        if status != TemplateStatus::Approved {
+            return self.template_not_ready(cx, a, def, &status).await;
         }
         let component = match def.send_component(&req.params) {
             Ok(c) => c,
@@ -609,22 +668,13 @@ impl Sender {
                     meta_code: None,
                     meta_title: None,
                 };
-                return self.park(cx, req, body, Some(token), reason).await;
+                return self.park(cx, req, a.body, Some(a.token), reason).await;
             }
         };
         let message = template_message(req, component);
         let result = self.call(tenant, &message).await;
-        self.conclude(
-            cx,
-            req,
-            body,
-            token,
-            SendMode::Template,
-            Some(def.name.as_str()),
-            result,
-            receive_count,
-        )
-        .await
+        self.conclude(cx, a, SendMode::Template, Some(def.name.as_str()), result)
+            .await
     }
 
     /// One Graph call, paced, with one token refresh on 190.
@@ -655,19 +705,16 @@ impl Sender {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn conclude(
         &self,
         cx: &InBatch<'_>,
-        req: &SendRequest,
-        body: &str,
-        token: &str,
+        a: &Attempt<'_>,
         mode: SendMode,
         template: Option<&str>,
         result: Result<SendResponse, GraphError>,
-        receive_count: u32,
     ) -> Result<Disposition, SenderError> {
         let store = &self.app.store;
+        let req = a.req;
         let now = self.app.clock.now();
         let err = match result {
             Ok(resp) => {
@@ -684,7 +731,7 @@ impl Sender {
                     .record_sent(
                         &req.tenant_id,
                         &req.idempotency_key,
-                        token,
+                        a.token,
                         mode,
                         template,
                         &wamid,
@@ -712,17 +759,20 @@ impl Sender {
         let detail = describe(&err);
         match class {
             Class::Transient | Class::AuthExpired | Class::OutsideWindow => {
-                if receive_count >= self.app.config.sender.max_attempts {
+                if a.arrival.receive_count >= self.app.config.sender.max_attempts {
                     let reason = ParkReason {
                         reason: "max_attempts".into(),
-                        detail: format!("gave up after {receive_count} attempts; last: {detail}"),
+                        detail: format!(
+                            "gave up after {} attempts; last: {detail}",
+                            a.arrival.receive_count
+                        ),
                         meta_code: code,
                         meta_title: meta_title(&err),
                     };
-                    return self.park(cx, req, body, Some(token), reason).await;
+                    return self.park(cx, req, a.body, Some(a.token), reason).await;
                 }
                 store
-                    .record_retry(&req.tenant_id, &req.idempotency_key, token, &detail, now)
+                    .record_retry(&req.tenant_id, &req.idempotency_key, a.token, &detail, now)
                     .await?;
                 let hint = match &err {
                     GraphError::Api {
@@ -730,7 +780,7 @@ impl Sender {
                     } => *retry_after_secs,
                     _ => None,
                 };
-                let delay = backoff_secs(receive_count, hint);
+                let delay = backoff_secs(a.arrival.receive_count, hint);
                 warn!(error = %detail, delay, "transient failure; will retry");
                 Ok(Disposition::RetryAfter(delay))
             }
@@ -740,7 +790,7 @@ impl Sender {
                     .record_ambiguous(
                         &req.tenant_id,
                         &req.idempotency_key,
-                        token,
+                        a.token,
                         &detail,
                         now + delay,
                         mode,
@@ -770,7 +820,7 @@ impl Sender {
                     meta_code: code,
                     meta_title: meta_title(&err),
                 };
-                self.park(cx, req, body, Some(token), reason).await
+                self.park(cx, req, a.body, Some(a.token), reason).await
             }
             Class::Permanent => {
                 let reason = ParkReason {
@@ -779,19 +829,19 @@ impl Sender {
                     meta_code: code,
                     meta_title: meta_title(&err),
                 };
-                self.park(cx, req, body, Some(token), reason).await
+                self.park(cx, req, a.body, Some(a.token), reason).await
             }
         }
     }
 
-    /// The template's status at Meta as recorded (`NOT_SUBMITTED` if we have
+    /// The template's status at Meta as recorded (not submitted if we have
     /// no record), from a short cache: an APPROVED answer is trusted for a
     /// minute, anything else for seconds so an approval is seen soon.
     async fn template_status(
         &self,
         tenant: &TenantId,
         def: &TemplateDef,
-    ) -> Result<String, SenderError> {
+    ) -> Result<TemplateStatus, SenderError> {
         let key = (
             tenant.clone(),
             def.name.as_str().to_string(),
@@ -800,62 +850,123 @@ impl Sender {
         let status = self
             .template_statuses
             .get_or_load(&key, || async {
-                let status = self
+                let record = self
                     .app
                     .store
                     .get_template(tenant, def.name.as_str(), &def.language)
-                    .await?
-                    .map(|t| t.status)
-                    .unwrap_or_else(|| "NOT_SUBMITTED".into());
-                let ttl = if status == APPROVED {
-                    APPROVED_TTL
-                } else {
-                    UNAPPROVED_TTL
-                };
+                    .await?;
+                let status = TemplateStatus::from_meta(record.as_ref().map(|t| t.status.as_str()));
+                let ttl = status_ttl(&status);
                 Ok::<_, SenderError>((status, ttl))
             })
             .await?;
         Ok(status)
     }
 
-    /// The template is not approved: wait (it may be PENDING) until
-    /// `deliver_by` or `TEMPLATE_WAIT_LIMIT_SECS` from the first attempt, then park.
-    #[allow(clippy::too_many_arguments)]
+    /// Puts a template status read elsewhere (the release pass) in the
+    /// cache [`Sender::template_status`] reads.
+    fn remember_template_status(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        language: &str,
+        status: TemplateStatus,
+    ) {
+        let ttl = status_ttl(&status);
+        self.template_statuses.put(
+            (tenant.clone(), name.to_string(), language.to_string()),
+            status,
+            ttl,
+        );
+    }
+
+    /// The template is not approved. Refused for good (rejected, disabled):
+    /// the alert is parked with Meta's reason. Otherwise (in review, paused,
+    /// not submitted yet) the alert is held until the template is approved,
+    /// its CSM opens a window, or `deliver_by` / `TEMPLATE_WAIT_LIMIT_SECS`
+    /// from its first attempt passes.
     async fn template_not_ready(
         &self,
         cx: &InBatch<'_>,
-        req: &SendRequest,
-        body: &str,
-        entry: &LedgerEntry,
-        token: &str,
+        a: &Attempt<'_>,
         def: &TemplateDef,
-        status: &str,
-        now: i64,
+        status: &TemplateStatus,
     ) -> Result<Disposition, SenderError> {
-        let limit = req.deliver_by.unwrap_or(
-            entry.created_at + self.app.config.sender.template_wait_limit.as_secs() as i64,
-        );
-        if now + i64::from(TEMPLATE_RECHECK_SECS) > limit {
-            let reason = ParkReason {
-                reason: "template_not_approved".into(),
-                detail: format!("template {} is {status}", def.name),
-                meta_code: None,
-                meta_title: None,
-            };
-            return self.park(cx, req, body, Some(token), reason).await;
+        let req = a.req;
+        let now = self.app.clock.now();
+        if status.is_refused() {
+            let reason = self.template_refused(&req.tenant_id, def, status).await?;
+            return self.park(cx, req, a.body, Some(a.token), reason).await;
         }
-        self.app
+        let deadline = req.deliver_by.unwrap_or(
+            a.entry.created_at + self.app.config.sender.template_wait_limit.as_secs() as i64,
+        );
+        if now >= deadline {
+            let reason = release::template_not_approved(def.name.as_str(), status);
+            return self.park(cx, req, a.body, Some(a.token), reason).await;
+        }
+        let waiting = WaitingAlert {
+            sk: waiting_sk(a.arrival.enqueued_ms, &req.idempotency_key),
+            key: req.idempotency_key.clone(),
+            template: def.name.as_str().to_string(),
+            language: def.language.clone(),
+            csm: req.to.clone(),
+            has_text: req.text.is_some(),
+            deadline,
+            enqueued_ms: a.arrival.enqueued_ms,
+        };
+        // The item first: a crash before the ledger write leaves a claimed
+        // key whose redelivery holds it again (same item), never an alert
+        // that waits with no item to wake it.
+        self.app.store.put_waiting(&req.tenant_id, &waiting).await?;
+        if !self
+            .app
             .store
-            .record_retry(
+            .record_waiting(
                 &req.tenant_id,
                 &req.idempotency_key,
-                token,
-                &format!("template {} is {status}", def.name),
+                a.token,
+                def.name.as_str(),
+                deadline,
                 now,
             )
+            .await?
+        {
+            error!(
+                "could not hold the alert: its claim was taken over meanwhile (lease too short?)"
+            );
+            return Ok(Disposition::Done);
+        }
+        info!(template = %def.name, status = %status, deadline, "template not approved yet; the alert waits for it, outside the send queue");
+        cx.outcome(
+            req,
+            "waiting",
+            None,
+            Some(def.name.as_str().to_string()),
+            None,
+            Some(format!("template {} is {status}", def.name)),
+        );
+        Ok(Disposition::Held)
+    }
+
+    /// Why an alert is parked for a template Meta refused, with Meta's
+    /// rejection reason as recorded.
+    async fn template_refused(
+        &self,
+        tenant: &TenantId,
+        def: &TemplateDef,
+        status: &TemplateStatus,
+    ) -> Result<ParkReason, SenderError> {
+        let record = self
+            .app
+            .store
+            .get_template(tenant, def.name.as_str(), &def.language)
             .await?;
-        warn!(template = %def.name, status, "template not approved yet; waiting");
-        Ok(Disposition::RetryAfter(TEMPLATE_RECHECK_SECS))
+        Ok(release::template_rejected(
+            def.name.as_str(),
+            status,
+            record.as_ref().and_then(|t| t.reason.as_deref()),
+        ))
     }
 
     async fn park(
@@ -870,17 +981,7 @@ impl Sender {
         // the key still claimed and parks again (a duplicate DLQ entry,
         // never a lost one).
         self.app.queues.park(body, &reason).await?;
-        // The tenant's parked count for the status API. A failure is logged
-        // and not retried: re-running the park would put a second copy in
-        // the DLQ for the sake of a counter.
-        if let Err(e) = self
-            .app
-            .store
-            .count_parked(&req.tenant_id, self.app.clock.now())
-            .await
-        {
-            warn!(error = %e, "could not count the parked alert for the tenant");
-        }
+        let now = self.app.clock.now();
         self.app
             .store
             .record_final(
@@ -890,41 +991,103 @@ impl Sender {
                 LedgerState::Parked,
                 &format!("{}: {}", reason.reason, reason.detail),
                 Some(body),
-                self.app.clock.now(),
+                now,
             )
             .await?;
+        self.note_parked(&req.tenant_id, &req.idempotency_key, &reason, now)
+            .await;
         warn!(reason = %reason.reason, meta_code = reason.meta_code, "alert parked in the DLQ");
         cx.outcome(req, "parked", None, None, None, Some(reason.reason.clone()));
         Ok(Disposition::Done)
     }
+
+    /// The tenant's parked count (status API) and list (`fwa parked`). A
+    /// failure is logged and not retried: re-running the park would put a
+    /// second copy in the DLQ for the sake of an index.
+    async fn note_parked(
+        &self,
+        tenant: &TenantId,
+        key: &crate::ids::IdempotencyKey,
+        reason: &ParkReason,
+        now: i64,
+    ) {
+        if let Err(e) = self.app.store.count_parked(tenant, now).await {
+            warn!(error = %e, "could not count the parked alert for the tenant");
+        }
+        if let Err(e) = self
+            .app
+            .store
+            .put_parked(
+                tenant,
+                key,
+                &reason.reason,
+                &reason.detail,
+                reason.meta_code,
+                now,
+            )
+            .await
+        {
+            warn!(error = %e, "could not list the parked alert for the tenant");
+        }
+    }
+}
+
+/// How long a template status is trusted from the cache: an approval for a
+/// minute, anything else for seconds so an approval is seen soon.
+fn status_ttl(status: &TemplateStatus) -> Duration {
+    if *status == TemplateStatus::Approved {
+        APPROVED_TTL
+    } else {
+        UNAPPROVED_TTL
+    }
+}
+
+/// When and how often SQS delivered the record an attempt came from.
+#[derive(Debug, Clone, Copy)]
+struct Arrival {
+    /// SQS's `ApproximateReceiveCount` (1 for an alert the release pass
+    /// took from the waiting list).
+    receive_count: u32,
+    /// When upstream enqueued it (SQS's `SentTimestamp`, unix ms): an
+    /// alert held for its template is released in this order.
+    enqueued_ms: i64,
+}
+
+impl Arrival {
+    fn of(rec: &SqsMessage, clock: &crate::clock::Clock) -> Arrival {
+        let attr = |name: &str| rec.attributes.get(name).and_then(|c| c.parse::<i64>().ok());
+        Arrival {
+            receive_count: attr("ApproximateReceiveCount")
+                .and_then(|c| u32::try_from(c).ok())
+                .unwrap_or(1),
+            enqueued_ms: attr("SentTimestamp").unwrap_or_else(|| clock.now_ms()),
+        }
+    }
+}
+
+/// One attempt to deliver an alert: the request, the claim that holds its
+/// key, and the record it came from.
+struct Attempt<'a> {
+    req: &'a SendRequest,
+    /// The request as received (what a park puts in the DLQ).
+    body: &'a str,
+    /// The claim token every ledger write after the claim must present.
+    token: &'a str,
+    /// The ledger entry as the claim left it.
+    entry: &'a LedgerEntry,
+    arrival: Arrival,
 }
 
 /// The CSMs' windows as read for a batch: a CSM missing here is read alone.
 type Windows = HashMap<(TenantId, E164), Option<Window>>;
 
-/// A record's body, read once for the batch: the window read and the
-/// record's own processing both start from it.
-enum RecordBody {
-    Handback(Handback),
-    Request(Result<SendRequest, InvalidRequest>),
-}
-
-impl RecordBody {
-    fn read(body: &str) -> Self {
-        match Handback::detect(body) {
-            Some(handback) => RecordBody::Handback(handback),
-            None => RecordBody::Request(SendRequest::parse(body)),
-        }
-    }
-}
-
 /// The CSMs of the requests that may go as free-form text: the ones whose
 /// windows the batch reads.
-fn free_form_csms(bodies: &[RecordBody]) -> Vec<(TenantId, E164)> {
+fn free_form_csms(bodies: &[QueueMessage]) -> Vec<(TenantId, E164)> {
     bodies
         .iter()
         .filter_map(|b| match b {
-            RecordBody::Request(Ok(req)) if req.text.is_some() => {
+            QueueMessage::Request(Ok(req)) if req.text.is_some() => {
                 Some((req.tenant_id.clone(), req.to.clone()))
             }
             _ => None,
@@ -952,9 +1115,34 @@ impl InBatch<'_> {
         wamid: Option<String>,
         reason: Option<String>,
     ) {
+        self.outcome_for(
+            &req.tenant_id,
+            &req.idempotency_key,
+            outcome,
+            mode,
+            template,
+            wamid,
+            reason,
+        )
+    }
+
+    /// [`InBatch::outcome`] for an alert known only by its tenant and key
+    /// (a request too broken to parse whole).
+    // The fields of one event.
+    #[allow(clippy::too_many_arguments)]
+    fn outcome_for(
+        &self,
+        tenant: &TenantId,
+        key: &crate::ids::IdempotencyKey,
+        outcome: &str,
+        mode: Option<SendMode>,
+        template: Option<String>,
+        wamid: Option<String>,
+        reason: Option<String>,
+    ) {
         let event = Event::SendOutcome {
-            tenant_id: req.tenant_id.to_string(),
-            idempotency_key: req.idempotency_key.to_string(),
+            tenant_id: tenant.to_string(),
+            idempotency_key: key.to_string(),
             outcome: outcome.to_string(),
             mode: mode.map(|m| m.as_str().to_string()),
             template,
@@ -974,29 +1162,47 @@ impl InBatch<'_> {
     /// again. An event repeated (same key, outcome and wamid) is one a
     /// consumer drops; an event lost is gone.
     fn repeat_outcome(&self, req: &SendRequest, entry: &LedgerEntry) {
-        match entry.state {
-            LedgerState::Sent => self.outcome(
-                req,
+        self.repeat_outcome_for(&req.tenant_id, &req.idempotency_key, entry)
+    }
+
+    /// [`InBatch::repeat_outcome`] by tenant and key.
+    fn repeat_outcome_for(
+        &self,
+        tenant: &TenantId,
+        key: &crate::ids::IdempotencyKey,
+        entry: &LedgerEntry,
+    ) {
+        let (outcome, mode, template, wamid, reason) = match entry.state {
+            LedgerState::Sent => (
                 "sent",
                 entry.mode,
                 entry.template.clone(),
                 entry.wamid.clone(),
                 None,
             ),
-            LedgerState::Expired => {
-                self.outcome(req, "expired", None, None, None, entry.last_error.clone())
-            }
-            LedgerState::Parked => {
-                // Stored as "reason: detail"; the event carries the reason.
-                let reason = entry.last_error.as_deref().map(|e| {
+            LedgerState::Expired => ("expired", None, None, None, entry.last_error.clone()),
+            // Stored as "reason: detail"; the event carries the reason.
+            LedgerState::Parked => (
+                "parked",
+                None,
+                None,
+                None,
+                entry.last_error.as_deref().map(|e| {
                     e.split_once(": ")
                         .map_or(e, |(reason, _)| reason)
                         .to_string()
-                });
-                self.outcome(req, "parked", None, None, None, reason)
-            }
-            _ => {}
-        }
+                }),
+            ),
+            LedgerState::Waiting => (
+                "waiting",
+                None,
+                entry.waiting_for.clone(),
+                None,
+                entry.last_error.clone(),
+            ),
+            _ => return,
+        };
+        self.outcome_for(tenant, key, outcome, mode, template, wamid, reason)
     }
     fn into_events(self) -> Vec<Event> {
         self.events.into_inner().unwrap_or_else(|p| p.into_inner())
@@ -1004,7 +1210,7 @@ impl InBatch<'_> {
 }
 
 enum Resume {
-    Proceed(LedgerEntry),
+    Proceed(Box<LedgerEntry>),
     Stop(Disposition),
 }
 

@@ -9,8 +9,13 @@
 //!                       │  timeout / lost answer           ► ambiguous ──(decide_at passed, no status seen)──► claimed
 //!                       │                                              └─(a status webhook echoed the key)──► sent
 //!                       │  lease ran out (instance died)   = treated like ambiguous
+//!                       │  template not approved yet       ► waiting ──(release pass)──► claimed
 //!                       └─ permanent error / stale         ► parked | expired
 //! ```
+//!
+//! A `waiting` alert is held outside the send queue until its template is
+//! approved, its CSM opens a window, or its deadline passes (see
+//! [`super::waiting`] and the sender's release pass).
 //!
 //! `claim_token` makes every write after the claim a compare-and-swap, so an
 //! instance whose lease ran out cannot overwrite the outcome of the instance
@@ -37,6 +42,8 @@ pub enum LedgerState {
     Expired,
     /// Permanently failed; a copy with the reason is in the DLQ.
     Parked,
+    /// Held (outside the send queue) until its template is approved.
+    Waiting,
 }
 
 impl LedgerState {
@@ -48,6 +55,7 @@ impl LedgerState {
             LedgerState::Ambiguous => "ambiguous",
             LedgerState::Expired => "expired",
             LedgerState::Parked => "parked",
+            LedgerState::Waiting => "waiting",
         }
     }
 
@@ -59,6 +67,7 @@ impl LedgerState {
             "ambiguous" => LedgerState::Ambiguous,
             "expired" => LedgerState::Expired,
             "parked" => LedgerState::Parked,
+            "waiting" => LedgerState::Waiting,
             _ => return None,
         })
     }
@@ -107,6 +116,11 @@ pub struct LedgerEntry {
     pub created_at: i64,
     pub updated_at: i64,
     pub sent_at: Option<i64>,
+    /// Set once the alert waited for its template: which one, since when,
+    /// and when it is parked if still waiting.
+    pub waiting_for: Option<String>,
+    pub waiting_since: Option<i64>,
+    pub wait_deadline: Option<i64>,
 }
 
 /// What a claim found.
@@ -213,6 +227,52 @@ impl Store {
             .expression_attribute_values(":why", s("meta:131047 free-form refused outside the 24h window"))
             .expression_attribute_values(":now", n(now));
         self.claim_send(req).await
+    }
+
+    /// Takes a waiting alert for the release pass. `retry` is accepted too:
+    /// a pass that handed the alert to the send queue may have stopped
+    /// before removing its waiting item, and the claim keeps the two apart.
+    pub async fn claim_waiting(
+        &self,
+        tenant: &TenantId,
+        key: &IdempotencyKey,
+        token: &str,
+        now: i64,
+        lease_secs: i64,
+    ) -> Result<ClaimOutcome, StoreError> {
+        let req = self
+            .ledger_update(tenant, key)
+            .update_expression("SET #state = :claimed, claim_token = :tok, lease_until = :lease, attempts = attempts + :one, updated_at = :now REMOVE decide_at")
+            .condition_expression("#state IN (:waiting, :retry)")
+            .expression_attribute_values(":claimed", s(LedgerState::Claimed.as_str()))
+            .expression_attribute_values(":waiting", s(LedgerState::Waiting.as_str()))
+            .expression_attribute_values(":retry", s(LedgerState::Retry.as_str()))
+            .expression_attribute_values(":tok", s(token))
+            .expression_attribute_values(":lease", n(now + lease_secs))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", n(now));
+        self.claim_send(req).await
+    }
+
+    /// The holder puts its alert on hold for `template` until `deadline`.
+    pub async fn record_waiting(
+        &self,
+        tenant: &TenantId,
+        key: &IdempotencyKey,
+        token: &str,
+        template: &str,
+        deadline: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let req = self
+            .ledger_update(tenant, key)
+            .update_expression("SET #state = :waiting, waiting_for = :tpl, wait_deadline = :d, waiting_since = if_not_exists(waiting_since, :now), last_error = :why, updated_at = :now REMOVE lease_until, decide_at")
+            .expression_attribute_values(":waiting", s(LedgerState::Waiting.as_str()))
+            .expression_attribute_values(":tpl", s(template))
+            .expression_attribute_values(":d", n(deadline))
+            .expression_attribute_values(":why", s(format!("waiting for template {template}")))
+            .expression_attribute_values(":now", n(now));
+        self.guarded(req, token).await
     }
 
     async fn claim_send(&self, req: UpdateItemFluentBuilder) -> Result<ClaimOutcome, StoreError> {
@@ -440,5 +500,8 @@ fn parse_ledger(item: &Item) -> Result<LedgerEntry, StoreError> {
         created_at: get_n(item, "created_at").unwrap_or(0),
         updated_at: get_n(item, "updated_at").unwrap_or(0),
         sent_at: get_n(item, "sent_at"),
+        waiting_for: get_s(item, "waiting_for"),
+        waiting_since: get_n(item, "waiting_since"),
+        wait_deadline: get_n(item, "wait_deadline"),
     })
 }

@@ -23,6 +23,7 @@
 //! | number reachability | `T#{tenant}` | `CSM#{e164}` | | sender and webhook (flag on 131026), admin API (clears it when a CSM's number changes to this one) | sender, admin API: is the number flagged undeliverable? |
 //! | last webhook | `T#{tenant}#ACTIVITY` | `WEBHOOK` | | webhook (at most one conditional write per verified body, throttled per instance) | status API |
 //! | parked alerts | `T#{tenant}#ACTIVITY` | `DAY#{days since epoch}` | `ttl` = day + 15 days | sender (atomic `ADD` when it parks an alert) | status API: sum of the DLQ's 14 retained days (query) |
+//! | parked alert | `T#{tenant}#PARKED` | `K#{idempotency_key}` | | sender (when it parks an alert, after the DLQ copy) | `fwa parked` (the tenant's list), redrive (removes it); see [`parked`] |
 //! | waiting alert, release lease | `T#{tenant}#WAITING` | `W#{enqueued_ms}#{key}`, `LOCK` | `gsi1pk` = `T#{tenant}#WAITCSM#{e164}` | sender (an alert whose template is not approved; the release pass) | sender's release pass (in enqueue order), webhook (does a CSM who wrote have waiting alerts?), status API (count); see [`waiting`] |
 //! | webhook dedup | `T#{tenant}#DEDUP#{kind}#{id}` | `DEDUP` | `ttl` = +7 days | webhook (conditional put) | webhook: has this inbound message been acted on? |
 //!
@@ -34,6 +35,7 @@ mod activity;
 mod dedup;
 mod ledger;
 mod messages;
+mod parked;
 mod roster;
 mod templates;
 mod tenants;
@@ -50,6 +52,7 @@ use thiserror::Error;
 pub use activity::{Activity, DLQ_RETENTION_DAYS};
 pub use ledger::{ClaimOutcome, LedgerEntry, LedgerState, SendMode};
 pub use messages::{MessageStatusRecord, StatusChange};
+pub use parked::ParkedAlert;
 pub use roster::RosterEntry;
 pub use templates::{TemplateRecord, TemplateStatusChange};
 pub use tenants::verify_token_digest;

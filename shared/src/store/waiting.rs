@@ -22,7 +22,10 @@
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
-use super::{applied, condition_failed, get_bool, get_n, get_s, n, required_n, required_s, s, Item, Store, StoreError};
+use super::{
+    applied, condition_failed, get_bool, get_n, get_s, n, required_n, required_s, s, Item, Store,
+    StoreError,
+};
 use crate::ids::{IdempotencyKey, TenantId};
 use crate::phone::E164;
 
@@ -212,7 +215,11 @@ impl Store {
 
     /// Gives the release lease back. Returns whether another caller asked
     /// for a rerun meanwhile (the holder then runs its pass again).
-    pub async fn finish_release(&self, tenant: &TenantId, holder: &str) -> Result<bool, StoreError> {
+    pub async fn finish_release(
+        &self,
+        tenant: &TenantId,
+        holder: &str,
+    ) -> Result<bool, StoreError> {
         let out = self
             .update(waiting_pk(tenant), "LOCK")
             .update_expression("REMOVE holder, lease_until SET rerun = :f")
@@ -259,6 +266,9 @@ mod tests {
         let early = waiting_sk(1_764_000_000_000, &k("zzz"));
         let late = waiting_sk(1_764_000_000_001, &k("aaa"));
         assert!(early < late);
-        assert!(waiting_sk(5, &k("a")) < waiting_sk(40, &k("a")), "zero-padded");
+        assert!(
+            waiting_sk(5, &k("a")) < waiting_sk(40, &k("a")),
+            "zero-padded"
+        );
     }
 }

@@ -15,8 +15,10 @@ use crate::events::Event;
 use crate::graph::GraphError;
 use crate::ids::TenantId;
 use crate::owed::{publish_or_keep, Keep, Produced};
+use crate::sender::message::{Control, ReleaseWhy};
 use crate::startup::App;
 use crate::store::{Change, TemplateStatusChange};
+use crate::templates::status::TemplateStatus;
 use crate::tenants::{DirectoryError, Tenant, TokenCallError};
 
 /// Meta's answer to a template that already exists in that language:
@@ -238,6 +240,7 @@ async fn reconcile_with(
     let local = app.store.list_templates(t).await?;
     let mut repaired = Vec::new();
     let mut produced = Vec::new();
+    let mut wake = false;
     let now = app.clock.now();
     for r in remote.iter().filter(|r| catalog.get(&r.name).is_some()) {
         let known = local
@@ -258,6 +261,7 @@ async fn reconcile_with(
             {
                 warn!(template = %r.name, status = %r.status, "template status repaired by reconcile (a webhook was missed)");
                 repaired.push(format!("{}/{}: {}", r.name, r.language, r.status));
+                wake |= TemplateStatus::from_meta(Some(&r.status)).wakes_waiting_alerts();
                 produced.push(status_event(
                     t,
                     &r.name,
@@ -297,6 +301,13 @@ async fn reconcile_with(
         }
     }
     publish_or_keep(app, t, produced).await?;
+    if wake {
+        // Alerts waiting for a template whose approval (or refusal) the
+        // webhook missed are released (or parked) now.
+        app.queues
+            .enqueue_send(&Control::release(t.clone(), ReleaseWhy::TemplateStatus).to_json())
+            .await?;
+    }
     Ok(ReconcileReport {
         tenant_id: t.to_string(),
         seen: remote.len(),

@@ -48,11 +48,13 @@ use crate::ids::IdempotencyKey;
 use crate::owed::{publish_or_keep, Keep, Produced};
 use crate::phone::{mask, E164};
 use crate::queues::QueueError;
+use crate::sender::message::{Control, ReleaseWhy};
 use crate::startup::App;
 use crate::store::{
     verify_token_digest, AliasKind, Change, StatusChange, StoreError, TemplateStatusChange,
     WINDOW_SECS,
 };
+use crate::templates::status::TemplateStatus;
 use crate::tenants::{DirectoryError, Tenant};
 use payload::{
     DeliveryStatus, InboundMessage, Intake, StatusUpdate, TemplateChange, TemplateUpdate,
@@ -353,6 +355,12 @@ async fn on_message<'a>(
     };
     let t = &tenant.tenant_id;
     app.store.open_window(t, &csm, m.timestamp, &m.id).await?;
+    // Alerts held for their template can go to this CSM as free-form text
+    // now. Before the sighting check, so Meta's retry asks again if this
+    // failed.
+    if app.store.csm_has_waiting(t, &csm).await? {
+        release(app, t, ReleaseWhy::WindowOpened).await?;
+    }
     if !app.store.first_sighting(t, "msg", &m.id, now).await? {
         return Ok(None);
     }
@@ -398,8 +406,11 @@ async fn on_status<'a>(
                 app.store.close_window(t, csm, s.timestamp, now).await?;
             }
             if let Some(key) = &key {
-                let handback =
-                    crate::sender::request::Handback::new(t.clone(), key.clone(), s.id.to_string());
+                let handback = crate::sender::message::Control::handback(
+                    t.clone(),
+                    key.clone(),
+                    s.id.to_string(),
+                );
                 app.queues.enqueue_send(&handback.to_json()).await?;
                 info!(wamid = %s.id, idempotency_key = %key, "free-form message refused outside the window; handed back for a template");
             }
@@ -496,6 +507,15 @@ async fn on_template<'a>(
             ts,
         )
         .await?;
+    // Alerts waiting for this template are sent (approved) or parked
+    // (rejected, disabled). Asked on every delivery of the webhook, so
+    // Meta's retry asks again if this failed; a release with nothing to
+    // do costs one query.
+    if let TemplateStatusChange::Status { status, .. } = &change {
+        if TemplateStatus::from_meta(Some(status)).wakes_waiting_alerts() {
+            release(app, &tenant.tenant_id, ReleaseWhy::TemplateStatus).await?;
+        }
+    }
     let replay = match changed {
         Change::Applied => false,
         Change::Unpublished => true,
@@ -553,4 +573,12 @@ async fn on_template<'a>(
         },
         replay,
     }))
+}
+
+/// Asks the sender for a release pass over the tenant's waiting alerts.
+async fn release(app: &App, tenant: &crate::ids::TenantId, why: ReleaseWhy) -> Result<(), Refusal> {
+    app.queues
+        .enqueue_send(&Control::release(tenant.clone(), why).to_json())
+        .await?;
+    Ok(())
 }

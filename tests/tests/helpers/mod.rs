@@ -155,9 +155,10 @@ impl World {
         self.stack.time.now()
     }
 
-    /// Lets `by` pass on the world's clock.
-    pub fn advance(&self, by: Duration) {
-        self.stack.time.advance(by);
+    /// Lets `by` pass on the world's clock (and the sweep schedule fire,
+    /// as it would have meanwhile: [`fincelo_local::Stack::advance`]).
+    pub async fn advance(&self, by: Duration) {
+        self.stack.advance(by).await.expect("clock advanced");
     }
 
     /// The world's app, but with an events queue that does not exist: every
@@ -260,6 +261,29 @@ impl World {
             .expect("webhook reachable")
     }
 
+    /// Every message the sandbox accepted from this tenant's number.
+    pub async fn messages_to_tenant(&self) -> Vec<MessageRecord> {
+        self.meta
+            .messages(Some(&self.tenant.phone_number_id), None)
+            .await
+            .expect("sandbox messages")
+    }
+
+    /// An alert's timeline, as the admin API answers it.
+    pub async fn timeline(&self, key: &str) -> Value {
+        let resp = fincelo::admin::handle(
+            &self.stack.app,
+            fincelo::admin::AdminRequest {
+                method: http::Method::GET,
+                path: format!("/admin/tenants/{}/messages/{key}", self.tenant.tenant_id),
+                body: bytes::Bytes::new(),
+            },
+        )
+        .await;
+        assert_eq!(resp.status, 200, "{:?}", resp.body);
+        resp.body.unwrap_or(Value::Null)
+    }
+
     /// Messages the sandbox accepted for one CSM number.
     pub async fn messages_to(&self, csm: &str) -> Vec<MessageRecord> {
         let digits = csm.trim_start_matches('+');
@@ -274,13 +298,19 @@ impl World {
 
     /// The CSM writes to the business number; waits until our window item exists.
     pub async fn csm_writes(&self, csm: &str) {
+        self.csm_writes_at(csm, None).await
+    }
+
+    /// The CSM writes at `timestamp` (unix seconds; the sandbox's now if
+    /// `None`); waits until our window item exists.
+    pub async fn csm_writes_at(&self, csm: &str, timestamp: Option<i64>) {
         let r = self
             .meta
             .inbound(&InboundRequest {
                 phone_number_id: self.tenant.phone_number_id.clone(),
                 from: csm.to_string(),
                 text: "hi".into(),
-                timestamp: None,
+                timestamp,
                 profile_name: None,
             })
             .await
@@ -338,6 +368,42 @@ impl World {
             .expect("ledger read")
     }
 
+    /// Submits the six templates while Meta's review takes a day (the
+    /// sandbox decides only when told: [`World::decide_template`]), so they
+    /// stay PENDING.
+    pub async fn submit_templates_pending(&self) {
+        self.meta
+            .set_knobs(&json!({"template_approval_delay_ms": 86_400_000u64}))
+            .await
+            .expect("knobs");
+        let (status, body) = self
+            .stack
+            .invoke_templates("submit", Some(&self.tenant.tenant_id))
+            .await;
+        assert_eq!(status, 200, "submit: {body}");
+    }
+
+    /// Meta decides a template (in English) and sends its status webhook.
+    pub async fn decide_template(&self, name: &str, status: &str, reason: Option<&str>) {
+        let r = self
+            .meta
+            .decide_template(&meta_sandbox::TemplateDecision {
+                waba_id: self.tenant.waba_id.clone(),
+                name: name.into(),
+                language: "en".into(),
+                status: status.into(),
+                reason: reason.map(str::to_string),
+                webhook: Some(true),
+            })
+            .await
+            .expect("template decided");
+        assert!(
+            r.webhook.iter().all(|d| d.delivered),
+            "the template webhook should be delivered: {:?}",
+            r.webhook
+        );
+    }
+
     /// Submits the six templates and waits until the table shows them APPROVED.
     pub async fn approve_all_templates(&self) {
         let (status, body) = self
@@ -360,6 +426,28 @@ impl World {
 
     pub async fn enqueue(&self, req: &Value) {
         self.stack.enqueue(&req.to_string()).await.expect("enqueue");
+    }
+
+    /// Messages on a queue of the stack: visible, in flight and delayed
+    /// (SQS's approximate counts; exact on the emulator).
+    pub async fn queue_depth(&self, logical_id: &str) -> u64 {
+        use aws_sdk_sqs::types::QueueAttributeName as A;
+        let out = self
+            .stack
+            .app
+            .queues
+            .client()
+            .get_queue_attributes()
+            .queue_url(self.stack.resources.queue(logical_id))
+            .attribute_names(A::ApproximateNumberOfMessages)
+            .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+            .attribute_names(A::ApproximateNumberOfMessagesDelayed)
+            .send()
+            .await
+            .expect("queue attributes");
+        out.attributes()
+            .map(|a| a.values().filter_map(|v| v.parse::<u64>().ok()).sum())
+            .unwrap_or(0)
     }
 
     /// Drains a queue until `done` holds for what was collected (or the timeout).
@@ -422,7 +510,8 @@ pub struct SendRequestBuilder {
     pub premium: bool,
     pub params: Vec<String>,
     pub text: Option<String>,
-    pub deliver_by: String,
+    /// RFC 3339, or `None` for a request without one.
+    pub deliver_by: Option<String>,
 }
 
 pub fn send_request(tenant_id: &str, phone: &str) -> SendRequestBuilder {
@@ -435,7 +524,7 @@ pub fn send_request(tenant_id: &str, phone: &str) -> SendRequestBuilder {
         premium: false,
         params: ["Globex", "85", "Pro", "good"].map(String::from).to_vec(),
         text: None,
-        deliver_by: rfc3339(now() + 3600),
+        deliver_by: Some(rfc3339(now() + 3600)),
     }
 }
 
@@ -451,7 +540,20 @@ impl SendRequestBuilder {
         self
     }
     pub fn deliver_by(mut self, unix: i64) -> Self {
-        self.deliver_by = rfc3339(unix);
+        self.deliver_by = Some(rfc3339(unix));
+        self
+    }
+    /// No `deliver_by`: the template wait limit applies.
+    pub fn no_deliver_by(mut self) -> Self {
+        self.deliver_by = None;
+        self
+    }
+    pub fn key(mut self, key: &str) -> Self {
+        self.key = key.into();
+        self
+    }
+    pub fn params(mut self, params: &[&str]) -> Self {
+        self.params = params.iter().map(|p| p.to_string()).collect();
         self
     }
     pub fn json(&self) -> Value {
@@ -461,8 +563,10 @@ impl SendRequestBuilder {
             "idempotency_key": self.key,
             "recipient": {"phone": self.phone, "csm_id": "csm-7"},
             "event": {"type": self.event, "customer": {"name": "Globex", "health": self.health, "premium": self.premium}, "params": self.params},
-            "deliver_by": self.deliver_by,
         });
+        if let Some(d) = &self.deliver_by {
+            v["deliver_by"] = json!(d);
+        }
         if let Some(t) = &self.text {
             v["text"] = json!(t);
         }
