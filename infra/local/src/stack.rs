@@ -3,7 +3,7 @@
 //!
 //! - HTTP (the HTTP API): `GET|POST /webhooks/whatsapp` → `fincelo::webhook::handle`;
 //!   `POST|GET /admin/tenants/{tenant_id}/templates` → the template function;
-//!   `/admin/tenants/{tenant_id}/{channel,csms/{csm_id},messages/{key}}` →
+//!   `/admin/tenants/{tenant_id}/{channel,csms,csms/{csm_id},messages/{key}}` →
 //!   `fincelo::admin::handle` (the admin function).
 //! - The send queue (the SQS event source mapping): `sender_instances`
 //!   pollers, each receiving up to 10 messages (batch size 10), calling
