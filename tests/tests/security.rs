@@ -332,8 +332,7 @@ fn each_queue_takes_messages_only_from_its_writers() {
             .unwrap()
             .values()
             .find(|r| {
-                r["Type"] == "AWS::SQS::QueuePolicy"
-                    && text(&r["Properties"]["Queues"][0]) == queue
+                r["Type"] == "AWS::SQS::QueuePolicy" && text(&r["Properties"]["Queues"][0]) == queue
             })
             .unwrap_or_else(|| panic!("{queue} has a queue policy"))
     };
