@@ -75,7 +75,9 @@ async fn sqs_send_receive_delete_round_trip() {
     w.shutdown().await;
 }
 
-/// A tenant's secrets stored by `add_tenant` are read back from Secrets Manager through the directory.
+/// A tenant's secrets stored by `add_tenant` are read back from Secrets
+/// Manager through the directory: the token from its token secret, the app
+/// secret and verify token from its webhook secret.
 #[tokio::test]
 async fn tenant_secret_is_read_from_secrets_manager() {
     let w = spawn_world().await;
@@ -87,8 +89,9 @@ async fn tenant_secret_is_read_from_secrets_manager() {
         .await
         .unwrap()
         .expect("tenant configured");
+    let token = w.stack.app.directory.token(&tenant).await.unwrap();
+    assert_eq!(token.access_token.expose_secret(), w.tenant.access_token);
     let secrets = w.stack.app.directory.secrets(&tenant).await.unwrap();
-    assert_eq!(secrets.access_token.expose_secret(), w.tenant.access_token);
     assert_eq!(secrets.app_secret.expose_secret(), w.tenant.app_secret);
     assert_eq!(secrets.verify_token.expose_secret(), w.tenant.verify_token);
     w.shutdown().await;

@@ -7,6 +7,7 @@ mod admin;
 mod e2e;
 mod foundation;
 mod reliability;
+mod security;
 mod sender;
 mod sender_limits;
 mod templates;

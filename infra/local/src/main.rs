@@ -61,7 +61,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         phone_number_id: "106540352242922".into(),
         waba_id: "102290129340398".into(),
         access_token: "dev-access-token".into(),
-        app_secret: "dev-app-secret".into(),
+        app_secret: "dev-app-secret-of-the-local-stack".into(),
         verify_token: "dev-verify-token".into(),
         display_phone_number: Some("+1 555 010 0000".into()),
     };

@@ -3,7 +3,7 @@
 //!
 //! - HTTP (the HTTP API): `GET|POST /webhooks/whatsapp` → `fincelo::webhook::handle`;
 //!   `POST|GET /admin/tenants/{tenant_id}/templates` → the template function;
-//!   `/admin/tenants/{tenant_id}/{channel,csms/{csm_id},messages/{key}}` →
+//!   `/admin/tenants/{tenant_id}/{channel,csms,csms/{csm_id},messages/{key}}` →
 //!   `fincelo::admin::handle` (the admin function).
 //! - The send queue (the SQS event source mapping): `sender_instances`
 //!   pollers, each receiving up to 10 messages (batch size 10), calling
@@ -26,7 +26,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::IntoResponse;
 use axum::routing::{any, get};
 use axum::Router;
-use fincelo::admin::AdminRequest;
+use fincelo::admin::{AdminRequest, Caller};
 use fincelo::clock::Clock;
 use fincelo::config::Config;
 use fincelo::ids::{PhoneNumberId, TenantId, WabaId};
@@ -156,8 +156,9 @@ pub struct LocalTenant {
 
 impl LocalTenant {
     /// A tenant no other run shares: ids of 15 random digits and secrets
-    /// made from `name` (`"{name}-…"`, `"token-{name}-…"`), for tests and
-    /// tools that need one more tenant in a shared emulator.
+    /// made from `name` (`"token-{name}-…"`, `"secret-{name}-…"` long
+    /// enough for [`fincelo::secrets::strength`]), for tests and tools that
+    /// need one more tenant in a shared emulator.
     pub fn unique(name: &str) -> LocalTenant {
         let id = &uuid::Uuid::new_v4().simple().to_string()[..8];
         LocalTenant {
@@ -165,7 +166,7 @@ impl LocalTenant {
             phone_number_id: random_digits(15),
             waba_id: random_digits(15),
             access_token: format!("token-{name}-{id}"),
-            app_secret: format!("secret-{name}-{id}"),
+            app_secret: format!("secret-{name}-{}", uuid::Uuid::new_v4().simple()),
             verify_token: format!("verify-{name}-{id}"),
             display_phone_number: None,
         }
@@ -301,9 +302,10 @@ impl Stack {
         format!("http://{}/webhooks/whatsapp", self.http_addr)
     }
 
-    /// Stores a tenant: its secret in Secrets Manager (the same
-    /// `SecretStore::put` the admin API uses), its configuration and aliases
-    /// in DynamoDB. Unlike the admin API it does not ask Meta first.
+    /// Stores a tenant: its two secrets in Secrets Manager (the same
+    /// `SecretStore` writes the admin API makes, staged then promoted at
+    /// once), its configuration and aliases in DynamoDB. Unlike the admin
+    /// API it does not ask Meta first. Weak secrets are refused.
     pub async fn add_tenant(&self, t: &LocalTenant) -> Result<(), StackError> {
         let bad = |e: fincelo::ids::IdError| StackError::Aws(e.to_string());
         let tenant_id = TenantId::parse(&t.tenant_id).map_err(bad)?;
@@ -428,6 +430,7 @@ fn router(app: App) -> Router {
             get(templates_status).post(templates_submit),
         )
         .route("/admin/tenants/{tenant_id}/channel", any(admin_route))
+        .route("/admin/tenants/{tenant_id}/csms", any(admin_route))
         .route("/admin/tenants/{tenant_id}/csms/{csm_id}", any(admin_route))
         .route(
             "/admin/tenants/{tenant_id}/messages/{idempotency_key}",
@@ -461,7 +464,9 @@ async fn webhook_route(
     )
 }
 
-/// The admin function's routes (`AWS_IAM` in API Gateway; loopback only here).
+/// The admin function's routes (`AWS_IAM` in API Gateway; loopback only
+/// here, so the runner stands in for the authoriser and gives every request
+/// the local identity).
 async fn admin_route(
     State(app): State<App>,
     method: Method,
@@ -474,6 +479,7 @@ async fn admin_route(
             method,
             path: uri.path().to_string(),
             body,
+            caller: Some(Caller::local()),
         },
     )
     .await;

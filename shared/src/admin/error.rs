@@ -23,6 +23,10 @@ pub enum AdminError {
     NotFound { code: &'static str, what: String },
     #[error("method not allowed on this route")]
     MethodNotAllowed,
+    /// The request context carries no IAM identity: the route was not
+    /// behind the `AWS_IAM` authoriser.
+    #[error("the request carries no IAM identity; admin routes need a SigV4-signed request behind the AWS_IAM authoriser")]
+    NoCaller,
     /// A phone number id, WABA id or verify token already belongs to another tenant.
     #[error("the phone number id, WABA id or verify token is already used by another tenant")]
     AliasTaken,
@@ -66,6 +70,7 @@ impl AdminError {
             AdminError::Invalid { code, message } => (400, *code, message.clone()),
             AdminError::NotFound { code, .. } => (404, *code, self.to_string()),
             AdminError::MethodNotAllowed => (405, "method_not_allowed", self.to_string()),
+            AdminError::NoCaller => (403, "forbidden", self.to_string()),
             AdminError::AliasTaken => (409, "conflict", self.to_string()),
             AdminError::MetaRefused {
                 meta_code,

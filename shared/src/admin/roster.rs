@@ -1,4 +1,6 @@
-//! `PUT|GET|DELETE /admin/tenants/{tenant_id}/csms/{csm_id}`: the CSM roster.
+//! `PUT|GET|DELETE /admin/tenants/{tenant_id}/csms/{csm_id}`: the CSM
+//! roster, one CSM at a time; `GET /admin/tenants/{tenant_id}/csms`: the
+//! whole roster (what `fwa csm list` shows, and the channel status's `csms`).
 //!
 //! A number is normalised to E.164 ([`super::input::whatsapp_number`]) and
 //! stored under the CSM id. Whether Meta found a number undeliverable
@@ -6,12 +8,42 @@
 //! stays until the CSM's number is changed (see
 //! [`crate::store::Store::put_csm_number`]).
 
-use serde_json::json;
+use serde_json::{json, Value};
 use tracing::info;
 
 use super::{configured, input, AdminError, AdminResponse};
 use crate::ids::{CsmId, TenantId};
 use crate::startup::App;
+
+/// The tenant's roster as every answer shows it: `csm_id`,
+/// `whatsapp_number`, `undeliverable`, `updated_at`, by CSM id. Two queries
+/// of the tenant's partition, whatever the roster's size.
+pub async fn roster(app: &App, tenant: &TenantId) -> Result<Vec<Value>, AdminError> {
+    let flagged = app.store.undeliverable_numbers(tenant).await?;
+    Ok(app
+        .store
+        .list_csms(tenant)
+        .await?
+        .into_iter()
+        .map(|entry| {
+            json!({
+                "csm_id": entry.csm_id,
+                "undeliverable": flagged.contains(entry.whatsapp_number.as_str()),
+                "whatsapp_number": entry.whatsapp_number,
+                "updated_at": entry.updated_at,
+            })
+        })
+        .collect())
+}
+
+/// `GET .../csms`: the whole roster.
+pub async fn list(app: &App, tenant: &TenantId) -> Result<AdminResponse, AdminError> {
+    configured(app, tenant).await?;
+    Ok(AdminResponse::json(
+        200,
+        json!({"tenant_id": tenant, "csms": roster(app, tenant).await?}),
+    ))
+}
 
 pub async fn put(
     app: &App,

@@ -12,7 +12,7 @@ use tracing::{info, warn};
 
 use super::catalog::Catalog;
 use crate::events::Event;
-use crate::graph::GraphError;
+use crate::graph::{GraphError, TemplateList};
 use crate::ids::TenantId;
 use crate::owed::{publish_or_keep, Keep, Produced};
 use crate::sender::message::{Control, ReleaseWhy};
@@ -63,6 +63,10 @@ pub struct ReconcileReport {
     pub tenant_id: String,
     pub seen: usize,
     pub repaired: Vec<String>,
+    /// False when Meta's list could not be read to its end (a `paging.next`
+    /// off the Graph API's origin was refused, see [`crate::graph`]): what
+    /// was seen is repaired, the rest waits for the next reconcile.
+    pub complete: bool,
 }
 
 async fn tenant(app: &App, id: &TenantId) -> Result<Tenant, TemplatesError> {
@@ -162,6 +166,7 @@ pub async fn submit_all(app: &App, tenant_id: &TenantId) -> Result<SubmitReport,
         let remote = list_remote(app, &tenant).await?;
         for r in results.iter_mut().filter(|r| r.outcome == "already_there") {
             if let Some(t) = remote
+                .templates
                 .iter()
                 .find(|t| t.name == r.name && t.language == r.language)
             {
@@ -214,10 +219,7 @@ fn status_event<'a>(
 }
 
 /// Meta's list of the tenant's templates.
-async fn list_remote(
-    app: &App,
-    tenant: &Tenant,
-) -> Result<Vec<crate::graph::RemoteTemplate>, TemplatesError> {
+async fn list_remote(app: &App, tenant: &Tenant) -> Result<TemplateList, TemplatesError> {
     let waba = tenant.waba_id.as_str();
     app.directory
         .with_token(tenant, |secrets| async move {
@@ -233,8 +235,9 @@ async fn list_remote(
 async fn reconcile_with(
     app: &App,
     tenant: &Tenant,
-    remote: Vec<crate::graph::RemoteTemplate>,
+    list: TemplateList,
 ) -> Result<ReconcileReport, TemplatesError> {
+    let remote = list.templates;
     let t = &tenant.tenant_id;
     let catalog = Catalog::builtin();
     let local = app.store.list_templates(t).await?;
@@ -312,5 +315,6 @@ async fn reconcile_with(
         tenant_id: t.to_string(),
         seen: remote.len(),
         repaired,
+        complete: list.complete,
     })
 }

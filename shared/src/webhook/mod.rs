@@ -48,6 +48,7 @@ use crate::ids::IdempotencyKey;
 use crate::owed::{publish_or_keep, Keep, Produced};
 use crate::phone::{mask, E164};
 use crate::queues::QueueError;
+use crate::secrets::SecretsError;
 use crate::sender::message::{Control, ReleaseWhy};
 use crate::startup::App;
 use crate::store::{
@@ -197,11 +198,15 @@ async fn handshake(app: &App, query: Option<&str>) -> Result<WebhookResponse, Re
         .await
         .map_err(Refusal::Directory)?
         .ok_or(Refusal::WrongVerifyToken)?;
-    let secrets = app
-        .directory
-        .secrets(&tenant)
-        .await
-        .map_err(Refusal::Directory)?;
+    let secrets = match app.directory.secrets(&tenant).await {
+        Ok(secrets) => secrets,
+        // A placeholder or too-short secret can verify nothing; the
+        // directory has logged which one and why.
+        Err(DirectoryError::Secrets(SecretsError::Weak(_))) => {
+            return Err(Refusal::WrongVerifyToken)
+        }
+        Err(e) => return Err(Refusal::Directory(e)),
+    };
     let matches: bool = secrets
         .verify_token
         .expose_secret()

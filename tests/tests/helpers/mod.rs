@@ -198,11 +198,10 @@ impl World {
         secrets
             .client()
             .put_secret_value()
-            .secret_id(secrets.secret_id(&self.tenant_id))
-            .secret_string(
-                json!({"access_token": new_token, "app_secret": self.tenant.app_secret, "verify_token": self.tenant.verify_token})
-                    .to_string(),
+            .secret_id(
+                fincelo::secrets::SecretKind::Token.name(&secrets.secret_id(&self.tenant_id)),
             )
+            .secret_string(json!({"access_token": new_token}).to_string())
             .send()
             .await
             .expect("secret rotated");
@@ -277,6 +276,7 @@ impl World {
                 method: http::Method::GET,
                 path: format!("/admin/tenants/{}/messages/{key}", self.tenant.tenant_id),
                 body: bytes::Bytes::new(),
+                caller: Some(fincelo::admin::Caller::local()),
             },
         )
         .await;
