@@ -6,6 +6,7 @@ mod helpers;
 mod admin;
 mod e2e;
 mod foundation;
+mod handback;
 mod reliability;
 mod security;
 mod sender;
