@@ -16,7 +16,7 @@ use crate::model::{
     TenantSpec, TokenRotation,
 };
 use crate::rules;
-use crate::state::{now_unix, AppState, Store, Tenant};
+use crate::state::{AppState, Store, Tenant};
 use crate::webhooks;
 
 /// Why a control request failed.
@@ -120,7 +120,7 @@ async fn inbound(
     Json(r): Json<InboundRequest>,
 ) -> Result<Json<InboundResult>, ControlError> {
     let from = rules::wa_id_of(&r.from).ok_or_else(|| invalid("from must be a phone number"))?;
-    let ts = r.timestamp.unwrap_or_else(now_unix);
+    let ts = r.timestamp.unwrap_or_else(|| state.now_s());
     let tenant = {
         let mut store = state.lock();
         let tenant = store
@@ -216,6 +216,7 @@ async fn decide_template(
             "status must be APPROVED, REJECTED, PAUSED, DISABLED or PENDING",
         ));
     }
+    let now_ms = state.now_ms();
     let template = {
         let mut store = state.lock();
         let t = store
@@ -229,6 +230,7 @@ async fn decide_template(
             })?;
         t.status = status;
         t.reason = d.reason.clone().unwrap_or_else(|| "NONE".into());
+        t.decided_at = Some(now_ms);
         t.clone()
     };
     let webhook = if d.webhook.unwrap_or(true) {

@@ -23,7 +23,9 @@ use crate::faults::{dropped_response, graph_faults, roll};
 use crate::knobs::WindowErrorMode;
 use crate::model::{MessageRecord, SentTemplate, TemplateRecord};
 use crate::rules::{self, PairBucket, SendKind};
-use crate::state::{now_unix, now_unix_ms, AppState, Store, Tenant};
+use crate::state::{AppState, Store, Tenant};
+use crate::template_review;
+use crate::versions::{self, ResolvedVersion};
 use crate::webhooks;
 
 /// Graph routes with the fault middleware.
@@ -38,20 +40,17 @@ pub fn router(state: AppState) -> Router<AppState> {
         .layer(axum::middleware::from_fn_with_state(state, graph_faults))
 }
 
-fn check_version(version: &str) -> Result<(), MetaError> {
-    let ok = version
-        .strip_prefix('v')
-        .and_then(|r| r.split_once('.'))
-        .is_some_and(|(a, b)| {
-            !a.is_empty() && !b.is_empty() && a.chars().chain(b.chars()).all(|c| c.is_ascii_digit())
-        });
-    if ok {
-        Ok(())
-    } else {
-        let mut e = MetaError::invalid_parameter("Invalid version format. Use format like 'v23.0'");
-        e.message = "Invalid version format. Use format like 'v23.0'".into();
-        Err(e)
+/// Resolves the path's version on the sandbox's clock (see [`crate::versions`]).
+fn check_version(state: &AppState, version: &str) -> Result<ResolvedVersion, MetaError> {
+    versions::resolve(version, state.now_ms())
+}
+
+/// Graph names the version that served a call in `facebook-api-version`.
+fn with_version(mut response: Response, version: &str) -> Response {
+    if let Ok(v) = header::HeaderValue::from_str(version) {
+        response.headers_mut().insert("facebook-api-version", v);
     }
+    response
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -141,8 +140,12 @@ async fn send_message(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match decide_send(&state, &version, &id, &headers, &body) {
-        Err(e) => rejected(&state, e),
+    let resolved = match check_version(&state, &version) {
+        Ok(v) => v,
+        Err(e) => return rejected(&state, e),
+    };
+    match decide_send(&state, &id, &headers, &body) {
+        Err(e) => with_version(rejected(&state, e), &resolved.effective),
         Ok(acc) => {
             let response = json!({
                 "messaging_product": "whatsapp",
@@ -159,7 +162,7 @@ async fn send_message(
                 tokio::time::sleep(Duration::from_millis(acc.hold_ms)).await;
                 return dropped_response();
             }
-            Json(response).into_response()
+            with_version(Json(response).into_response(), &resolved.effective)
         }
     }
 }
@@ -167,12 +170,11 @@ async fn send_message(
 /// All the synchronous rules, under one lock, in Meta's order.
 fn decide_send(
     state: &AppState,
-    version: &str,
     id: &str,
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<Accepted, MetaError> {
-    check_version(version)?;
+    let now_ms = state.now_ms();
     let mut store = state.lock();
     let tenant = auth_phone(&store, headers, id, "post")?;
     let req = rules::parse_send(&parse_json(body)?)?;
@@ -213,7 +215,8 @@ fn decide_send(
                 .last_inbound
                 .get(&(id.to_string(), req.wa_id.clone()))
                 .copied();
-            if async_error.is_none() && !rules::within_service_window(last, now_unix()) {
+            if async_error.is_none() && !rules::within_service_window(last, now_ms.div_euclid(1000))
+            {
                 async_error = Some(MetaError::reengagement());
             }
             ("text", Some(body.clone()), None)
@@ -272,7 +275,7 @@ fn decide_send(
         text,
         template,
         biz_opaque_callback_data: req.biz_opaque_callback_data.clone(),
-        accepted_at: now_unix_ms(),
+        accepted_at: now_ms,
         response_lost: lost,
         failed_with: async_error.as_ref().map(|e| e.code),
     };
@@ -302,7 +305,8 @@ async fn create_template(
     body: Bytes,
 ) -> Response {
     let created = (|| {
-        check_version(&version)?;
+        let resolved = check_version(&state, &version)?;
+        let now_ms = state.now_ms();
         let mut store = state.lock();
         auth_waba(&store, &headers, &waba, "post")?;
         let sub = rules::parse_template_submission(&parse_json(&body)?)?;
@@ -323,60 +327,21 @@ async fn create_template(
             components: sub.components,
             reason: "NONE".into(),
             body_placeholders: rules::placeholder_count(&sub.body_text),
+            submitted_at: now_ms,
+            decided_at: None,
         };
         store.templates.push(record.clone());
-        Ok::<_, MetaError>((record, store.knobs.template_approval_delay_ms))
+        template_review::schedule(&mut store, &record.id, now_ms);
+        Ok::<_, MetaError>((record, resolved))
     })();
     match created {
         Err(e) => rejected(&state, e),
-        Ok((record, delay)) => {
+        Ok((record, resolved)) => {
             tracing::info!(template = %record.name, language = %record.language, "template submitted");
-            spawn_review(state.clone(), record.id.clone(), delay);
-            Json(json!({"id": record.id, "status": "PENDING", "category": record.category}))
-                .into_response()
+            let body = json!({"id": record.id, "status": "PENDING", "category": record.category});
+            with_version(Json(body).into_response(), &resolved.effective)
         }
     }
-}
-
-/// PENDING → APPROVED/REJECTED after the delay, unless decided by hand meanwhile.
-fn spawn_review(state: AppState, template_id: String, delay_ms: u64) {
-    tokio::spawn(async move {
-        if delay_ms > 0 {
-            tokio::time::sleep(Duration::from_millis(delay_ms)).await;
-        }
-        let decided = {
-            let mut store = state.lock();
-            let reject_list = store.knobs.reject_templates.clone();
-            let Some(t) = store.templates.iter_mut().find(|t| t.id == template_id) else {
-                return;
-            };
-            if t.status != "PENDING" {
-                return;
-            }
-            let body_text = t
-                .components
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|c| c["type"] == "BODY")
-                .and_then(|c| c["text"].as_str())
-                .unwrap_or("")
-                .to_string();
-            match rules::review_template(&body_text, &t.name, &reject_list) {
-                rules::Review::Approved => {
-                    t.status = "APPROVED".into();
-                    t.reason = "NONE".into();
-                }
-                rules::Review::Rejected { reason } => {
-                    t.status = "REJECTED".into();
-                    t.reason = reason.into();
-                }
-            }
-            t.clone()
-        };
-        tracing::info!(template = %decided.name, status = %decided.status, "template reviewed");
-        webhooks::send_template_status(&state, &decided).await;
-    });
 }
 
 #[derive(Debug, Deserialize)]
@@ -408,7 +373,7 @@ async fn list_templates(
     headers: HeaderMap,
 ) -> Response {
     let listed = (|| {
-        check_version(&version)?;
+        let resolved = check_version(&state, &version)?;
         let store = state.lock();
         auth_waba(&store, &headers, &waba, "get")?;
         let limit = match &q.limit {
@@ -470,10 +435,10 @@ async fn list_templates(
             }
             body["paging"] = paging;
         }
-        Ok::<_, MetaError>(body)
+        Ok::<_, MetaError>((body, resolved))
     })();
     match listed {
-        Ok(body) => Json(body).into_response(),
+        Ok((body, resolved)) => with_version(Json(body).into_response(), &resolved.effective),
         Err(e) => rejected(&state, e),
     }
 }
@@ -484,18 +449,21 @@ async fn get_phone_number(
     Path((version, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    let found =
-        check_version(&version).and_then(|_| auth_phone(&state.lock(), &headers, &id, "get"));
+    let found = check_version(&state, &version)
+        .and_then(|v| auth_phone(&state.lock(), &headers, &id, "get").map(|t| (t, v)));
     match found {
-        Ok(t) => Json(json!({
-            "verified_name": t.verified_name(),
-            "display_phone_number": t.display_phone_number(),
-            "id": t.spec.phone_number_id,
-            "quality_rating": "GREEN",
-            "code_verification_status": "VERIFIED",
-            "name_status": "APPROVED",
-        }))
-        .into_response(),
+        Ok((t, resolved)) => with_version(
+            Json(json!({
+                "verified_name": t.verified_name(),
+                "display_phone_number": t.display_phone_number(),
+                "id": t.spec.phone_number_id,
+                "quality_rating": "GREEN",
+                "code_verification_status": "VERIFIED",
+                "name_status": "APPROVED",
+            }))
+            .into_response(),
+            &resolved.effective,
+        ),
         Err(e) => rejected(&state, e),
     }
 }

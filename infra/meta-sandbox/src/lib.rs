@@ -7,6 +7,9 @@
 //!
 //! ## Layout
 //! - [`config`] / [`knobs`]: what a sandbox starts with and what tests may turn.
+//! - [`clock`]: the one wall clock (shared with the service in local runs);
+//!   [`calendar`] turns it into dates; [`versions`] reads Graph versions on it.
+//! - [`template_review`]: template reviews due on the clock.
 //! - [`state`]: tenants, messages, templates, windows, stats, under one lock.
 //! - [`rules`]: Meta's rules as pure functions (parsing, 24 h window,
 //!   placeholders, template review, rate limits).
@@ -36,7 +39,9 @@
 //! | `GET /_sandbox/webhooks` | `?field=` | `{"data":[WebhookLogEntry]}` |
 //! | `GET /_sandbox/health` | | `{"ok":true}` |
 
+pub mod calendar;
 pub mod client;
+pub mod clock;
 pub mod config;
 pub mod control_routes;
 pub mod errors;
@@ -46,6 +51,8 @@ pub mod knobs;
 pub mod model;
 pub mod rules;
 pub mod state;
+pub mod template_review;
+pub mod versions;
 pub mod webhooks;
 
 use std::net::SocketAddr;
@@ -58,6 +65,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use client::{ClientError, SandboxClient};
+pub use clock::Clock;
 pub use config::SandboxConfig;
 pub use knobs::{Knobs, MsRange, PairLimit, Progression, WindowErrorMode};
 pub use model::*;
@@ -76,6 +84,7 @@ pub struct SandboxHandle {
     state: AppState,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
+    reviews: Option<JoinHandle<()>>,
 }
 
 impl SandboxHandle {
@@ -110,6 +119,9 @@ impl SandboxHandle {
 
     async fn stop_now(&mut self, grace: Duration) {
         self.state.closed.store(true, Ordering::Relaxed);
+        if let Some(reviews) = self.reviews.take() {
+            reviews.abort();
+        }
         if let Some(stop) = self.stop.take() {
             let _ignored_if_already_stopped = stop.send(());
         }
@@ -126,6 +138,9 @@ impl Drop for SandboxHandle {
         self.state.closed.store(true, Ordering::Relaxed);
         if let Some(task) = self.task.take() {
             task.abort();
+        }
+        if let Some(reviews) = self.reviews.take() {
+            reviews.abort();
         }
     }
 }
@@ -151,11 +166,13 @@ pub async fn spawn(addr: SocketAddr, config: SandboxConfig) -> std::io::Result<S
             tracing::error!(error = %e, "sandbox server failed");
         }
     });
+    let reviews = tokio::spawn(template_review::review_loop(state.clone()));
     tracing::info!(%addr, "meta sandbox listening");
     Ok(SandboxHandle {
         addr,
         state,
         stop: Some(stop_tx),
         task: Some(task),
+        reviews: Some(reviews),
     })
 }

@@ -121,6 +121,12 @@ pub struct TemplateRecord {
     pub reason: String,
     /// Number of `{{n}}` placeholders in the BODY.
     pub body_placeholders: usize,
+    /// When it was submitted (unix ms on the sandbox's clock).
+    #[serde(default)]
+    pub submitted_at: i64,
+    /// When its status last changed by review or decision (unix ms), if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_at: Option<i64>,
 }
 
 /// `POST /_sandbox/templates/decide`.

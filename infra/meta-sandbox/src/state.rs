@@ -7,7 +7,6 @@
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -63,6 +62,8 @@ pub struct Store {
     pub templates: Vec<TemplateRecord>,
     /// (phone_number_id, wa_id) -> unix seconds of the last inbound message.
     pub last_inbound: HashMap<(String, String), i64>,
+    /// Templates awaiting the automatic review: (template id, due at, unix ms on the clock).
+    pub reviews_due: Vec<(String, i64)>,
     pub throughput: HashMap<String, RollingSecond>,
     pub pairs: HashMap<(String, String), PairBucket>,
     pub stats: Stats,
@@ -79,6 +80,7 @@ impl Store {
             messages: Vec::new(),
             templates: Vec::new(),
             last_inbound: HashMap::new(),
+            reviews_due: Vec::new(),
             throughput: HashMap::new(),
             pairs: HashMap::new(),
             stats: Stats::default(),
@@ -152,23 +154,19 @@ impl Shared {
         }
     }
 
+    /// Unix milliseconds on the sandbox's clock (see [`crate::clock`]).
+    pub fn now_ms(&self) -> i64 {
+        self.config.clock.now_ms()
+    }
+
+    /// Unix seconds on the sandbox's clock.
+    pub fn now_s(&self) -> i64 {
+        self.config.clock.now_s()
+    }
+
     /// The store; a poisoned lock is taken over (the data is still consistent
     /// enough for a test double).
     pub fn lock(&self) -> MutexGuard<'_, Store> {
         self.store.lock().unwrap_or_else(|p| p.into_inner())
     }
-}
-
-pub fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
-pub fn now_unix_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }

@@ -21,7 +21,7 @@ use sha2::Sha256;
 use crate::errors::MetaError;
 use crate::knobs::{MsRange, Progression};
 use crate::model::{DeliveryOutcome, MessageRecord, TemplateRecord, WebhookLogEntry};
-use crate::state::{now_unix, AppState, Tenant};
+use crate::state::{AppState, Tenant};
 
 /// `sha256=<hex>` of `body` under `secret`, as in Meta's `X-Hub-Signature-256`.
 pub fn sign(secret: &str, body: &[u8]) -> String {
@@ -51,17 +51,19 @@ fn metadata(tenant: &Tenant) -> Value {
     })
 }
 
-/// One status webhook (`sent`, `delivered`, `read` or `failed`).
+/// One status webhook (`sent`, `delivered`, `read` or `failed`), stamped
+/// `now_s` (unix seconds on the sandbox's clock).
 pub fn status_payload(
     tenant: &Tenant,
     msg: &MessageRecord,
     status: &str,
     error: Option<&MetaError>,
+    now_s: i64,
 ) -> Value {
     let mut st = json!({
         "id": msg.wamid,
         "status": status,
-        "timestamp": now_unix().to_string(),
+        "timestamp": now_s.to_string(),
         "recipient_id": msg.wa_id,
     });
     let category = if msg.kind == "template" {
@@ -74,7 +76,7 @@ pub fn status_payload(
         let conv_id = hex::encode(&msg.wamid.as_bytes()[msg.wamid.len().saturating_sub(16)..]);
         let mut conversation = json!({"id": conv_id, "origin": {"type": category}});
         if status == "sent" {
-            conversation["expiration_timestamp"] = json!((now_unix() + 24 * 3600).to_string());
+            conversation["expiration_timestamp"] = json!((now_s + 24 * 3600).to_string());
         }
         st["conversation"] = conversation;
         st["pricing"] = json!({"billable": true, "pricing_model": "PMP", "category": category});
@@ -120,8 +122,8 @@ pub fn inbound_payload(
 }
 
 /// A `message_template_status_update` webhook, as Meta's
-/// `template_status_approved` example (with `time` on the entry).
-pub fn template_status_payload(t: &TemplateRecord) -> Value {
+/// `template_status_approved` example (with `time` on the entry, `now_s`).
+pub fn template_status_payload(t: &TemplateRecord, now_s: i64) -> Value {
     let id_num: Value =
         t.id.parse::<u64>()
             .map(Value::from)
@@ -138,7 +140,7 @@ pub fn template_status_payload(t: &TemplateRecord) -> Value {
             "message_template_category": t.category,
         }),
     );
-    body["entry"][0]["time"] = json!(now_unix());
+    body["entry"][0]["time"] = json!(now_s);
     body
 }
 
@@ -288,7 +290,7 @@ pub fn spawn_statuses(
             if !d.is_zero() {
                 tokio::time::sleep(d).await;
             }
-            let body = status_payload(&tenant, &msg, name, error.as_ref());
+            let body = status_payload(&tenant, &msg, name, error.as_ref(), state.now_s());
             deliver(
                 &state,
                 &tenant.spec.webhook_url,
@@ -303,7 +305,7 @@ pub fn spawn_statuses(
 /// Sends a template status webhook to each distinct webhook of the WABA's tenants.
 pub async fn send_template_status(state: &AppState, t: &TemplateRecord) -> Vec<DeliveryOutcome> {
     let tenants = state.lock().tenants_of_waba(&t.waba_id);
-    let body = template_status_payload(t);
+    let body = template_status_payload(t, state.now_s());
     let mut seen = Vec::new();
     let mut outcomes = Vec::new();
     for tenant in tenants {

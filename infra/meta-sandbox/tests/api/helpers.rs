@@ -1,6 +1,7 @@
 //! Spawns a sandbox, a webhook receiver and a registered tenant per test.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
-use meta_sandbox::{spawn, Knobs, SandboxClient, SandboxConfig, SandboxHandle, TenantSpec};
+use meta_sandbox::{spawn, Clock, Knobs, SandboxClient, SandboxConfig, SandboxHandle, TenantSpec};
 use serde_json::{json, Value};
 
 /// One webhook POST as the receiver saw it.
@@ -126,10 +127,48 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(knobs: Knobs) -> TestApp {
-    let config = SandboxConfig {
+    spawn_app_with_config(SandboxConfig {
         knobs,
         ..SandboxConfig::default()
-    };
+    })
+    .await
+}
+
+/// A clock the test moves, as the local stack's time control does: the
+/// system time plus an offset.
+#[derive(Clone, Default)]
+pub struct TestClock {
+    pub offset_ms: Arc<AtomicI64>,
+}
+
+impl TestClock {
+    pub fn clock(&self) -> Clock {
+        let offset = self.offset_ms.clone();
+        let system = Clock::system();
+        Clock::from_fn(move || system.now_ms() + offset.load(Ordering::Relaxed))
+    }
+
+    /// Lets `hours` pass on this clock.
+    pub fn advance_hours(&self, hours: i64) {
+        self.offset_ms
+            .fetch_add(hours * 3600 * 1000, Ordering::Relaxed);
+    }
+
+    pub fn now_s(&self) -> i64 {
+        self.clock().now_s()
+    }
+}
+
+/// A sandbox reading `clock`, as the local stack runs it.
+pub async fn spawn_app_on(clock: &TestClock) -> TestApp {
+    spawn_app_with_config(SandboxConfig {
+        clock: clock.clock(),
+        ..SandboxConfig::default()
+    })
+    .await
+}
+
+pub async fn spawn_app_with_config(config: SandboxConfig) -> TestApp {
     let sandbox = spawn(SocketAddr::from(([127, 0, 0, 1], 0)), config)
         .await
         .expect("sandbox starts");

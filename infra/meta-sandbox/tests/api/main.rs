@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod clock;
 mod faults;
 mod graph;
 mod schema;
