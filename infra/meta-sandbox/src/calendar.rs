@@ -27,16 +27,34 @@ pub fn parse_date_ms(date: &str) -> Option<i64> {
 
 /// The UTC `(year, month)` a unix-millisecond instant falls in.
 pub fn year_month(ms: i64) -> (i64, u32) {
-    let days = ms.div_euclid(86_400_000);
+    let (year, month, _) = civil_from_days(ms.div_euclid(86_400_000));
+    (year, month)
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` of a unix-second instant (people read ISO-8601 UTC).
+pub fn iso8601(unix_s: i64) -> String {
+    let (y, m, d) = civil_from_days(unix_s.div_euclid(86_400));
+    let secs = unix_s.rem_euclid(86_400);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+/// The proleptic Gregorian `(year, month, day)` of a day count since 1970-01-01.
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
     let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month as u32)
+    (year, month as u32, day as u32)
 }
 
 #[cfg(test)]
@@ -54,5 +72,6 @@ mod tests {
             (2024, 2)
         );
         assert_eq!(parse_date_ms("2026-13-01"), None);
+        assert_eq!(iso8601(1_790_208_000 + 3661), "2026-09-24T01:01:01Z");
     }
 }

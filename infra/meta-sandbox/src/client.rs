@@ -7,8 +7,9 @@ use serde_json::Value;
 
 use crate::knobs::Knobs;
 use crate::model::{
-    DataList, DecisionResult, InboundRequest, InboundResult, MessageRecord, ResetRequest, Stats,
-    TemplateDecision, TemplateRecord, TenantSpec, TenantView, TokenRotation, WebhookLogEntry,
+    DataList, DecisionExtras, DecisionResult, InboundRequest, InboundResult, MessageRecord,
+    ResetRequest, Stats, TemplateDecision, TemplateRecord, TenantSpec, TenantView, TokenRotation,
+    WebhookLogEntry,
 };
 
 /// Why a control call failed.
@@ -20,6 +21,8 @@ pub enum ClientError {
     Status { status: u16, body: String },
     #[error("sandbox answer could not be decoded")]
     Decode(#[source] reqwest::Error),
+    #[error("control request could not be encoded")]
+    Encode(#[source] serde_json::Error),
 }
 
 /// Typed access to the control endpoints.
@@ -130,6 +133,23 @@ impl SandboxClient {
         d: &TemplateDecision,
     ) -> Result<DecisionResult, ClientError> {
         self.post("/_sandbox/templates/decide", d).await
+    }
+
+    /// `POST /_sandbox/templates/decide` with `other_info`, `rejection_info`
+    /// or `disable_date` beside the decision.
+    pub async fn decide_template_with(
+        &self,
+        d: &TemplateDecision,
+        extras: &DecisionExtras,
+    ) -> Result<DecisionResult, ClientError> {
+        let mut body = serde_json::to_value(d).map_err(ClientError::Encode)?;
+        if let (Value::Object(map), Value::Object(more)) = (
+            &mut body,
+            serde_json::to_value(extras).map_err(ClientError::Encode)?,
+        ) {
+            map.extend(more);
+        }
+        self.post("/_sandbox/templates/decide", &body).await
     }
 
     /// `GET /_sandbox/knobs`.

@@ -12,11 +12,12 @@ use serde_json::{json, Value};
 
 use crate::knobs::KnobError;
 use crate::model::{
-    DataList, DecisionResult, InboundRequest, InboundResult, ResetRequest, TemplateDecision,
-    TenantSpec, TokenRotation,
+    DataList, DecisionExtras, DecisionResult, InboundRequest, InboundResult, ResetRequest,
+    TemplateDecision, TenantSpec, TokenRotation,
 };
 use crate::rules;
 use crate::state::{AppState, Store, Tenant};
+use crate::template_events;
 use crate::webhooks;
 
 /// Why a control request failed.
@@ -203,21 +204,25 @@ async fn list_templates(
     Json(json!(DataList { data }))
 }
 
+/// The decide body: [`TemplateDecision`] and, beside its fields, [`DecisionExtras`].
+#[derive(Debug, Deserialize)]
+struct DecideBody {
+    #[serde(flatten)]
+    decision: TemplateDecision,
+    #[serde(flatten)]
+    extras: DecisionExtras,
+}
+
 async fn decide_template(
     State(state): State<AppState>,
-    Json(d): Json<TemplateDecision>,
+    Json(body): Json<DecideBody>,
 ) -> Result<Json<DecisionResult>, ControlError> {
-    let status = d.status.to_ascii_uppercase();
-    if !matches!(
-        status.as_str(),
-        "APPROVED" | "REJECTED" | "PAUSED" | "DISABLED" | "PENDING"
-    ) {
-        return Err(invalid(
-            "status must be APPROVED, REJECTED, PAUSED, DISABLED or PENDING",
-        ));
-    }
+    let DecideBody {
+        decision: d,
+        extras,
+    } = body;
     let now_ms = state.now_ms();
-    let template = {
+    let (template, update) = {
         let mut store = state.lock();
         let t = store
             .templates
@@ -228,17 +233,27 @@ async fn decide_template(
                 name: d.name.clone(),
                 language: d.language.clone(),
             })?;
-        t.status = status;
-        t.reason = d.reason.clone().unwrap_or_else(|| "NONE".into());
-        t.decided_at = Some(now_ms);
-        t.clone()
+        let extras = template_events::Extras {
+            reason: d.reason.clone(),
+            other_info: extras.other_info,
+            rejection_info: extras.rejection_info,
+            disable_date: extras.disable_date,
+        };
+        let update = template_events::apply(t, &d.status, extras, now_ms)
+            .map_err(|e| invalid(e.to_string()))?;
+        (t.clone(), update)
     };
+    let value = template_events::webhook_value(&template, &update);
     let webhook = if d.webhook.unwrap_or(true) {
-        webhooks::send_template_status(&state, &template).await
+        webhooks::send_template_status(&state, &template, &update).await
     } else {
         Vec::new()
     };
-    Ok(Json(DecisionResult { template, webhook }))
+    Ok(Json(DecisionResult {
+        template,
+        webhook,
+        value,
+    }))
 }
 
 async fn get_knobs(State(state): State<AppState>) -> Json<Value> {

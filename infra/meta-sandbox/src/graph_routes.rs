@@ -233,6 +233,9 @@ fn decide_send(
                     t.waba_id == tenant.spec.waba_id && &t.name == name && &t.language == language
                 })
                 .ok_or_else(|| MetaError::template_missing(name, language))?;
+            // Meta's error codes page: 132015 paused, 132016 disabled; any
+            // other status that is not approved (pending, rejected, in
+            // appeal, archived, deleted, ...) is 132001.
             match t.status.as_str() {
                 "APPROVED" => {}
                 "PAUSED" => return Err(MetaError::template_paused(name)),
@@ -329,6 +332,9 @@ async fn create_template(
             body_placeholders: rules::placeholder_count(&sub.body_text),
             submitted_at: now_ms,
             decided_at: None,
+            last_event: None,
+            pause_count: 0,
+            paused_until: None,
         };
         store.templates.push(record.clone());
         template_review::schedule(&mut store, &record.id, now_ms);

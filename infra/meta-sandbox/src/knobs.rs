@@ -18,6 +18,17 @@ pub enum WindowErrorMode {
     Sync,
 }
 
+/// Who decides a submitted template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TemplateReview {
+    /// The sandbox's review rules, `template_approval_delay_ms` after submission (on the clock).
+    #[default]
+    Auto,
+    /// Nobody: templates stay `PENDING` until `POST /_sandbox/templates/decide`.
+    Manual,
+}
+
 /// An inclusive range of milliseconds, drawn uniformly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct MsRange {
@@ -96,8 +107,10 @@ pub struct Knobs {
     pub webhook_retry_base_ms: u64,
     /// Statuses emitted for an accepted message, in order.
     pub status_progression: Vec<Progression>,
-    /// PENDING -> decided after this long.
+    /// PENDING -> decided after this long on the sandbox's clock (auto review).
     pub template_approval_delay_ms: u64,
+    /// `auto` (the review rules decide) or `manual` (only `/_sandbox/templates/decide` does).
+    pub template_review: TemplateReview,
     pub window_error_mode: WindowErrorMode,
     /// Messages accepted per phone number per rolling second (Meta default: 80).
     pub mps_cap: u32,
@@ -125,6 +138,7 @@ impl Default for Knobs {
             webhook_retry_base_ms: 100,
             status_progression: vec![Progression::Sent, Progression::Delivered, Progression::Read],
             template_approval_delay_ms: 0,
+            template_review: TemplateReview::Auto,
             window_error_mode: WindowErrorMode::Async,
             mps_cap: 80,
             pair_limit: PairLimit::default(),

@@ -51,6 +51,7 @@ pub mod knobs;
 pub mod model;
 pub mod rules;
 pub mod state;
+pub mod template_events;
 pub mod template_review;
 pub mod versions;
 pub mod webhooks;
@@ -67,7 +68,7 @@ use tokio::task::JoinHandle;
 pub use client::{ClientError, SandboxClient};
 pub use clock::Clock;
 pub use config::SandboxConfig;
-pub use knobs::{Knobs, MsRange, PairLimit, Progression, WindowErrorMode};
+pub use knobs::{Knobs, MsRange, PairLimit, Progression, TemplateReview, WindowErrorMode};
 pub use model::*;
 use state::{AppState, Shared};
 

@@ -114,7 +114,8 @@ pub struct TemplateRecord {
     pub name: String,
     pub language: String,
     pub category: String,
-    /// PENDING, APPROVED, REJECTED, PAUSED or DISABLED.
+    /// PENDING, APPROVED, REJECTED, PAUSED, DISABLED, IN_APPEAL, ARCHIVED,
+    /// PENDING_DELETION, DELETED or LIMIT_EXCEEDED (see [`crate::template_events`]).
     pub status: String,
     pub components: Value,
     /// `NONE` unless rejected/paused.
@@ -127,15 +128,28 @@ pub struct TemplateRecord {
     /// When its status last changed by review or decision (unix ms), if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decided_at: Option<i64>,
+    /// The last `message_template_status_update` event (may differ from `status`: FLAGGED leaves it APPROVED).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_event: Option<String>,
+    /// Pauses so far (Meta: 3 h, then 6 h, then disabled).
+    #[serde(default)]
+    pub pause_count: u32,
+    /// When the current pause ends (unix ms on the sandbox's clock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused_until: Option<i64>,
 }
 
-/// `POST /_sandbox/templates/decide`.
+/// `POST /_sandbox/templates/decide`: Meta's `event` for one template.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TemplateDecision {
     pub waba_id: String,
     pub name: String,
     pub language: String,
+    /// The event: APPROVED, REJECTED, PENDING, PAUSED, DISABLED, FLAGGED,
+    /// REINSTATED, IN_APPEAL, ARCHIVED, UNARCHIVED, PENDING_DELETION, DELETED,
+    /// LOCKED, UNLOCKED or LIMIT_EXCEEDED.
     pub status: String,
+    /// Meta's reason (NONE, INVALID_FORMAT, PROMOTIONAL, ...); default NONE.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// Send the `message_template_status_update` webhook (default true).
@@ -143,11 +157,30 @@ pub struct TemplateDecision {
     pub webhook: Option<bool>,
 }
 
+/// Optional parts of a decision, sent beside [`TemplateDecision`]'s fields in
+/// the same JSON body; the sandbox fills Meta-shaped defaults where Meta
+/// always sends them (pauses, INVALID_FORMAT rejections, disables).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DecisionExtras {
+    /// `{title, description}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other_info: Option<Value>,
+    /// `{reason, recommendation}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejection_info: Option<Value>,
+    /// Unix seconds for `disable_info.disable_date` (DISABLED, FLAGGED).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disable_date: Option<i64>,
+}
+
 /// The answer to a decision.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DecisionResult {
     pub template: TemplateRecord,
     pub webhook: Vec<DeliveryOutcome>,
+    /// The webhook's `value` as sent (or as it would have been, with `webhook: false`).
+    #[serde(default)]
+    pub value: Value,
 }
 
 /// `POST /_sandbox/reset`.

@@ -22,6 +22,7 @@ use crate::errors::MetaError;
 use crate::knobs::{MsRange, Progression};
 use crate::model::{DeliveryOutcome, MessageRecord, TemplateRecord, WebhookLogEntry};
 use crate::state::{AppState, Tenant};
+use crate::template_events::{self, StatusUpdate};
 
 /// `sha256=<hex>` of `body` under `secret`, as in Meta's `X-Hub-Signature-256`.
 pub fn sign(secret: &str, body: &[u8]) -> String {
@@ -123,22 +124,11 @@ pub fn inbound_payload(
 
 /// A `message_template_status_update` webhook, as Meta's
 /// `template_status_approved` example (with `time` on the entry, `now_s`).
-pub fn template_status_payload(t: &TemplateRecord, now_s: i64) -> Value {
-    let id_num: Value =
-        t.id.parse::<u64>()
-            .map(Value::from)
-            .unwrap_or_else(|_| json!(t.id));
+pub fn template_status_payload(t: &TemplateRecord, update: &StatusUpdate, now_s: i64) -> Value {
     let mut body = envelope(
         &t.waba_id,
         "message_template_status_update",
-        json!({
-            "event": t.status,
-            "message_template_id": id_num,
-            "message_template_name": t.name,
-            "message_template_language": t.language,
-            "reason": t.reason,
-            "message_template_category": t.category,
-        }),
+        template_events::webhook_value(t, update),
     );
     body["entry"][0]["time"] = json!(now_s);
     body
@@ -303,9 +293,18 @@ pub fn spawn_statuses(
 }
 
 /// Sends a template status webhook to each distinct webhook of the WABA's tenants.
-pub async fn send_template_status(state: &AppState, t: &TemplateRecord) -> Vec<DeliveryOutcome> {
-    let tenants = state.lock().tenants_of_waba(&t.waba_id);
-    let body = template_status_payload(t, state.now_s());
+pub async fn send_template_status(
+    state: &AppState,
+    t: &TemplateRecord,
+    update: &StatusUpdate,
+) -> Vec<DeliveryOutcome> {
+    let body = template_status_payload(t, update, state.now_s());
+    send_to_waba(state, &t.waba_id, &body).await
+}
+
+/// Posts `body` once to each distinct webhook (URL and secret) of the WABA's tenants.
+pub async fn send_to_waba(state: &AppState, waba_id: &str, body: &Value) -> Vec<DeliveryOutcome> {
+    let tenants = state.lock().tenants_of_waba(waba_id);
     let mut seen = Vec::new();
     let mut outcomes = Vec::new();
     for tenant in tenants {
@@ -316,7 +315,7 @@ pub async fn send_template_status(state: &AppState, t: &TemplateRecord) -> Vec<D
         if seen.contains(&key) {
             continue;
         }
-        outcomes.push(deliver(state, &key.0, &key.1, &body).await);
+        outcomes.push(deliver(state, &key.0, &key.1, body).await);
         seen.push(key);
     }
     outcomes
