@@ -1,13 +1,14 @@
-//! The Graph API surface: send message, create/list templates, read a phone
-//! number. Each handler authenticates, parses, applies [`crate::rules`] in
-//! Meta's order, records, answers, and leaves webhooks to background tasks.
+//! The Graph API surface: send message (and read receipts), create/list
+//! templates, read a phone number. Each handler authenticates, parses,
+//! applies Meta's rules in Meta's order ([`crate::send`] for messages),
+//! records, answers, and leaves webhooks to background tasks.
 //!
 //! Authentication, as Graph does it: no bearer token → 104; a token no tenant
 //! has → 190 (checked first, whatever the object); a token of another tenant,
 //! or an unknown id → 100/33 ("does not exist, cannot be loaded due to missing
 //! permissions"), which keeps tenants isolated.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -19,10 +20,11 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::errors::MetaError;
-use crate::faults::{dropped_response, graph_faults, roll};
-use crate::knobs::WindowErrorMode;
-use crate::model::{MessageRecord, SentTemplate, TemplateRecord};
-use crate::rules::{self, PairBucket, SendKind};
+use crate::faults::{dropped_response, edge_response, graph_faults};
+use crate::model::TemplateRecord;
+use crate::requests::{self, MessagesRequest};
+use crate::rules;
+use crate::send;
 use crate::state::{AppState, Store, Tenant};
 use crate::template_review;
 use crate::versions::{self, ResolvedVersion};
@@ -114,26 +116,18 @@ fn parse_json(body: &Bytes) -> Result<Value, MetaError> {
         .map_err(|e| MetaError::invalid_parameter(format!("Request body is not valid JSON: {e}")))
 }
 
-fn new_wamid() -> String {
-    let raw = uuid::Uuid::new_v4().simple().to_string().to_uppercase();
-    format!("wamid.HBgM{raw}")
-}
-
 fn new_numeric_id() -> String {
     let n = uuid::Uuid::new_v4().as_u128() % 9_000_000_000_000_000 + 1_000_000_000_000_000;
     n.to_string()
 }
 
-/// What the rules decided for a send that passed every synchronous check.
-struct Accepted {
-    record: MessageRecord,
-    tenant: Tenant,
-    async_error: Option<MetaError>,
-    lost: bool,
-    hold_ms: u64,
+/// What a `/messages` call turned into.
+enum Outcome {
+    Sent(Box<send::Accepted>),
+    Read(Value),
 }
 
-/// `POST /{version}/{phone-number-id}/messages`.
+/// `POST /{version}/{phone-number-id}/messages`: a send or a read receipt.
 async fn send_message(
     State(state): State<AppState>,
     Path((version, id)): Path<(String, String)>,
@@ -144,160 +138,58 @@ async fn send_message(
         Ok(v) => v,
         Err(e) => return rejected(&state, e),
     };
-    match decide_send(&state, &id, &headers, &body) {
-        Err(e) => with_version(rejected(&state, e), &resolved.effective),
-        Ok(acc) => {
-            let response = json!({
-                "messaging_product": "whatsapp",
-                "contacts": [{"input": acc.record.to, "wa_id": acc.record.wa_id}],
-                "messages": [{"id": acc.record.wamid, "message_status": "accepted"}],
-            });
-            tracing::info!(wamid = %acc.record.wamid, phone_number_id = %id, "message accepted");
-            webhooks::spawn_statuses(state.clone(), acc.tenant, acc.record, acc.async_error);
-            if acc.lost {
-                tracing::info!(
-                    hold_ms = acc.hold_ms,
-                    "fault: response lost after acceptance"
-                );
-                tokio::time::sleep(Duration::from_millis(acc.hold_ms)).await;
-                return dropped_response();
+    let outcome = (|| {
+        let now_ms = state.now_ms();
+        let mut store = state.lock();
+        let tenant = auth_phone(&store, &headers, &id, "post")?;
+        match requests::parse_messages(&parse_json(&body)?)? {
+            MessagesRequest::Read(r) => {
+                send::read(&mut store, &tenant, r, now_ms).map(Outcome::Read)
             }
-            with_version(Json(response).into_response(), &resolved.effective)
+            MessagesRequest::Send(r) => {
+                send::decide(&mut store, tenant, r, now_ms, &resolved.effective)
+                    .map(|a| Outcome::Sent(Box::new(a)))
+            }
         }
-    }
-}
-
-/// All the synchronous rules, under one lock, in Meta's order.
-fn decide_send(
-    state: &AppState,
-    id: &str,
-    headers: &HeaderMap,
-    body: &Bytes,
-) -> Result<Accepted, MetaError> {
-    let now_ms = state.now_ms();
-    let mut store = state.lock();
-    let tenant = auth_phone(&store, headers, id, "post")?;
-    let req = rules::parse_send(&parse_json(body)?)?;
-    let knobs = store.knobs.clone();
-    let now = Instant::now();
-
-    // Throughput (130429), then the pair limit (131056).
-    if !store
-        .throughput
-        .entry(id.to_string())
-        .or_default()
-        .has_room(now, knobs.mps_cap)
-    {
-        return Err(MetaError::throughput(knobs.mps_cap));
-    }
-    let pair_key = (id.to_string(), req.wa_id.clone());
-    let bucket = store
-        .pairs
-        .entry(pair_key)
-        .or_insert_with(|| PairBucket::new(knobs.pair_limit, now));
-    if !bucket.try_take(knobs.pair_limit, now) {
-        return Err(MetaError::pair_rate_limit());
-    }
-
-    // Errors Meta reports by webhook (or sync under window_error_mode=sync).
-    let mut async_error = None;
-    let undeliverable = knobs
-        .undeliverable
-        .iter()
-        .any(|u| rules::wa_id_of(u).as_deref() == Some(req.wa_id.as_str()));
-    if undeliverable {
-        async_error = Some(MetaError::undeliverable());
-    }
-
-    let (kind, text, template) = match &req.kind {
-        SendKind::Text { body, .. } => {
-            let last = store
-                .last_inbound
-                .get(&(id.to_string(), req.wa_id.clone()))
-                .copied();
-            if async_error.is_none() && !rules::within_service_window(last, now_ms.div_euclid(1000))
-            {
-                async_error = Some(MetaError::reengagement());
-            }
-            ("text", Some(body.clone()), None)
+    })();
+    let acc = match outcome {
+        Err(e) => return with_version(rejected(&state, e), &resolved.effective),
+        Ok(Outcome::Read(body)) => {
+            tracing::info!(phone_number_id = %id, "read receipt accepted");
+            return with_version(Json(body).into_response(), &resolved.effective);
         }
-        SendKind::Template {
-            name,
-            language,
-            body_params,
-        } => {
-            let t = store
-                .templates
-                .iter()
-                .find(|t| {
-                    t.waba_id == tenant.spec.waba_id && &t.name == name && &t.language == language
-                })
-                .ok_or_else(|| MetaError::template_missing(name, language))?;
-            // Meta's error codes page: 132015 paused, 132016 disabled; any
-            // other status that is not approved (pending, rejected, in
-            // appeal, archived, deleted, ...) is 132001.
-            match t.status.as_str() {
-                "APPROVED" => {}
-                "PAUSED" => return Err(MetaError::template_paused(name)),
-                "DISABLED" => return Err(MetaError::template_disabled(name)),
-                _ => return Err(MetaError::template_missing(name, language)),
-            }
-            if t.body_placeholders != body_params.len() {
-                return Err(MetaError::param_count(
-                    t.body_placeholders,
-                    body_params.len(),
-                ));
-            }
-            let sent = SentTemplate {
-                name: name.clone(),
-                language: language.clone(),
-                parameters: body_params.clone(),
-            };
-            ("template", None, Some(sent))
-        }
+        Ok(Outcome::Sent(acc)) => acc,
     };
-    if let Some(e) = &async_error {
-        if knobs.window_error_mode == WindowErrorMode::Sync {
-            return Err(e.clone());
-        }
+    let response = json!({
+        "messaging_product": "whatsapp",
+        "contacts": [acc.contact],
+        "messages": [{"id": acc.record.wamid, "message_status": "accepted"}],
+    });
+    tracing::info!(wamid = %acc.record.wamid, phone_number_id = %id, "message accepted");
+    let who = acc.user.clone().map(|user| webhooks::StatusIdentity {
+        user,
+        phone_shown: acc.phone_shown,
+    });
+    webhooks::spawn_statuses(
+        state.clone(),
+        acc.tenant.clone(),
+        acc.record.clone(),
+        acc.async_error.clone(),
+        who,
+    );
+    if acc.lost {
+        tracing::info!(
+            hold_ms = acc.hold_ms,
+            "fault: response lost after acceptance"
+        );
+        tokio::time::sleep(Duration::from_millis(acc.hold_ms)).await;
+        return dropped_response();
     }
-
-    // Accepted: count it against the caps and record it.
-    let in_window = store
-        .throughput
-        .entry(id.to_string())
-        .or_default()
-        .record(now) as u64;
-    let lost = roll(&mut store, knobs.response_lost_rate);
-    let record = MessageRecord {
-        wamid: new_wamid(),
-        phone_number_id: id.to_string(),
-        to: req.to.clone(),
-        wa_id: req.wa_id.clone(),
-        kind: kind.to_string(),
-        text,
-        template,
-        biz_opaque_callback_data: req.biz_opaque_callback_data.clone(),
-        accepted_at: now_ms,
-        response_lost: lost,
-        failed_with: async_error.as_ref().map(|e| e.code),
-    };
-    store.stats.accepted += 1;
-    let ps = store
-        .stats
-        .per_phone_number
-        .entry(id.to_string())
-        .or_default();
-    ps.accepted += 1;
-    ps.max_per_rolling_second = ps.max_per_rolling_second.max(in_window);
-    store.messages.push(record.clone());
-    Ok(Accepted {
-        record,
-        tenant,
-        async_error,
-        lost,
-        hold_ms: knobs.timeout_hold_ms,
-    })
+    if let Some(edge) = acc.edge {
+        tracing::info!(status = edge.status, "fault: edge failure after acceptance");
+        return edge_response(edge);
+    }
+    with_version(Json(response).into_response(), &resolved.effective)
 }
 
 /// `POST /{version}/{waba-id}/message_templates`.

@@ -43,13 +43,20 @@ pub mod calendar;
 pub mod client;
 pub mod clock;
 pub mod config;
+pub mod control_accounts;
 pub mod control_routes;
+pub mod control_users;
 pub mod errors;
 pub mod faults;
 pub mod graph_routes;
+pub mod identity;
+pub mod inbound;
 pub mod knobs;
 pub mod model;
+pub mod pricing;
+pub mod requests;
 pub mod rules;
+pub mod send;
 pub mod state;
 pub mod template_events;
 pub mod template_review;
@@ -68,7 +75,11 @@ use tokio::task::JoinHandle;
 pub use client::{ClientError, SandboxClient};
 pub use clock::Clock;
 pub use config::SandboxConfig;
-pub use knobs::{Knobs, MsRange, PairLimit, Progression, TemplateReview, WindowErrorMode};
+pub use control_accounts::{AccountEvent, AccountEventResult};
+pub use knobs::{
+    EdgeBody, EdgeFailure, Knobs, MsRange, PairLimit, PricingRules, Progression, TemplateReview,
+    WindowErrorMode,
+};
 pub use model::*;
 use state::{AppState, Shared};
 

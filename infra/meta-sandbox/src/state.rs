@@ -4,7 +4,7 @@
 //! One lock keeps the rules atomic (a cap check and the acceptance it allows
 //! cannot interleave with another request's). Nothing awaits while holding it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -12,8 +12,12 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 
 use crate::config::SandboxConfig;
+use crate::identity::User;
 use crate::knobs::Knobs;
-use crate::model::{MessageRecord, Stats, TemplateRecord, TenantSpec, TenantView, WebhookLogEntry};
+use crate::model::{
+    AccountView, MessageRecord, ReadRecord, Stats, TemplateRecord, TenantSpec, TenantView,
+    WebhookLogEntry,
+};
 use crate::rules::{PairBucket, RollingSecond};
 
 /// A registered business phone number.
@@ -60,8 +64,24 @@ pub struct Store {
     pub tenants: HashMap<String, Tenant>,
     pub messages: Vec<MessageRecord>,
     pub templates: Vec<TemplateRecord>,
-    /// (phone_number_id, wa_id) -> unix seconds of the last inbound message.
+    /// (phone_number_id, window key) -> unix seconds of the last inbound
+    /// message; the key is the user's ([`crate::identity::window_key`]).
     pub last_inbound: HashMap<(String, String), i64>,
+    /// Inbound message ids by the phone number that received them (read receipts).
+    pub inbound_ids: HashMap<String, String>,
+    /// Registered users ([`crate::identity`]).
+    pub users: Vec<User>,
+    pub next_user: u64,
+    /// WABA conditions (payment issue, contact book, ...); absent = defaults.
+    pub accounts: HashMap<String, AccountView>,
+    /// (phone_number_id, user key) -> unix ms of the last phone-number interaction.
+    pub phone_contacts: HashMap<(String, String), i64>,
+    /// (waba_id, user key) pairs in Meta's contact book.
+    pub contact_book: HashSet<(String, String)>,
+    /// Read receipts the businesses sent.
+    pub reads: Vec<ReadRecord>,
+    /// (phone_number_id, year, month) -> service messages priced so far.
+    pub service_messages: HashMap<(String, i64, u32), u64>,
     /// Templates awaiting the automatic review: (template id, due at, unix ms on the clock).
     pub reviews_due: Vec<(String, i64)>,
     pub throughput: HashMap<String, RollingSecond>,
@@ -80,6 +100,14 @@ impl Store {
             messages: Vec::new(),
             templates: Vec::new(),
             last_inbound: HashMap::new(),
+            inbound_ids: HashMap::new(),
+            users: Vec::new(),
+            next_user: 0,
+            accounts: HashMap::new(),
+            phone_contacts: HashMap::new(),
+            contact_book: HashSet::new(),
+            reads: Vec::new(),
+            service_messages: HashMap::new(),
             reviews_due: Vec::new(),
             throughput: HashMap::new(),
             pairs: HashMap::new(),
@@ -116,6 +144,19 @@ impl Store {
             .collect();
         v.sort_by(|a, b| a.spec.phone_number_id.cmp(&b.spec.phone_number_id));
         v
+    }
+
+    /// A WABA's conditions (defaults when never set).
+    pub fn account(&self, waba_id: &str) -> AccountView {
+        self.accounts
+            .get(waba_id)
+            .cloned()
+            .unwrap_or_else(|| AccountView {
+                waba_id: waba_id.to_string(),
+                payment_issue: false,
+                marketing_messages_api_only: false,
+                contact_book: true,
+            })
     }
 
     pub fn token_known(&self, token: &str) -> bool {

@@ -60,6 +60,11 @@ impl ResolvedVersion {
     }
 }
 
+/// The major number of `v<major>.<minor>`.
+pub fn major_of(version: &str) -> Option<u32> {
+    parse(version).map(|(major, _)| major)
+}
+
 fn parse(version: &str) -> Option<(u32, u32)> {
     let (a, b) = version.strip_prefix('v')?.split_once('.')?;
     if a.is_empty() || b.is_empty() {

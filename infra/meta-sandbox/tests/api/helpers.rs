@@ -281,8 +281,25 @@ impl TestApp {
 
     /// Creates a template and waits for the sandbox to approve it.
     pub async fn approved_template(&self, name: &str, body_text: &str, examples: &[&str]) {
-        let (status, _) = self.create_template(name, body_text, examples).await;
-        assert_eq!(status, 200);
+        self.approved_template_in(name, "UTILITY", body_text, examples)
+            .await
+    }
+
+    /// Creates a template of `category` and waits for the sandbox to approve it.
+    pub async fn approved_template_in(
+        &self,
+        name: &str,
+        category: &str,
+        body_text: &str,
+        examples: &[&str],
+    ) {
+        let path = format!("{}/message_templates", self.tenant.waba_id);
+        let mut submission = template_submission(name, body_text, examples);
+        submission["category"] = json!(category);
+        let (status, body) = self
+            .post_as(&self.tenant.access_token, &path, &submission)
+            .await;
+        assert_eq!(status, 200, "{body}");
         for _ in 0..100 {
             let ts = self.control.templates(&self.tenant.waba_id).await.unwrap();
             if ts.iter().any(|t| t.name == name && t.status == "APPROVED") {
@@ -292,6 +309,53 @@ impl TestApp {
         }
         panic!("template {name} was not approved");
     }
+
+    /// Registers a WhatsApp user (`POST /_sandbox/users`).
+    pub async fn register_user(&self, spec: &meta_sandbox::UserSpec) -> meta_sandbox::UserView {
+        self.control
+            .register_user(spec)
+            .await
+            .expect("user registers")
+    }
+
+    /// A CSM message with the full inbound request.
+    pub async fn inbound(
+        &self,
+        mut msg: meta_sandbox::InboundMessage,
+    ) -> meta_sandbox::InboundResult {
+        msg.phone_number_id = self.tenant.phone_number_id.clone();
+        self.control.inbound_message(&msg).await.expect("inbound")
+    }
+
+    /// The `value` of every webhook received so far, in order.
+    pub fn values(&self) -> Vec<Value> {
+        self.receiver
+            .all()
+            .iter()
+            .map(|r| r.body["entry"][0]["changes"][0]["value"].clone())
+            .collect()
+    }
+
+    /// Webhook bodies of `field` received so far.
+    pub fn bodies_of(&self, field: &str) -> Vec<Value> {
+        self.receiver
+            .all()
+            .iter()
+            .filter(|r| r.body["entry"][0]["changes"][0]["field"] == field)
+            .map(|r| r.body.clone())
+            .collect()
+    }
+}
+
+/// A text message to a BSUID (`recipient`).
+pub fn text_to_bsuid(bsuid: &str, body: &str) -> Value {
+    json!({
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "recipient": bsuid,
+        "type": "text",
+        "text": {"body": body}
+    })
 }
 
 pub fn text_message(to: &str, body: &str) -> Value {

@@ -4,8 +4,11 @@
 mod helpers;
 
 mod clock;
+mod errors;
 mod faults;
 mod graph;
+mod identity;
+mod responses;
 mod schema;
 mod templates;
 mod webhooks;
