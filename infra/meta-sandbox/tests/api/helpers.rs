@@ -157,6 +157,14 @@ impl TestClock {
     pub fn now_s(&self) -> i64 {
         self.clock().now_s()
     }
+
+    /// Moves this clock to noon UTC of `date` (`YYYY-MM-DD`).
+    pub fn set_date(&self, date: &str) {
+        let target =
+            meta_sandbox::calendar::parse_date_ms(date).expect("a date") + 12 * 3600 * 1000;
+        let system = Clock::system().now_ms();
+        self.offset_ms.store(target - system, Ordering::Relaxed);
+    }
 }
 
 /// A sandbox reading `clock`, as the local stack runs it.
@@ -223,6 +231,25 @@ impl TestApp {
             .http
             .get(self.graph(path))
             .bearer_auth(token)
+            .send()
+            .await
+            .expect("sent");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Sends through Graph version `version`.
+    pub async fn send_v(&self, version: &str, body: &Value) -> (u16, Value) {
+        let url = format!(
+            "{}/{version}/{}/messages",
+            self.sandbox.base_url(),
+            self.tenant.phone_number_id
+        );
+        let resp = self
+            .http
+            .post(url)
+            .bearer_auth(&self.tenant.access_token)
+            .json(body)
             .send()
             .await
             .expect("sent");
