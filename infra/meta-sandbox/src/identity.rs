@@ -3,7 +3,7 @@
 //! (BSUID) and parent BSUID, and a username.
 //!
 //! Sources: Meta's BSUID document
-//! (https://developers.facebook.com/documentation/business-messaging/whatsapp/business-scoped-user-ids,
+//! (<https://developers.facebook.com/documentation/business-messaging/whatsapp/business-scoped-user-ids>,
 //! May 2026, read through a public copy with the search tool) and its webhook
 //! references; META-2026.md for the `wa_id` cases (Mexico `521…` for a `+52`
 //! mobile, Argentina `549…`, Brazil with or without the ninth digit).

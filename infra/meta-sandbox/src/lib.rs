@@ -1,43 +1,32 @@
 //! # meta-sandbox: a local stand-in for Meta's WhatsApp Business Cloud API
 //!
 //! Meta cannot be reached from development machines or CI, so this crate
-//! serves the part of the Graph API the project uses, with Meta's shapes,
-//! Meta's rules and Meta's error codes, plus faults a test can turn on. Think
-//! stripe-mock. It runs in-process ([`spawn`]) or as the `meta-sandbox` binary.
+//! serves the part of the Graph API the project uses as Meta runs it in 2026,
+//! with Meta's shapes, Meta's rules and Meta's error codes, plus faults a test
+//! can turn on. Think stripe-mock. It runs in-process ([`spawn`]) or as the
+//! `meta-sandbox` binary. The routes, control endpoints and knobs are listed
+//! once, in the crate's README.
 //!
 //! ## Layout
 //! - [`config`] / [`knobs`]: what a sandbox starts with and what tests may turn.
 //! - [`clock`]: the one wall clock (shared with the service in local runs);
 //!   [`calendar`] turns it into dates; [`versions`] reads Graph versions on it.
-//! - [`template_review`]: template reviews due on the clock.
-//! - [`state`]: tenants, messages, templates, windows, stats, under one lock.
-//! - [`rules`]: Meta's rules as pure functions (parsing, 24 h window,
-//!   placeholders, template review, rate limits).
+//! - [`state`]: tenants, users, messages, templates, windows, stats, under one lock.
+//! - [`requests`]: parsing `/messages` bodies (text, template, interactive,
+//!   read receipts; `to` or `recipient`).
+//! - [`send`]: Meta's synchronous rules for a send, in Meta's order;
+//!   [`pricing`] prices what is accepted.
+//! - [`identity`]: users as Meta identifies them in 2026 (wa_id, BSUID,
+//!   username) and the phone-number rules.
+//! - [`rules`]: pure rules (24 h window, placeholders, template review, rate limits).
+//! - [`template_review`] / [`template_events`]: reviews due on the clock, and
+//!   Meta's template status events.
 //! - [`errors`]: Meta's error bodies and HTTP statuses, with sources.
 //! - [`graph_routes`]: `/{version}/...` Graph routes; [`faults`] wraps them.
 //! - [`webhooks`]: payloads, `X-Hub-Signature-256`, delivery with retries.
-//! - [`control_routes`] / [`client`] / [`model`]: `/_sandbox/*` and its typed client.
-//!
-//! ## Graph API (any `v<major>.<minor>` version)
-//! - `POST /{version}/{phone-number-id}/messages` (`text`, `template`)
-//! - `POST|GET /{version}/{waba-id}/message_templates` (`limit`, `after`, `name`, `status`)
-//! - `GET /{version}/{phone-number-id}`
-//!
-//! ## Control endpoints (JSON; never subject to faults)
-//! | endpoint | body / query | answer |
-//! |---|---|---|
-//! | `POST /_sandbox/tenants` | [`model::TenantSpec`] `{phone_number_id, waba_id, access_token, app_secret, webhook_url, display_phone_number?, verified_name?}` | 201 [`model::TenantView`]; registers or replaces |
-//! | `GET /_sandbox/tenants` | | `{"data":[TenantView]}` |
-//! | `POST /_sandbox/tokens` | `{phone_number_id, access_token}` | `{"phone_number_id","rotated":true}`; old token → 190 |
-//! | `POST /_sandbox/inbound` | `{phone_number_id, from, text, timestamp?, profile_name?}` | [`model::InboundResult`] `{message_id, timestamp, webhook:[DeliveryOutcome]}` |
-//! | `GET /_sandbox/messages` | `?phone_number_id=&to=` | `{"data":[MessageRecord]}` in acceptance order |
-//! | `GET /_sandbox/templates` | `?waba_id=` | `{"data":[TemplateRecord]}` |
-//! | `POST /_sandbox/templates/decide` | `{waba_id, name, language, status, reason?, webhook?=true}` | `{template, webhook:[DeliveryOutcome]}` |
-//! | `GET /_sandbox/knobs` / `PUT /_sandbox/knobs` | partial [`Knobs`] object | all knobs |
-//! | `POST /_sandbox/reset` | `{clear_tenants?=false, reset_knobs?=false}` | clears messages, templates, windows, rate state, stats, webhook log; keeps tenants and knobs unless asked |
-//! | `GET /_sandbox/stats` | | [`model::Stats`] |
-//! | `GET /_sandbox/webhooks` | `?field=` | `{"data":[WebhookLogEntry]}` |
-//! | `GET /_sandbox/health` | | `{"ok":true}` |
+//! - [`inbound`]: a CSM's message (text, taps, quoted replies) as Meta posts it.
+//! - [`control_routes`], [`control_users`], [`control_accounts`] / [`client`] /
+//!   [`model`]: `/_sandbox/*` and its typed client.
 
 pub mod calendar;
 pub mod client;

@@ -9,7 +9,7 @@
 //!
 //! Sources:
 //! - Addressing: Meta's BSUID document
-//!   (https://developers.facebook.com/documentation/business-messaging/whatsapp/business-scoped-user-ids,
+//!   (<https://developers.facebook.com/documentation/business-messaging/whatsapp/business-scoped-user-ids>,
 //!   May 2026): `recipient` takes a BSUID or parent BSUID; "If both `to` and
 //!   `recipient` are present, `to` takes precedence". A BSUID is an ISO 3166
 //!   alpha-2 country code, a period and up to 128 alphanumerics; a parent BSUID

@@ -2,7 +2,7 @@
 //! and what each does to the template's status and to sending it.
 //!
 //! Sources (read with the search tool, November 2026):
-//! - Meta's webhook reference, https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/message_template_status_update
+//! - Meta's webhook reference, <https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/message_template_status_update>
 //!   (updated 2026-04-13): `event`, `message_template_id` (a number),
 //!   `message_template_name`, `message_template_language`, `reason`,
 //!   `message_template_category`, and three optional objects:

@@ -2,7 +2,7 @@
 //! with a call to an expired one.
 //!
 //! The table is Meta's changelog ("Available Graph API versions",
-//! https://developers.facebook.com/docs/graph-api/changelog/versions/, read
+//! <https://developers.facebook.com/docs/graph-api/changelog/versions/>, read
 //! with the search tool in November 2026): v26.0 released 2026-07-29 is the
 //! latest, v20.0 expired on 2026-09-24. Each version lives two years after the
 //! next one is released.
@@ -10,7 +10,7 @@
 //! A call to an expired version is not refused: Meta's versioning guide says
 //! "once a version is no longer usable, any calls made to it will be
 //! defaulted to the next oldest usable version"
-//! (https://developers.facebook.com/docs/graph-api/guides/versioning). So the
+//! (<https://developers.facebook.com/docs/graph-api/guides/versioning>). So the
 //! sandbox serves it as the oldest version still available on its clock and
 //! says which in the `facebook-api-version` response header, as Graph does.
 //! Versions newer than the latest are served as asked (not verified against
