@@ -79,7 +79,7 @@ async fn a_webhook_that_dies_before_its_publish_loses_no_event() {
 async fn a_reconcile_that_dies_before_its_publish_loses_no_event() {
     let w = spawn_world().await;
     w.meta
-        .set_knobs(&json!({"template_approval_delay_ms": 86_400_000u64}))
+        .set_knobs(&json!({"template_review": "manual"}))
         .await
         .unwrap();
     let (status, body) = w

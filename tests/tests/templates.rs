@@ -10,11 +10,12 @@ use fincelo::templates::catalog::Catalog;
 
 use crate::helpers::{eventually, spawn_world, World};
 
-/// Submits the six templates while Meta's review takes ten minutes, so they
-/// stay PENDING for the test; returns the submission report.
+/// Submits the six templates while Meta reviews them by hand, so they stay
+/// PENDING for the test (whatever the clock does); returns the submission
+/// report.
 async fn submit_while_meta_reviews(w: &World) -> serde_json::Value {
     w.meta
-        .set_knobs(&json!({"template_approval_delay_ms": 600_000}))
+        .set_knobs(&json!({"template_review": "manual"}))
         .await
         .unwrap();
     let (status, body) = w

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use fincelo::ids::{IdempotencyKey, TenantId};
 use fincelo::phone::E164;
-use fincelo_local::{LocalTenant, Stack, StackOptions};
+use fincelo_local::{LocalTenant, Stack, StackOptions, TimeControl};
 use meta_sandbox::{InboundRequest, MessageRecord, SandboxClient, SandboxConfig, SandboxHandle};
 use serde_json::{json, Value};
 
@@ -125,10 +125,16 @@ pub async fn spawn_world_without_sender() -> World {
 pub async fn spawn_world_with(opts: WorldOptions) -> World {
     init_tracing();
     let moto = moto_endpoint().await;
-    let sandbox = meta_sandbox::spawn("127.0.0.1:0".parse().unwrap(), opts.sandbox)
+    // One clock for the stack and the sandbox: Meta's times move with ours.
+    let time = TimeControl::default();
+    let clock = time.clock();
+    let mut sandbox_config = opts.sandbox;
+    sandbox_config.clock = meta_sandbox::Clock::from_fn(move || clock.now_ms());
+    let sandbox = meta_sandbox::spawn("127.0.0.1:0".parse().unwrap(), sandbox_config)
         .await
         .expect("sandbox starts");
     let mut so = StackOptions::new(moto, sandbox.base_url(), format!("t-{}", short_id()));
+    so.time = time;
     so.env = opts.env;
     so.overrides.send_queue_visibility_secs = opts.visibility_secs;
     so.sender_instances = opts.sender_instances;
@@ -405,12 +411,12 @@ impl World {
             .expect("ledger read")
     }
 
-    /// Submits the six templates while Meta's review takes a day (the
+    /// Submits the six templates while Meta reviews them by hand (the
     /// sandbox decides only when told: [`World::decide_template`]), so they
-    /// stay PENDING.
+    /// stay PENDING however far the clock moves.
     pub async fn submit_templates_pending(&self) {
         self.meta
-            .set_knobs(&json!({"template_approval_delay_ms": 86_400_000u64}))
+            .set_knobs(&json!({"template_review": "manual"}))
             .await
             .expect("knobs");
         let (status, body) = self
