@@ -183,3 +183,34 @@ async fn a_handback_whose_instance_died_is_taken_over_and_sent() {
     assert_text_then_template(&w, &csm, &req.key).await;
     w.shutdown().await;
 }
+
+/// Meta's edge answers a send with a 502 and its own page, no Graph error
+/// body, after Meta accepted the message: the send is in doubt, not failed.
+/// The status webhook that follows resolves it, and the alert is not sent
+/// again (the sandbox would accept a second copy).
+#[tokio::test]
+async fn a_502_from_metas_edge_is_resolved_from_the_status_not_resent() {
+    let w = spawn_world().await;
+    let csm = csm_number();
+    w.csm_writes(&csm).await;
+    w.meta
+        .set_knobs(
+            &json!({"edge_failure_rate": 1.0, "edge_failure": {"status": 502, "body": "html"}}),
+        )
+        .await
+        .unwrap();
+    let req = send_request(&w.tenant.tenant_id, &csm).text("Globex is at 85%.");
+    w.enqueue(&req.json()).await;
+    wait_for(&w, &req.key, Duration::from_secs(30), |l| {
+        l.state == LedgerState::Sent
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let msgs = w.messages_to(&csm).await;
+    assert_eq!(msgs.len(), 1, "sent once: {msgs:?}");
+    assert_eq!(
+        w.ledger(&req.key).await.and_then(|l| l.wamid),
+        Some(msgs[0].wamid.clone())
+    );
+    w.shutdown().await;
+}
