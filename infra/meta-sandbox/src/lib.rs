@@ -46,6 +46,7 @@ pub mod knobs;
 pub mod model;
 pub mod rules;
 pub mod state;
+pub mod verify_and_save;
 pub mod webhooks;
 
 use std::net::SocketAddr;
@@ -66,6 +67,7 @@ use state::{AppState, Shared};
 /// The whole app: control routes and Graph routes over one state.
 pub fn app(state: AppState) -> Router {
     control_routes::router()
+        .merge(verify_and_save::router())
         .merge(graph_routes::router(state.clone()))
         .with_state(state)
 }
