@@ -491,7 +491,10 @@ impl Journey<'_> {
             &path,
         ];
         self.say(&format!("  $ fwa {}", args.join(" ")));
-        let out = self.fwa_raw(&args, None).await?;
+        let out = self.fwa_raw(&args, None).await;
+        // Whatever the outcome: the file was only the way in.
+        let _ = std::fs::remove_file(&secrets);
+        let out = out?;
         let printed = format!(
             "{}{}",
             String::from_utf8_lossy(&out.stdout),
@@ -503,6 +506,7 @@ impl Journey<'_> {
         if !out.status.success() {
             return Err(format!("channel connect failed: {}", printed.trim()));
         }
+        self.say("  the secrets file is removed: Secrets Manager holds the secrets now");
         for secret in [&ids.access_token, &ids.app_secret, &ids.verify_token] {
             if printed.contains(secret.as_str()) {
                 return Err("fwa printed a secret".into());
