@@ -73,6 +73,10 @@ pub enum GraphError {
     /// The connection was never made: Meta did not receive the request.
     #[error("could not connect to the Graph API")]
     Connect(#[source] reqwest::Error),
+    /// The request was never sent, for a reason on our side (the tenant's
+    /// token could not be read): Meta did not receive it.
+    #[error("the Graph API call was not made: {0}")]
+    NotSent(&'static str),
     /// No answer in time: Meta may or may not have acted on the request.
     #[error("the Graph API did not answer in time")]
     Timeout(#[source] reqwest::Error),

@@ -8,26 +8,28 @@ use secrecy::ExposeSecret;
 
 use crate::helpers::{csm_number, short_id, spawn_world};
 
-/// A conditional write refuses a duplicate: the first sighting of an id wins, the second is told so.
+/// A conditional write refuses a duplicate: the first sighting of an id
+/// wins; a second one meanwhile is told the first may be publishing its
+/// event; once that event is published (its mark cleared), a sighting is a
+/// plain duplicate.
 #[tokio::test]
 async fn a_conditional_write_rejects_a_duplicate() {
+    use fincelo::store::Change;
     let w = spawn_world().await;
     let id = format!("wamid.{}", short_id());
     let store = &w.stack.app.store;
-    assert!(
-        store
-            .first_sighting(&w.tenant_id, "msg", &id, now())
-            .await
-            .unwrap(),
-        "first sighting"
+    let sight = || store.record_sighting(&w.tenant_id, "msg", &id, now());
+    assert_eq!(sight().await.unwrap(), Change::Applied, "first sighting");
+    assert_eq!(
+        sight().await.unwrap(),
+        Change::InFlight,
+        "its event is on its way"
     );
-    assert!(
-        !store
-            .first_sighting(&w.tenant_id, "msg", &id, now())
-            .await
-            .unwrap(),
-        "second sighting is a duplicate"
-    );
+    assert!(store
+        .clear_sighting_owed(&w.tenant_id, "msg", &id)
+        .await
+        .unwrap());
+    assert_eq!(sight().await.unwrap(), Change::Unchanged, "a duplicate");
     w.shutdown().await;
 }
 

@@ -6,6 +6,8 @@ mod helpers;
 mod admin;
 mod e2e;
 mod foundation;
+mod handback;
+mod outbox;
 mod reliability;
 mod security;
 mod sender;

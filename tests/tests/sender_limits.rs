@@ -197,6 +197,7 @@ async fn a_template_meta_does_not_know_is_parked_with_metas_code() {
             None,
             &change,
             now(),
+            None,
         )
         .await
         .unwrap();

@@ -379,15 +379,13 @@ async fn run(cli: Cli) -> Result<(), CallError> {
                 .as_str()
                 .ok_or("the channel status names no phone number id")?
                 .to_string();
-            // The sandbox stamps the message with the stack's time, so a
-            // window opened after `fwa clock advance` is open on our clock.
-            let now = target.now().await?;
+            // The sandbox reads the stack's clock: its timestamp is ours.
             let reply = SandboxClient::new(sandbox)
                 .inbound(&InboundRequest {
                     phone_number_id,
                     from: from.wa_id().to_string(),
                     text,
-                    timestamp: Some(now),
+                    timestamp: None,
                     profile_name: None,
                 })
                 .await
@@ -400,7 +398,10 @@ async fn run(cli: Cli) -> Result<(), CallError> {
                 format!(
                     "CSM {} wrote at {}; Meta's webhook {}",
                     from.masked(),
-                    fincelo::admin::when::iso8601(now),
+                    v["timestamp"]
+                        .as_i64()
+                        .map(fincelo::admin::when::iso8601)
+                        .unwrap_or_default(),
                     if delivered {
                         "was delivered"
                     } else {

@@ -15,7 +15,7 @@ use axum::Router;
 use fincelo::ids::{IdempotencyKey, TenantId};
 use fincelo::store::LedgerState;
 use fincelo_local::dev_state::{dev_state, write_dev_state};
-use fincelo_local::{random_digits, LocalTenant, Stack, StackOptions};
+use fincelo_local::{random_digits, LocalTenant, Stack, StackOptions, TimeControl};
 use meta_sandbox::{SandboxConfig, SandboxHandle};
 use serde_json::{json, Value};
 
@@ -151,13 +151,17 @@ async fn local_stack() -> Local {
     local_stack_with(SandboxConfig::default()).await
 }
 
-async fn local_stack_with(config: SandboxConfig) -> Local {
+/// A local stack and a sandbox on one clock (as `make dev` runs them).
+async fn local_stack_with(mut config: SandboxConfig) -> Local {
     let moto = std::env::var("FWA_TEST_MOTO").unwrap_or_else(|_| "http://127.0.0.1:5056".into());
+    let time = TimeControl::default();
+    config.clock = time.sandbox_clock();
     let sandbox = meta_sandbox::spawn("127.0.0.1:0".parse().unwrap(), config)
         .await
         .expect("sandbox");
     let id = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
     let mut opts = StackOptions::new(&moto, sandbox.base_url(), format!("fwa-{id}"));
+    opts.time = time;
     opts.overrides.send_queue_visibility_secs = Some(2);
     let stack = Stack::start(opts).await.expect("stack (is moto running?)");
     let tenant = LocalTenant::unique("tenant");
@@ -509,7 +513,7 @@ async fn csm_add_list_and_remove_keep_the_roster() {
 #[tokio::test]
 async fn status_parked_timeline_and_redrive_speak_plainly() {
     let mut config = SandboxConfig::default();
-    config.knobs.template_approval_delay_ms = 86_400_000;
+    config.knobs.template_review = meta_sandbox::TemplateReview::Manual;
     let l = local_stack_with(config).await;
     let state = l.state();
     let st = state.as_str();

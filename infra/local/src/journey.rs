@@ -27,9 +27,11 @@
 //!   deployment does these in Meta's dashboard; `docs/operating.md` says
 //!   which steps only a real deployment can show.
 //! - **Compressed time**: `fwa clock advance` moves the stack's clock
-//!   (`POST /_local/clock`), and the sweep fires, as the 5-minute schedule
-//!   would have meanwhile. The sandbox decides a template only when told,
-//!   so each decision lands at the simulated hour the step names.
+//!   (`POST /_local/clock`), which the sandbox reads too
+//!   ([`TimeControl::sandbox_clock`]), and the sweep fires, as the 5-minute
+//!   schedule would have meanwhile. The sandbox's review is manual
+//!   (`template_review: manual`), so each decision lands at the simulated
+//!   hour the step names, one template at a time.
 //! - **A readable timeline**: each step prints the simulated time, the
 //!   commands and what `fwa` answered, and a verdict; the last line is
 //!   exactly `journey: N/N steps passed`. A failed step stops the journey:
@@ -181,12 +183,14 @@ struct World {
 impl World {
     async fn start(opts: &JourneyOptions) -> Result<World, String> {
         std::fs::create_dir_all(&opts.dir).map_err(|e| format!("{}: {e}", opts.dir.display()))?;
+        // One clock for the stack and Meta's side: `fwa clock advance` moves
+        // both, so Meta's webhooks and its 24-hour window read the stack's time.
         let time = TimeControl::default();
         let mut config = meta_sandbox::SandboxConfig::default();
-        // Meta reviews the templates when the journey says so (steps 5, 7
-        // and 8), at the simulated hour the step names: the automatic review
-        // is put off beyond the journey's real duration.
-        config.knobs.template_approval_delay_ms = 24 * 3600 * 1000;
+        config.clock = time.sandbox_clock();
+        // Meta decides each template when the journey says so (steps 5, 7
+        // and 8), at the simulated hour the step names.
+        config.knobs.template_review = meta_sandbox::TemplateReview::Manual;
         let sandbox = meta_sandbox::spawn("127.0.0.1:0".parse().expect("loopback"), config)
             .await
             .map_err(|e| format!("Meta sandbox: {e}"))?;

@@ -80,11 +80,15 @@ async fn dev(
     sandbox: SocketAddr,
     no_scenario: bool,
 ) -> Result<(), Box<dyn std::error::Error>> {
+    // One clock for the stack and the sandbox: `fwa clock advance` moves both.
+    let time = fincelo_local::TimeControl::default();
     let mut sandbox_config = meta_sandbox::SandboxConfig::default();
     sandbox_config.knobs.template_approval_delay_ms = 2000;
+    sandbox_config.clock = time.sandbox_clock();
     let sandbox = meta_sandbox::spawn(sandbox, sandbox_config).await?;
     let prefix = format!("fwa-dev-{}", fincelo::clock::Clock::system().now());
     let mut opts = StackOptions::new(&moto, sandbox.base_url(), &prefix);
+    opts.time = time;
     opts.http_addr = http;
     opts.sweep_every = Some(fincelo_local::stack::SWEEP_PERIOD);
     let stack = Stack::start(opts).await?;

@@ -125,6 +125,14 @@ impl TimeControl {
     pub fn now(&self) -> i64 {
         self.clock().now()
     }
+
+    /// The same clock for the Meta sandbox (`SandboxConfig::clock`), so
+    /// Meta's side of a local run reads the stack's time: webhook
+    /// timestamps, the 24-hour window, template reviews.
+    pub fn sandbox_clock(&self) -> meta_sandbox::Clock {
+        let clock = self.clock();
+        meta_sandbox::Clock::from_fn(move || clock.now_ms())
+    }
 }
 
 impl StackOptions {

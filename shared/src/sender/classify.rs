@@ -4,9 +4,9 @@
 //! |---|---|---|
 //! | 131047 (outside the 24-hour window) | [`Class::OutsideWindow`] | send the template now, close the window |
 //! | 190 (token invalid/expired) | [`Class::AuthExpired`] | refresh the token once, then treat as transient |
-//! | 130429 (throughput), 131056 (pair rate), 80007 (WABA rate), 4 / 80004 (app rate), 1 / 2 / 131000 (service), HTTP 5xx, non-JSON error, connect error | [`Class::Transient`] | Meta did not take it; retry with backoff |
+//! | 130429 (throughput), 131056 (pair rate), 80007 (WABA rate), 4 / 80004 (app rate), 1 / 2 / 131000 (service), any other Graph error body with HTTP 5xx, a 429 without one, connect error | [`Class::Transient`] | Meta's API answered (or was never reached): it did not take it; retry with backoff |
 //! | 131026 (not a usable WhatsApp number) | [`Class::Undeliverable`] | permanent; the CSM's number is flagged |
-//! | timeout, broken exchange, unreadable 2xx | [`Class::Ambiguous`] | Meta may have it: never resend blindly |
+//! | timeout, broken exchange, unreadable 2xx, a 5xx without a Graph error body (a 502 or 504 from Meta's edge) | [`Class::Ambiguous`] | Meta may have it: never resend blindly. An edge that fails after forwarding the request answers with its own page, not Meta's error JSON, so the message may have been accepted behind it |
 //! | 100, 1320xx (template errors), any other 4xx | [`Class::Permanent`] | to the DLQ with Meta's code and title |
 
 use crate::graph::GraphError;
@@ -34,12 +34,11 @@ pub fn classify(err: &GraphError) -> Class {
             _ if *http_status >= 500 => Class::Transient,
             _ => Class::Permanent,
         },
-        GraphError::Http { http_status } if *http_status >= 500 || *http_status == 429 => {
-            Class::Transient
-        }
+        GraphError::Http { http_status } if *http_status >= 500 => Class::Ambiguous,
+        GraphError::Http { http_status: 429 } => Class::Transient,
         GraphError::Http { .. } => Class::Permanent,
         // Neither reached Meta. (`Tls` only happens when the client is built.)
-        GraphError::Connect(_) | GraphError::Tls(_) => Class::Transient,
+        GraphError::Connect(_) | GraphError::Tls(_) | GraphError::NotSent(_) => Class::Transient,
         GraphError::Timeout(_) | GraphError::Transport(_) | GraphError::Decode(_) => {
             Class::Ambiguous
         }
@@ -89,8 +88,20 @@ mod tests {
         for code in [100, 132000, 132001, 132015] {
             assert_eq!(classify(&api(400, code)), Class::Permanent, "{code}");
         }
+        // Meta's own error body on a 5xx: its API answered, nothing taken.
+        assert_eq!(classify(&api(503, 2)), Class::Transient);
+        // The edge's own page on a 5xx: the request may have got through.
+        for status in [500, 502, 503, 504] {
+            assert_eq!(
+                classify(&GraphError::Http {
+                    http_status: status
+                }),
+                Class::Ambiguous,
+                "{status}"
+            );
+        }
         assert_eq!(
-            classify(&GraphError::Http { http_status: 503 }),
+            classify(&GraphError::Http { http_status: 429 }),
             Class::Transient
         );
         assert_eq!(classify(&GraphError::Decode("x".into())), Class::Ambiguous);

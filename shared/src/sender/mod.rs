@@ -327,6 +327,20 @@ impl Sender {
             self.app.queues.park(body, &reason).await?;
             return Ok(Disposition::Done);
         };
+        self.deliver(cx, &tenant, &req, body, arrival).await
+    }
+
+    /// Delivers a request of a configured tenant: expired if stale, paced
+    /// against the pair rate, then claimed (or resumed, if its key is
+    /// already taken) and sent.
+    async fn deliver(
+        &self,
+        cx: &InBatch<'_>,
+        tenant: &Tenant,
+        req: &SendRequest,
+        body: &str,
+        arrival: Arrival,
+    ) -> Result<Disposition, SenderError> {
         let now = self.app.clock.now();
         // A stale alert is expired, not sent. A key someone holds (or whose
         // last send is in doubt) goes on below: its doubt is still resolved
@@ -347,7 +361,7 @@ impl Sender {
                 .await?
         {
             info!("alert is stale (deliver_by passed); recorded as expired, not sent");
-            cx.outcome(&req, "expired", None, None, None, Some(STALE.into()));
+            cx.outcome(req, "expired", None, None, None, Some(STALE.into()));
             return Ok(Disposition::Done);
         }
         // Pair pacing comes before the claim, so a deferred alert holds no
@@ -386,7 +400,7 @@ impl Sender {
         {
             ClaimOutcome::Claimed(e) => e,
             ClaimOutcome::Existing(existing) => {
-                match self.resume(cx, &req, &existing, &token, now).await? {
+                match self.resume(cx, req, &existing, &token, now).await? {
                     Resume::Proceed(e) => *e,
                     Resume::Stop(d) => return Ok(d),
                 }
@@ -397,13 +411,13 @@ impl Sender {
             return Ok(Disposition::RetryAfter(0));
         }
         let attempt = Attempt {
-            req: &req,
+            req,
             body,
             token: &token,
             entry: &entry,
             arrival,
         };
-        self.send(cx, &tenant, &attempt).await
+        self.send(cx, tenant, &attempt).await
     }
 
     /// A request that cannot be sent, parked at once with its reason. If its
@@ -490,10 +504,17 @@ impl Sender {
             }
             LedgerState::Claimed | LedgerState::Ambiguous => {
                 let prev = existing.claim_token.as_deref().unwrap_or("");
+                // Meta's statuses for this key, except those of a free-form
+                // message handed back with 131047: that one was refused, and
+                // the send in doubt is the template that replaced it.
+                let handed_back = existing
+                    .force_template
+                    .then_some(existing.wamid.as_deref())
+                    .flatten();
                 let seen = store
                     .statuses_by_key(&req.tenant_id, &req.idempotency_key)
                     .await?;
-                if let Some(status) = seen.first() {
+                if let Some(status) = seen.iter().find(|s| Some(s.wamid.as_str()) != handed_back) {
                     if store
                         .resolve_ambiguous_as_sent(
                             &req.tenant_id,
@@ -596,6 +617,21 @@ impl Sender {
             .await
         {
             Ok(ClaimOutcome::Claimed(e)) => e,
+            // Handed back before, and not finished: the template send
+            // failed, is waiting for approval, is in doubt, or its instance
+            // died. The stored request takes the ordinary path from where
+            // the ledger stands (its `force_template` keeps it a template).
+            Ok(ClaimOutcome::Existing(e))
+                if e.force_template && !e.state.is_final() && e.state != LedgerState::Waiting =>
+            {
+                let Some(body) = e.request_json.clone() else {
+                    return Ok(Disposition::Done);
+                };
+                return match SendRequest::parse(&body) {
+                    Ok(req) => self.deliver(cx, &tenant, &req, &body, arrival).await,
+                    Err(invalid) => self.park_invalid(cx, &body, &invalid).await,
+                };
+            }
             Ok(ClaimOutcome::Existing(_)) => {
                 info!("hand-back already taken or not applicable");
                 return Ok(Disposition::Done);
@@ -700,7 +736,7 @@ impl Sender {
             Err(TokenCallError::Graph(e)) => Err(e),
             Err(TokenCallError::Secrets(e)) => {
                 error!(error = %e, "tenant secrets unavailable");
-                Err(GraphError::Http { http_status: 503 })
+                Err(GraphError::NotSent("the tenant's token could not be read"))
             }
         }
     }

@@ -216,16 +216,41 @@ where
 }
 
 /// What a conditional change of a record found.
+///
+/// Every change that has an event is written together with a mark saying
+/// its event is owed, in the same conditional write (an outbox on the
+/// record), and the mark is cleared once the event is published (see
+/// [`crate::owed`]). A retry of the same change is refused by the write,
+/// which returns the record as it was: its mark tells whether the event is
+/// still owed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
     /// It applied: its event is to be published.
     Applied,
-    /// It had applied before, and the record still carries that change's
-    /// unpublished mark (the events queue refused its event): publish the
-    /// event now.
-    Unpublished,
+    /// It had applied before and its event is still owed, by a writer gone
+    /// longer than [`OWED_LEASE_SECS`] (crashed, or refused by the events
+    /// queue): publish the event now.
+    Owed,
+    /// It had applied before and its writer may be publishing its event
+    /// right now (its mark is younger than [`OWED_LEASE_SECS`]): fail this
+    /// attempt, so its retry comes after the writer is done or gone.
+    InFlight,
     /// Nothing to do: a duplicate, a straggler or a stale update.
     Unchanged,
+}
+
+/// How long the writer of a change has to publish its event and clear its
+/// mark: longer than the webhook's 10 s timeout, so a mark this old was
+/// left by a writer that crashed or whose publish was refused.
+pub const OWED_LEASE_SECS: i64 = 30;
+
+/// What a refused change found: this change's mark, written at `owed_at`.
+fn owed(mark_matches: bool, owed_at: Option<i64>, now: i64) -> Change {
+    match (mark_matches, owed_at) {
+        (false, _) => Change::Unchanged,
+        (true, Some(at)) if at + OWED_LEASE_SECS > now => Change::InFlight,
+        (true, _) => Change::Owed,
+    }
 }
 
 /// A conditional UpdateItem's result: applied, or refused with the item as

@@ -14,10 +14,10 @@ use super::catalog::Catalog;
 use crate::events::Event;
 use crate::graph::{GraphError, TemplateList};
 use crate::ids::TenantId;
-use crate::owed::{publish_or_keep, Keep, Produced};
+use crate::owed::{publish_owed, Mark, Owed};
 use crate::sender::message::{Control, ReleaseWhy};
 use crate::startup::App;
-use crate::store::{Change, TemplateStatusChange};
+use crate::store::{Change, TemplateStatusChange, OWED_LEASE_SECS};
 use crate::templates::status::TemplateStatus;
 use crate::tenants::{DirectoryError, Tenant, TokenCallError};
 
@@ -189,16 +189,15 @@ pub async fn reconcile(app: &App, tenant_id: &TenantId) -> Result<ReconcileRepor
     reconcile_with(app, &tenant, remote).await
 }
 
-/// The event of a template's status change, kept on its record if the queue refuses it.
+/// The event of a template's status change, owed until it is published.
 fn status_event<'a>(
     t: &TenantId,
     name: &'a str,
     language: &'a str,
     (status, reason): (&'a str, Option<&'a str>),
     ts: i64,
-    replay: bool,
-) -> Produced<'a> {
-    Produced {
+) -> Owed<'a> {
+    Owed {
         event: Event::TemplateStatusChanged {
             tenant_id: t.to_string(),
             name: name.to_string(),
@@ -208,13 +207,12 @@ fn status_event<'a>(
             quality: None,
             category: None,
         },
-        keep: Keep::Template {
+        mark: Mark::Template {
             name,
             language,
             change: TemplateStatusChange::Status { status, reason },
             ts,
         },
-        replay,
     }
 }
 
@@ -258,7 +256,15 @@ async fn reconcile_with(
             // Meta's list has no timestamp: "now" wins over anything recorded before.
             if app
                 .store
-                .apply_template_change(t, &r.name, &r.language, Some(&r.id), &change, now)
+                .apply_template_change(
+                    t,
+                    &r.name,
+                    &r.language,
+                    Some(&r.id),
+                    &change,
+                    now,
+                    Some(now),
+                )
                 .await?
                 == Change::Applied
             {
@@ -271,22 +277,18 @@ async fn reconcile_with(
                     &r.language,
                     (&r.status, reason),
                     now,
-                    false,
                 ));
             }
-        } else if let Some(k) = known.filter(|k| k.status_event_owed) {
-            // The record is right but its event never went out (the queue
-            // refused it, here or in the webhook): it goes out now.
+        } else if let Some(k) = known.filter(|k| {
+            k.status_owed_since
+                .is_some_and(|since| since + OWED_LEASE_SECS <= now)
+        }) {
+            // The record is right but its event never went out (its writer
+            // crashed, or the queue refused it; here or in the webhook): it
+            // goes out now.
             info!(template = %r.name, status = %k.status, "owed template event published by reconcile");
             let status = (k.status.as_str(), k.reason.as_deref());
-            produced.push(status_event(
-                t,
-                &k.name,
-                &k.language,
-                status,
-                k.status_ts,
-                true,
-            ));
+            produced.push(status_event(t, &k.name, &k.language, status, k.status_ts));
         }
         if let Some(cat) = &r.category {
             if known.and_then(|k| k.category.as_deref()) != Some(cat.as_str()) {
@@ -298,12 +300,13 @@ async fn reconcile_with(
                         None,
                         &TemplateStatusChange::Category { category: cat },
                         now,
+                        None,
                     )
                     .await?;
             }
         }
     }
-    publish_or_keep(app, t, produced).await?;
+    publish_owed(app, t, produced).await?;
     if wake {
         // Alerts waiting for a template whose approval (or refusal) the
         // webhook missed are released (or parked) now.

@@ -11,11 +11,10 @@
 //!    two bodies, changes state once and publishes one event.
 //! 3. A body is answered 200 only when all its writes are done and their
 //!    events published; any failure answers 500 so Meta retries, and the
-//!    retry is harmless (see 2). An event the events queue refused is kept
-//!    for that retry: an inbound message's sighting is forgotten, a status
-//!    or template change is marked on its record (a write made only on that
-//!    failure), and the retry, finding the change already made, publishes
-//!    the owed event and drops the mark.
+//!    retry is harmless (see 2). Each change is written with a mark that its
+//!    event is owed, cleared once the event is published, so an event that
+//!    did not go out (a crash, a refused publish) is published by the retry
+//!    that finds the change already made ([`crate::owed`]).
 //!
 //! | request | answer |
 //! |---|---|
@@ -45,7 +44,7 @@ use tracing::{info, warn, Instrument};
 
 use crate::events::{Event, EventError};
 use crate::ids::IdempotencyKey;
-use crate::owed::{publish_or_keep, Keep, Produced};
+use crate::owed::{publish_owed, Mark, Owed};
 use crate::phone::{mask, E164};
 use crate::queues::QueueError;
 use crate::secrets::SecretsError;
@@ -122,6 +121,10 @@ pub enum Refusal {
     Store(#[from] StoreError),
     #[error("queue write failed")]
     Queue(#[from] QueueError),
+    /// A change of this body was applied by another delivery of it moments
+    /// ago, whose event may be going out right now: Meta's retry settles it.
+    #[error("another delivery of this body is publishing one of its events")]
+    EventInFlight,
     #[error("method not allowed")]
     Method,
 }
@@ -134,7 +137,10 @@ impl Refusal {
             Refusal::TooLarge(_) => 413,
             Refusal::Signature(_) | Refusal::TenantNotFound | Refusal::SecretsUnavailable(_) => 401,
             Refusal::Method => 405,
-            Refusal::Directory(_) | Refusal::Store(_) | Refusal::Queue(_) => 500,
+            Refusal::Directory(_)
+            | Refusal::Store(_)
+            | Refusal::Queue(_)
+            | Refusal::EventInFlight => 500,
         }
     }
 
@@ -163,7 +169,9 @@ pub async fn handle(app: &App, req: WebhookRequest) -> WebhookResponse {
             Ok(resp) => resp,
             Err(refusal) => {
                 let status = refusal.status();
-                if status >= 500 {
+                if matches!(refusal, Refusal::EventInFlight) {
+                    info!(status, reason = %refusal, "webhook answered 500 so that Meta retries it later");
+                } else if status >= 500 {
                     tracing::error!(status, error = %refusal, source = ?std::error::Error::source(&refusal).map(|s| s.to_string()), "webhook failed; Meta will retry");
                 } else {
                     warn!(status, reason = %refusal, "webhook refused");
@@ -312,7 +320,7 @@ async fn act(app: &App, tenant: &Tenant, intake: &Intake<'_>) -> Result<usize, R
     // Boxed so the borrowed futures have one concrete type (and the
     // handler's future stays `Send` under lambda_http).
     type ActionFuture<'f> = std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<Option<Produced<'f>>, Refusal>> + Send + 'f>,
+        Box<dyn std::future::Future<Output = Result<Option<Owed<'f>>, Refusal>> + Send + 'f>,
     >;
     let mut futures: Vec<ActionFuture<'_>> = Vec::new();
     for m in &intake.messages {
@@ -326,7 +334,7 @@ async fn act(app: &App, tenant: &Tenant, intake: &Intake<'_>) -> Result<usize, R
     }
     // Every action runs to its end, even when another fails: the events of
     // the writes that did apply are published now (or kept for Meta's retry).
-    let results: Vec<Result<Option<Produced<'_>>, Refusal>> = stream::iter(futures)
+    let results: Vec<Result<Option<Owed<'_>>, Refusal>> = stream::iter(futures)
         .buffer_unordered(WRITE_CONCURRENCY)
         .collect()
         .await;
@@ -339,7 +347,7 @@ async fn act(app: &App, tenant: &Tenant, intake: &Intake<'_>) -> Result<usize, R
             Err(e) => failed = failed.or(Some(e)),
         }
     }
-    let published = publish_or_keep(app, &tenant.tenant_id, produced).await?;
+    let published = publish_owed(app, &tenant.tenant_id, produced).await?;
     match failed {
         Some(e) => Err(e),
         None => Ok(published),
@@ -353,7 +361,7 @@ async fn on_message<'a>(
     tenant: &Tenant,
     m: &'a InboundMessage<'_>,
     now: i64,
-) -> Result<Option<Produced<'a>>, Refusal> {
+) -> Result<Option<Owed<'a>>, Refusal> {
     let Ok(csm) = E164::from_wa_id(&m.from) else {
         warn!(from = %mask(&m.from), "inbound message from an id that is not a phone number; skipped");
         return Ok(None);
@@ -366,8 +374,10 @@ async fn on_message<'a>(
     if app.store.csm_has_waiting(t, &csm).await? {
         release(app, t, ReleaseWhy::WindowOpened).await?;
     }
-    if !app.store.first_sighting(t, "msg", &m.id, now).await? {
-        return Ok(None);
+    match app.store.record_sighting(t, "msg", &m.id, now).await? {
+        Change::Applied | Change::Owed => {}
+        Change::InFlight => return Err(Refusal::EventInFlight),
+        Change::Unchanged => return Ok(None),
     }
     info!(csm = %csm.masked(), message_id = %m.id, kind = %m.kind, "CSM message received; window open");
     let event = Event::CsmMessageReceived {
@@ -379,10 +389,9 @@ async fn on_message<'a>(
         text: m.text.as_deref().map(str::to_owned),
         window_expires_at: m.timestamp + WINDOW_SECS,
     };
-    Ok(Some(Produced {
+    Ok(Some(Owed {
         event,
-        keep: Keep::Sighting { message_id: &m.id },
-        replay: false,
+        mark: Mark::Sighting { message_id: &m.id },
     }))
 }
 
@@ -394,7 +403,7 @@ async fn on_status<'a>(
     tenant: &Tenant,
     s: &'a StatusUpdate<'_>,
     now: i64,
-) -> Result<Option<Produced<'a>>, Refusal> {
+) -> Result<Option<Owed<'a>>, Refusal> {
     let Some(rank) = s.status.rank() else {
         return Ok(None);
     };
@@ -445,11 +454,11 @@ async fn on_status<'a>(
             now,
         })
         .await?;
-    let replay = match changed {
-        Change::Applied => false,
-        Change::Unpublished => true,
+    match changed {
+        Change::Applied | Change::Owed => {}
+        Change::InFlight => return Err(Refusal::EventInFlight),
         Change::Unchanged => return Ok(None),
-    };
+    }
     let event = Event::MessageStatusChanged {
         tenant_id: t.to_string(),
         wamid: s.id.to_string(),
@@ -465,13 +474,12 @@ async fn on_status<'a>(
             })
             .collect(),
     };
-    Ok(Some(Produced {
+    Ok(Some(Owed {
         event,
-        keep: Keep::Status {
+        mark: Mark::Status {
             wamid: &s.id,
             status: s.status.as_str(),
         },
-        replay,
     }))
 }
 
@@ -482,7 +490,7 @@ async fn on_template<'a>(
     tenant: &Tenant,
     u: &'a TemplateUpdate,
     now: i64,
-) -> Result<Option<Produced<'a>>, Refusal> {
+) -> Result<Option<Owed<'a>>, Refusal> {
     let (Some(name), Some(language)) = (u.name.as_deref(), u.language.as_deref()) else {
         return Ok(None);
     };
@@ -510,6 +518,7 @@ async fn on_template<'a>(
             u.template_id.as_deref(),
             &change,
             ts,
+            Some(now),
         )
         .await?;
     // Alerts waiting for this template are sent (approved) or parked
@@ -521,11 +530,11 @@ async fn on_template<'a>(
             release(app, &tenant.tenant_id, ReleaseWhy::TemplateStatus).await?;
         }
     }
-    let replay = match changed {
-        Change::Applied => false,
-        Change::Unpublished => true,
+    match changed {
+        Change::Applied | Change::Owed => {}
+        Change::InFlight => return Err(Refusal::EventInFlight),
         Change::Unchanged => return Ok(None),
-    };
+    }
     let (status, reason, quality, category) = match &change {
         TemplateStatusChange::Status { status, reason } => (
             Some(status.to_string()),
@@ -568,15 +577,14 @@ async fn on_template<'a>(
         quality,
         category,
     };
-    Ok(Some(Produced {
+    Ok(Some(Owed {
         event,
-        keep: Keep::Template {
+        mark: Mark::Template {
             name,
             language,
             change,
             ts,
         },
-        replay,
     }))
 }
 

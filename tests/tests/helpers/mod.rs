@@ -166,7 +166,44 @@ impl World {
     pub fn app_with_broken_events_queue(&self) -> fincelo::startup::App {
         let mut config = (*self.stack.app.config).clone();
         config.events_queue_url = format!("{}-missing", config.events_queue_url);
-        fincelo::startup::App::new(config, &self.stack.sdk).expect("app")
+        fincelo::startup::App::new(config, &self.stack.sdk)
+            .expect("app")
+            .with_clock(self.stack.time.clock())
+    }
+
+    /// The world's app, but every SQS request is left without an answer (a
+    /// listener that takes connections and never replies), while DynamoDB
+    /// and Secrets Manager work: a handler run with it and cut off by a
+    /// timeout is a function that died waiting for SQS, after its writes.
+    /// The listener lives as long as the returned task.
+    pub async fn app_whose_queues_hang(
+        &self,
+    ) -> (fincelo::startup::App, tokio::task::JoinHandle<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("listener");
+        let addr = listener.local_addr().expect("address");
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        let sdk = &self.stack.sdk;
+        let sqs = aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::config::Builder::from(sdk)
+                .endpoint_url(format!("http://{addr}"))
+                .build(),
+        );
+        let app = fincelo::startup::App::from_clients(
+            (*self.stack.app.config).clone(),
+            aws_sdk_dynamodb::Client::new(sdk),
+            sqs,
+            aws_sdk_secretsmanager::Client::new(sdk),
+        )
+        .expect("app")
+        .with_clock(self.stack.time.clock());
+        (app, task)
     }
 
     pub async fn shutdown(self) {
