@@ -155,13 +155,17 @@ async fn main() {
 /// Prints the answer: its JSON with `--json`, else its text.
 fn print(json: bool, value: &Value, text: impl FnOnce(&Value) -> String) {
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(value).unwrap_or_default()
-        );
+        say(&serde_json::to_string_pretty(value).unwrap_or_default());
     } else {
-        println!("{}", text(value));
+        say(&text(value));
     }
+}
+
+/// One line (or block) on standard output. A reader that went away
+/// (`fwa parked | head -1`) is not an error worth a panic.
+fn say(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
 }
 
 /// A path segment, percent-encoded (an idempotency key may hold `/`, `:`).
@@ -187,10 +191,7 @@ async fn run(cli: Cli) -> Result<(), CallError> {
             body = std::fs::read(file).map_err(|e| format!("{file}: {e}"))?;
         }
         let intake = fincelo::webhook::payload::parse(&body).map_err(|e| e.to_string())?;
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&intake).unwrap_or_default()
-        );
+        say(&serde_json::to_string_pretty(&intake).unwrap_or_default());
         return Ok(());
     }
     let target = Target::open(&cli.state, cli.stack_outputs.as_deref())?;

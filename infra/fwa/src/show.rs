@@ -154,7 +154,7 @@ pub fn status(v: &Value) -> String {
         if let Some(ts) = t["status_ts"].as_i64().filter(|ts| *ts > 0) {
             line.push_str(&format!(" since {}", iso8601(ts)));
         }
-        out.push(line);
+        out.push(line.trim_end().to_string());
     }
     out.push(csm_lines(&v["csms"]));
     out.join("\n")

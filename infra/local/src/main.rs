@@ -144,7 +144,17 @@ async fn dev(
         stack.resources.queue("EventsQueue")
     );
     println!("  demo tenant           demo (verify token: dev-verify-token)");
-    println!("  state for fwa         .local/dev.json   (try: cargo run -p fwa -- --help)");
+    println!(
+        "  admin function        http://{}/admin/tenants/demo/{{channel,csms,parked,...}}",
+        stack.http_addr()
+    );
+    println!(
+        "  clock                 http://{}/_local/clock   (fwa clock advance 30h)",
+        stack.http_addr()
+    );
+    println!(
+        "  state for fwa         .local/dev.json   (try: .local/bin/fwa status, or fwa --help)"
+    );
     println!();
     if !no_scenario {
         println!("scenario:");
