@@ -186,8 +186,10 @@ impl World {
         // One clock for the stack and Meta's side: `fwa clock advance` moves
         // both, so Meta's webhooks and its 24-hour window read the stack's time.
         let time = TimeControl::default();
-        let mut config = meta_sandbox::SandboxConfig::default();
-        config.clock = time.sandbox_clock();
+        let mut config = meta_sandbox::SandboxConfig {
+            clock: time.sandbox_clock(),
+            ..Default::default()
+        };
         // Meta decides each template when the journey says so (steps 5, 7
         // and 8), at the simulated hour the step names.
         config.knobs.template_review = meta_sandbox::TemplateReview::Manual;
