@@ -1359,3 +1359,245 @@ async fn the_channel_status_costs_the_same_requests_whatever_the_roster_size() {
     );
     w.shutdown().await;
 }
+
+/// The template the default request (usage threshold, good health) uses.
+const USAGE_TEMPLATE: &str = "fincelo_usage_opportunity";
+
+/// Longer than a sender instance trusts a template status that is not
+/// APPROVED (5 s): an approval is then seen by every instance.
+const SENDER_STATUS_TRUST: Duration = Duration::from_secs(6);
+
+/// An alert parked because Meta rejected its template (the six submitted
+/// and left PENDING, then `USAGE_TEMPLATE` rejected with INVALID_FORMAT),
+/// then the template approved again and the rejection forgotten by the
+/// senders: the state in which an operator redrives. Returns its key and CSM.
+async fn parked_then_fixed(w: &World) -> (String, String) {
+    w.submit_templates_pending().await;
+    w.decide_template(USAGE_TEMPLATE, "REJECTED", Some("INVALID_FORMAT"))
+        .await;
+    eventually(Duration::from_secs(10), || async {
+        w.template(USAGE_TEMPLATE)
+            .await
+            .is_some_and(|t| t.status == "REJECTED")
+    })
+    .await;
+    let csm = csm_number();
+    let req = send_request(&w.tenant.tenant_id, &csm).no_deliver_by();
+    w.enqueue(&req.json()).await;
+    wait_for_state(w, &req.key, LedgerState::Parked).await;
+    w.decide_template(USAGE_TEMPLATE, "APPROVED", None).await;
+    eventually(Duration::from_secs(10), || async {
+        w.template(USAGE_TEMPLATE)
+            .await
+            .is_some_and(|t| t.is_approved())
+    })
+    .await;
+    tokio::time::sleep(SENDER_STATUS_TRUST).await;
+    (req.key, csm)
+}
+
+/// `GET .../parked` lists a parked alert with its reason, Meta's reason in
+/// the detail, and when (ISO-8601 UTC, unix seconds beside); `POST
+/// .../redrive` after the fix puts it back: it is sent once, leaves the
+/// list, its timeline shows the redrive, and a second redrive is refused
+/// with its state in words.
+#[tokio::test]
+async fn a_parked_alert_is_listed_then_redriven_after_its_fix_and_sent_once() {
+    let w = spawn_world().await;
+    let t = w.tenant.tenant_id.clone();
+    let (key, csm) = parked_then_fixed(&w).await;
+
+    let (status, body, _) = admin(&w, "GET", &format!("/admin/tenants/{t}/parked"), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["count"], 1, "{body}");
+    let entry = &body["parked"][0];
+    assert_eq!(entry["idempotency_key"], key.as_str(), "{entry}");
+    assert_eq!(entry["reason"], "template_rejected", "{entry}");
+    assert!(
+        entry["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains(USAGE_TEMPLATE) && d.contains("INVALID_FORMAT")),
+        "{entry}"
+    );
+    assert_eq!(entry["meta_code"], Value::Null, "{entry}");
+    let at = entry["parked_at_unix"].as_i64().expect("unix seconds");
+    assert_eq!(
+        entry["parked_at"],
+        fincelo::admin::when::iso8601(at).as_str(),
+        "{entry}"
+    );
+    assert!(entry["parked_at"].as_str().unwrap().ends_with('Z'));
+
+    let redrive = format!("/admin/tenants/{t}/messages/{key}/redrive");
+    let (status, body, _) = admin(&w, "POST", &redrive, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["state"], "redriven", "{body}");
+    assert_eq!(body["resumed"], false, "{body}");
+    assert!(
+        body["was"]
+            .as_str()
+            .is_some_and(|w| w.starts_with("template_rejected: ")),
+        "{body}"
+    );
+    wait_for_state(&w, &key, LedgerState::Sent).await;
+    assert_eq!(
+        w.ledger(&key).await.unwrap().template.as_deref(),
+        Some(USAGE_TEMPLATE)
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(w.messages_to(&csm).await.len(), 1, "sent exactly once");
+
+    let (_, body, _) = admin(&w, "GET", &format!("/admin/tenants/{t}/parked"), None).await;
+    assert_eq!(body["count"], 0, "{body}");
+    let timeline = w.timeline(&key).await;
+    let events: Vec<&str> = timeline["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["event"].as_str())
+        .collect();
+    assert!(
+        events.contains(&"redriven") && events.contains(&"sent"),
+        "{timeline}"
+    );
+
+    let (status, body, _) = admin(&w, "POST", &redrive, None).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "not_parked", "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(&format!(
+            "alert {key} is not parked: it was sent as template {USAGE_TEMPLATE} at 20"
+        )),
+        "{message}"
+    );
+    w.shutdown().await;
+}
+
+/// A redrive that failed after making the key claimable (here: the send
+/// queue refused the request) answers 502, sends nothing, and is finished by
+/// the same call repeated: the alert is sent once.
+#[tokio::test]
+async fn a_redrive_that_stopped_half_way_is_finished_by_repeating_it() {
+    let w = spawn_world().await;
+    let t = w.tenant.tenant_id.clone();
+    let (key, csm) = parked_then_fixed(&w).await;
+    let redrive = format!("/admin/tenants/{t}/messages/{key}/redrive");
+
+    let mut config = (*w.stack.app.config).clone();
+    config.send_queue_url = format!("{}-missing", config.send_queue_url);
+    let broken = App::new(config, &w.stack.sdk).expect("app");
+    let (status, body) = admin_direct(&broken, "POST", &redrive, Value::Null).await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["error"]["code"], "dependency_failed", "{body}");
+    let entry = w.ledger(&key).await.unwrap();
+    assert_eq!(entry.state, LedgerState::Retry);
+    assert!(entry.redrive_pending, "{entry:?}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(w.messages_to(&csm).await.is_empty(), "nothing was sent");
+
+    let (status, body, _) = admin(&w, "POST", &redrive, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["resumed"], true, "{body}");
+    wait_for_state(&w, &key, LedgerState::Sent).await;
+    assert!(!w.ledger(&key).await.unwrap().redrive_pending);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(w.messages_to(&csm).await.len(), 1, "sent exactly once");
+    w.shutdown().await;
+}
+
+/// A redrive names what it cannot do: a key that is waiting for its
+/// template (409, the template and until when), a key the tenant never had
+/// (404, with where a nameless request is), a tenant that is not configured;
+/// the routes take one method each.
+#[tokio::test]
+async fn a_redrive_of_a_key_that_is_not_parked_is_refused_in_plain_words() {
+    let w = spawn_world().await;
+    let t = w.tenant.tenant_id.clone();
+    w.submit_templates_pending().await;
+    let req = send_request(&t, &csm_number()).no_deliver_by();
+    w.enqueue(&req.json()).await;
+    wait_for_state(&w, &req.key, LedgerState::Waiting).await;
+
+    let (status, body, _) = admin(
+        &w,
+        "POST",
+        &format!("/admin/tenants/{t}/messages/{}/redrive", req.key),
+        None,
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "not_parked");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(&format!(
+            "alert {} is not parked: it is waiting for template {USAGE_TEMPLATE} to be approved (until 20",
+            req.key
+        )) && message.ends_with("Z)"),
+        "{message}"
+    );
+    assert_eq!(
+        w.ledger(&req.key).await.unwrap().state,
+        LedgerState::Waiting
+    );
+
+    let (status, body, _) = admin(
+        &w,
+        "POST",
+        &format!("/admin/tenants/{t}/messages/no-such-key/redrive"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"]["code"], "message_not_found");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("only in the send DLQ"));
+
+    let (status, body, _) = admin(&w, "GET", "/admin/tenants/nobody/parked", None).await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (404, &json!("tenant_not_found"))
+    );
+    let (status, _, _) = admin(&w, "POST", &format!("/admin/tenants/{t}/parked"), None).await;
+    assert_eq!(status, 405);
+    let (status, _, _) = admin(
+        &w,
+        "GET",
+        &format!("/admin/tenants/{t}/messages/{}/redrive", req.key),
+        None,
+    )
+    .await;
+    assert_eq!(status, 405);
+    w.shutdown().await;
+}
+
+/// The channel status counts the alerts held for a template's approval
+/// (`waiting_alerts`, what `fwa status` shows), down to 0 once approved.
+#[tokio::test]
+async fn the_channel_status_counts_the_alerts_waiting_for_a_template() {
+    let w = spawn_world().await;
+    let path = format!("/admin/tenants/{}/channel", w.tenant.tenant_id);
+    w.submit_templates_pending().await;
+    let (_, body, _) = admin(&w, "GET", &path, None).await;
+    assert_eq!(body["waiting_alerts"], 0, "{body}");
+    let mut keys = Vec::new();
+    for _ in 0..2 {
+        let req = send_request(&w.tenant.tenant_id, &csm_number()).no_deliver_by();
+        w.enqueue(&req.json()).await;
+        keys.push(req.key);
+    }
+    for k in &keys {
+        wait_for_state(&w, k, LedgerState::Waiting).await;
+    }
+    let (_, body, _) = admin(&w, "GET", &path, None).await;
+    assert_eq!(body["waiting_alerts"], 2, "{body}");
+    w.decide_template(USAGE_TEMPLATE, "APPROVED", None).await;
+    for k in &keys {
+        wait_for_state(&w, k, LedgerState::Sent).await;
+    }
+    let (_, body, _) = admin(&w, "GET", &path, None).await;
+    assert_eq!(body["waiting_alerts"], 0, "{body}");
+    w.shutdown().await;
+}

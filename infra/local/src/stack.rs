@@ -3,8 +3,13 @@
 //!
 //! - HTTP (the HTTP API): `GET|POST /webhooks/whatsapp` → `fincelo::webhook::handle`;
 //!   `POST|GET /admin/tenants/{tenant_id}/templates` → the template function;
-//!   `/admin/tenants/{tenant_id}/{channel,csms,csms/{csm_id},messages/{key}}` →
+//!   `/admin/tenants/{tenant_id}/{channel,csms,csms/{csm_id},messages/{key},messages/{key}/redrive,parked}` →
 //!   `fincelo::admin::handle` (the admin function).
+//! - The runner's own control route, local only (no Lambda has it):
+//!   `GET /_local/clock` reads the stack's clock, `POST /_local/clock`
+//!   `{"advance_secs": N}` moves it forward as [`Stack::advance`] does (the
+//!   sweep fires too). `fwa clock advance 30h` calls it; loopback has no
+//!   authoriser, like the admin routes here.
 //! - The send queue (the SQS event source mapping): `sender_instances`
 //!   pollers, each receiving up to 10 messages (batch size 10), calling
 //!   `Sender::handle_batch`, deleting what succeeded and leaving the reported
@@ -21,6 +26,7 @@ use std::time::Duration;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
 use axum::body::Bytes;
+use axum::extract::FromRef;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::IntoResponse;
@@ -118,6 +124,14 @@ impl TimeControl {
     /// Unix seconds on this clock.
     pub fn now(&self) -> i64 {
         self.clock().now()
+    }
+
+    /// The same clock for the Meta sandbox (`SandboxConfig::clock`), so
+    /// Meta's side of a local run reads the stack's time: webhook
+    /// timestamps, the 24-hour window, template reviews.
+    pub fn sandbox_clock(&self) -> meta_sandbox::Clock {
+        let clock = self.clock();
+        meta_sandbox::Clock::from_fn(move || clock.now_ms())
     }
 }
 
@@ -255,7 +269,10 @@ impl Stack {
             addr: opts.http_addr,
             source: e,
         })?;
-        let router = router(app.clone());
+        let router = router(Runner {
+            app: app.clone(),
+            time: opts.time.clone(),
+        });
         let mut rx = stop_rx.clone();
         let mut tasks = vec![tokio::spawn(async move {
             let _ = axum::serve(listener, router)
@@ -361,16 +378,10 @@ impl Stack {
         self.enqueue(&Control::sweep().to_json()).await
     }
 
-    /// Lets `by` pass on the stack's clock. The sweep schedule fires every
-    /// 5 minutes in production, so skipping that long means it fired at
-    /// least once: the sweep runs once afterwards (its runs in between would
-    /// each have found the same alerts).
+    /// Lets `by` pass on the stack's clock, and the sweep fire if `by` is at
+    /// least its period (as `POST /_local/clock` does: one function for both).
     pub async fn advance(&self, by: Duration) -> Result<(), StackError> {
-        self.time.advance(by);
-        if by >= SWEEP_PERIOD {
-            self.sweep().await?;
-        }
-        Ok(())
+        advance(&self.app, &self.time, by).await.map(|_| ())
     }
 
     /// Invokes the template function as an operator would.
@@ -422,7 +433,21 @@ impl Stack {
     }
 }
 
-fn router(app: App) -> Router {
+/// What the runner's HTTP routes share: the app the functions run, and the
+/// stack's time control (for `/_local/clock` only).
+#[derive(Clone)]
+struct Runner {
+    app: App,
+    time: TimeControl,
+}
+
+impl FromRef<Runner> for App {
+    fn from_ref(r: &Runner) -> App {
+        r.app.clone()
+    }
+}
+
+fn router(runner: Runner) -> Router {
     Router::new()
         .route("/webhooks/whatsapp", any(webhook_route))
         .route(
@@ -436,8 +461,74 @@ fn router(app: App) -> Router {
             "/admin/tenants/{tenant_id}/messages/{idempotency_key}",
             any(admin_route),
         )
+        .route(
+            "/admin/tenants/{tenant_id}/messages/{idempotency_key}/redrive",
+            any(admin_route),
+        )
+        .route("/admin/tenants/{tenant_id}/parked", any(admin_route))
+        .route("/_local/clock", get(clock_read).post(clock_advance))
         .route("/health", get(|| async { "ok" }))
-        .with_state(app)
+        .with_state(runner)
+}
+
+/// Lets `by` pass on the stack's clock; the sweep schedule fires every 5
+/// minutes in production, so skipping that long means it fired at least
+/// once: the sweep runs once afterwards (its runs in between would each
+/// have found the same alerts). Returns whether it did.
+async fn advance(app: &App, time: &TimeControl, by: Duration) -> Result<bool, StackError> {
+    time.advance(by);
+    if by < SWEEP_PERIOD {
+        return Ok(false);
+    }
+    app.queues
+        .enqueue_send(&Control::sweep().to_json())
+        .await
+        .map_err(|e| StackError::Aws(format!("SendMessage (sweep): {e}")))?;
+    Ok(true)
+}
+
+/// The stack's clock as `/_local/clock` shows it: ISO-8601 and unix
+/// seconds, and how far ahead of the system clock it runs.
+fn clock_body(time: &TimeControl, swept: Option<bool>) -> Value {
+    let now = time.now();
+    let mut body = serde_json::json!({
+        "now": fincelo::admin::when::iso8601(now),
+        "now_unix": now,
+        "ahead_secs": time.offset().as_secs(),
+    });
+    if let Some(swept) = swept {
+        body["sweep_fired"] = Value::Bool(swept);
+    }
+    body
+}
+
+async fn clock_read(State(r): State<Runner>) -> impl IntoResponse {
+    json_reply((200, clock_body(&r.time, None)))
+}
+
+/// `POST /_local/clock` `{"advance_secs": N}` (N > 0): the clock only moves
+/// forward, as time does.
+async fn clock_advance(State(r): State<Runner>, body: Bytes) -> impl IntoResponse {
+    let secs = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v.get("advance_secs").and_then(Value::as_u64))
+        .filter(|s| *s > 0);
+    let Some(secs) = secs else {
+        return json_reply((
+            400,
+            serde_json::json!({"error": {"code": "invalid_body", "message": "expected {\"advance_secs\": N} with N a whole number of seconds above 0"}}),
+        ));
+    };
+    match advance(&r.app, &r.time, Duration::from_secs(secs)).await {
+        Ok(swept) => json_reply((200, clock_body(&r.time, Some(swept)))),
+        Err(e) => {
+            warn!(error = %e, "clock moved, but the sweep could not be queued");
+            json_reply((
+                502,
+                serde_json::json!({"error": {"code": "sweep_failed", "message": "the clock moved, but the sweep could not be put on the send queue; see the runner's log"}}),
+            ))
+        }
+    }
 }
 
 async fn webhook_route(

@@ -49,6 +49,7 @@ pub mod send;
 pub mod state;
 pub mod template_events;
 pub mod template_review;
+pub mod verify_and_save;
 pub mod versions;
 pub mod webhooks;
 
@@ -75,6 +76,7 @@ use state::{AppState, Shared};
 /// The whole app: control routes and Graph routes over one state.
 pub fn app(state: AppState) -> Router {
     control_routes::router()
+        .merge(verify_and_save::router())
         .merge(graph_routes::router(state.clone()))
         .with_state(state)
 }

@@ -142,12 +142,15 @@ async fn stale_aliases(app: &App, previous: &TenantRecord) -> Vec<(AliasKind, St
     stale
 }
 
-/// `GET`: what the backend shows on the channel settings page.
+/// `GET`: what the backend shows on the channel settings page (and `fwa
+/// status`): ids, templates, the last webhook, parked alerts, the roster,
+/// and how many alerts wait for a template's approval (`waiting_alerts`).
 pub async fn status(app: &App, tenant: &TenantId) -> Result<AdminResponse, AdminError> {
     let rec = configured(app, tenant).await?;
     let templates = app.store.list_templates(tenant).await?;
     let activity = app.store.activity(tenant, app.clock.now()).await?;
     let csms = super::roster::roster(app, tenant).await?;
+    let waiting = app.store.count_waiting(tenant).await?;
     Ok(AdminResponse::json(
         200,
         with_ids(
@@ -161,6 +164,7 @@ pub async fn status(app: &App, tenant: &TenantId) -> Result<AdminResponse, Admin
                     "window_days": DLQ_RETENTION_DAYS,
                 },
                 "csms": csms,
+                "waiting_alerts": waiting,
             }),
         ),
     ))

@@ -12,6 +12,8 @@
 //! | `GET /admin/tenants/{tenant_id}/csms/{csm_id}` | a CSM's number and whether Meta found it undeliverable |
 //! | `DELETE /admin/tenants/{tenant_id}/csms/{csm_id}` | removes a CSM from the roster |
 //! | `GET /admin/tenants/{tenant_id}/messages/{idempotency_key}` | an alert's timeline |
+//! | `POST /admin/tenants/{tenant_id}/messages/{idempotency_key}/redrive` | puts a parked alert back on the send queue ([`redrive`], `fwa redrive`) |
+//! | `GET /admin/tenants/{tenant_id}/parked` | the tenant's parked alerts with their reasons ([`parked`], `fwa parked`) |
 //!
 //! The tenant is always the one in the path, and every read and write is
 //! keyed under it (see [`crate::store`]): no route can name another tenant's
@@ -19,14 +21,18 @@
 //! `SecretString` from the moment they are parsed ([`input`]).
 //!
 //! Modules: [`input`] (validation), [`error`] (errors → HTTP), [`channel`],
-//! [`roster`], [`timeline`] (the routes), [`lambda`] (the `lambda_http` edge).
+//! [`roster`], [`timeline`], [`parked`], [`redrive`] (the routes), [`when`]
+//! (times as people read them), [`lambda`] (the `lambda_http` edge).
 
 pub mod channel;
 pub mod error;
 pub mod input;
 pub mod lambda;
+pub mod parked;
+pub mod redrive;
 pub mod roster;
 pub mod timeline;
+pub mod when;
 
 use bytes::Bytes;
 use http::Method;
@@ -96,6 +102,8 @@ enum Route {
     Csms(String),
     Csm(String, String),
     Message(String, String),
+    Redrive(String, String),
+    Parked(String),
 }
 
 fn route(path: &str) -> Option<Route> {
@@ -112,6 +120,10 @@ fn route(path: &str) -> Option<Route> {
         ["admin", "tenants", t, "messages", k] => {
             Some(Route::Message(t.to_string(), k.to_string()))
         }
+        ["admin", "tenants", t, "messages", k, "redrive"] => {
+            Some(Route::Redrive(t.to_string(), k.to_string()))
+        }
+        ["admin", "tenants", t, "parked"] => Some(Route::Parked(t.to_string())),
         _ => None,
     }
 }
@@ -149,6 +161,8 @@ fn route_name(req: &AdminRequest) -> &'static str {
         Some(Route::Csms(_)) => "/admin/tenants/{tenant_id}/csms",
         Some(Route::Csm(..)) => "/admin/tenants/{tenant_id}/csms/{csm_id}",
         Some(Route::Message(..)) => "/admin/tenants/{tenant_id}/messages/{idempotency_key}",
+        Some(Route::Redrive(..)) => "/admin/tenants/{tenant_id}/messages/{idempotency_key}/redrive",
+        Some(Route::Parked(_)) => "/admin/tenants/{tenant_id}/parked",
         None => "unknown",
     }
 }
@@ -162,7 +176,12 @@ async fn dispatch(app: &App, req: &AdminRequest) -> Result<AdminResponse, AdminE
         return Err(AdminError::not_found("route_not_found", "route"));
     };
     let tenant_segment = match &route {
-        Route::Channel(t) | Route::Csms(t) | Route::Csm(t, _) | Route::Message(t, _) => t,
+        Route::Channel(t)
+        | Route::Csms(t)
+        | Route::Csm(t, _)
+        | Route::Message(t, _)
+        | Route::Redrive(t, _)
+        | Route::Parked(t) => t,
     };
     let tenant = input::tenant_id(tenant_segment)?;
     tracing::Span::current().record("tenant", tenant.as_str());
@@ -180,6 +199,10 @@ async fn dispatch(app: &App, req: &AdminRequest) -> Result<AdminResponse, AdminE
         (Route::Message(_, k), &Method::GET) => {
             timeline::get(app, &tenant, &input::idempotency_key(&k)?).await
         }
+        (Route::Redrive(_, k), &Method::POST) => {
+            redrive::post(app, &tenant, &input::idempotency_key(&k)?).await
+        }
+        (Route::Parked(_), &Method::GET) => parked::list(app, &tenant).await,
         _ => Err(AdminError::MethodNotAllowed),
     }
 }

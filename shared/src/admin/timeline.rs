@@ -1,6 +1,7 @@
 //! `GET /admin/tenants/{tenant_id}/messages/{idempotency_key}`: one alert's
-//! story, from the sender's ledger (queued, sent as free-form or template,
-//! expired, parked with its reason) and Meta's status webhooks (sent,
+//! story, from the sender's ledger (queued, waiting for its template,
+//! redriven by an operator, sent as free-form or template, expired, parked
+//! with its reason) and Meta's status webhooks (sent,
 //! delivered, read, failed with Meta's errors), found by the key Meta echoes
 //! in `biz_opaque_callback_data`.
 //!
@@ -37,6 +38,13 @@ pub async fn get(
                 "at": since,
                 "template": template,
                 "until": l.wait_deadline,
+            }));
+        }
+        if let Some(at) = l.redriven_at {
+            events.push(json!({
+                "event": "redriven",
+                "at": at,
+                "was": l.redriven_from,
             }));
         }
         if let Some(at) = l.sent_at {

@@ -17,6 +17,12 @@
 //! approved, its CSM opens a window, or its deadline passes (see
 //! [`super::waiting`] and the sender's release pass).
 //!
+//! An operator's redrive (the admin API's `POST .../redrive`) is the one
+//! move out of `parked`: `parked ─(redrive)─► retry`, which the next claim
+//! accepts like any retry. It is marked on the item (`redriven_at`, the
+//! reason it was parked for, and `redrive_pending` until its request is back
+//! on the send queue), so a redrive that stopped half way can be finished.
+//!
 //! `claim_token` makes every write after the claim a compare-and-swap, so an
 //! instance whose lease ran out cannot overwrite the outcome of the instance
 //! that took over.
@@ -121,6 +127,13 @@ pub struct LedgerEntry {
     pub waiting_for: Option<String>,
     pub waiting_since: Option<i64>,
     pub wait_deadline: Option<i64>,
+    /// Set by an operator's redrive: when, and the reason the alert had been
+    /// parked for (the last redrive's, if there were several).
+    pub redriven_at: Option<i64>,
+    pub redriven_from: Option<String>,
+    /// The redrive made the key claimable but its request may not be back on
+    /// the send queue yet (see [`Store::reopen_parked`]).
+    pub redrive_pending: bool,
 }
 
 /// What a claim found.
@@ -439,6 +452,50 @@ impl Store {
         }
     }
 
+    /// An operator's redrive, first half: a `parked` key becomes claimable
+    /// again (`retry`), marked as a redrive whose request is not back on the
+    /// send queue yet. `false` if the key is not `parked` (any more).
+    ///
+    /// Claimable before the request is enqueued, never after: a copy the
+    /// sender read while the key was still `parked` would be acknowledged as
+    /// finished, and the alert would stay unsent.
+    pub async fn reopen_parked(
+        &self,
+        tenant: &TenantId,
+        key: &IdempotencyKey,
+        parked_for: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let req = self
+            .ledger_update(tenant, key)
+            .update_expression("SET #state = :retry, redriven_at = :now, redriven_from = :was, redrive_pending = :true, last_error = :why, updated_at = :now")
+            .condition_expression("#state = :parked")
+            .expression_attribute_values(":retry", s(LedgerState::Retry.as_str()))
+            .expression_attribute_values(":parked", s(LedgerState::Parked.as_str()))
+            .expression_attribute_values(":was", s(parked_for))
+            .expression_attribute_values(":true", aws_sdk_dynamodb::types::AttributeValue::Bool(true))
+            .expression_attribute_values(":why", s("redriven by an operator"))
+            .expression_attribute_values(":now", n(now));
+        applied("UpdateItem", req.send().await)
+    }
+
+    /// An operator's redrive, second half: its request is on the send queue.
+    /// Only the redrive started at `redriven_at` is finished (a later one
+    /// keeps its own mark); whatever the key's state is by now.
+    pub async fn finish_redrive(
+        &self,
+        tenant: &TenantId,
+        key: &IdempotencyKey,
+        redriven_at: i64,
+    ) -> Result<bool, StoreError> {
+        let req = self
+            .update(ledger_pk(tenant, key), "LEDGER")
+            .update_expression("REMOVE redrive_pending")
+            .condition_expression("redriven_at = :at")
+            .expression_attribute_values(":at", n(redriven_at));
+        applied("UpdateItem", req.send().await)
+    }
+
     pub async fn get_ledger(
         &self,
         tenant: &TenantId,
@@ -503,5 +560,8 @@ fn parse_ledger(item: &Item) -> Result<LedgerEntry, StoreError> {
         waiting_for: get_s(item, "waiting_for"),
         waiting_since: get_n(item, "waiting_since"),
         wait_deadline: get_n(item, "wait_deadline"),
+        redriven_at: get_n(item, "redriven_at"),
+        redriven_from: get_s(item, "redriven_from"),
+        redrive_pending: get_bool(item, "redrive_pending").unwrap_or(false),
     })
 }
