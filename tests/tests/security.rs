@@ -342,7 +342,10 @@ fn each_queue_takes_messages_only_from_its_writers() {
             .unwrap_or_else(|| panic!("{queue} has a queue policy"))
     };
     let cases: [(&str, &[&str]); 4] = [
-        ("SendQueue", &["SenderRole", "WebhookRole", "AdminRole"]),
+        (
+            "SendQueue",
+            &["SenderRole", "WebhookRole", "AdminRole", "TemplatesRole"],
+        ),
         (
             "EventsQueue",
             &["WebhookRole", "SenderRole", "TemplatesRole"],
@@ -547,4 +550,39 @@ async fn paging_next_is_followed_only_on_the_graph_origin() {
     let list = scheme.list_templates("207", &token).await.unwrap();
     assert!(!list.complete);
     assert_eq!(graph.hits.load(Ordering::SeqCst), before + 1);
+}
+
+/// The roles allow what the functions do that moto cannot check (it
+/// enforces no IAM): the sender removes waiting items (the release pass);
+/// the template function's reconcile asks the sender for a release pass.
+#[test]
+fn the_roles_allow_the_release_of_waiting_alerts() {
+    let t = template();
+    let actions_of = |role: &str| -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for policy in t["Resources"][role]["Properties"]["Policies"]
+            .as_sequence()
+            .unwrap()
+        {
+            for st in policy["PolicyDocument"]["Statement"].as_sequence().unwrap() {
+                let mut actions = Vec::new();
+                strings(&st["Action"], &mut actions);
+                let resource = serde_yaml::to_string(&st["Resource"]).unwrap_or_default();
+                out.extend(actions.into_iter().map(|a| (a, resource.clone())));
+            }
+        }
+        out
+    };
+    assert!(
+        actions_of("SenderRole")
+            .iter()
+            .any(|(a, _)| a == "dynamodb:DeleteItem"),
+        "the sender's release pass deletes waiting items"
+    );
+    assert!(
+        actions_of("TemplatesRole")
+            .iter()
+            .any(|(a, r)| a == "sqs:SendMessage" && r.contains("SendQueue")),
+        "the reconcile enqueues a release on the send queue"
+    );
 }

@@ -442,3 +442,37 @@ async fn requests_that_cannot_be_sent_are_parked_at_once_and_show_in_their_timel
     }
     w.shutdown().await;
 }
+
+/// An instance that saw a template in review seconds ago still believes it
+/// (its cache), but the template was approved meanwhile: the next alert is
+/// sent, not held until the sweep. The record decides, not the cache.
+#[tokio::test]
+async fn an_approval_is_seen_at_once_by_an_instance_that_cached_the_review() {
+    use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+    let w = crate::helpers::spawn_world_without_sender().await;
+    w.submit_templates_pending().await;
+    let instance = w.stack.sender.sibling();
+    let batch = |req: &Value| {
+        let mut rec = SqsMessage::default();
+        rec.message_id = Some(short_id());
+        rec.body = Some(req.to_string());
+        let mut event = SqsEvent::default();
+        event.records = vec![rec];
+        event
+    };
+    let first = send_request(&w.tenant.tenant_id, &csm_number()).no_deliver_by();
+    instance.handle_batch(batch(&first.json())).await;
+    assert_eq!(
+        w.ledger(&first.key).await.map(|l| l.state),
+        Some(LedgerState::Waiting)
+    );
+
+    w.decide_template(TEMPLATE, "APPROVED", None).await;
+    let second = send_request(&w.tenant.tenant_id, &csm_number()).no_deliver_by();
+    instance.handle_batch(batch(&second.json())).await;
+    assert_eq!(
+        w.ledger(&second.key).await.map(|l| l.state),
+        Some(LedgerState::Sent)
+    );
+    w.shutdown().await;
+}

@@ -691,9 +691,16 @@ impl Sender {
             }
         }
         let def = self.catalog.choose(req.event, req.health, req.premium);
-        let status = self.template_status(&req.tenant_id, def).await?;
-        if status != TemplateStatus::Approved {
-            return self.template_not_ready(cx, a, def, &status).await;
+        if self.template_status(&req.tenant_id, def).await? != TemplateStatus::Approved {
+            // The cache can be seconds behind an approval (only the instance
+            // running a release pass learns of it at once): the record
+            // itself decides before an alert is held or parked.
+            let (status, meta_reason) = self.fresh_template_status(&req.tenant_id, def).await?;
+            if status != TemplateStatus::Approved {
+                return self
+                    .template_not_ready(cx, a, def, &status, meta_reason.as_deref())
+                    .await;
+            }
         }
         let component = match def.send_component(&req.params) {
             Ok(c) => c,
@@ -927,11 +934,12 @@ impl Sender {
         a: &Attempt<'_>,
         def: &TemplateDef,
         status: &TemplateStatus,
+        meta_reason: Option<&str>,
     ) -> Result<Disposition, SenderError> {
         let req = a.req;
         let now = self.app.clock.now();
         if status.is_refused() {
-            let reason = self.template_refused(&req.tenant_id, def, status).await?;
+            let reason = release::template_rejected(def.name.as_str(), status, meta_reason);
             return self.park(cx, req, a.body, Some(a.token), reason).await;
         }
         let deadline = req.deliver_by.unwrap_or(
@@ -985,24 +993,21 @@ impl Sender {
         Ok(Disposition::Held)
     }
 
-    /// Why an alert is parked for a template Meta refused, with Meta's
-    /// rejection reason as recorded.
-    async fn template_refused(
+    /// The template's status read from its record (not the cache, which
+    /// learns it), with Meta's rejection reason.
+    async fn fresh_template_status(
         &self,
         tenant: &TenantId,
         def: &TemplateDef,
-        status: &TemplateStatus,
-    ) -> Result<ParkReason, SenderError> {
+    ) -> Result<(TemplateStatus, Option<String>), SenderError> {
         let record = self
             .app
             .store
             .get_template(tenant, def.name.as_str(), &def.language)
             .await?;
-        Ok(release::template_rejected(
-            def.name.as_str(),
-            status,
-            record.as_ref().and_then(|t| t.reason.as_deref()),
-        ))
+        let status = TemplateStatus::from_meta(record.as_ref().map(|t| t.status.as_str()));
+        self.remember_template_status(tenant, def.name.as_str(), &def.language, status.clone());
+        Ok((status, record.and_then(|t| t.reason)))
     }
 
     async fn park(
