@@ -846,7 +846,7 @@ async fn two_tenants_stay_isolated_end_to_end() {
         .store
         .get_window(
             &TenantId::parse(&b.tenant_id).unwrap(),
-            &E164::parse(&b_window_csm).unwrap(),
+            &fincelo::identity::Identity::Number(E164::parse(&b_window_csm).unwrap()),
         )
         .await
         .unwrap();

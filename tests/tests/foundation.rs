@@ -2,6 +2,7 @@
 
 use crate::helpers::now;
 use aws_sdk_dynamodb::types::AttributeValue;
+use fincelo::identity::Identity;
 use fincelo::phone::E164;
 use fincelo::store::WINDOW_SECS;
 use secrecy::ExposeSecret;
@@ -103,7 +104,7 @@ async fn tenant_secret_is_read_from_secrets_manager() {
 #[tokio::test]
 async fn a_window_past_its_expiry_reads_as_closed() {
     let w = spawn_world().await;
-    let csm = E164::parse(&csm_number()).unwrap();
+    let csm = Identity::Number(E164::parse(&csm_number()).unwrap());
     let store = &w.stack.app.store;
     let ts = now() - 2 * 24 * 3600;
     assert!(store
@@ -123,7 +124,7 @@ async fn a_window_past_its_expiry_reads_as_closed() {
         .table_name(store.table_name())
         .key(
             "pk",
-            AttributeValue::S(format!("T#{}#WINDOW#{}", w.tenant_id, csm.as_str())),
+            AttributeValue::S(format!("T#{}#WINDOW#{}", w.tenant_id, csm.key())),
         )
         .key("sk", AttributeValue::S("WINDOW".into()))
         .send()
@@ -179,9 +180,9 @@ async fn windows_are_read_together_per_tenant_and_a_malformed_one_is_left_out() 
     let w = spawn_world().await;
     let store = &w.stack.app.store;
     let other = fincelo::ids::TenantId::parse(format!("other-{}", short_id())).unwrap();
-    let open = E164::parse(&csm_number()).unwrap();
-    let none = E164::parse(&csm_number()).unwrap();
-    let broken = E164::parse(&csm_number()).unwrap();
+    let open = Identity::Number(E164::parse(&csm_number()).unwrap());
+    let none = Identity::Number(E164::parse(&csm_number()).unwrap());
+    let broken = Identity::Number(E164::parse(&csm_number()).unwrap());
     let ts = now();
     assert!(store
         .open_window(&w.tenant_id, &open, ts, "wamid.a")
@@ -193,7 +194,7 @@ async fn windows_are_read_together_per_tenant_and_a_malformed_one_is_left_out() 
         .table_name(store.table_name())
         .item(
             "pk",
-            AttributeValue::S(format!("T#{}#WINDOW#{}", w.tenant_id, broken.as_str())),
+            AttributeValue::S(format!("T#{}#WINDOW#{}", w.tenant_id, broken.key())),
         )
         .item("sk", AttributeValue::S("WINDOW".into()))
         .item("expires_at", AttributeValue::S("soon".into()))

@@ -20,7 +20,12 @@ async fn enqueue_free_form_meta_refuses(w: &World, csm: &str) -> String {
     w.stack
         .app
         .store
-        .open_window(&w.tenant_id, &e164, now(), "wamid.only-in-our-table")
+        .open_window(
+            &w.tenant_id,
+            &fincelo::identity::Identity::Number(e164),
+            now(),
+            "wamid.only-in-our-table",
+        )
         .await
         .expect("window");
     let req = send_request(&w.tenant.tenant_id, csm).text("Globex is at 85%.");

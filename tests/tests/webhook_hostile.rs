@@ -339,7 +339,12 @@ async fn one_tenants_webhook_cannot_touch_anothers_records() {
     let then = now() - 3600;
     // B's state: a window from an hour ago, a sent message, a pending template.
     store
-        .open_window(&b_id, &e164, then, "wamid.b-inbound")
+        .open_window(
+            &b_id,
+            &fincelo::identity::Identity::Number(e164.clone()),
+            then,
+            "wamid.b-inbound",
+        )
         .await
         .unwrap();
     let b_wamid = format!("wamid.b-{}", short_id());
@@ -372,7 +377,10 @@ async fn one_tenants_webhook_cannot_touch_anothers_records() {
         )
         .await
         .unwrap();
-    let b_window = store.get_window(&b_id, &e164).await.unwrap();
+    let b_window = store
+        .get_window(&b_id, &fincelo::identity::Identity::Number(e164.clone()))
+        .await
+        .unwrap();
     let b_status = store.get_message_status(&b_id, &b_wamid).await.unwrap();
     let b_template = store
         .get_template(&b_id, "fincelo_usage_risk", "en")
@@ -400,7 +408,13 @@ async fn one_tenants_webhook_cannot_touch_anothers_records() {
         Some("APPROVED".to_string())
     );
     // ...and B's are untouched.
-    assert_eq!(store.get_window(&b_id, &e164).await.unwrap(), b_window);
+    assert_eq!(
+        store
+            .get_window(&b_id, &fincelo::identity::Identity::Number(e164.clone()))
+            .await
+            .unwrap(),
+        b_window
+    );
     assert_eq!(
         store.get_message_status(&b_id, &b_wamid).await.unwrap(),
         b_status

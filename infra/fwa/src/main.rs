@@ -295,8 +295,11 @@ async fn run(cli: Cli) -> Result<(), CallError> {
             let csm = E164::parse(&phone).map_err(|e| e.to_string())?;
             let sdk = target.sdk().await?;
             let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), target.table()?);
+            let who = fincelo::addressing::identity_of_number(&store, &tenant, &csm)
+                .await
+                .map_err(|e| e.to_string())?;
             let w = store
-                .get_window(&tenant, &csm)
+                .get_window(&tenant, &who)
                 .await
                 .map_err(|e| e.to_string())?;
             let now = target.now().await?;

@@ -69,15 +69,17 @@ use futures::future::{join_all, BoxFuture, FutureExt, Shared};
 use serde_json::json;
 use tracing::{error, info, warn, Instrument};
 
+use crate::addressing::{addressee_from, learn_from_send, Addressee, Unaddressable};
 use crate::cache::TtlMap;
 use crate::events::Event;
 use crate::graph::{GraphError, SendResponse};
+use crate::identity::Identity;
 use crate::ids::TenantId;
-use crate::phone::E164;
 use crate::queues::ParkReason;
 use crate::startup::App;
 use crate::store::{
-    waiting_sk, ClaimOutcome, LedgerEntry, LedgerState, SendMode, StoreError, WaitingAlert, Window,
+    waiting_sk, ClaimOutcome, LedgerEntry, LedgerState, Named, SendMode, StoreError, WaitingAlert,
+    Window,
 };
 use crate::templates::catalog::{Catalog, TemplateDef};
 use crate::templates::status::TemplateStatus;
@@ -91,6 +93,9 @@ use request::{InvalidRequest, SendRequest};
 const STALE: &str = "deliver_by passed before sending";
 /// How long an approved template is trusted from the cache.
 const APPROVED_TTL: Duration = Duration::from_secs(60);
+/// How long who a request goes to (the roster's number, an alias, the
+/// undeliverable flag) is trusted from the cache.
+const ADDRESSEE_TTL: Duration = Duration::from_secs(60);
 /// How long "not approved" is trusted: short, so an approval is seen soon.
 const UNAPPROVED_TTL: Duration = Duration::from_secs(5);
 
@@ -131,6 +136,8 @@ pub struct Sender {
     catalog: &'static Catalog,
     pacer: Pacer,
     template_statuses: TtlMap<(TenantId, String, String), TemplateStatus>,
+    /// Who a request's recipient is, by the recipient as named.
+    addressees: TtlMap<Named, Reached>,
     /// Shared with [`Sender::sibling`]s, so an armed crash fires once in
     /// whichever instance gets there first.
     crash: Arc<std::sync::Mutex<Option<CrashPoint>>>,
@@ -164,6 +171,7 @@ impl Sender {
             catalog: Catalog::builtin(),
             pacer,
             template_statuses: TtlMap::new(),
+            addressees: TtlMap::new(),
             crash,
         })
     }
@@ -206,7 +214,10 @@ impl Sender {
             .iter()
             .map(|rec| QueueMessage::read(rec.body.as_deref().unwrap_or("")))
             .collect();
-        let windows = self.read_windows(free_form_csms(&bodies)).boxed().shared();
+        let windows = self
+            .read_batch(requests_of(&bodies))
+            .boxed()
+            .shared();
         let records = join_all(event.records.iter().zip(bodies).map(|(rec, read)| {
             let span = tracing::info_span!(
                 "send",
@@ -215,7 +226,7 @@ impl Sender {
                 idempotency_key = tracing::field::Empty
             );
             let cx = InBatch {
-                windows: windows.clone(),
+                reads: windows.clone(),
                 events: Mutex::default(),
             };
             async move {
@@ -224,7 +235,7 @@ impl Sender {
             }
             .instrument(span)
         }));
-        // The windows are polled first, so their read goes out with the claims.
+        // The batch's reads are polled first: the records wait for them.
         let (_, results) = futures::join!(windows, records);
         // Every record's outcome events in one publish. If it fails, the
         // records that had one are redelivered, as each was when it
@@ -276,19 +287,85 @@ impl Sender {
         resp
     }
 
-    /// The windows of `csms`, in one read. A failed read is logged and
-    /// leaves each record to read its own.
-    async fn read_windows(&self, csms: Vec<(TenantId, E164)>) -> Arc<Windows> {
+    /// What the batch's records read together: who each request goes to
+    /// (from the cache, or all the misses in one read), then the windows of
+    /// those that may go as free-form text, in one read. A failed read is
+    /// logged and leaves each record to read its own.
+    async fn read_batch(&self, requests: Vec<SendRequest>) -> Arc<BatchReads> {
+        let reached = match self.reach_all(&requests).await {
+            Ok(reached) => reached,
+            Err(e) => {
+                warn!(error = %e, "could not read the batch's recipients together; each record reads its own");
+                return Arc::default();
+            }
+        };
+        let csms: Vec<_> = requests
+            .iter()
+            .zip(&reached)
+            .filter_map(|(req, r)| match r {
+                Reached::To(to) if req.text.is_some() => {
+                    Some((req.tenant_id.clone(), to.identity.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        let reached = requests.iter().map(named).zip(reached).collect();
         if csms.is_empty() {
-            return Arc::default();
+            return Arc::new(BatchReads {
+                reached,
+                windows: Windows::new(),
+            });
         }
-        match self.app.store.get_windows(&csms).await {
-            Ok(windows) => Arc::new(windows),
+        let windows = match self.app.store.get_windows(&csms).await {
+            Ok(windows) => windows,
             Err(e) => {
                 warn!(error = %e, "could not read the batch's windows together; each record reads its own");
-                Arc::default()
+                Windows::new()
+            }
+        };
+        Arc::new(BatchReads { reached, windows })
+    }
+
+    /// Who `req` goes to (see [`Sender::reach_all`]).
+    async fn reach(&self, req: &SendRequest) -> Result<Reached, SenderError> {
+        let mut one = self.reach_all(std::slice::from_ref(req)).await?;
+        Ok(one.pop().unwrap_or(Reached::Not(Unaddressable::NoRecipient)))
+    }
+
+    /// Who each request goes to: the roster entry or alias that names them,
+    /// and whether their number is flagged undeliverable. From a cache of
+    /// `ADDRESSEE_TTL`, else in one read for all the misses.
+    async fn reach_all(&self, requests: &[SendRequest]) -> Result<Vec<Reached>, SenderError> {
+        let named: Vec<Named> = requests.iter().map(named).collect();
+        let mut out: Vec<Option<Reached>> = named.iter().map(|n| self.addressees.get(n)).collect();
+        let misses: Vec<Named> = named
+            .iter()
+            .zip(&out)
+            .filter(|(_, hit)| hit.is_none())
+            .map(|(n, _)| n.clone())
+            .collect();
+        if !misses.is_empty() {
+            let known = self.app.store.lookup_recipients(&misses).await?;
+            let mut fresh: HashMap<Named, Reached> = HashMap::new();
+            for (n, k) in misses.into_iter().zip(known) {
+                let reached = match addressee_from(&n, &k) {
+                    Ok((to, false)) => Reached::To(to),
+                    Ok((to, true)) => Reached::Undeliverable(to),
+                    Err(why) => Reached::Not(why),
+                };
+                self.addressees.put(n.clone(), reached.clone(), ADDRESSEE_TTL);
+                fresh.insert(n, reached);
+            }
+            for (slot, n) in out.iter_mut().zip(&named) {
+                if slot.is_none() {
+                    *slot = fresh.get(n).cloned();
+                }
             }
         }
+        Ok(out
+            .into_iter()
+            .map(|r| r.unwrap_or(Reached::Not(Unaddressable::NoRecipient)))
+            .collect())
     }
 
     /// Processes one record.
@@ -364,12 +441,20 @@ impl Sender {
             cx.outcome(req, "expired", None, None, None, Some(STALE.into()));
             return Ok(Disposition::Done);
         }
+        let batch = cx.reads.clone().await;
+        let reached = match batch.reached.get(&named(req)) {
+            Some(r) => r.clone(),
+            None => self.reach(req).await?,
+        };
         // Pair pacing comes before the claim, so a deferred alert holds no
         // claim and its re-queued copy is an ordinary first delivery.
-        match self
-            .pacer
-            .pair_slot(tenant.phone_number_id.as_str(), req.to.as_str())
-        {
+        let pair = match &reached {
+            Reached::To(to) => self
+                .pacer
+                .pair_slot(tenant.phone_number_id.as_str(), &to.pacing_key()),
+            _ => PairSlot::After(Duration::ZERO),
+        };
+        match pair {
             PairSlot::After(wait) if wait.is_zero() => {}
             PairSlot::After(wait) => tokio::time::sleep(wait).await,
             PairSlot::Defer(wait) => {
@@ -377,7 +462,6 @@ impl Sender {
                 self.app.queues.enqueue_send_delayed(body, secs).await?;
                 info!(
                     delay = secs,
-                    csm = %req.to.masked(),
                     "alerts to this CSM are coming faster than Meta's pair rate; re-queued with a delay"
                 );
                 return Ok(Disposition::Done);
@@ -410,8 +494,41 @@ impl Sender {
             warn!("simulated crash after claim");
             return Ok(Disposition::RetryAfter(0));
         }
+        let to = match reached {
+            Reached::To(to) => to,
+            Reached::Undeliverable(to) => {
+                let reason = ParkReason {
+                    reason: "undeliverable_number".into(),
+                    detail: format!(
+                        "Meta said {} is not a usable WhatsApp account (131026); it is not sent to again until the CSM's number changes",
+                        to.phone.as_ref().map(|p| p.masked()).unwrap_or_default()
+                    ),
+                    meta_code: Some(131026),
+                    meta_title: None,
+                };
+                return self.park(cx, req, body, Some(&token), reason).await;
+            }
+            Reached::Not(why) => {
+                let reason = match why {
+                    Unaddressable::UnknownCsm(id) => ParkReason {
+                        reason: "unknown_csm".into(),
+                        detail: format!("recipient.csm_id {id} is not on the tenant's roster, and the request names no number or user id"),
+                        meta_code: None,
+                        meta_title: None,
+                    },
+                    Unaddressable::NoRecipient => ParkReason {
+                        reason: "invalid_request:no_recipient".into(),
+                        detail: "the request names nobody".into(),
+                        meta_code: None,
+                        meta_title: None,
+                    },
+                };
+                return self.park(cx, req, body, Some(&token), reason).await;
+            }
+        };
         let attempt = Attempt {
             req,
+            to: &to,
             body,
             token: &token,
             entry: &entry,
@@ -646,8 +763,13 @@ impl Sender {
             Ok(r) => r,
             Err(_) => return Ok(Disposition::Done),
         };
+        let to = match self.reach(&req).await? {
+            Reached::To(to) | Reached::Undeliverable(to) => to,
+            Reached::Not(_) => return Ok(Disposition::Done),
+        };
         let attempt = Attempt {
             req: &req,
+            to: &to,
             body: &body,
             token: &token,
             entry: &entry,
@@ -668,10 +790,15 @@ impl Sender {
         let now = self.app.clock.now();
         let free_form = match (&req.text, a.entry.force_template) {
             (Some(_), false) => {
-                let csm = (req.tenant_id.clone(), req.to.clone());
-                let window = match cx.windows.clone().await.get(&csm) {
+                let csm = (req.tenant_id.clone(), a.to.identity.clone());
+                let window = match cx.reads.clone().await.windows.get(&csm) {
                     Some(read) => *read,
-                    None => self.app.store.get_window(&req.tenant_id, &req.to).await?,
+                    None => {
+                        self.app
+                            .store
+                            .get_window(&req.tenant_id, &a.to.identity)
+                            .await?
+                    }
                 };
                 window.is_some_and(|w| w.is_open(now, cfg.window_margin.as_secs() as i64))
             }
@@ -679,12 +806,12 @@ impl Sender {
         };
         if free_form {
             let text = req.text.as_deref().unwrap_or_default();
-            match self.call(tenant, &text_message(req, text)).await {
+            match self.call(tenant, &text_message(req, a.to, text)).await {
                 Err(e) if classify(&e) == Class::OutsideWindow => {
                     info!("Meta says the window is closed (131047); closing it and sending the template now");
                     self.app
                         .store
-                        .close_window(&req.tenant_id, &req.to, now, now)
+                        .close_window(&req.tenant_id, &a.to.identity, now, now)
                         .await?;
                 }
                 result => return self.conclude(cx, a, SendMode::FreeForm, None, result).await,
@@ -714,7 +841,7 @@ impl Sender {
                 return self.park(cx, req, a.body, Some(a.token), reason).await;
             }
         };
-        let message = template_message(req, component);
+        let message = template_message(req, a.to, component);
         let result = self.call(tenant, &message).await;
         self.conclude(cx, a, SendMode::Template, Some(def.name.as_str()), result)
             .await
@@ -784,7 +911,14 @@ impl Sender {
                 {
                     error!(wamid = %wamid, "sent, but the claim was taken over meanwhile (lease too short?)");
                 }
-                info!(mode = mode.as_str(), template, wamid = %wamid, csm = %req.to.masked(), "alert sent");
+                // The wa_id the number became: the reply from it finds this
+                // CSM's window. A failure costs only that (a template next).
+                if let Err(e) =
+                    learn_from_send(store, &req.tenant_id, a.to, &resp.contacts, now).await
+                {
+                    warn!(error = %e, "could not record the wa_id Meta reported for the CSM");
+                }
+                info!(mode = mode.as_str(), template, wamid = %wamid, csm = %a.to.identity, "alert sent");
                 cx.outcome(
                     req,
                     "sent",
@@ -853,10 +987,12 @@ impl Sender {
                 Ok(Disposition::RetryAfter(i32::try_from(delay).unwrap_or(600)))
             }
             Class::Undeliverable => {
-                store
-                    .flag_undeliverable(&req.tenant_id, &req.to, 131026, now)
-                    .await?;
-                warn!(csm = %req.to.masked(), "Meta says the CSM's number is not a usable WhatsApp account (131026); flagged undeliverable, alert parked");
+                if let Some(phone) = &a.to.phone {
+                    store
+                        .flag_undeliverable(&req.tenant_id, phone, 131026, now)
+                        .await?;
+                }
+                warn!(csm = %a.to.identity, "Meta says the CSM's number is not a usable WhatsApp account (131026); flagged undeliverable, alert parked");
                 let reason = ParkReason {
                     reason: "undeliverable_number".into(),
                     detail,
@@ -954,7 +1090,7 @@ impl Sender {
             key: req.idempotency_key.clone(),
             template: def.name.as_str().to_string(),
             language: def.language.clone(),
-            csm: req.to.clone(),
+            who: a.to.identity.clone(),
             has_text: req.text.is_some(),
             deadline,
             enqueued_ms: a.arrival.enqueued_ms,
@@ -1110,6 +1246,8 @@ impl Arrival {
 /// key, and the record it came from.
 struct Attempt<'a> {
     req: &'a SendRequest,
+    /// Who it goes to.
+    to: &'a Addressee,
     /// The request as received (what a park puts in the DLQ).
     body: &'a str,
     /// The claim token every ledger write after the claim must present.
@@ -1120,26 +1258,51 @@ struct Attempt<'a> {
 }
 
 /// The CSMs' windows as read for a batch: a CSM missing here is read alone.
-type Windows = HashMap<(TenantId, E164), Option<Window>>;
+type Windows = HashMap<(TenantId, Identity), Option<Window>>;
 
-/// The CSMs of the requests that may go as free-form text: the ones whose
-/// windows the batch reads.
-fn free_form_csms(bodies: &[QueueMessage]) -> Vec<(TenantId, E164)> {
+/// The batch's send requests: the ones whose recipients (and, for those
+/// that may go as free-form text, windows) the batch reads together.
+fn requests_of(bodies: &[QueueMessage]) -> Vec<SendRequest> {
     bodies
         .iter()
         .filter_map(|b| match b {
-            QueueMessage::Request(Ok(req)) if req.text.is_some() => {
-                Some((req.tenant_id.clone(), req.to.clone()))
-            }
+            QueueMessage::Request(Ok(req)) => Some(req.clone()),
             _ => None,
         })
         .collect()
 }
 
+/// A request's recipient as it names them.
+fn named(r: &SendRequest) -> Named {
+    Named {
+        tenant: r.tenant_id.clone(),
+        phone: r.phone.clone(),
+        csm_id: r.csm_id.clone(),
+        user_id: r.user_id.clone(),
+    }
+}
+
+/// What a batch's records read together.
+#[derive(Debug, Default)]
+struct BatchReads {
+    /// Who each request goes to; a request missing here is read alone.
+    reached: HashMap<Named, Reached>,
+    windows: Windows,
+}
+
+/// Who a request goes to, or why it cannot go.
+#[derive(Debug, Clone)]
+enum Reached {
+    To(Addressee),
+    /// Meta answered 131026 for the number: not sent to until it changes.
+    Undeliverable(Addressee),
+    Not(Unaddressable),
+}
+
 /// What one record's processing shares with the rest of its batch.
 struct InBatch<'b> {
-    /// The batch's one window read, awaited by the records that need it.
-    windows: Shared<BoxFuture<'b, Arc<Windows>>>,
+    /// The batch's reads (recipients, windows), awaited by the records.
+    reads: Shared<BoxFuture<'b, Arc<BatchReads>>>,
     /// The record's outcome events, published with the batch's.
     events: Mutex<Vec<Event>>,
 }
@@ -1255,26 +1418,42 @@ enum Resume {
     Stop(Disposition),
 }
 
-fn text_message(req: &SendRequest, text: &str) -> serde_json::Value {
-    json!({
+fn text_message(req: &SendRequest, to: &Addressee, text: &str) -> serde_json::Value {
+    let mut m = json!({
         "messaging_product": "whatsapp",
         "recipient_type": "individual",
-        "to": req.to.as_str(),
         "type": "text",
         "text": {"preview_url": false, "body": text},
         "biz_opaque_callback_data": req.idempotency_key.as_str(),
-    })
+    });
+    address(&mut m, to);
+    m
 }
 
-fn template_message(req: &SendRequest, template: serde_json::Value) -> serde_json::Value {
-    json!({
+fn template_message(
+    req: &SendRequest,
+    to: &Addressee,
+    template: serde_json::Value,
+) -> serde_json::Value {
+    let mut m = json!({
         "messaging_product": "whatsapp",
         "recipient_type": "individual",
-        "to": req.to.as_str(),
         "type": "template",
         "template": template,
         "biz_opaque_callback_data": req.idempotency_key.as_str(),
-    })
+    });
+    address(&mut m, to);
+    m
+}
+
+/// Meta's `to` (a number) or, for someone known only by a BSUID, its
+/// `recipient` (<https://developers.facebook.com/docs/whatsapp/cloud-api/business-scoped-user-ids>).
+fn address(message: &mut serde_json::Value, to: &Addressee) {
+    match (&to.phone, &to.user_id) {
+        (Some(phone), _) => message["to"] = json!(phone.as_str()),
+        (None, Some(user)) => message["recipient"] = json!(user),
+        (None, None) => {}
+    }
 }
 
 fn describe(err: &GraphError) -> String {

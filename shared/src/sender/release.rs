@@ -42,7 +42,7 @@ use tracing::{info, warn, Instrument};
 
 use super::message::{Control, ReleaseWhy};
 use super::request::SendRequest;
-use super::{Arrival, Attempt, Disposition, InBatch, Sender, SenderError, Windows};
+use super::{Arrival, Attempt, BatchReads, Disposition, InBatch, Sender, SenderError, Windows};
 use crate::ids::TenantId;
 use crate::queues::ParkReason;
 use crate::store::{ClaimOutcome, LedgerState, TemplateRecord, WaitingAlert};
@@ -217,7 +217,7 @@ impl Sender {
             let with_text: Vec<_> = page
                 .iter()
                 .filter(|w| w.has_text)
-                .map(|w| (t.clone(), w.csm.clone()))
+                .map(|w| (t.clone(), w.who.clone()))
                 .collect();
             let windows: Windows = if with_text.is_empty() {
                 HashMap::new()
@@ -230,7 +230,7 @@ impl Sender {
                 let record = templates.get(&(w.template.clone(), w.language.clone()));
                 let status = TemplateStatus::from_meta(record.map(|r| r.status.as_str()));
                 let open = windows
-                    .get(&(t.clone(), w.csm.clone()))
+                    .get(&(t.clone(), w.who.clone()))
                     .copied()
                     .flatten()
                     .is_some_and(|win| win.is_open(now, margin));
@@ -247,7 +247,10 @@ impl Sender {
                     }
                 }
             }
-            let windows = Arc::new(windows);
+            let reads = Arc::new(BatchReads {
+                reached: HashMap::new(),
+                windows,
+            });
             for chunk in act.chunks(CHUNK) {
                 if started.elapsed() > PASS_BUDGET {
                     info!(
@@ -256,7 +259,7 @@ impl Sender {
                     );
                     return Ok(false);
                 }
-                self.release_chunk(tenant, chunk, windows.clone()).await?;
+                self.release_chunk(tenant, chunk, reads.clone()).await?;
             }
             if !full {
                 break;
@@ -272,10 +275,10 @@ impl Sender {
         &self,
         tenant: &Tenant,
         chunk: &[(WaitingAlert, Option<ParkReason>)],
-        windows: Arc<Windows>,
+        reads: Arc<BatchReads>,
     ) -> Result<(), SenderError> {
         let cx = InBatch {
-            windows: futures::future::ready(windows).boxed().shared(),
+            reads: futures::future::ready(reads).boxed().shared(),
             events: Mutex::default(),
         };
         let results = join_all(chunk.iter().map(|(w, park)| {
@@ -367,9 +370,21 @@ impl Sender {
             self.park(cx, &req, &body, Some(&token), reason).await?;
             return Ok(Released::Gone);
         }
+        let to = match self.reach(&req).await? {
+            super::Reached::To(to) => to,
+            // Flagged, or no longer on the roster, meanwhile: the queue's
+            // path parks it with its reason.
+            super::Reached::Undeliverable(_) | super::Reached::Not(_) => {
+                queues.enqueue_send(&body).await?;
+                store
+                    .record_retry(t, &w.key, &token, "released; its recipient changed", now)
+                    .await?;
+                return Ok(Released::Gone);
+            }
+        };
         match self
             .pacer
-            .pair_slot(tenant.phone_number_id.as_str(), req.to.as_str())
+            .pair_slot(tenant.phone_number_id.as_str(), &to.pacing_key())
         {
             super::PairSlot::After(wait) => tokio::time::sleep(wait).await,
             super::PairSlot::Defer(wait) => {
@@ -389,6 +404,7 @@ impl Sender {
         }
         let attempt = Attempt {
             req: &req,
+            to: &to,
             body: &body,
             token: &token,
             entry: &entry,
@@ -442,7 +458,7 @@ mod tests {
             key: IdempotencyKey::parse("k").expect("key"),
             template: "fincelo_usage_risk".into(),
             language: "en".into(),
-            csm: E164::parse("+919876543210").expect("e164"),
+            who: crate::identity::Identity::Number(E164::parse("+919876543210").expect("e164")),
             has_text,
             deadline,
             enqueued_ms: 1,

@@ -12,7 +12,8 @@
 
 use serde::Deserialize;
 
-use crate::ids::{IdempotencyKey, TenantId};
+use crate::identity::Alias;
+use crate::ids::{CsmId, IdempotencyKey, TenantId};
 use crate::phone::E164;
 use crate::templates::catalog::{AlertEvent, Catalog, Health, ParamError};
 
@@ -24,8 +25,12 @@ pub const VERSION: u32 = 1;
 pub struct SendRequest {
     pub tenant_id: TenantId,
     pub idempotency_key: IdempotencyKey,
-    pub to: E164,
-    pub csm_id: Option<String>,
+    /// Who it goes to: at least one of the three. A `csm_id` on the
+    /// tenant's roster wins (the roster's number is used); else the number;
+    /// else the BSUID ([`crate::addressing::addressee`]).
+    pub phone: Option<E164>,
+    pub csm_id: Option<CsmId>,
+    pub user_id: Option<String>,
     pub event: AlertEvent,
     pub customer_name: String,
     pub health: Health,
@@ -57,6 +62,12 @@ pub enum InvalidRequest {
     IdempotencyKey(String),
     #[error("recipient.phone is not a valid E.164 number: {0}")]
     Phone(String),
+    #[error("recipient names nobody: give phone, csm_id or user_id")]
+    NoRecipient,
+    #[error("recipient.csm_id is invalid: {0}")]
+    CsmId(String),
+    #[error("recipient.user_id is not a business-scoped user id (a country code, a dot, letters and digits)")]
+    UserId,
     #[error("unknown event.type; expected usage_threshold, overdue_invoice or escalation")]
     UnknownEvent,
     #[error("unknown event.customer.health; expected platinum, good, average, poor or critical")]
@@ -82,6 +93,9 @@ impl InvalidRequest {
             InvalidRequest::TenantId(_) => "invalid_tenant_id",
             InvalidRequest::IdempotencyKey(_) => "invalid_idempotency_key",
             InvalidRequest::Phone(_) => "invalid_phone",
+            InvalidRequest::NoRecipient => "no_recipient",
+            InvalidRequest::CsmId(_) => "invalid_csm_id",
+            InvalidRequest::UserId => "invalid_user_id",
             InvalidRequest::UnknownEvent => "unknown_event",
             InvalidRequest::UnknownHealth => "unknown_health",
             InvalidRequest::DeliverBy => "invalid_deliver_by",
@@ -109,9 +123,12 @@ struct Raw {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawRecipient {
-    phone: String,
+    #[serde(default)]
+    phone: Option<String>,
     #[serde(default)]
     csm_id: Option<String>,
+    #[serde(default)]
+    user_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -181,6 +198,10 @@ impl SendRequest {
                 Some(i64::try_from(secs).map_err(|_| InvalidRequest::DeliverBy)?)
             }
         };
+        let r = &raw.recipient;
+        if r.phone.is_none() && r.csm_id.is_none() && r.user_id.is_none() {
+            return Err(InvalidRequest::NoRecipient);
+        }
         Catalog::builtin()
             .choose(event, health, raw.event.customer.premium)
             .check_values(&raw.event.params)
@@ -190,9 +211,24 @@ impl SendRequest {
                 .map_err(|e| InvalidRequest::TenantId(e.reason.to_string()))?,
             idempotency_key: IdempotencyKey::parse(raw.idempotency_key)
                 .map_err(|e| InvalidRequest::IdempotencyKey(e.reason.to_string()))?,
-            to: E164::parse(&raw.recipient.phone)
+            phone: raw
+                .recipient
+                .phone
+                .as_deref()
+                .map(E164::parse)
+                .transpose()
                 .map_err(|e| InvalidRequest::Phone(e.to_string()))?,
-            csm_id: raw.recipient.csm_id,
+            csm_id: raw
+                .recipient
+                .csm_id
+                .map(CsmId::parse)
+                .transpose()
+                .map_err(|e| InvalidRequest::CsmId(e.reason.to_string()))?,
+            user_id: match raw.recipient.user_id {
+                Some(u) if Alias::user(&u).is_some() => Some(u),
+                Some(_) => return Err(InvalidRequest::UserId),
+                None => None,
+            },
             event,
             customer_name: raw.event.customer.name,
             health,
@@ -259,10 +295,38 @@ mod tests {
     #[test]
     fn a_valid_request_parses() {
         let r = SendRequest::parse(&valid().to_string()).expect("valid");
-        assert_eq!(r.to.as_str(), "+919876543210");
+        assert_eq!(r.phone.as_ref().map(E164::as_str), Some("+919876543210"));
+        assert_eq!(r.csm_id.as_ref().map(CsmId::as_str), Some("csm-7"));
         assert_eq!(r.event, AlertEvent::UsageThreshold);
         assert_eq!(r.health, Health::Good);
         assert_eq!(r.deliver_by, Some(1_795_687_200));
+    }
+
+    /// A recipient is named by roster id, number or BSUID, at least one.
+    #[test]
+    fn a_recipient_is_named_by_csm_id_phone_or_user_id() {
+        for (recipient, ok) in [
+            (serde_json::json!({"csm_id": "csm-42"}), true),
+            (
+                serde_json::json!({"user_id": "US.13491208655302741918"}),
+                true,
+            ),
+            (serde_json::json!({"phone": "+919876543210"}), true),
+            (serde_json::json!({}), false),
+            (serde_json::json!({"user_id": "not a bsuid"}), false),
+            (serde_json::json!({"csm_id": "a b"}), false),
+        ] {
+            let mut v = valid();
+            v["recipient"] = recipient.clone();
+            let parsed = SendRequest::parse(&v.to_string());
+            assert_eq!(parsed.is_ok(), ok, "{recipient}: {parsed:?}");
+        }
+        let mut v = valid();
+        v["recipient"] = serde_json::json!({});
+        assert_eq!(
+            SendRequest::parse(&v.to_string()).expect_err("none").code(),
+            "no_recipient"
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@
 //! | alias: phone number id | `PNID#{phone_number_id}` | `ALIAS` | | same transaction | webhook POST: tenant by `metadata.phone_number_id` |
 //! | alias: WABA id | `WABA#{waba_id}` | `ALIAS` | | same transaction | webhook POST: tenant by `entry[].id` |
 //! | alias: verify token | `VERIFY#{sha256(verify_token)}` | `ALIAS` | | same transaction | webhook GET handshake: keyed lookup, then a constant-time compare |
-//! | 24-hour window | `T#{tenant}#WINDOW#{e164}` | `WINDOW` | `ttl` = expiry | webhook (inbound message; conditional: never shrinks), sender (closes on 131047) | sender: is the CSM's window open? |
+//! | 24-hour window | `T#{tenant}#WINDOW#{identity}` | `WINDOW` | `ttl` = expiry | webhook (inbound message; conditional: never shrinks), sender (closes on 131047) | sender: is the CSM's window open? |
 //! | send ledger | `T#{tenant}#SEND#{idempotency_key}` | `LEDGER` | | sender (conditional claim, then outcome) | sender (dedup, resume), timeline |
 //! | message status | `T#{tenant}#MSG#{wamid}` | `STATUS` | `gsi1pk` = `T#{tenant}#CB#{idempotency_key}`, `ttl` | webhook (conditional: status only moves forward) | timeline; sender resolving an ambiguous send (GSI by key) |
 //! | template status | `T#{tenant}` | `TEMPLATE#{name}#{language}` | | template function (submit, reconcile), webhook (status updates) | sender (is it APPROVED? cached), status API: all of a tenant's templates (query `begins_with`) |
@@ -25,6 +25,8 @@
 //! | parked alerts | `T#{tenant}#ACTIVITY` | `DAY#{days since epoch}` | `ttl` = day + 15 days | sender (atomic `ADD` when it parks an alert) | status API: sum of the DLQ's 14 retained days (query) |
 //! | parked alert | `T#{tenant}#PARKED` | `K#{idempotency_key}` | | sender (when it parks an alert, after the DLQ copy) | `fwa parked` (the tenant's list), redrive (removes it); see [`parked`] |
 //! | waiting alert, release lease | `T#{tenant}#WAITING` | `W#{enqueued_ms}#{key}`, `LOCK` | `gsi1pk` = `T#{tenant}#WAITCSM#{e164}` | sender (an alert whose template is not approved; the release pass) | sender's release pass (in enqueue order), webhook (does a CSM who wrote have waiting alerts?), status API (count); see [`waiting`] |
+//! | alias of a person | `T#{tenant}#ALIAS#{alias}` | `ALIAS` | | admin (a roster number), sender (a send's answer names another `wa_id`), webhook (an inbound or status names a BSUID with a number; an id change) | sender and webhook: whose window? (see [`identities`]) |
+//! | what Meta told us of a person | `T#{tenant}#WHO#{identity}` | `PROFILE` | | webhook, sender | admin (the roster), events |
 //! | webhook dedup | `T#{tenant}#DEDUP#{kind}#{id}` | `DEDUP` | `ttl` = +7 days | webhook (conditional put) | webhook: has this inbound message been acted on? |
 //!
 //! TTL deletion in DynamoDB is lazy (an item may outlive its `ttl` by days)
@@ -33,9 +35,11 @@
 
 mod activity;
 mod dedup;
+mod identities;
 mod ledger;
 mod messages;
 mod parked;
+mod recipients;
 mod roster;
 mod templates;
 mod tenants;
@@ -50,9 +54,11 @@ use aws_sdk_dynamodb::Client;
 use thiserror::Error;
 
 pub use activity::{Activity, DLQ_RETENTION_DAYS};
+pub use identities::{Linked, Profile};
 pub use ledger::{ClaimOutcome, LedgerEntry, LedgerState, SendMode};
 pub use messages::{MessageStatusRecord, StatusChange};
 pub use parked::ParkedAlert;
+pub use recipients::{Known, Named};
 pub use roster::RosterEntry;
 pub use templates::{TemplateRecord, TemplateStatusChange};
 pub use tenants::verify_token_digest;

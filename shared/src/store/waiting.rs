@@ -11,7 +11,7 @@
 //!
 //! | item | `pk` | `sk` | other keys |
 //! |---|---|---|---|
-//! | waiting alert | `T#{tenant}#WAITING` | `W#{enqueued_ms:013}#{idempotency_key}` | `gsi1pk` = `T#{tenant}#WAITCSM#{e164}` (a CSM's waiting alerts, for the moment they write), `gsi1sk` = `sk` |
+//! | waiting alert | `T#{tenant}#WAITING` | `W#{enqueued_ms:013}#{idempotency_key}` | `gsi1pk` = `T#{tenant}#WAITFOR#{identity}` (a CSM's waiting alerts, for the moment they write), `gsi1sk` = `sk` |
 //! | release lease | `T#{tenant}#WAITING` | `LOCK` | one pass at a time per tenant |
 //!
 //! The ledger is the truth about an alert; a waiting item is an index entry
@@ -26,8 +26,8 @@ use super::{
     applied, condition_failed, get_bool, get_n, get_s, n, required_n, required_s, s, Item, Store,
     StoreError,
 };
+use crate::identity::Identity;
 use crate::ids::{IdempotencyKey, TenantId};
-use crate::phone::E164;
 
 /// One alert waiting for its template.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +38,8 @@ pub struct WaitingAlert {
     /// The template the seed's table chose for it, and its language.
     pub template: String,
     pub language: String,
-    pub csm: E164,
+    /// Who it goes to (their window may let it go as free-form text).
+    pub who: Identity,
     /// Whether it can go as free-form text if the CSM opens a window.
     pub has_text: bool,
     /// Unix seconds after which it is parked (`deliver_by`, or the wait limit).
@@ -51,8 +52,8 @@ fn waiting_pk(tenant: &TenantId) -> String {
     format!("T#{tenant}#WAITING")
 }
 
-fn csm_gsi_pk(tenant: &TenantId, csm: &E164) -> String {
-    format!("T#{tenant}#WAITCSM#{csm}")
+fn csm_gsi_pk(tenant: &TenantId, who: &Identity) -> String {
+    format!("T#{tenant}#WAITFOR#{}", who.key())
 }
 
 /// The sort key of a waiting alert: enqueue time first, so a query returns
@@ -73,11 +74,11 @@ impl Store {
             .item("ikey", s(w.key.as_str()))
             .item("template", s(&w.template))
             .item("language", s(&w.language))
-            .item("csm", s(w.csm.as_str()))
+            .item("who", s(w.who.key()))
             .item("has_text", AttributeValue::Bool(w.has_text))
             .item("deadline", n(w.deadline))
             .item("enqueued_ms", n(w.enqueued_ms))
-            .item("gsi1pk", s(csm_gsi_pk(tenant, &w.csm)))
+            .item("gsi1pk", s(csm_gsi_pk(tenant, &w.who)))
             .item("gsi1sk", s(&w.sk))
             .send()
             .await
@@ -140,14 +141,18 @@ impl Store {
     /// window lets those alerts go as free-form text now). The index is
     /// eventually consistent: an alert held in the same second may be missed
     /// here and is then found by the next scheduled sweep.
-    pub async fn csm_has_waiting(&self, tenant: &TenantId, csm: &E164) -> Result<bool, StoreError> {
+    pub async fn csm_has_waiting(
+        &self,
+        tenant: &TenantId,
+        who: &Identity,
+    ) -> Result<bool, StoreError> {
         let out = self
             .client
             .query()
             .table_name(&self.table)
             .index_name("gsi1")
             .key_condition_expression("gsi1pk = :g")
-            .expression_attribute_values(":g", s(csm_gsi_pk(tenant, csm)))
+            .expression_attribute_values(":g", s(csm_gsi_pk(tenant, who)))
             .limit(1)
             .send()
             .await
@@ -249,7 +254,7 @@ fn parse_waiting(item: &Item) -> Result<WaitingAlert, StoreError> {
         key: IdempotencyKey::parse(required_s(item, "ikey")?).map_err(|_| bad("ikey"))?,
         template: required_s(item, "template")?,
         language: get_s(item, "language").unwrap_or_else(|| "en".into()),
-        csm: E164::parse(&required_s(item, "csm")?).map_err(|_| bad("csm"))?,
+        who: Identity::from_key(&required_s(item, "who")?).ok_or_else(|| bad("who"))?,
         has_text: get_bool(item, "has_text").unwrap_or(false),
         deadline: required_n(item, "deadline")?,
         enqueued_ms: get_n(item, "enqueued_ms").unwrap_or(0),

@@ -42,7 +42,8 @@ use subtle::ConstantTimeEq;
 use thiserror::Error;
 use tracing::{info, warn, Instrument};
 
-use crate::events::{Event, EventError};
+use crate::addressing::{identify, MetaIds};
+use crate::events::{Event, EventCsm, EventError};
 use crate::ids::IdempotencyKey;
 use crate::owed::{publish_owed, Mark, Owed};
 use crate::phone::{mask, E164};
@@ -362,16 +363,21 @@ async fn on_message<'a>(
     m: &'a InboundMessage<'_>,
     now: i64,
 ) -> Result<Option<Owed<'a>>, Refusal> {
-    let Ok(csm) = E164::from_wa_id(&m.from) else {
-        warn!(from = %mask(&m.from), "inbound message from an id that is not a phone number; skipped");
+    let t = &tenant.tenant_id;
+    let ids = MetaIds {
+        wa_id: Some(&m.from),
+        ..MetaIds::default()
+    };
+    let Some(who) = identify(&app.store, t, ids, now).await? else {
+        warn!(from = %mask(&m.from), "inbound message from an id Meta does not use for a person; skipped");
         return Ok(None);
     };
-    let t = &tenant.tenant_id;
-    app.store.open_window(t, &csm, m.timestamp, &m.id).await?;
+    let csm = E164::from_wa_id(&m.from).ok();
+    app.store.open_window(t, &who, m.timestamp, &m.id).await?;
     // Alerts held for their template can go to this CSM as free-form text
     // now. Before the sighting check, so Meta's retry asks again if this
     // failed.
-    if app.store.csm_has_waiting(t, &csm).await? {
+    if app.store.csm_has_waiting(t, &who).await? {
         release(app, t, ReleaseWhy::WindowOpened).await?;
     }
     match app.store.record_sighting(t, "msg", &m.id, now).await? {
@@ -379,10 +385,11 @@ async fn on_message<'a>(
         Change::InFlight => return Err(Refusal::EventInFlight),
         Change::Unchanged => return Ok(None),
     }
-    info!(csm = %csm.masked(), message_id = %m.id, kind = %m.kind, "CSM message received; window open");
+    info!(csm = %who, message_id = %m.id, kind = %m.kind, "CSM message received; window open");
     let event = Event::CsmMessageReceived {
         tenant_id: t.to_string(),
-        csm: csm.to_string(),
+        csm: csm.map(|c| c.to_string()),
+        who: EventCsm::of(&who, ids),
         message_id: m.id.to_string(),
         kind: m.kind.to_string(),
         timestamp: m.timestamp,
@@ -416,8 +423,12 @@ async fn on_status<'a>(
     if s.status == DeliveryStatus::Failed {
         let codes: Vec<i64> = s.errors.iter().map(|e| e.code).collect();
         if codes.contains(&CODE_OUTSIDE_WINDOW) {
-            if let Some(csm) = &recipient {
-                app.store.close_window(t, csm, s.timestamp, now).await?;
+            let ids = MetaIds {
+                wa_id: Some(&s.recipient_id),
+                ..MetaIds::default()
+            };
+            if let Some(who) = identify(&app.store, t, ids, now).await? {
+                app.store.close_window(t, &who, s.timestamp, now).await?;
             }
             if let Some(key) = &key {
                 let handback = crate::sender::message::Control::handback(

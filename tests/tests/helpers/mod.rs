@@ -372,10 +372,12 @@ impl World {
     /// The CSM's window as stored, if any.
     pub async fn window(&self, csm: &str) -> Option<fincelo::store::Window> {
         let csm = E164::parse(csm).unwrap();
-        self.stack
-            .app
-            .store
-            .get_window(&self.tenant_id, &csm)
+        let store = &self.stack.app.store;
+        let who = fincelo::addressing::identity_of_number(store, &self.tenant_id, &csm)
+            .await
+            .expect("alias read");
+        store
+            .get_window(&self.tenant_id, &who)
             .await
             .expect("window read")
     }
