@@ -31,7 +31,8 @@ pub enum ConfigError {
 pub struct GraphConfig {
     /// `https://graph.facebook.com` in production, the Meta sandbox locally.
     pub base_url: Url,
-    /// Graph API version path segment, e.g. `v23.0`.
+    /// Graph API version path segment, e.g. `v26.0` (Meta's table of
+    /// versions and their expiry: [`crate::graph::versions`]).
     pub version: String,
     /// Whole-request timeout. A send that times out is *ambiguous* (Meta may
     /// have accepted it), so this is also the bound on how long an alert can
@@ -140,7 +141,7 @@ impl Config {
         if !version.starts_with('v') || version[1..].parse::<f32>().is_err() {
             return Err(ConfigError::Invalid {
                 var: "GRAPH_API_VERSION",
-                reason: format!("expected a version like v23.0, got {version:?}"),
+                reason: format!("expected a version like v26.0, got {version:?}"),
             });
         }
         let max_concurrency = env.number("SENDER_MAX_CONCURRENCY", 2)?;
@@ -260,7 +261,7 @@ mod tests {
             ("EVENTS_QUEUE_URL", "http://q/events"),
             ("TENANT_SECRET_PREFIX", "fwa/tenants/"),
             ("GRAPH_API_BASE_URL", "https://graph.facebook.com"),
-            ("GRAPH_API_VERSION", "v23.0"),
+            ("GRAPH_API_VERSION", "v26.0"),
         ]
         .into_iter()
         .map(|(k, v)| (k, v.to_string()))
