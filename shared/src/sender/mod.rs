@@ -21,7 +21,14 @@
 //! 6. Meta's answer decides (see [`classify`]): recorded as sent; retried
 //!    later (the record is reported as a batch item failure and its next
 //!    visibility pushed out with backoff); parked in the DLQ with Meta's code;
-//!    or, when the answer was lost, recorded as *ambiguous*.
+//!    or, when the answer was lost, recorded as *ambiguous*. Meta's per-user
+//!    limit (131049) has the alert tried again a day later, and a payment
+//!    issue (131042) holds every send of the tenant ([`hold`]); a refusal
+//!    Meta reports by webhook after accepting the send is concluded the same
+//!    way ([`refused`]).
+//!
+//! Before step 3, an alert of a tenant whose sends are held ([`hold`]) is
+//! put back on the queue, not attempted.
 //!
 //! # What a batch shares
 //! The records of a batch read their CSMs' windows together, in one
@@ -55,8 +62,10 @@
 //! webhook delayed longer than that delay: then the CSM gets the alert twice.
 
 pub mod classify;
+mod hold;
 pub mod message;
 pub mod pacer;
+mod refused;
 mod release;
 pub mod request;
 
@@ -77,12 +86,13 @@ use crate::phone::E164;
 use crate::queues::ParkReason;
 use crate::startup::App;
 use crate::store::{
-    waiting_sk, ClaimOutcome, LedgerEntry, LedgerState, SendMode, StoreError, WaitingAlert, Window,
+    waiting_sk, ClaimOutcome, LedgerEntry, LedgerState, MessageStatusRecord, SendHold, SendMode,
+    StoreError, WaitingAlert, Window,
 };
 use crate::templates::catalog::{Catalog, TemplateDef};
 use crate::templates::status::TemplateStatus;
 use crate::tenants::{DirectoryError, Tenant, TokenCallError};
-use classify::{backoff_secs, classify, Class};
+use classify::{backoff_secs, classify, Class, USER_LIMIT_GIVE_UP_SECS, USER_LIMIT_WAIT_SECS};
 use message::{Control, Handback, QueueMessage};
 use pacer::{Pacer, PairLimit, PairSlot};
 use request::{InvalidRequest, SendRequest};
@@ -131,6 +141,8 @@ pub struct Sender {
     catalog: &'static Catalog,
     pacer: Pacer,
     template_statuses: TtlMap<(TenantId, String, String), TemplateStatus>,
+    /// Each tenant's send hold as last read ([`hold`]).
+    holds: TtlMap<TenantId, Option<SendHold>>,
     /// Shared with [`Sender::sibling`]s, so an armed crash fires once in
     /// whichever instance gets there first.
     crash: Arc<std::sync::Mutex<Option<CrashPoint>>>,
@@ -164,6 +176,7 @@ impl Sender {
             catalog: Catalog::builtin(),
             pacer,
             template_statuses: TtlMap::new(),
+            holds: TtlMap::new(),
             crash,
         })
     }
@@ -304,6 +317,9 @@ impl Sender {
             QueueMessage::Control(Control::TemplateHandback(h)) => {
                 return self.handback(cx, h, arrival).await
             }
+            QueueMessage::Control(Control::SendRefused(r)) => {
+                return self.refused(cx, r, arrival).await
+            }
             QueueMessage::Control(Control::Release(r)) => {
                 return self.release(&r.tenant_id, r.why).await
             }
@@ -363,6 +379,13 @@ impl Sender {
             info!("alert is stale (deliver_by passed); recorded as expired, not sent");
             cx.outcome(req, "expired", None, None, None, Some(STALE.into()));
             return Ok(Disposition::Done);
+        }
+        // A held tenant's alert goes back on the queue unclaimed.
+        if let Some(d) = self
+            .hold_gate(&req.tenant_id, &req.idempotency_key, body)
+            .await?
+        {
+            return Ok(d);
         }
         // Pair pacing comes before the claim, so a deferred alert holds no
         // claim and its re-queued copy is an ordinary first delivery.
@@ -514,7 +537,10 @@ impl Sender {
                 let seen = store
                     .statuses_by_key(&req.tenant_id, &req.idempotency_key)
                     .await?;
-                if let Some(status) = seen.iter().find(|s| Some(s.wamid.as_str()) != handed_back) {
+                if let Some(status) = seen
+                    .iter()
+                    .find(|s| Some(s.wamid.as_str()) != handed_back && !is_handled_refusal(s))
+                {
                     if store
                         .resolve_ambiguous_as_sent(
                             &req.tenant_id,
@@ -581,6 +607,18 @@ impl Sender {
                     }
                     ClaimOutcome::Existing(_) => Ok(Resume::Stop(Disposition::RetryAfter(1))),
                 }
+            }
+            // A later try not due yet (Meta's per-user limit, 131049): this
+            // copy comes back then, or at SQS's longest visibility, 12 h.
+            LedgerState::Retry if existing.retry_at.is_some_and(|at| at > now) => {
+                let wait = existing.retry_at.unwrap_or(now) - now;
+                info!(
+                    retry_at = %hold::utc(now + wait),
+                    "a later try of this alert is not due yet; not sent"
+                );
+                Ok(Resume::Stop(Disposition::RetryAfter(
+                    i32::try_from(wait.clamp(1, 43_200)).unwrap_or(43_200),
+                )))
             }
             // `retry` is claimable, so a claim never fails on it; be safe.
             _ => Ok(Resume::Stop(Disposition::RetryAfter(1))),
@@ -858,9 +896,11 @@ impl Sender {
                 };
                 self.park(cx, req, a.body, Some(a.token), reason).await
             }
-            Class::Permanent => {
+            Class::UserLimited => self.wait_for_user(cx, a, &err, detail).await,
+            Class::PaymentHold => self.hold_for_payment(a, &err, &detail).await,
+            Class::Permanent(reason) => {
                 let reason = ParkReason {
-                    reason: "meta_permanent".into(),
+                    reason: reason.into(),
                     detail,
                     meta_code: code,
                     meta_title: meta_title(&err),
@@ -870,9 +910,71 @@ impl Sender {
         }
     }
 
+    /// Meta's per-user limit (131049): the alert is tried again for this CSM
+    /// once, no sooner than Meta's 24 hours, and other CSMs' alerts go on.
+    /// It waits in the ledger (`retry` with `retry_at`, which no claim passes
+    /// before that time) and on the queue as a fresh copy, whose deliveries
+    /// until then each push it out by up to SQS's 12 h; so no receive is a
+    /// failed attempt and no burst of retries follows. Parked
+    /// (`user_limited`) when the next try would come after `deliver_by`, or
+    /// more than [`USER_LIMIT_GIVE_UP_SECS`] after the alert was first taken.
+    async fn wait_for_user(
+        &self,
+        cx: &InBatch<'_>,
+        a: &Attempt<'_>,
+        err: &GraphError,
+        detail: String,
+    ) -> Result<Disposition, SenderError> {
+        let req = a.req;
+        let now = self.app.clock.now();
+        let retry_at = now + USER_LIMIT_WAIT_SECS;
+        let give_up_at = req
+            .deliver_by
+            .unwrap_or(i64::MAX)
+            .min(a.entry.created_at + USER_LIMIT_GIVE_UP_SECS);
+        if retry_at > give_up_at {
+            let reason = ParkReason {
+                reason: "user_limited".into(),
+                detail: format!(
+                    "{detail}; Meta asks to wait 24 h, and the next try would come after {}",
+                    hold::utc(give_up_at)
+                ),
+                meta_code: err.code(),
+                meta_title: meta_title(err),
+            };
+            return self.park(cx, req, a.body, Some(a.token), reason).await;
+        }
+        // The ledger first: a crash before the re-queue leaves `retry` with
+        // `retry_at`, which the redelivered record (or the webhook's retry)
+        // carries on.
+        self.app
+            .store
+            .record_retry_at(
+                &req.tenant_id,
+                &req.idempotency_key,
+                a.token,
+                &detail,
+                retry_at,
+                now,
+            )
+            .await?;
+        self.app
+            .queues
+            .enqueue_send_delayed(a.body, self.requeue_delay())
+            .await?;
+        warn!(
+            csm = %req.to.masked(),
+            retry_at = %hold::utc(retry_at),
+            "Meta's per-user limit (131049): this CSM's alert is tried again in 24 h; other CSMs are not affected"
+        );
+        Ok(Disposition::Done)
+    }
+
     /// The template's status at Meta as recorded (not submitted if we have
     /// no record), from a short cache: an APPROVED answer is trusted for a
-    /// minute, anything else for seconds so an approval is seen soon.
+    /// minute. Anything else is read afresh before an alert is held for it:
+    /// an approval that landed meanwhile, whose release pass has already
+    /// run, would otherwise leave the alert waiting for the next sweep.
     async fn template_status(
         &self,
         tenant: &TenantId,
@@ -883,6 +985,13 @@ impl Sender {
             def.name.as_str().to_string(),
             def.language.clone(),
         );
+        if self
+            .template_statuses
+            .get(&key)
+            .is_some_and(|s| s != TemplateStatus::Approved)
+        {
+            self.template_statuses.remove(&key);
+        }
         let status = self
             .template_statuses
             .get_or_load(&key, || async {
@@ -1270,6 +1379,26 @@ fn template_message(req: &SendRequest, template: serde_json::Value) -> serde_jso
         "template": template,
         "biz_opaque_callback_data": req.idempotency_key.as_str(),
     })
+}
+
+/// A status that says nothing about the send in doubt: Meta's `failed`
+/// for an earlier send of this key, refused with a code the webhook handed
+/// back and the sender acted on (131049, 131042, ...: [`refused`]). Meta did
+/// take that earlier send, so without this its status would pass for the
+/// new one's. (A 131047 hand-back's status is left out by its wamid.)
+fn is_handled_refusal(status: &MessageStatusRecord) -> bool {
+    if status.status != "failed" {
+        return false;
+    }
+    let errors: Vec<serde_json::Value> = status
+        .errors_json
+        .as_deref()
+        .and_then(|e| serde_json::from_str(e).ok())
+        .unwrap_or_default();
+    errors
+        .iter()
+        .filter_map(|e| e.get("code").and_then(serde_json::Value::as_i64))
+        .any(classify::acted_on_after_acceptance)
 }
 
 fn describe(err: &GraphError) -> String {
