@@ -16,6 +16,11 @@
 //! ends the listing, reported incomplete ([`TemplateList::complete`]), with
 //! a warning that names the refused origin and path but never its query
 //! (a query can carry a token).
+//!
+//! Which version to call, and when a configured one expires, is
+//! [`versions`]'s table.
+
+pub mod versions;
 
 use std::time::Duration;
 
@@ -26,6 +31,7 @@ use thiserror::Error;
 use url::Url;
 
 use crate::config::GraphConfig;
+pub use versions::{version_warning, VersionWarning, CURRENT_VERSION};
 
 /// Meta's error object (`{"error": {...}}`).
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]

@@ -403,13 +403,13 @@ async fn pair_pacing_keeps_131056_away_and_131056_is_retried() {
 }
 
 /// What a batch costs in AWS requests, counted at the SDK layer: a cold
-/// instance's first batch of ten reads the tenant and its secret once (not
-/// once per record), and who its ten recipients are (roster, aliases,
-/// undeliverable flags) in one request. Every batch reads its CSMs' windows
-/// in one request and publishes its outcome events in one, so a warm batch
-/// of ten free-form alerts (recipients cached) costs 21 DynamoDB requests
-/// (the windows, then claim and record per alert), one SQS request and no
-/// Secrets Manager read.
+/// instance's first batch of ten reads the tenant, its secret and its send
+/// hold (cached 10 s) once (not once per record), and who its ten
+/// recipients are (roster, aliases, undeliverable flags) in one request.
+/// Every batch reads its CSMs' windows in one request and publishes its
+/// outcome events in one, so a warm batch of ten free-form alerts
+/// (recipients cached) costs 21 DynamoDB requests (the windows, then claim
+/// and record per alert), one SQS request and no Secrets Manager read.
 #[tokio::test]
 async fn a_batch_reads_tenant_secret_and_windows_once_and_two_dynamodb_writes_per_alert() {
     use fincelo_bench::counting::{counted_clients, RequestCounter};
@@ -449,8 +449,8 @@ async fn a_batch_reads_tenant_secret_and_windows_once_and_two_dynamodb_writes_pe
     );
     assert_eq!(
         dynamo_cold,
-        1 + 1 + 1 + 2 * 10,
-        "tenant once, the recipients together, the windows together, then claim and record per alert: {:?}",
+        1 + 1 + 1 + 1 + 2 * 10,
+        "tenant once, its send hold once, the recipients together, the windows together, then claim and record per alert: {:?}",
         counter.snapshot()
     );
     assert_eq!(

@@ -243,7 +243,10 @@ impl Stack {
             ),
             ("TENANT_SECRET_PREFIX", format!("{}/tenants/", opts.prefix)),
             ("GRAPH_API_BASE_URL", opts.graph_base_url.clone()),
-            ("GRAPH_API_VERSION", "v23.0".to_string()),
+            (
+                "GRAPH_API_VERSION",
+                fincelo::graph::CURRENT_VERSION.to_string(),
+            ),
             (
                 "SENDER_MAX_CONCURRENCY",
                 opts.sender_instances.max(1).to_string(),

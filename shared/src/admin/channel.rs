@@ -24,6 +24,10 @@
 //! the promotion itself fails after the commit, the answer is 502 and the
 //! same PUT, repeated, finishes it: its ids are the tenant's own by then.
 //!
+//! The status (`GET`) also says whether the tenant's sends are held
+//! (`sends_held`: Meta refuses them for a payment issue, 131042; see
+//! [`crate::sender`]).
+//!
 //! Running functions pick the new values up within `SECRET_CACHE_TTL_SECS`
 //! (secrets) and `TENANT_CACHE_TTL_SECS` (ids); a sender that meets a 190
 //! first refreshes at once ([`crate::tenants`]).
@@ -35,7 +39,9 @@ use tracing::info;
 use super::{configured, input, AdminError, AdminResponse};
 use crate::ids::TenantId;
 use crate::startup::App;
-use crate::store::{verify_token_digest, AliasKind, StoreError, TenantRecord, DLQ_RETENTION_DAYS};
+use crate::store::{
+    verify_token_digest, AliasKind, SendHold, StoreError, TenantRecord, DLQ_RETENTION_DAYS,
+};
 
 /// `PUT`: validate, check with Meta, store.
 pub async fn put(app: &App, tenant: &TenantId, body: &[u8]) -> Result<AdminResponse, AdminError> {
@@ -151,6 +157,7 @@ pub async fn status(app: &App, tenant: &TenantId) -> Result<AdminResponse, Admin
     let activity = app.store.activity(tenant, app.clock.now()).await?;
     let csms = super::roster::roster(app, tenant).await?;
     let waiting = app.store.count_waiting(tenant).await?;
+    let hold = app.store.get_hold(tenant).await?;
     Ok(AdminResponse::json(
         200,
         with_ids(
@@ -165,9 +172,26 @@ pub async fn status(app: &App, tenant: &TenantId) -> Result<AdminResponse, Admin
                 },
                 "csms": csms,
                 "waiting_alerts": waiting,
+                "sends_held": hold.as_ref().map(sends_held),
             }),
         ),
     ))
+}
+
+/// The tenant's send hold, as the status shows it (`null` when its sends
+/// are not held): why, since when (unix seconds, like the status's other
+/// times), Meta's code and title, and when the next alert goes through to
+/// find out whether it has cleared ([`crate::store::SendHold`]).
+fn sends_held(hold: &SendHold) -> serde_json::Value {
+    json!({
+        "reason": hold.reason,
+        "since": hold.since,
+        "meta_code": hold.meta_code,
+        "meta_title": hold.meta_title,
+        "detail": hold.detail,
+        "probes": hold.probes,
+        "next_probe_at": hold.next_probe_at,
+    })
 }
 
 /// A saved channel's ids and names, which every answer about it starts

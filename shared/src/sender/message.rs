@@ -8,6 +8,7 @@
 //! | `kind` | put by | asks the sender to |
 //! |---|---|---|
 //! | `template_handback` | webhook: Meta refused a free-form message with 131047 after accepting it | send the alert's template instead |
+//! | `send_refused` | webhook: Meta refused a message after accepting it with a code the sender acts on ([`super::classify::acted_on_after_acceptance`]: 131049, 131042, 131050, ...) | conclude the alert as if the send had answered with that code |
 //! | `release` | webhook: a template was approved, rejected or disabled, or a CSM with waiting alerts wrote; template reconcile; the sender itself, when a pass ran out of budget | run the tenant's release pass over its waiting alerts ([`super::release`]) |
 //! | `sweep` | an EventBridge schedule, every 5 minutes | start a release pass for every tenant with waiting alerts (deadlines; a release that was missed) |
 //!
@@ -54,6 +55,7 @@ impl QueueMessage {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Control {
     TemplateHandback(Handback),
+    SendRefused(Refused),
     Release(Release),
     Sweep(Sweep),
 }
@@ -70,6 +72,22 @@ impl Control {
             tenant_id,
             idempotency_key,
             wamid,
+        })
+    }
+
+    /// Meta refused the message `wamid` with `code` after accepting it.
+    pub fn refused(
+        tenant_id: TenantId,
+        idempotency_key: IdempotencyKey,
+        wamid: String,
+        error: RefusalError,
+    ) -> Control {
+        Control::SendRefused(Refused {
+            version: CONTROL_VERSION,
+            tenant_id,
+            idempotency_key,
+            wamid,
+            error,
         })
     }
 
@@ -103,6 +121,28 @@ pub struct Handback {
     pub tenant_id: TenantId,
     pub idempotency_key: IdempotencyKey,
     pub wamid: String,
+}
+
+/// "Meta refused this accepted message": a `failed` status whose code
+/// changes what becomes of the alert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refused {
+    pub version: u32,
+    pub tenant_id: TenantId,
+    pub idempotency_key: IdempotencyKey,
+    pub wamid: String,
+    pub error: RefusalError,
+}
+
+/// Meta's error as the `failed` status carried it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefusalError {
+    pub code: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// `error_data.details`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<String>,
 }
 
 /// "Look at this tenant's waiting alerts now", and why (for the logs).
@@ -163,7 +203,17 @@ mod tests {
     fn each_control_message_reads_back_as_itself() {
         let (t, k) = ids();
         for control in [
-            Control::handback(t.clone(), k, "wamid.1".into()),
+            Control::handback(t.clone(), k.clone(), "wamid.1".into()),
+            Control::refused(
+                t.clone(),
+                k,
+                "wamid.2".into(),
+                RefusalError {
+                    code: 131049,
+                    title: Some("healthy ecosystem".into()),
+                    details: None,
+                },
+            ),
             Control::release(t, ReleaseWhy::TemplateStatus),
             Control::sweep(),
         ] {

@@ -21,7 +21,14 @@
 //! 6. Meta's answer decides (see [`classify`]): recorded as sent; retried
 //!    later (the record is reported as a batch item failure and its next
 //!    visibility pushed out with backoff); parked in the DLQ with Meta's code;
-//!    or, when the answer was lost, recorded as *ambiguous*.
+//!    or, when the answer was lost, recorded as *ambiguous*. Meta's per-user
+//!    limit (131049) has the alert tried again a day later, and a payment
+//!    issue (131042) holds every send of the tenant ([`hold`]); a refusal
+//!    Meta reports by webhook after accepting the send is concluded the same
+//!    way ([`refused`]).
+//!
+//! Before step 3, an alert of a tenant whose sends are held ([`hold`]) is
+//! put back on the queue, not attempted.
 //!
 //! # What a batch shares
 //! The records of a batch read their CSMs' windows together, in one
@@ -55,8 +62,10 @@
 //! webhook delayed longer than that delay: then the CSM gets the alert twice.
 
 pub mod classify;
+mod hold;
 pub mod message;
 pub mod pacer;
+mod refused;
 mod release;
 pub mod request;
 
@@ -78,13 +87,13 @@ use crate::ids::TenantId;
 use crate::queues::ParkReason;
 use crate::startup::App;
 use crate::store::{
-    waiting_sk, ClaimOutcome, LedgerEntry, LedgerState, Named, SendMode, StoreError, WaitingAlert,
-    Window,
+    waiting_sk, ClaimOutcome, LedgerEntry, LedgerState, MessageStatusRecord, Named, SendHold,
+    SendMode, StoreError, WaitingAlert, Window,
 };
 use crate::templates::catalog::{Catalog, TemplateDef};
 use crate::templates::status::TemplateStatus;
 use crate::tenants::{DirectoryError, Tenant, TokenCallError};
-use classify::{backoff_secs, classify, Class};
+use classify::{backoff_secs, classify, Class, USER_LIMIT_GIVE_UP_SECS, USER_LIMIT_WAIT_SECS};
 use message::{Control, Handback, QueueMessage};
 use pacer::{Pacer, PairLimit, PairSlot};
 use request::{InvalidRequest, SendRequest};
@@ -138,6 +147,8 @@ pub struct Sender {
     template_statuses: TtlMap<(TenantId, String, String), TemplateStatus>,
     /// Who a request's recipient is, by the recipient as named.
     addressees: TtlMap<Named, Reached>,
+    /// Each tenant's send hold as last read ([`hold`]).
+    holds: TtlMap<TenantId, Option<SendHold>>,
     /// Shared with [`Sender::sibling`]s, so an armed crash fires once in
     /// whichever instance gets there first.
     crash: Arc<std::sync::Mutex<Option<CrashPoint>>>,
@@ -172,6 +183,7 @@ impl Sender {
             pacer,
             template_statuses: TtlMap::new(),
             addressees: TtlMap::new(),
+            holds: TtlMap::new(),
             crash,
         })
     }
@@ -214,10 +226,7 @@ impl Sender {
             .iter()
             .map(|rec| QueueMessage::read(rec.body.as_deref().unwrap_or("")))
             .collect();
-        let windows = self
-            .read_batch(requests_of(&bodies))
-            .boxed()
-            .shared();
+        let windows = self.read_batch(requests_of(&bodies)).boxed().shared();
         let records = join_all(event.records.iter().zip(bodies).map(|(rec, read)| {
             let span = tracing::info_span!(
                 "send",
@@ -329,7 +338,9 @@ impl Sender {
     /// Who `req` goes to (see [`Sender::reach_all`]).
     async fn reach(&self, req: &SendRequest) -> Result<Reached, SenderError> {
         let mut one = self.reach_all(std::slice::from_ref(req)).await?;
-        Ok(one.pop().unwrap_or(Reached::Not(Unaddressable::NoRecipient)))
+        Ok(one
+            .pop()
+            .unwrap_or(Reached::Not(Unaddressable::NoRecipient)))
     }
 
     /// Who each request goes to: the roster entry or alias that names them,
@@ -353,7 +364,8 @@ impl Sender {
                     Ok((to, true)) => Reached::Undeliverable(to),
                     Err(why) => Reached::Not(why),
                 };
-                self.addressees.put(n.clone(), reached.clone(), ADDRESSEE_TTL);
+                self.addressees
+                    .put(n.clone(), reached.clone(), ADDRESSEE_TTL);
                 fresh.insert(n, reached);
             }
             for (slot, n) in out.iter_mut().zip(&named) {
@@ -380,6 +392,9 @@ impl Sender {
         let req = match read {
             QueueMessage::Control(Control::TemplateHandback(h)) => {
                 return self.handback(cx, h, arrival).await
+            }
+            QueueMessage::Control(Control::SendRefused(r)) => {
+                return self.refused(cx, r, arrival).await
             }
             QueueMessage::Control(Control::Release(r)) => {
                 return self.release(&r.tenant_id, r.why).await
@@ -440,6 +455,13 @@ impl Sender {
             info!("alert is stale (deliver_by passed); recorded as expired, not sent");
             cx.outcome(req, "expired", None, None, None, Some(STALE.into()));
             return Ok(Disposition::Done);
+        }
+        // A held tenant's alert goes back on the queue unclaimed.
+        if let Some(d) = self
+            .hold_gate(&req.tenant_id, &req.idempotency_key, body)
+            .await?
+        {
+            return Ok(d);
         }
         let batch = cx.reads.clone().await;
         let reached = match batch.reached.get(&named(req)) {
@@ -631,7 +653,10 @@ impl Sender {
                 let seen = store
                     .statuses_by_key(&req.tenant_id, &req.idempotency_key)
                     .await?;
-                if let Some(status) = seen.iter().find(|s| Some(s.wamid.as_str()) != handed_back) {
+                if let Some(status) = seen
+                    .iter()
+                    .find(|s| Some(s.wamid.as_str()) != handed_back && !is_handled_refusal(s))
+                {
                     if store
                         .resolve_ambiguous_as_sent(
                             &req.tenant_id,
@@ -698,6 +723,18 @@ impl Sender {
                     }
                     ClaimOutcome::Existing(_) => Ok(Resume::Stop(Disposition::RetryAfter(1))),
                 }
+            }
+            // A later try not due yet (Meta's per-user limit, 131049): this
+            // copy comes back then, or at SQS's longest visibility, 12 h.
+            LedgerState::Retry if existing.retry_at.is_some_and(|at| at > now) => {
+                let wait = existing.retry_at.unwrap_or(now) - now;
+                info!(
+                    retry_at = %hold::utc(now + wait),
+                    "a later try of this alert is not due yet; not sent"
+                );
+                Ok(Resume::Stop(Disposition::RetryAfter(
+                    i32::try_from(wait.clamp(1, 43_200)).unwrap_or(43_200),
+                )))
             }
             // `retry` is claimable, so a claim never fails on it; be safe.
             _ => Ok(Resume::Stop(Disposition::RetryAfter(1))),
@@ -1001,9 +1038,11 @@ impl Sender {
                 };
                 self.park(cx, req, a.body, Some(a.token), reason).await
             }
-            Class::Permanent => {
+            Class::UserLimited => self.wait_for_user(cx, a, &err, detail).await,
+            Class::PaymentHold => self.hold_for_payment(a, &err, &detail).await,
+            Class::Permanent(reason) => {
                 let reason = ParkReason {
-                    reason: "meta_permanent".into(),
+                    reason: reason.into(),
                     detail,
                     meta_code: code,
                     meta_title: meta_title(&err),
@@ -1013,9 +1052,71 @@ impl Sender {
         }
     }
 
+    /// Meta's per-user limit (131049): the alert is tried again for this CSM
+    /// once, no sooner than Meta's 24 hours, and other CSMs' alerts go on.
+    /// It waits in the ledger (`retry` with `retry_at`, which no claim passes
+    /// before that time) and on the queue as a fresh copy, whose deliveries
+    /// until then each push it out by up to SQS's 12 h; so no receive is a
+    /// failed attempt and no burst of retries follows. Parked
+    /// (`user_limited`) when the next try would come after `deliver_by`, or
+    /// more than [`USER_LIMIT_GIVE_UP_SECS`] after the alert was first taken.
+    async fn wait_for_user(
+        &self,
+        cx: &InBatch<'_>,
+        a: &Attempt<'_>,
+        err: &GraphError,
+        detail: String,
+    ) -> Result<Disposition, SenderError> {
+        let req = a.req;
+        let now = self.app.clock.now();
+        let retry_at = now + USER_LIMIT_WAIT_SECS;
+        let give_up_at = req
+            .deliver_by
+            .unwrap_or(i64::MAX)
+            .min(a.entry.created_at + USER_LIMIT_GIVE_UP_SECS);
+        if retry_at > give_up_at {
+            let reason = ParkReason {
+                reason: "user_limited".into(),
+                detail: format!(
+                    "{detail}; Meta asks to wait 24 h, and the next try would come after {}",
+                    hold::utc(give_up_at)
+                ),
+                meta_code: err.code(),
+                meta_title: meta_title(err),
+            };
+            return self.park(cx, req, a.body, Some(a.token), reason).await;
+        }
+        // The ledger first: a crash before the re-queue leaves `retry` with
+        // `retry_at`, which the redelivered record (or the webhook's retry)
+        // carries on.
+        self.app
+            .store
+            .record_retry_at(
+                &req.tenant_id,
+                &req.idempotency_key,
+                a.token,
+                &detail,
+                retry_at,
+                now,
+            )
+            .await?;
+        self.app
+            .queues
+            .enqueue_send_delayed(a.body, self.requeue_delay())
+            .await?;
+        warn!(
+            csm = %a.to.identity,
+            retry_at = %hold::utc(retry_at),
+            "Meta's per-user limit (131049): this CSM's alert is tried again in 24 h; other CSMs are not affected"
+        );
+        Ok(Disposition::Done)
+    }
+
     /// The template's status at Meta as recorded (not submitted if we have
     /// no record), from a short cache: an APPROVED answer is trusted for a
-    /// minute, anything else for seconds so an approval is seen soon.
+    /// minute, anything else for seconds. Anything but APPROVED is read
+    /// afresh ([`Sender::fresh_template_status`]) before an alert is held or
+    /// parked for it.
     async fn template_status(
         &self,
         tenant: &TenantId,
@@ -1454,6 +1555,26 @@ fn address(message: &mut serde_json::Value, to: &Addressee) {
         (None, Some(user)) => message["recipient"] = json!(user),
         (None, None) => {}
     }
+}
+
+/// A status that says nothing about the send in doubt: Meta's `failed`
+/// for an earlier send of this key, refused with a code the webhook handed
+/// back and the sender acted on (131049, 131042, ...: [`refused`]). Meta did
+/// take that earlier send, so without this its status would pass for the
+/// new one's. (A 131047 hand-back's status is left out by its wamid.)
+fn is_handled_refusal(status: &MessageStatusRecord) -> bool {
+    if status.status != "failed" {
+        return false;
+    }
+    let errors: Vec<serde_json::Value> = status
+        .errors_json
+        .as_deref()
+        .and_then(|e| serde_json::from_str(e).ok())
+        .unwrap_or_default();
+    errors
+        .iter()
+        .filter_map(|e| e.get("code").and_then(serde_json::Value::as_i64))
+        .any(classify::acted_on_after_acceptance)
 }
 
 fn describe(err: &GraphError) -> String {

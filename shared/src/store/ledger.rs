@@ -5,13 +5,19 @@
 //! ```text
 //!            claim                 send accepted
 //!  (none) ─────────► claimed ─────────────────────► sent ──(Meta: 131047 later)──► claimed (force template)
-//!   retry ─────────►    │  transient error (Meta said no)  ► retry
+//!   retry ─────────►    │                                 └─(Meta: another code the sender acts on, later)──► claimed
+//!  (once retry_at       │  transient error (Meta said no)  ► retry
+//!   has passed)         │  131049, or the tenant is held   ► retry (with retry_at for 131049)
 //!                       │  timeout / lost answer           ► ambiguous ──(decide_at passed, no status seen)──► claimed
 //!                       │                                              └─(a status webhook echoed the key)──► sent
 //!                       │  lease ran out (instance died)   = treated like ambiguous
 //!                       │  template not approved yet       ► waiting ──(release pass)──► claimed
 //!                       └─ permanent error / stale         ► parked | expired
 //! ```
+//!
+//! A `retry` with `retry_at` (Meta's per-user limit, 131049) cannot be
+//! claimed before that time: a copy of the request that arrives sooner
+//! finds the key taken and waits, so no path sends it early.
 //!
 //! A `waiting` alert is held outside the send queue until its template is
 //! approved, its CSM opens a window, or its deadline passes (see
@@ -134,6 +140,8 @@ pub struct LedgerEntry {
     /// The redrive made the key claimable but its request may not be back on
     /// the send queue yet (see [`Store::reopen_parked`]).
     pub redrive_pending: bool,
+    /// A `retry` that may not be claimed before this time (131049).
+    pub retry_at: Option<i64>,
 }
 
 /// What a claim found.
@@ -156,7 +164,7 @@ impl Store {
     }
 
     /// Claims a key for sending: succeeds for a new key or one whose last
-    /// attempt provably failed. `request_json` is kept (first write wins) so
+    /// attempt provably failed (and whose `retry_at`, if any, has passed). `request_json` is kept (first write wins) so
     /// a hand-back can re-send without the original SQS message.
     pub async fn claim(
         &self,
@@ -171,9 +179,11 @@ impl Store {
             .ledger_update(tenant, key)
             .update_expression(
                 "SET #state = :claimed, claim_token = :tok, lease_until = :lease, attempts = if_not_exists(attempts, :zero) + :one, \
-                 request_body = if_not_exists(request_body, :req), created_at = if_not_exists(created_at, :now), updated_at = :now, ikey = :k REMOVE decide_at",
+                 request_body = if_not_exists(request_body, :req), created_at = if_not_exists(created_at, :now), updated_at = :now, ikey = :k REMOVE decide_at, retry_at",
             )
-            .condition_expression("attribute_not_exists(#state) OR #state = :retry")
+            .condition_expression(
+                "attribute_not_exists(#state) OR (#state = :retry AND (attribute_not_exists(retry_at) OR retry_at <= :now))",
+            )
             .expression_attribute_values(":claimed", s(LedgerState::Claimed.as_str()))
             .expression_attribute_values(":retry", s(LedgerState::Retry.as_str()))
             .expression_attribute_values(":tok", s(token))
@@ -238,6 +248,36 @@ impl Store {
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":true", aws_sdk_dynamodb::types::AttributeValue::Bool(true))
             .expression_attribute_values(":why", s("meta:131047 free-form refused outside the 24h window"))
+            .expression_attribute_values(":now", n(now));
+        self.claim_send(req).await
+    }
+
+    /// Meta refused a message after accepting it, with a code the sender
+    /// acts on (a `failed` status the webhook handed back): the key is
+    /// claimed again so the refusal can be concluded like a send's answer.
+    /// Only the send with that wamid, once; no attempt is counted (the
+    /// attempt was the send that Meta refused).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn claim_refused(
+        &self,
+        tenant: &TenantId,
+        key: &IdempotencyKey,
+        wamid: &str,
+        code: i64,
+        token: &str,
+        now: i64,
+        lease_secs: i64,
+    ) -> Result<ClaimOutcome, StoreError> {
+        let req = self
+            .ledger_update(tenant, key)
+            .update_expression("SET #state = :claimed, claim_token = :tok, lease_until = :lease, updated_at = :now, last_error = :why")
+            .condition_expression("#state = :sent AND wamid = :w")
+            .expression_attribute_values(":claimed", s(LedgerState::Claimed.as_str()))
+            .expression_attribute_values(":sent", s(LedgerState::Sent.as_str()))
+            .expression_attribute_values(":w", s(wamid))
+            .expression_attribute_values(":tok", s(token))
+            .expression_attribute_values(":lease", n(now + lease_secs))
+            .expression_attribute_values(":why", s(format!("meta:{code} reported after Meta accepted {wamid}")))
             .expression_attribute_values(":now", n(now));
         self.claim_send(req).await
     }
@@ -360,6 +400,29 @@ impl Store {
             )
             .expression_attribute_values(":retry", s(LedgerState::Retry.as_str()))
             .expression_attribute_values(":e", s(error))
+            .expression_attribute_values(":now", n(now));
+        self.guarded(req, token).await
+    }
+
+    /// Records an attempt that Meta refused for now, not to be claimed
+    /// again before `retry_at` (Meta's per-user limit, 131049).
+    pub async fn record_retry_at(
+        &self,
+        tenant: &TenantId,
+        key: &IdempotencyKey,
+        token: &str,
+        error: &str,
+        retry_at: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let req = self
+            .ledger_update(tenant, key)
+            .update_expression(
+                "SET #state = :retry, last_error = :e, retry_at = :at, updated_at = :now REMOVE lease_until",
+            )
+            .expression_attribute_values(":retry", s(LedgerState::Retry.as_str()))
+            .expression_attribute_values(":e", s(error))
+            .expression_attribute_values(":at", n(retry_at))
             .expression_attribute_values(":now", n(now));
         self.guarded(req, token).await
     }
@@ -563,5 +626,6 @@ fn parse_ledger(item: &Item) -> Result<LedgerEntry, StoreError> {
         redriven_at: get_n(item, "redriven_at"),
         redriven_from: get_s(item, "redriven_from"),
         redrive_pending: get_bool(item, "redrive_pending").unwrap_or(false),
+        retry_at: get_n(item, "retry_at"),
     })
 }

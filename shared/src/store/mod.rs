@@ -20,6 +20,7 @@
 //! | message status | `T#{tenant}#MSG#{wamid}` | `STATUS` | `gsi1pk` = `T#{tenant}#CB#{idempotency_key}`, `ttl` | webhook (conditional: status only moves forward) | timeline; sender resolving an ambiguous send (GSI by key) |
 //! | template status | `T#{tenant}` | `TEMPLATE#{name}#{language}` | | template function (submit, reconcile), webhook (status updates) | sender (is it APPROVED? cached), status API: all of a tenant's templates (query `begins_with`) |
 //! | CSM roster entry | `T#{tenant}` | `CSMID#{csm_id}` | | admin API (`PUT`/`DELETE .../csms/{csm_id}`) | admin API: one CSM (get), the roster (query `begins_with`) |
+//! | send hold | `T#{tenant}` | `HOLD` | | sender (Meta's 131042: started by a conditional put, the probe taken by a conditional update, ended by a conditional delete) | sender: are the tenant's sends held? (cached for seconds); status API; see [`holds`] |
 //! | number reachability | `T#{tenant}` | `CSM#{e164}` | | sender and webhook (flag on 131026), admin API (clears it when a CSM's number changes to this one) | sender, admin API: is the number flagged undeliverable? |
 //! | last webhook | `T#{tenant}#ACTIVITY` | `WEBHOOK` | | webhook (at most one conditional write per verified body, throttled per instance) | status API |
 //! | parked alerts | `T#{tenant}#ACTIVITY` | `DAY#{days since epoch}` | `ttl` = day + 15 days | sender (atomic `ADD` when it parks an alert) | status API: sum of the DLQ's 14 retained days (query) |
@@ -35,6 +36,7 @@
 
 mod activity;
 mod dedup;
+mod holds;
 mod identities;
 mod ledger;
 mod messages;
@@ -54,6 +56,7 @@ use aws_sdk_dynamodb::Client;
 use thiserror::Error;
 
 pub use activity::{Activity, DLQ_RETENTION_DAYS};
+pub use holds::SendHold;
 pub use identities::{Linked, Profile};
 pub use ledger::{ClaimOutcome, LedgerEntry, LedgerState, SendMode};
 pub use messages::{MessageStatusRecord, StatusChange};

@@ -440,6 +440,9 @@ async fn on_status<'a>(
                 info!(wamid = %s.id, idempotency_key = %key, "free-form message refused outside the window; handed back for a template");
             }
         }
+        if let Some(key) = &key {
+            hand_refusal_to_sender(app, t, key, s).await?;
+        }
         if codes.contains(&CODE_UNDELIVERABLE) {
             if let Some(csm) = &recipient {
                 app.store
@@ -492,6 +495,38 @@ async fn on_status<'a>(
             status: s.status.as_str(),
         },
     }))
+}
+
+/// A `failed` status whose code changes what becomes of the alert (131049,
+/// 131042, 131050, ...: [`crate::sender::classify::acted_on_after_acceptance`])
+/// goes to the sender, which concludes the alert as if the send had answered
+/// with it. Queued before the status is recorded, like the 131047 hand-back;
+/// a refusal queued twice acts once (the sender's claim needs the alert
+/// still `sent` with this wamid).
+async fn hand_refusal_to_sender(
+    app: &App,
+    tenant: &crate::ids::TenantId,
+    key: &IdempotencyKey,
+    s: &StatusUpdate<'_>,
+) -> Result<(), Refusal> {
+    use crate::sender::classify::acted_on_after_acceptance;
+    use crate::sender::message::RefusalError;
+    let Some(e) = s.errors.iter().find(|e| acted_on_after_acceptance(e.code)) else {
+        return Ok(());
+    };
+    let refused = Control::refused(
+        tenant.clone(),
+        key.clone(),
+        s.id.to_string(),
+        RefusalError {
+            code: e.code,
+            title: e.title.as_deref().map(str::to_owned),
+            details: e.details.as_deref().map(str::to_owned),
+        },
+    );
+    app.queues.enqueue_send(&refused.to_json()).await?;
+    info!(wamid = %s.id, idempotency_key = %key, code = e.code, "Meta refused an accepted message; handed to the sender");
+    Ok(())
 }
 
 /// Template status, quality and category updates land on the template record;
