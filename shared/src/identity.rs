@@ -167,7 +167,7 @@ mod tests {
     fn keys_read_back_as_themselves() {
         for id in [
             Identity::Csm(CsmId::parse("csm-7").expect("id")),
-            Identity::Number(E164::parse("+5215512345678").expect("n")),
+            Identity::Number(E164::parse("+525512345678").expect("n")),
             Identity::WaId("5215512345678".into()),
             Identity::User("MX.13491208655302741918".into()),
         ] {
