@@ -11,6 +11,7 @@ BENCH_MOTO_PORT ?= 5062
 BENCH_VENV  := .venv-bench
 BENCH_ARGS  ?=
 SOAK_MOTO_PORT ?= 5063
+JOURNEY_MOTO_PORT ?= 5064
 # Sizes of the reliability scenarios under `make soak` (`make test` runs the
 # defaults in tests/tests/reliability.rs: 300 requests, 2,000 webhook events).
 SOAK_FAULT_N      ?= 2000
@@ -18,10 +19,11 @@ SOAK_STORM_EVENTS ?= 10000
 SOAK_FUZZ_SECS    ?= 600
 CARGO_LAMBDA := $(VENV)/bin/cargo-lambda
 
-.PHONY: help dev test lint build deploy bench soak fuzz venv clean
+.PHONY: help dev journey test lint build deploy bench soak fuzz venv clean
 
 help:
 	@echo "make dev     - the whole system on loopback: moto, the Meta sandbox, the four functions, a demo scenario"
+	@echo "make journey - the operator's day one to day three through fwa, on a local stack with a compressed clock"
 	@echo "make test    - unit and integration tests (moto + Meta sandbox) and the template linters"
 	@echo "make soak    - the reliability scenarios at full size (2,000 faulty sends, 10,000 webhook events), with their tallies, then make fuzz for SOAK_FUZZ_SECS (600 s) per target"
 	@echo "make lint    - rustfmt check, clippy (warnings denied), template linters"
@@ -44,6 +46,16 @@ dev: venv
 	cargo build --quiet -p fwa -p fincelo-local && mkdir -p .local/bin && ln -sf ../../target/debug/fwa .local/bin/fwa && \
 	echo "fwa installed at .local/bin/fwa" && \
 	target/debug/fincelo-local dev --moto http://127.0.0.1:$(DEV_MOTO_PORT)
+
+# The operator's day one to day three (issue 17) through fwa only, against a
+# local stack of its own (its own moto, sandbox and tables) with a compressed
+# clock. Prints a timeline; the last line is `journey: N/N steps passed`, and
+# the exit status is 0 only when every step passed.
+journey: venv
+	@infra/moto.sh start $(JOURNEY_MOTO_PORT) >/dev/null
+	@trap 'infra/moto.sh stop $(JOURNEY_MOTO_PORT)' EXIT INT TERM; \
+	cargo build --quiet --locked -p fwa -p fincelo-local && \
+	target/debug/fincelo-local journey --moto http://127.0.0.1:$(JOURNEY_MOTO_PORT) --fwa target/debug/fwa --dir .local/journey
 
 test: venv
 	@infra/moto.sh start $(TEST_MOTO_PORT)

@@ -90,7 +90,7 @@ run sam-validate "$venv/bin/sam" validate --lint --template "$template"
 
 # --skip-download: checkov would otherwise try to fetch guidelines from Prisma
 # Cloud (offline here) and print a traceback. Skips are documented beside each
-# resource (Metadata.checkov.skip) and in docs/infrastructure.md.
+# resource (Metadata.checkov.skip) and in docs/developing.md.
 checkov_scan() {
   local out
   out=$("$venv/bin/checkov" -f "$template" --framework cloudformation --compact --quiet --skip-download 2>&1) || {

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 pub const WABA_ID: &str = "102290129340398";
 pub const PHONE_NUMBER_ID: &str = "106540352242922";
 pub const DISPLAY_NUMBER: &str = "15550783881";
-pub const APP_SECRET: &str = "bench-app-secret-6f1c2d9e";
+pub const APP_SECRET: &str = "bench-app-secret-6f1c2d9e0b7a4c35";
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Body {

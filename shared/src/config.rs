@@ -8,6 +8,9 @@
 //!
 //! Secrets are never configuration: the environment holds only *where* a
 //! tenant's secret lives (a name prefix), never a token.
+//!
+//! Every variable, its default and what `template.yaml` sets it to:
+//! `docs/operating.md`, "Configuration reference" (the one list).
 
 use std::time::Duration;
 
@@ -28,7 +31,8 @@ pub enum ConfigError {
 pub struct GraphConfig {
     /// `https://graph.facebook.com` in production, the Meta sandbox locally.
     pub base_url: Url,
-    /// Graph API version path segment, e.g. `v23.0`.
+    /// Graph API version path segment, e.g. `v26.0` (Meta's table of
+    /// versions and their expiry: [`crate::graph::versions`]).
     pub version: String,
     /// Whole-request timeout. A send that times out is *ambiguous* (Meta may
     /// have accepted it), so this is also the bound on how long an alert can
@@ -69,6 +73,14 @@ pub struct SenderConfig {
     /// A send whose pair slot is further away than this is re-queued with a
     /// delay instead of holding the invocation.
     pub pair_max_wait: Duration,
+    /// While a tenant's sends are held (Meta's 131042, a payment issue), one
+    /// alert per this interval is let through to find out whether the hold
+    /// has cleared.
+    pub hold_probe_interval: Duration,
+    /// An alert that must wait without burning an attempt (its tenant is
+    /// held; a CSM under Meta's per-user limit, 131049) goes back on the
+    /// send queue as a fresh message this much later (1 s to SQS's 900 s).
+    pub requeue_delay: Duration,
 }
 
 impl SenderConfig {
@@ -137,7 +149,7 @@ impl Config {
         if !version.starts_with('v') || version[1..].parse::<f32>().is_err() {
             return Err(ConfigError::Invalid {
                 var: "GRAPH_API_VERSION",
-                reason: format!("expected a version like v23.0, got {version:?}"),
+                reason: format!("expected a version like v26.0, got {version:?}"),
             });
         }
         let max_concurrency = env.number("SENDER_MAX_CONCURRENCY", 2)?;
@@ -153,6 +165,13 @@ impl Config {
             return Err(ConfigError::Invalid {
                 var: "SEND_MPS_CAP",
                 reason: "must be at least 1".into(),
+            });
+        }
+        let requeue_delay = env.number("SEND_REQUEUE_DELAY_SECS", 900)?;
+        if !(1..=900).contains(&requeue_delay) {
+            return Err(ConfigError::Invalid {
+                var: "SEND_REQUEUE_DELAY_SECS",
+                reason: "must be 1 to 900 (SQS's longest delay)".into(),
             });
         }
         let log_level = lookup("AWS_LAMBDA_LOG_LEVEL")
@@ -204,6 +223,10 @@ impl Config {
                 })?,
                 pair_interval: Duration::from_millis(env.number("PAIR_INTERVAL_MS", 6_000)?),
                 pair_max_wait: Duration::from_millis(env.number("PAIR_MAX_WAIT_MS", 5_000)?),
+                hold_probe_interval: Duration::from_secs(
+                    env.number("PAYMENT_HOLD_PROBE_SECS", 900)?.max(1),
+                ),
+                requeue_delay: Duration::from_secs(requeue_delay),
             },
             cache: CacheConfig {
                 secret_ttl: Duration::from_secs(env.number("SECRET_CACHE_TTL_SECS", 300)?),
@@ -257,7 +280,7 @@ mod tests {
             ("EVENTS_QUEUE_URL", "http://q/events"),
             ("TENANT_SECRET_PREFIX", "fwa/tenants/"),
             ("GRAPH_API_BASE_URL", "https://graph.facebook.com"),
-            ("GRAPH_API_VERSION", "v23.0"),
+            ("GRAPH_API_VERSION", "v26.0"),
         ]
         .into_iter()
         .map(|(k, v)| (k, v.to_string()))
@@ -276,6 +299,8 @@ mod tests {
         assert_eq!(c.sender.per_instance_mps(), 40.0);
         assert_eq!(c.log_level, "info");
         assert_eq!(c.webhook_max_body_bytes, 3 * 1024 * 1024);
+        assert_eq!(c.sender.hold_probe_interval, Duration::from_secs(900));
+        assert_eq!(c.sender.requeue_delay, Duration::from_secs(900));
     }
 
     #[test]
@@ -307,6 +332,8 @@ mod tests {
             ("SEND_MPS_CAP", "0"),
             ("SENDER_MAX_CONCURRENCY", "0"),
             ("GRAPH_TIMEOUT_MS", "-1"),
+            ("SEND_REQUEUE_DELAY_SECS", "0"),
+            ("SEND_REQUEUE_DELAY_SECS", "901"),
         ];
         for (var, value) in cases {
             let mut m = base();

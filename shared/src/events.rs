@@ -22,7 +22,11 @@ pub enum Event {
     #[serde(rename = "csm.message_received")]
     CsmMessageReceived {
         tenant_id: String,
-        csm: String,
+        /// The CSM's number (E.164) when Meta sent it; `None` for a user
+        /// Meta names only by a BSUID (a username).
+        csm: Option<String>,
+        /// Everything known of who wrote.
+        who: EventCsm,
         message_id: String,
         kind: String,
         timestamp: i64,
@@ -38,6 +42,10 @@ pub enum Event {
         status: String,
         timestamp: i64,
         errors: Vec<EventError>,
+        /// Whom the message went to: the person Fincelo knows (a roster
+        /// `csm_id` when there is one) with the ids Meta reported. `None`
+        /// when the status named nobody.
+        recipient: Option<EventCsm>,
     },
     /// A template's status, quality or category changed at Meta.
     #[serde(rename = "template.status_changed")]
@@ -62,6 +70,47 @@ pub enum Event {
         wamid: Option<String>,
         reason: Option<String>,
     },
+}
+
+/// Who a CSM is, as an event tells it: their roster id if they are on the
+/// roster, and the ids Meta sent (a number, a `wa_id` that may differ from
+/// it, a BSUID, a username).
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct EventCsm {
+    pub csm_id: Option<String>,
+    pub phone: Option<String>,
+    pub wa_id: Option<String>,
+    pub user_id: Option<String>,
+    pub parent_user_id: Option<String>,
+    pub username: Option<String>,
+}
+
+impl EventCsm {
+    /// The person `identity` is, with the ids Meta sent.
+    pub fn of(
+        identity: &crate::identity::Identity,
+        ids: crate::webhook::payload::UserRef<'_>,
+    ) -> EventCsm {
+        use crate::identity::Identity;
+        let phone = match identity {
+            Identity::Number(n) => Some(n.to_string()),
+            _ => ids
+                .wa_id
+                .and_then(|w| crate::phone::E164::from_wa_id(w).ok())
+                .map(|n| n.to_string()),
+        };
+        EventCsm {
+            csm_id: match identity {
+                Identity::Csm(id) => Some(id.to_string()),
+                _ => None,
+            },
+            phone,
+            wa_id: ids.wa_id.map(str::to_string),
+            user_id: ids.user_id.map(str::to_string),
+            parent_user_id: ids.parent_user_id.map(str::to_string),
+            username: ids.username.map(str::to_string),
+        }
+    }
 }
 
 /// A Meta error inside an event.
@@ -103,6 +152,7 @@ mod tests {
             status: "read".into(),
             timestamp: 1,
             errors: vec![],
+            recipient: None,
         };
         let v: serde_json::Value = serde_json::from_str(&e.to_json()).expect("json");
         assert_eq!(v["type"], "message.status_changed");

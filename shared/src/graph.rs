@@ -6,6 +6,21 @@
 //! `fbtrace_id`) and tell apart the two failures that matter for exactly-once:
 //! a request that provably never reached Meta (connect error) and one whose
 //! answer was lost (timeout), which may have been accepted.
+//!
+//! Every request carries the tenant's bearer token, so every URL it goes
+//! to is built from the configured `GRAPH_API_BASE_URL`, with one
+//! exception: the template list follows Meta's `paging.next`, a full URL
+//! from the answer (cursor-based pagination:
+//! <https://developers.facebook.com/docs/graph-api/results>). It is followed
+//! only when its scheme, host and port are the configured base's; any other
+//! ends the listing, reported incomplete ([`TemplateList::complete`]), with
+//! a warning that names the refused origin and path but never its query
+//! (a query can carry a token).
+//!
+//! Which version to call, and when a configured one expires, is
+//! [`versions`]'s table.
+
+pub mod versions;
 
 use std::time::Duration;
 
@@ -16,6 +31,7 @@ use thiserror::Error;
 use url::Url;
 
 use crate::config::GraphConfig;
+pub use versions::{version_warning, VersionWarning, CURRENT_VERSION};
 
 /// Meta's error object (`{"error": {...}}`).
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
@@ -63,6 +79,10 @@ pub enum GraphError {
     /// The connection was never made: Meta did not receive the request.
     #[error("could not connect to the Graph API")]
     Connect(#[source] reqwest::Error),
+    /// The request was never sent, for a reason on our side (the tenant's
+    /// token could not be read): Meta did not receive it.
+    #[error("the Graph API call was not made: {0}")]
+    NotSent(&'static str),
     /// No answer in time: Meta may or may not have acted on the request.
     #[error("the Graph API did not answer in time")]
     Timeout(#[source] reqwest::Error),
@@ -156,6 +176,15 @@ struct Paging {
     next: Option<String>,
 }
 
+/// What `GET message_templates` gave, page after page.
+#[derive(Debug, Clone)]
+pub struct TemplateList {
+    pub templates: Vec<RemoteTemplate>,
+    /// False when a `paging.next` pointed away from the Graph API's origin
+    /// and was not followed: Meta may hold templates not in `templates`.
+    pub complete: bool,
+}
+
 /// `GET /{phone-number-id}`: what Meta knows of the number.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct PhoneNumberInfo {
@@ -245,12 +274,21 @@ impl GraphClient {
         self.execute(req).await
     }
 
-    /// `GET /{v}/{waba-id}/message_templates`, following `paging.next` to the end.
+    /// Whether `url` is on the configured Graph API's origin: same scheme,
+    /// host and port (the default port of the scheme when none is given).
+    fn same_origin(&self, url: &Url) -> bool {
+        url.scheme() == self.base.scheme()
+            && url.host_str() == self.base.host_str()
+            && url.port_or_known_default() == self.base.port_or_known_default()
+    }
+
+    /// `GET /{v}/{waba-id}/message_templates`, following `paging.next` to
+    /// the end, but only on the Graph API's own origin (module docs).
     pub async fn list_templates(
         &self,
         waba_id: &str,
         token: &SecretString,
-    ) -> Result<Vec<RemoteTemplate>, GraphError> {
+    ) -> Result<TemplateList, GraphError> {
         let mut url = self.url(&[waba_id, "message_templates"])?;
         url.query_pairs_mut()
             .append_pair(
@@ -269,13 +307,29 @@ impl GraphClient {
                 )
                 .await?;
             out.extend(page.data);
-            match page.paging.and_then(|p| p.next) {
-                Some(next) => {
-                    url = Url::parse(&next)
-                        .map_err(|e| GraphError::Decode(format!("paging.next is not a URL: {e}")))?
-                }
-                None => return Ok(out),
+            let Some(next) = page.paging.and_then(|p| p.next) else {
+                return Ok(TemplateList {
+                    templates: out,
+                    complete: true,
+                });
+            };
+            let next = Url::parse(&next)
+                .map_err(|e| GraphError::Decode(format!("paging.next is not a URL: {e}")))?;
+            if !self.same_origin(&next) {
+                tracing::warn!(
+                    waba_id,
+                    next_origin = %next.origin().ascii_serialization(),
+                    next_path = next.path(),
+                    graph_origin = %self.base.origin().ascii_serialization(),
+                    listed = out.len(),
+                    "message_templates paging.next points away from the Graph API; not followed, the list is incomplete"
+                );
+                return Ok(TemplateList {
+                    templates: out,
+                    complete: false,
+                });
             }
+            url = next;
         }
         Err(GraphError::Decode(
             "message_templates paging did not end after 1000 pages".into(),

@@ -17,6 +17,7 @@
 //!   Fincelo backend's channel-config, roster and timeline API).
 //! - [`events`]: what the Fincelo app is told.
 
+pub mod addressing;
 pub mod admin;
 pub mod aws_http;
 pub mod cache;
@@ -24,6 +25,7 @@ pub mod clock;
 pub mod config;
 pub mod events;
 pub mod graph;
+pub mod identity;
 pub mod ids;
 pub mod owed;
 pub mod phone;

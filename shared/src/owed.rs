@@ -1,15 +1,27 @@
-//! Publishing the events of changes already made, without losing one the
-//! events queue refuses.
+//! Events owed by changes already made: an outbox on each record, so that
+//! no event is lost to a crash or to a publish the events queue refuses.
 //!
-//! A change is written first and its event published after, so a refused
-//! publish would otherwise leave the change made and its event gone: the
-//! retry (Meta's, or the next reconcile) finds nothing left to change. Each
-//! event therefore travels with how to keep it ([`Keep`]): on a refused
-//! publish it is kept on its record (a write made only on that failure),
-//! the retry finds the mark ([`crate::store::Change::Unpublished`],
-//! [`crate::store::TemplateRecord::status_event_owed`]) and publishes the
-//! owed event, and the mark is dropped once it went out.
+//! A change that has an event is written together with a mark saying that
+//! its event is owed, in the same conditional write: a message's status
+//! (`owed_event`), a template's status, quality or category (`owed_*`), an
+//! inbound message's sighting (`owed_at`). The event is published after the
+//! write, and its mark cleared after the publish. Whatever stops the writer
+//! in between (the function times out or crashes, the queue refuses the
+//! publish), the mark stays, and the retry of the same change (Meta's retry
+//! of the body, or the next reconcile) finds it: its conditional write is
+//! refused and returns the record as it was, whose mark says the event is
+//! still owed ([`crate::store::Change::Owed`]); the retry publishes it and
+//! clears the mark.
+//!
+//! A mark younger than [`crate::store::OWED_LEASE_SECS`] may belong to a
+//! writer that is publishing right now (the same body delivered twice at
+//! once): that retry fails instead ([`crate::store::Change::InFlight`]), so
+//! it comes back once the writer is done or gone, and the event goes out
+//! once. The one way to publish an event twice is a writer that dies after
+//! its publish and before clearing the mark: events are at least once,
+//! never lost. Each event costs one more write, the clear.
 
+use futures::future::join_all;
 use tracing::{info, warn};
 
 use crate::events::Event;
@@ -18,22 +30,20 @@ use crate::queues::QueueError;
 use crate::startup::App;
 use crate::store::{StoreError, TemplateStatusChange};
 
-/// An event of a change, and how to keep it if the queue refuses it.
-pub struct Produced<'a> {
+/// An event of a change that is written, owed until it is published.
+pub struct Owed<'a> {
     pub event: Event,
-    pub keep: Keep<'a>,
-    /// The change was made on an earlier attempt and only its event goes
-    /// out now: its mark is dropped once it has.
-    pub replay: bool,
+    /// The record whose mark says so.
+    pub mark: Mark<'a>,
 }
 
-/// How a refused event is kept for the retry.
-pub enum Keep<'a> {
-    /// An inbound message's sighting is forgotten: the retry sees it as new.
+/// Where an owed event's mark is.
+pub enum Mark<'a> {
+    /// An inbound message's sighting.
     Sighting { message_id: &'a str },
-    /// The message's status record is marked with the status whose event is owed.
+    /// A message's status record, marked with its current status.
     Status { wamid: &'a str, status: &'a str },
-    /// The template's record is marked with the change whose event is owed.
+    /// A template's record, marked with the change (value and Meta's time).
     Template {
         name: &'a str,
         language: &'a str,
@@ -42,32 +52,23 @@ pub enum Keep<'a> {
     },
 }
 
-impl Keep<'_> {
-    /// Keeps the event (`owed`), or, once an owed event went out, drops what
-    /// kept it. `false`: nothing to keep or drop (the record moved on, or
-    /// the mark is gone).
-    async fn set_owed(&self, app: &App, t: &TenantId, owed: bool) -> Result<bool, StoreError> {
+impl Mark<'_> {
+    /// Clears the mark once its event is published. `false`: there was none
+    /// (a later change replaced it, and its own event supersedes this one).
+    async fn clear(&self, app: &App, t: &TenantId) -> Result<bool, StoreError> {
         match self {
-            // A sighting once forgotten is recorded again by the retry itself.
-            Keep::Sighting { .. } if !owed => Ok(true),
-            Keep::Sighting { message_id } => app
-                .store
-                .forget_sighting(t, "msg", message_id)
-                .await
-                .map(|()| true),
-            Keep::Status { wamid, status } => {
-                app.store
-                    .set_status_event_owed(t, wamid, status, owed)
-                    .await
+            Mark::Sighting { message_id } => {
+                app.store.clear_sighting_owed(t, "msg", message_id).await
             }
-            Keep::Template {
+            Mark::Status { wamid, status } => app.store.clear_status_owed(t, wamid, status).await,
+            Mark::Template {
                 name,
                 language,
                 change,
                 ts,
             } => {
                 app.store
-                    .set_template_event_owed(t, name, language, change, *ts, owed)
+                    .clear_template_owed(t, name, language, change, *ts)
                     .await
             }
         }
@@ -77,48 +78,40 @@ impl Keep<'_> {
     /// by its id alone (its CSM's number and text stay out of the logs).
     fn shown(&self, event: &Event) -> String {
         match self {
-            Keep::Sighting { message_id } => format!("csm.message_received {message_id}"),
+            Mark::Sighting { message_id } => format!("csm.message_received {message_id}"),
             _ => event.to_json(),
         }
     }
 }
 
-/// Publishes the events in one request. If the queue refuses them, each is
-/// kept for the retry and the queue's error returned (the caller fails, so
-/// the retry comes); an event is lost only if keeping it fails too, and is
-/// then logged at `error`. Returns how many were published.
-pub async fn publish_or_keep(
+/// Publishes owed events in one request, then clears their marks. If the
+/// queue refuses them, their marks stay (the retry publishes them) and the
+/// queue's error is returned, so the caller fails and the retry comes.
+/// Returns how many were published.
+pub async fn publish_owed(
     app: &App,
     t: &TenantId,
-    produced: Vec<Produced<'_>>,
+    owed: Vec<Owed<'_>>,
 ) -> Result<usize, QueueError> {
-    let (events, keeps): (Vec<Event>, Vec<(Keep<'_>, bool)>) = produced
-        .into_iter()
-        .map(|p| (p.event, (p.keep, p.replay)))
-        .unzip();
+    if owed.is_empty() {
+        return Ok(0);
+    }
+    let (events, marks): (Vec<Event>, Vec<Mark<'_>>) =
+        owed.into_iter().map(|o| (o.event, o.mark)).unzip();
     if let Err(e) = app.queues.publish(&events).await {
-        for (event, (keep, _)) in events.iter().zip(&keeps) {
-            let event = keep.shown(event);
-            match keep.set_owed(app, t, true).await {
-                Ok(true) => warn!(event = %event, "event not published; kept for the retry"),
-                // The record moved on meanwhile: a later change's event supersedes this one.
-                Ok(false) => {
-                    info!(event = %event, "event not published and superseded by a later change")
-                }
-                Err(e) => tracing::error!(
-                    error = %e,
-                    event = %event,
-                    "event not published and could not be kept for the retry; it is lost"
-                ),
-            }
+        for (event, mark) in events.iter().zip(&marks) {
+            warn!(event = %mark.shown(event), "event not published; it stays owed on its record for the retry");
         }
         return Err(e);
     }
-    // A mark left behind (its write failed) only publishes the event once
-    // more, on a later retry of the same change.
-    for (keep, _) in keeps.iter().filter(|(_, replay)| *replay) {
-        if let Err(e) = keep.set_owed(app, t, false).await {
-            warn!(error = %e, "an owed event was published but its mark stays; a retry may publish it again");
+    let cleared = join_all(marks.iter().map(|m| m.clear(app, t))).await;
+    for ((event, mark), result) in events.iter().zip(&marks).zip(cleared) {
+        match result {
+            Ok(true) => {}
+            Ok(false) => info!("an event was published after a later change replaced its mark"),
+            Err(e) => {
+                warn!(error = %e, event = %mark.shown(event), "event published, but its mark stays; a retry of the same change publishes it again")
+            }
         }
     }
     Ok(events.len())

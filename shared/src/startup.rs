@@ -6,6 +6,11 @@
 //! environment and building clients (no network). Secrets and tenant data are
 //! fetched lazily per tenant and cached, because a function serves many
 //! tenants and most invocations need one of them.
+//!
+//! Start-up also warns when the configured Graph API version has expired or
+//! expires within 90 days (Meta's table: [`crate::graph::versions`]): Meta
+//! keeps serving an expired version's calls, as an older version, so nothing
+//! else would say so.
 
 use std::sync::Arc;
 
@@ -16,7 +21,7 @@ use tracing_subscriber::EnvFilter;
 use crate::aws_http;
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError};
-use crate::graph::{GraphClient, GraphError};
+use crate::graph::{GraphClient, GraphError, VersionWarning};
 use crate::queues::Queues;
 use crate::secrets::SecretStore;
 use crate::store::Store;
@@ -200,7 +205,23 @@ pub async fn start(function: &'static str) -> Result<App, StartupError> {
         aws_endpoint = app.config.aws_endpoint_url.as_deref().unwrap_or("default"),
         "started"
     );
+    warn_if_graph_version_expiring(&app);
     Ok(app)
+}
+
+/// Logs a warning when the configured Graph API version has expired or
+/// expires within 90 days, on the app's clock; returns it, so a caller can
+/// show it too. `None`: the version is good for longer (or Meta announced
+/// no expiry for it yet).
+pub fn warn_if_graph_version_expiring(app: &App) -> Option<VersionWarning> {
+    let warning = crate::graph::version_warning(&app.config.graph.version, app.clock.now())?;
+    tracing::warn!(
+        graph_version = %warning.version,
+        expires_on = warning.expires_on,
+        days_left = warning.days_left,
+        "{warning}"
+    );
+    Some(warning)
 }
 
 #[cfg(test)]

@@ -60,7 +60,7 @@ impl NewTenant {
             phone_number_id: digits(15),
             waba_id: digits(15),
             access_token: format!("EAAG-token-{id}-{}", short_id()),
-            app_secret: format!("appsecret-{id}-{}", short_id()),
+            app_secret: format!("appsecret-{id}-{}", uuid::Uuid::new_v4().simple()),
             verify_token: format!("verify-{id}-{}", short_id()),
             display_phone_number: format!("+1 555 01{}", &digits(5)),
         }
@@ -127,20 +127,39 @@ async fn admin_direct(app: &App, method: &str, path: &str, body: Value) -> (u16,
             method: method.parse().expect("method"),
             path: path.to_string(),
             body: body.to_string().into(),
+            caller: Some(backend()),
         },
     )
     .await;
     (resp.status, resp.body.unwrap_or(Value::Null))
 }
 
+/// The Fincelo backend's identity, as API Gateway's IAM authoriser gives it.
+fn backend() -> fincelo::admin::Caller {
+    fincelo::admin::Caller {
+        arn: "arn:aws:sts::123456789012:assumed-role/fincelo-backend/test".into(),
+    }
+}
+
+/// A tenant's three secrets as stored (current versions of its token and
+/// webhook secrets), if both exist.
 async fn stored_secret(w: &World, tenant: &str) -> Option<fincelo::secrets::TenantSecrets> {
     let store = w.stack.app.directory.secret_store();
-    let id = store.secret_id(&TenantId::parse(tenant).unwrap());
-    match store.fetch(&id).await {
-        Ok(s) => Some(s),
-        Err(fincelo::secrets::SecretsError::NotFound { .. }) => None,
-        Err(e) => panic!("secret read failed: {e}"),
+    let base = store.secret_id(&TenantId::parse(tenant).unwrap());
+    fn found<T>(r: Result<T, fincelo::secrets::SecretsError>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(fincelo::secrets::SecretsError::NotFound { .. }) => None,
+            Err(e) => panic!("secret read failed: {e}"),
+        }
     }
+    let token = found(store.fetch_token(&base).await)?;
+    let webhook = found(store.fetch_webhook(&base).await)?;
+    Some(fincelo::secrets::TenantSecrets::new(
+        token.access_token,
+        webhook.app_secret,
+        webhook.verify_token,
+    ))
 }
 
 async fn stored_config(w: &World, tenant: &str) -> Option<fincelo::store::TenantRecord> {
@@ -643,7 +662,7 @@ async fn a_rotated_token_is_picked_up_within_the_cache_ttl() {
     let mut t = world_tenant(&w);
     t.access_token = format!("EAAG-rotated-{}", short_id());
     let warmed = Instant::now();
-    let cached = directory.secrets(&tenant).await.unwrap();
+    let cached = directory.token(&tenant).await.unwrap();
     assert_eq!(cached.access_token.expose_secret(), w.tenant.access_token);
     w.meta
         .rotate_token(&t.phone_number_id, &t.access_token)
@@ -651,7 +670,7 @@ async fn a_rotated_token_is_picked_up_within_the_cache_ttl() {
         .unwrap();
     let (status, body) = admin_direct(&admin_fn, "PUT", &t.path(), t.body()).await;
     assert_eq!(status, 200, "{body}");
-    let stale = directory.secrets(&tenant).await.unwrap();
+    let stale = directory.token(&tenant).await.unwrap();
     assert_eq!(
         stale.access_token.expose_secret(),
         w.tenant.access_token,
@@ -659,7 +678,7 @@ async fn a_rotated_token_is_picked_up_within_the_cache_ttl() {
     );
     eventually(Duration::from_secs(10), || async {
         directory
-            .secrets(&tenant)
+            .token(&tenant)
             .await
             .unwrap()
             .access_token
@@ -827,7 +846,7 @@ async fn two_tenants_stay_isolated_end_to_end() {
         .store
         .get_window(
             &TenantId::parse(&b.tenant_id).unwrap(),
-            &E164::parse(&b_window_csm).unwrap(),
+            &fincelo::identity::Identity::Number(E164::parse(&b_window_csm).unwrap()),
         )
         .await
         .unwrap();
@@ -915,74 +934,91 @@ async fn changing_ids_and_verify_token_releases_the_old_ones() {
     w.shutdown().await;
 }
 
-/// The Lambda edge: a request built with `lambda_http`, and API Gateway's
-/// own v2 event (base64 body), reach the same handler; unknown routes are
-/// 404 and wrong methods 405.
-#[tokio::test]
-async fn the_lambda_adapter_serves_the_same_routes() {
-    let w = spawn_world().await;
-    let call = |method: &str, path: &str| {
-        let req = lambda_http::http::Request::builder()
-            .method(method)
-            .uri(format!("https://api.example.com{path}"))
-            .body(lambda_http::Body::Empty)
-            .unwrap();
-        fincelo::admin::lambda::serve(&w.stack.app, req)
-    };
-    let resp = call(
-        "GET",
-        &format!("/admin/tenants/{}/channel", w.tenant.tenant_id),
-    )
-    .await
-    .unwrap();
-    assert_eq!(resp.status(), 200);
-    let body: Value = match resp.body() {
-        lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap(),
-        other => panic!("unexpected body {other:?}"),
-    };
-    assert_eq!(body["phone_number_id"], w.tenant.phone_number_id.as_str());
-    let resp = call("GET", "/admin/tenants/nobody/channel").await.unwrap();
-    assert_eq!(resp.status(), 404);
-    let resp = call(
-        "POST",
-        &format!("/admin/tenants/{}/channel", w.tenant.tenant_id),
-    )
-    .await
-    .unwrap();
-    assert_eq!(resp.status(), 405);
-    let resp = call("GET", "/admin/elsewhere").await.unwrap();
-    assert_eq!(resp.status(), 404);
+/// A body as API Gateway passes it: JSON text, or base64 (as it sends
+/// binary-typed bodies).
+enum EventBody<'a> {
+    Json(&'a Value),
+    Base64(&'a str),
+}
 
-    // API Gateway's own event shape (HTTP API, IAM authoriser), with the body
-    // base64-encoded as API Gateway sends binary-typed bodies.
-    let event = json!({
+/// API Gateway's v2 event (HTTP API) for an admin request, with the IAM
+/// authoriser's identity when `signed`.
+fn apigw_event(method: &str, path: &str, body: Option<EventBody>, signed: bool) -> String {
+    let (body, base64) = match body {
+        None => (None, false),
+        Some(EventBody::Json(v)) => (Some(v.to_string()), false),
+        Some(EventBody::Base64(b)) => (Some(b.to_string()), true),
+    };
+    let mut context = json!({
+        "routeKey": format!("{method} {path}"),
+        "accountId": "123456789012",
+        "stage": "$default",
+        "requestId": "id",
+        "apiId": "api-id",
+        "domainName": "id.execute-api.us-east-1.amazonaws.com",
+        "domainPrefix": "id",
+        "time": "25/Nov/2026:19:03:58 +0000",
+        "timeEpoch": 1764097438000_u64,
+        "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "10.0.0.1", "userAgent": "fincelo-backend"}
+    });
+    if signed {
+        context["authorizer"] = json!({"iam": {"accessKey": "AKIA", "accountId": "123456789012", "callerId": "AROA:backend", "userArn": "arn:aws:sts::123456789012:assumed-role/fincelo-backend/x", "userId": "AROA"}});
+    }
+    json!({
         "version": "2.0",
-        "routeKey": "PUT /admin/tenants/{tenant_id}/csms/{csm_id}",
-        "rawPath": format!("/admin/tenants/{}/csms/csm-9", w.tenant.tenant_id),
+        "routeKey": format!("{method} {path}"),
+        "rawPath": path,
         "rawQueryString": "",
         "headers": {"content-type": "application/json"},
-        "pathParameters": {"tenant_id": w.tenant.tenant_id, "csm_id": "csm-9"},
-        "requestContext": {
-            "routeKey": "PUT /admin/tenants/{tenant_id}/csms/{csm_id}",
-            "accountId": "123456789012",
-            "stage": "$default",
-            "requestId": "id",
-            "authorizer": {"iam": {"accessKey": "AKIA", "accountId": "123456789012", "callerId": "AROA:backend", "userArn": "arn:aws:sts::123456789012:assumed-role/fincelo-backend/x", "userId": "AROA"}},
-            "apiId": "api-id",
-            "domainName": "id.execute-api.us-east-1.amazonaws.com",
-            "domainPrefix": "id",
-            "time": "25/Nov/2026:19:03:58 +0000",
-            "timeEpoch": 1764097438000_u64,
-            "http": {"method": "PUT", "path": format!("/admin/tenants/{}/csms/csm-9", w.tenant.tenant_id), "protocol": "HTTP/1.1", "sourceIp": "10.0.0.1", "userAgent": "fincelo-backend"}
-        },
-        "body": "eyJ3aGF0c2FwcF9udW1iZXIiOiIrMSAoNDE1KSA1NTUtMjY3MSJ9",
-        "isBase64Encoded": true
-    });
-    let req = lambda_http::request::from_str(&event.to_string()).expect("an API Gateway v2 event");
+        "requestContext": context,
+        "body": body,
+        "isBase64Encoded": base64
+    })
+    .to_string()
+}
+
+/// Serves an API Gateway v2 event through the `lambda_http` adapter.
+async fn via_lambda(
+    w: &World,
+    method: &str,
+    path: &str,
+    body: Option<EventBody<'_>>,
+    signed: bool,
+) -> (u16, Value) {
+    let req = lambda_http::request::from_str(&apigw_event(method, path, body, signed))
+        .expect("an API Gateway v2 event");
     let resp = fincelo::admin::lambda::serve(&w.stack.app, req)
         .await
         .unwrap();
-    assert_eq!(resp.status(), 201);
+    let body = match resp.body() {
+        lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap(),
+        _ => Value::Null,
+    };
+    (resp.status().as_u16(), body)
+}
+
+/// The Lambda edge: API Gateway's own v2 event (IAM authoriser, base64
+/// body) reaches the same handler; unknown routes are 404 and wrong
+/// methods 405.
+#[tokio::test]
+async fn the_lambda_adapter_serves_the_same_routes() {
+    let w = spawn_world().await;
+    let channel = format!("/admin/tenants/{}/channel", w.tenant.tenant_id);
+    let (status, body) = via_lambda(&w, "GET", &channel, None, true).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["phone_number_id"], w.tenant.phone_number_id.as_str());
+    let (status, _) = via_lambda(&w, "GET", "/admin/tenants/nobody/channel", None, true).await;
+    assert_eq!(status, 404);
+    let (status, _) = via_lambda(&w, "POST", &channel, None, true).await;
+    assert_eq!(status, 405);
+    let (status, _) = via_lambda(&w, "GET", "/admin/elsewhere", None, true).await;
+    assert_eq!(status, 404);
+
+    let csm = format!("/admin/tenants/{}/csms/csm-9", w.tenant.tenant_id);
+    // {"whatsapp_number":"+1 (415) 555-2671"}
+    let number = EventBody::Base64("eyJ3aGF0c2FwcF9udW1iZXIiOiIrMSAoNDE1KSA1NTUtMjY3MSJ9");
+    let (status, body) = via_lambda(&w, "PUT", &csm, Some(number), true).await;
+    assert_eq!(status, 201, "{body}");
     let stored = w
         .stack
         .app
@@ -992,6 +1028,243 @@ async fn the_lambda_adapter_serves_the_same_routes() {
         .unwrap()
         .expect("roster entry");
     assert_eq!(stored.whatsapp_number.as_str(), "+14155552671");
+    w.shutdown().await;
+}
+
+/// A request whose context carries no IAM identity (a route that reached
+/// the function without the `AWS_IAM` authoriser) is refused 403
+/// `forbidden` by the handler itself, whatever the route: no secret, no
+/// configuration and no roster entry is written, and Meta is not asked.
+#[tokio::test]
+async fn an_admin_request_without_an_iam_identity_writes_nothing() {
+    let w = spawn_world().await;
+    let t = NewTenant::fresh();
+    t.register(&w).await;
+    let before = w.meta.stats().await.unwrap();
+    let (status, body) = via_lambda(
+        &w,
+        "PUT",
+        &t.path(),
+        Some(EventBody::Json(&t.body())),
+        false,
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["code"], "forbidden");
+    assert!(stored_secret(&w, &t.tenant_id).await.is_none());
+    assert!(stored_config(&w, &t.tenant_id).await.is_none());
+
+    let csm = format!("/admin/tenants/{}/csms/csm-1", w.tenant.tenant_id);
+    let number = json!({"whatsapp_number": csm_number()});
+    let (status, _) = via_lambda(&w, "PUT", &csm, Some(EventBody::Json(&number)), false).await;
+    assert_eq!(status, 403);
+    let (status, _) = via_lambda(&w, "GET", &csm, None, false).await;
+    assert_eq!(status, 403);
+    assert!(w
+        .stack
+        .app
+        .store
+        .list_csms(&w.tenant_id)
+        .await
+        .unwrap()
+        .is_empty());
+    // The handler itself, whoever calls it.
+    let resp = fincelo::admin::handle(
+        &w.stack.app,
+        fincelo::admin::AdminRequest {
+            method: http::Method::PUT,
+            path: t.path(),
+            body: t.body().to_string().into(),
+            caller: None,
+        },
+    )
+    .await;
+    assert_eq!(resp.status, 403);
+    assert!(stored_secret(&w, &t.tenant_id).await.is_none());
+    let after = w.meta.stats().await.unwrap();
+    assert_eq!(before, after, "Meta was not asked");
+    w.shutdown().await;
+}
+
+/// A channel save whose transaction is refused (409: an alias the
+/// transaction finds taken, here the tenant's old number, claimed meanwhile
+/// by another tenant) leaves the old secret current: the stored values are
+/// the old ones, the handshake still answers with the old verify token and
+/// refuses the new one, and bodies still verify with the old app secret.
+#[tokio::test]
+async fn a_refused_channel_save_leaves_the_old_secret_current() {
+    let w = spawn_world().await;
+    let old = NewTenant::fresh();
+    old.register(&w).await;
+    let (status, body, _) = admin(&w, "PUT", &old.path(), Some(old.body())).await;
+    assert_eq!(status, 201, "{body}");
+    let challenge = format!("ch-{}", short_id());
+    let r = w.handshake(&old.verify_token, &challenge).await;
+    assert_eq!(r.status(), 200, "the handshake works before");
+
+    // A new number, app secret and verify token; Meta knows the new number.
+    let mut new = NewTenant::fresh();
+    new.tenant_id = old.tenant_id.clone();
+    new.access_token = old.access_token.clone();
+    new.waba_id = old.waba_id.clone();
+    new.register(&w).await;
+    // Meanwhile another tenant holds the old number's alias: the transaction
+    // would delete it as stale, and its condition refuses the whole write.
+    let store = &w.stack.app.store;
+    store
+        .client()
+        .put_item()
+        .table_name(store.table_name())
+        .item(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("PNID#{}", old.phone_number_id)),
+        )
+        .item(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("ALIAS".into()),
+        )
+        .item(
+            "tenant_id",
+            aws_sdk_dynamodb::types::AttributeValue::S("someone-else".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (status, body, _) = admin(&w, "PUT", &new.path(), Some(new.body())).await;
+    assert_eq!(status, 409, "{body}");
+
+    let secret = stored_secret(&w, &old.tenant_id).await.unwrap();
+    assert_eq!(secret.app_secret.expose_secret(), old.app_secret);
+    assert_eq!(secret.verify_token.expose_secret(), old.verify_token);
+    let config = stored_config(&w, &old.tenant_id).await.unwrap();
+    assert_eq!(config.phone_number_id.as_str(), old.phone_number_id);
+    // The webhook function as a fresh instance would read it (no cache).
+    let webhook = admin_function(&w);
+    let tenant = webhook
+        .directory
+        .tenant(&TenantId::parse(&old.tenant_id).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let read = webhook.directory.secrets(&tenant).await.unwrap();
+    assert_eq!(read.verify_token.expose_secret(), old.verify_token);
+    let r = w.handshake(&old.verify_token, &challenge).await;
+    assert_eq!(r.status(), 200, "the old verify token still answers");
+    assert_eq!(r.text().await.unwrap(), challenge);
+    let r = w.handshake(&new.verify_token, &challenge).await;
+    assert_eq!(r.status(), 403, "the new verify token was never saved");
+    w.shutdown().await;
+}
+
+/// An `app_secret` or `verify_token` that is a placeholder, empty or too
+/// short is refused with 400 `weak_secret` naming the field, before Meta is
+/// asked; the value is never echoed, and nothing is stored.
+#[tokio::test]
+async fn weak_secrets_are_refused_by_the_channel_save() {
+    let w = spawn_world().await;
+    let t = NewTenant::fresh();
+    t.register(&w).await;
+    let with = |field: &str, value: &str| {
+        let mut b = t.body();
+        b[field] = json!(value);
+        b
+    };
+    let short_secret = "0123456789abcdef0123456789abcde";
+    let cases = [
+        (
+            with("app_secret", "REPLACE_ME"),
+            "app_secret is still the placeholder REPLACE_ME",
+            "REPLACE_ME",
+        ),
+        (
+            with("app_secret", short_secret),
+            "app_secret is shorter than 32 characters",
+            short_secret,
+        ),
+        (
+            with("verify_token", "short-verify"),
+            "verify_token is shorter than 16 characters",
+            "short-verify",
+        ),
+        (
+            with("access_token", "REPLACE_ME"),
+            "access_token is still the placeholder",
+            "never-echoed",
+        ),
+    ];
+    let before = w.meta.stats().await.unwrap();
+    for (body, message, value) in cases {
+        let (status, answer, text) = admin(&w, "PUT", &t.path(), Some(body)).await;
+        assert_eq!(status, 400, "{answer}");
+        assert_eq!(answer["error"]["code"], "weak_secret", "{answer}");
+        assert!(
+            answer["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(message),
+            "{answer}"
+        );
+        if value != "REPLACE_ME" {
+            assert!(!text.contains(value), "{text}");
+        }
+    }
+    assert_eq!(before, w.meta.stats().await.unwrap(), "Meta was not asked");
+    assert!(stored_secret(&w, &t.tenant_id).await.is_none());
+    assert!(stored_config(&w, &t.tenant_id).await.is_none());
+    w.shutdown().await;
+}
+
+/// `GET .../csms` lists the whole roster for `fwa csm list`: each CSM's
+/// id, number and whether Meta found the number undeliverable; an unknown
+/// tenant is 404.
+#[tokio::test]
+async fn the_roster_lists_every_csm_with_its_flag() {
+    let w = spawn_world().await;
+    let base = format!("/admin/tenants/{}/csms", w.tenant.tenant_id);
+    let (status, body, _) = admin(&w, "GET", &base, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["csms"], json!([]));
+    let (a, b) = (csm_number(), csm_number());
+    for (id, number) in [("csm-a", &a), ("csm-b", &b)] {
+        let (status, body, _) = admin(
+            &w,
+            "PUT",
+            &format!("{base}/{id}"),
+            Some(json!({"whatsapp_number": number})),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    w.stack
+        .app
+        .store
+        .flag_undeliverable(&w.tenant_id, &E164::parse(&b).unwrap(), 131026, now())
+        .await
+        .unwrap();
+    let (status, body, _) = admin(&w, "GET", &base, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["tenant_id"], w.tenant.tenant_id.as_str());
+    let listed: Vec<(String, String, bool)> = body["csms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["csm_id"].as_str().unwrap().to_string(),
+                c["whatsapp_number"].as_str().unwrap().to_string(),
+                c["undeliverable"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("csm-a".to_string(), a, false),
+            ("csm-b".to_string(), b, true)
+        ]
+    );
+    let (status, body, _) = admin(&w, "GET", "/admin/tenants/nobody/csms", None).await;
+    assert_eq!(status, 404, "{body}");
     w.shutdown().await;
 }
 
@@ -1084,5 +1357,247 @@ async fn the_channel_status_costs_the_same_requests_whatever_the_roster_size() {
         "requests for 12 CSMs as for 3: {:?}",
         counter.snapshot()
     );
+    w.shutdown().await;
+}
+
+/// The template the default request (usage threshold, good health) uses.
+const USAGE_TEMPLATE: &str = "fincelo_usage_opportunity";
+
+/// Longer than a sender instance trusts a template status that is not
+/// APPROVED (5 s): an approval is then seen by every instance.
+const SENDER_STATUS_TRUST: Duration = Duration::from_secs(6);
+
+/// An alert parked because Meta rejected its template (the six submitted
+/// and left PENDING, then `USAGE_TEMPLATE` rejected with INVALID_FORMAT),
+/// then the template approved again and the rejection forgotten by the
+/// senders: the state in which an operator redrives. Returns its key and CSM.
+async fn parked_then_fixed(w: &World) -> (String, String) {
+    w.submit_templates_pending().await;
+    w.decide_template(USAGE_TEMPLATE, "REJECTED", Some("INVALID_FORMAT"))
+        .await;
+    eventually(Duration::from_secs(10), || async {
+        w.template(USAGE_TEMPLATE)
+            .await
+            .is_some_and(|t| t.status == "REJECTED")
+    })
+    .await;
+    let csm = csm_number();
+    let req = send_request(&w.tenant.tenant_id, &csm).no_deliver_by();
+    w.enqueue(&req.json()).await;
+    wait_for_state(w, &req.key, LedgerState::Parked).await;
+    w.decide_template(USAGE_TEMPLATE, "APPROVED", None).await;
+    eventually(Duration::from_secs(10), || async {
+        w.template(USAGE_TEMPLATE)
+            .await
+            .is_some_and(|t| t.is_approved())
+    })
+    .await;
+    tokio::time::sleep(SENDER_STATUS_TRUST).await;
+    (req.key, csm)
+}
+
+/// `GET .../parked` lists a parked alert with its reason, Meta's reason in
+/// the detail, and when (ISO-8601 UTC, unix seconds beside); `POST
+/// .../redrive` after the fix puts it back: it is sent once, leaves the
+/// list, its timeline shows the redrive, and a second redrive is refused
+/// with its state in words.
+#[tokio::test]
+async fn a_parked_alert_is_listed_then_redriven_after_its_fix_and_sent_once() {
+    let w = spawn_world().await;
+    let t = w.tenant.tenant_id.clone();
+    let (key, csm) = parked_then_fixed(&w).await;
+
+    let (status, body, _) = admin(&w, "GET", &format!("/admin/tenants/{t}/parked"), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["count"], 1, "{body}");
+    let entry = &body["parked"][0];
+    assert_eq!(entry["idempotency_key"], key.as_str(), "{entry}");
+    assert_eq!(entry["reason"], "template_rejected", "{entry}");
+    assert!(
+        entry["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains(USAGE_TEMPLATE) && d.contains("INVALID_FORMAT")),
+        "{entry}"
+    );
+    assert_eq!(entry["meta_code"], Value::Null, "{entry}");
+    let at = entry["parked_at_unix"].as_i64().expect("unix seconds");
+    assert_eq!(
+        entry["parked_at"],
+        fincelo::admin::when::iso8601(at).as_str(),
+        "{entry}"
+    );
+    assert!(entry["parked_at"].as_str().unwrap().ends_with('Z'));
+
+    let redrive = format!("/admin/tenants/{t}/messages/{key}/redrive");
+    let (status, body, _) = admin(&w, "POST", &redrive, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["state"], "redriven", "{body}");
+    assert_eq!(body["resumed"], false, "{body}");
+    assert!(
+        body["was"]
+            .as_str()
+            .is_some_and(|w| w.starts_with("template_rejected: ")),
+        "{body}"
+    );
+    wait_for_state(&w, &key, LedgerState::Sent).await;
+    assert_eq!(
+        w.ledger(&key).await.unwrap().template.as_deref(),
+        Some(USAGE_TEMPLATE)
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(w.messages_to(&csm).await.len(), 1, "sent exactly once");
+
+    let (_, body, _) = admin(&w, "GET", &format!("/admin/tenants/{t}/parked"), None).await;
+    assert_eq!(body["count"], 0, "{body}");
+    let timeline = w.timeline(&key).await;
+    let events: Vec<&str> = timeline["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["event"].as_str())
+        .collect();
+    assert!(
+        events.contains(&"redriven") && events.contains(&"sent"),
+        "{timeline}"
+    );
+
+    let (status, body, _) = admin(&w, "POST", &redrive, None).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "not_parked", "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(&format!(
+            "alert {key} is not parked: it was sent as template {USAGE_TEMPLATE} at 20"
+        )),
+        "{message}"
+    );
+    w.shutdown().await;
+}
+
+/// A redrive that failed after making the key claimable (here: the send
+/// queue refused the request) answers 502, sends nothing, and is finished by
+/// the same call repeated: the alert is sent once.
+#[tokio::test]
+async fn a_redrive_that_stopped_half_way_is_finished_by_repeating_it() {
+    let w = spawn_world().await;
+    let t = w.tenant.tenant_id.clone();
+    let (key, csm) = parked_then_fixed(&w).await;
+    let redrive = format!("/admin/tenants/{t}/messages/{key}/redrive");
+
+    let mut config = (*w.stack.app.config).clone();
+    config.send_queue_url = format!("{}-missing", config.send_queue_url);
+    let broken = App::new(config, &w.stack.sdk).expect("app");
+    let (status, body) = admin_direct(&broken, "POST", &redrive, Value::Null).await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["error"]["code"], "dependency_failed", "{body}");
+    let entry = w.ledger(&key).await.unwrap();
+    assert_eq!(entry.state, LedgerState::Retry);
+    assert!(entry.redrive_pending, "{entry:?}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(w.messages_to(&csm).await.is_empty(), "nothing was sent");
+
+    let (status, body, _) = admin(&w, "POST", &redrive, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["resumed"], true, "{body}");
+    wait_for_state(&w, &key, LedgerState::Sent).await;
+    assert!(!w.ledger(&key).await.unwrap().redrive_pending);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(w.messages_to(&csm).await.len(), 1, "sent exactly once");
+    w.shutdown().await;
+}
+
+/// A redrive names what it cannot do: a key that is waiting for its
+/// template (409, the template and until when), a key the tenant never had
+/// (404, with where a nameless request is), a tenant that is not configured;
+/// the routes take one method each.
+#[tokio::test]
+async fn a_redrive_of_a_key_that_is_not_parked_is_refused_in_plain_words() {
+    let w = spawn_world().await;
+    let t = w.tenant.tenant_id.clone();
+    w.submit_templates_pending().await;
+    let req = send_request(&t, &csm_number()).no_deliver_by();
+    w.enqueue(&req.json()).await;
+    wait_for_state(&w, &req.key, LedgerState::Waiting).await;
+
+    let (status, body, _) = admin(
+        &w,
+        "POST",
+        &format!("/admin/tenants/{t}/messages/{}/redrive", req.key),
+        None,
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "not_parked");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(&format!(
+            "alert {} is not parked: it is waiting for template {USAGE_TEMPLATE} to be approved (until 20",
+            req.key
+        )) && message.ends_with("Z)"),
+        "{message}"
+    );
+    assert_eq!(
+        w.ledger(&req.key).await.unwrap().state,
+        LedgerState::Waiting
+    );
+
+    let (status, body, _) = admin(
+        &w,
+        "POST",
+        &format!("/admin/tenants/{t}/messages/no-such-key/redrive"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"]["code"], "message_not_found");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("only in the send DLQ"));
+
+    let (status, body, _) = admin(&w, "GET", "/admin/tenants/nobody/parked", None).await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (404, &json!("tenant_not_found"))
+    );
+    let (status, _, _) = admin(&w, "POST", &format!("/admin/tenants/{t}/parked"), None).await;
+    assert_eq!(status, 405);
+    let (status, _, _) = admin(
+        &w,
+        "GET",
+        &format!("/admin/tenants/{t}/messages/{}/redrive", req.key),
+        None,
+    )
+    .await;
+    assert_eq!(status, 405);
+    w.shutdown().await;
+}
+
+/// The channel status counts the alerts held for a template's approval
+/// (`waiting_alerts`, what `fwa status` shows), down to 0 once approved.
+#[tokio::test]
+async fn the_channel_status_counts_the_alerts_waiting_for_a_template() {
+    let w = spawn_world().await;
+    let path = format!("/admin/tenants/{}/channel", w.tenant.tenant_id);
+    w.submit_templates_pending().await;
+    let (_, body, _) = admin(&w, "GET", &path, None).await;
+    assert_eq!(body["waiting_alerts"], 0, "{body}");
+    let mut keys = Vec::new();
+    for _ in 0..2 {
+        let req = send_request(&w.tenant.tenant_id, &csm_number()).no_deliver_by();
+        w.enqueue(&req.json()).await;
+        keys.push(req.key);
+    }
+    for k in &keys {
+        wait_for_state(&w, k, LedgerState::Waiting).await;
+    }
+    let (_, body, _) = admin(&w, "GET", &path, None).await;
+    assert_eq!(body["waiting_alerts"], 2, "{body}");
+    w.decide_template(USAGE_TEMPLATE, "APPROVED", None).await;
+    for k in &keys {
+        wait_for_state(&w, k, LedgerState::Sent).await;
+    }
+    let (_, body, _) = admin(&w, "GET", &path, None).await;
+    assert_eq!(body["waiting_alerts"], 0, "{body}");
     w.shutdown().await;
 }

@@ -2,32 +2,35 @@
 
 use crate::helpers::now;
 use aws_sdk_dynamodb::types::AttributeValue;
+use fincelo::identity::Identity;
 use fincelo::phone::E164;
 use fincelo::store::WINDOW_SECS;
 use secrecy::ExposeSecret;
 
 use crate::helpers::{csm_number, short_id, spawn_world};
 
-/// A conditional write refuses a duplicate: the first sighting of an id wins, the second is told so.
+/// A conditional write refuses a duplicate: the first sighting of an id
+/// wins; a second one meanwhile is told the first may be publishing its
+/// event; once that event is published (its mark cleared), a sighting is a
+/// plain duplicate.
 #[tokio::test]
 async fn a_conditional_write_rejects_a_duplicate() {
+    use fincelo::store::Change;
     let w = spawn_world().await;
     let id = format!("wamid.{}", short_id());
     let store = &w.stack.app.store;
-    assert!(
-        store
-            .first_sighting(&w.tenant_id, "msg", &id, now())
-            .await
-            .unwrap(),
-        "first sighting"
+    let sight = || store.record_sighting(&w.tenant_id, "msg", &id, now());
+    assert_eq!(sight().await.unwrap(), Change::Applied, "first sighting");
+    assert_eq!(
+        sight().await.unwrap(),
+        Change::InFlight,
+        "its event is on its way"
     );
-    assert!(
-        !store
-            .first_sighting(&w.tenant_id, "msg", &id, now())
-            .await
-            .unwrap(),
-        "second sighting is a duplicate"
-    );
+    assert!(store
+        .clear_sighting_owed(&w.tenant_id, "msg", &id)
+        .await
+        .unwrap());
+    assert_eq!(sight().await.unwrap(), Change::Unchanged, "a duplicate");
     w.shutdown().await;
 }
 
@@ -75,7 +78,9 @@ async fn sqs_send_receive_delete_round_trip() {
     w.shutdown().await;
 }
 
-/// A tenant's secrets stored by `add_tenant` are read back from Secrets Manager through the directory.
+/// A tenant's secrets stored by `add_tenant` are read back from Secrets
+/// Manager through the directory: the token from its token secret, the app
+/// secret and verify token from its webhook secret.
 #[tokio::test]
 async fn tenant_secret_is_read_from_secrets_manager() {
     let w = spawn_world().await;
@@ -87,8 +92,9 @@ async fn tenant_secret_is_read_from_secrets_manager() {
         .await
         .unwrap()
         .expect("tenant configured");
+    let token = w.stack.app.directory.token(&tenant).await.unwrap();
+    assert_eq!(token.access_token.expose_secret(), w.tenant.access_token);
     let secrets = w.stack.app.directory.secrets(&tenant).await.unwrap();
-    assert_eq!(secrets.access_token.expose_secret(), w.tenant.access_token);
     assert_eq!(secrets.app_secret.expose_secret(), w.tenant.app_secret);
     assert_eq!(secrets.verify_token.expose_secret(), w.tenant.verify_token);
     w.shutdown().await;
@@ -98,7 +104,7 @@ async fn tenant_secret_is_read_from_secrets_manager() {
 #[tokio::test]
 async fn a_window_past_its_expiry_reads_as_closed() {
     let w = spawn_world().await;
-    let csm = E164::parse(&csm_number()).unwrap();
+    let csm = Identity::Number(E164::parse(&csm_number()).unwrap());
     let store = &w.stack.app.store;
     let ts = now() - 2 * 24 * 3600;
     assert!(store
@@ -118,7 +124,7 @@ async fn a_window_past_its_expiry_reads_as_closed() {
         .table_name(store.table_name())
         .key(
             "pk",
-            AttributeValue::S(format!("T#{}#WINDOW#{}", w.tenant_id, csm.as_str())),
+            AttributeValue::S(format!("T#{}#WINDOW#{}", w.tenant_id, csm.key())),
         )
         .key("sk", AttributeValue::S("WINDOW".into()))
         .send()
@@ -174,9 +180,9 @@ async fn windows_are_read_together_per_tenant_and_a_malformed_one_is_left_out() 
     let w = spawn_world().await;
     let store = &w.stack.app.store;
     let other = fincelo::ids::TenantId::parse(format!("other-{}", short_id())).unwrap();
-    let open = E164::parse(&csm_number()).unwrap();
-    let none = E164::parse(&csm_number()).unwrap();
-    let broken = E164::parse(&csm_number()).unwrap();
+    let open = Identity::Number(E164::parse(&csm_number()).unwrap());
+    let none = Identity::Number(E164::parse(&csm_number()).unwrap());
+    let broken = Identity::Number(E164::parse(&csm_number()).unwrap());
     let ts = now();
     assert!(store
         .open_window(&w.tenant_id, &open, ts, "wamid.a")
@@ -188,7 +194,7 @@ async fn windows_are_read_together_per_tenant_and_a_malformed_one_is_left_out() 
         .table_name(store.table_name())
         .item(
             "pk",
-            AttributeValue::S(format!("T#{}#WINDOW#{}", w.tenant_id, broken.as_str())),
+            AttributeValue::S(format!("T#{}#WINDOW#{}", w.tenant_id, broken.key())),
         )
         .item("sk", AttributeValue::S("WINDOW".into()))
         .item("expires_at", AttributeValue::S("soon".into()))

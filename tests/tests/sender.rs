@@ -99,14 +99,19 @@ async fn out_of_window_requests_use_the_template_the_table_chooses() {
     w.shutdown().await;
 }
 
-/// A template that was never submitted is not sent; the key waits in state `retry`.
+/// A template that was never submitted is not sent; the alert waits for it
+/// (state `waiting`), off the send queue.
 #[tokio::test]
 async fn unapproved_template_is_not_sent() {
     let w = spawn_world().await;
     let csm = csm_number();
     let req = send_request(&w.tenant.tenant_id, &csm);
     w.enqueue(&req.json()).await;
-    wait_for_state(&w, &req.key, LedgerState::Retry, Duration::from_secs(15)).await;
+    wait_for_state(&w, &req.key, LedgerState::Waiting, Duration::from_secs(15)).await;
+    eventually(Duration::from_secs(10), || async {
+        w.queue_depth("SendQueue").await == 0
+    })
+    .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(w.messages_to(&csm).await.is_empty());
     assert!(w.meta.stats().await.unwrap().accepted == 0);

@@ -48,7 +48,12 @@ async fn sync_131047_closes_the_window_and_sends_the_template_at_once() {
     w.stack
         .app
         .store
-        .open_window(&w.tenant_id, &e164, now(), "wamid.only-in-our-table")
+        .open_window(
+            &w.tenant_id,
+            &fincelo::identity::Identity::Number(e164.clone()),
+            now(),
+            "wamid.only-in-our-table",
+        )
         .await
         .unwrap();
     let req = send_request(&w.tenant.tenant_id, &csm).text("Globex is at 85%.");
@@ -80,7 +85,12 @@ async fn async_131047_hands_the_alert_back_and_the_template_goes_out() {
     w.stack
         .app
         .store
-        .open_window(&w.tenant_id, &e164, now(), "wamid.only-in-our-table")
+        .open_window(
+            &w.tenant_id,
+            &fincelo::identity::Identity::Number(e164.clone()),
+            now(),
+            "wamid.only-in-our-table",
+        )
         .await
         .unwrap();
     let req = send_request(&w.tenant.tenant_id, &csm)
@@ -197,6 +207,7 @@ async fn a_template_meta_does_not_know_is_parked_with_metas_code() {
             None,
             &change,
             now(),
+            None,
         )
         .await
         .unwrap();
@@ -392,11 +403,13 @@ async fn pair_pacing_keeps_131056_away_and_131056_is_retried() {
 }
 
 /// What a batch costs in AWS requests, counted at the SDK layer: a cold
-/// instance's first batch of ten reads the tenant and its secret once (not
-/// once per record). Every batch reads its CSMs' windows in one request and
-/// publishes its outcome events in one, so a warm batch of ten free-form
-/// alerts costs 21 DynamoDB requests (the windows, then claim and record
-/// per alert), one SQS request and no Secrets Manager read.
+/// instance's first batch of ten reads the tenant, its secret and its send
+/// hold (cached 10 s) once (not once per record), and who its ten
+/// recipients are (roster, aliases, undeliverable flags) in one request.
+/// Every batch reads its CSMs' windows in one request and publishes its
+/// outcome events in one, so a warm batch of ten free-form alerts
+/// (recipients cached) costs 21 DynamoDB requests (the windows, then claim
+/// and record per alert), one SQS request and no Secrets Manager read.
 #[tokio::test]
 async fn a_batch_reads_tenant_secret_and_windows_once_and_two_dynamodb_writes_per_alert() {
     use fincelo_bench::counting::{counted_clients, RequestCounter};
@@ -436,8 +449,8 @@ async fn a_batch_reads_tenant_secret_and_windows_once_and_two_dynamodb_writes_pe
     );
     assert_eq!(
         dynamo_cold,
-        1 + 1 + 2 * 10,
-        "tenant once, the windows together, then claim and record per alert: {:?}",
+        1 + 1 + 1 + 1 + 2 * 10,
+        "tenant once, its send hold once, the recipients together, the windows together, then claim and record per alert: {:?}",
         counter.snapshot()
     );
     assert_eq!(

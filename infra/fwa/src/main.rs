@@ -1,41 +1,56 @@
-//! `fwa`: a command-line tool for the fincelo-whatsapp local stack, and,
-//! with AWS credentials, a deployed one.
+//! `fwa`: the operator's tool for fincelo-whatsapp, on the local stack and
+//! on a deployed one, for the whole journey from day one (connect the
+//! channel, submit the templates, add the CSMs) to the days after (status,
+//! parked alerts, redrive, an alert's timeline).
 //!
-//! Locally it reads `.local/dev.json` (written by `make dev`) to find the
-//! emulator, the sandbox and the resources. Against a deployed stack it reads
-//! the stack's outputs (`--stack-outputs FILE`, as `sam list stack-outputs
-//! --output json` or `aws cloudformation describe-stacks` print them) and a
-//! `--tenant`, and uses the standard AWS credential chain. `inspect-webhook`
-//! needs neither: it runs the intake's own parser over a body (no signature,
-//! no AWS) and prints what the intake would act on.
+//! Where it acts is read in one place ([`target`]): the local stack's state
+//! file (`--state`, default `.local/dev.json`, written by `make dev`), or a
+//! deployed stack's outputs (`--stack-outputs FILE`) with the standard AWS
+//! credential chain; either way it calls the same admin API ([`target`] says
+//! which commands differ). What it prints is for people ([`show`]): plain
+//! words and ISO-8601 UTC times; `--json` prints the API's answer instead.
+//! Secrets are read from a file or standard input ([`secrets_input`]), never
+//! from the command line, and never printed.
+//!
+//! Exit status: 0 on success, 1 with `fwa: <why>` on standard error
+//! otherwise (an admin API refusal in its own words, e.g. `fwa redrive` of
+//! a key that is not parked). `inspect-webhook` needs no stack: it runs the
+//! intake's own parser over a body and prints what the intake would act on
+//! (as JSON: it is a dump of the parse).
 
-use std::collections::HashMap;
+mod secrets_input;
+mod show;
+mod target;
+
 use std::io::Read;
-use std::time::SystemTime;
 
 use clap::{Parser, Subcommand};
-use fincelo::ids::{IdempotencyKey, TenantId};
+use fincelo::ids::TenantId;
 use fincelo::phone::E164;
-use fincelo::startup::local_sdk_config;
 use fincelo::store::Store;
+use http::Method;
 use meta_sandbox::{InboundRequest, SandboxClient};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
+use target::{CallError, Target};
 
 #[derive(Parser)]
 #[command(
     name = "fwa",
-    about = "Drive and inspect the fincelo-whatsapp local stack"
+    about = "The operator's tool for fincelo-whatsapp: the local stack, or a deployed one"
 )]
 struct Cli {
-    /// The state file `make dev` writes.
+    /// The local stack's state file (`make dev` writes it).
     #[arg(long, default_value = ".local/dev.json", global = true)]
     state: String,
     /// A deployed stack's outputs (JSON); replaces `--state`.
     #[arg(long, global = true, requires = "tenant")]
     stack_outputs: Option<String>,
-    /// The tenant to act for on a deployed stack.
+    /// The tenant to act for (locally, the state file's tenant by default).
     #[arg(long, global = true)]
     tenant: Option<String>,
+    /// Print the API's JSON answer instead of text.
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -44,7 +59,17 @@ struct Cli {
 enum Command {
     /// Parse a webhook body (FILE or - for stdin) as the intake would and print what it acts on.
     InspectWebhook { file: String },
-    /// Enqueue a send request (a JSON file, or built from flags).
+    /// Connect the tenant's Meta app (`channel connect`).
+    #[command(subcommand)]
+    Channel(ChannelCommand),
+    /// The channel's status: connection, templates, waiting and parked alerts, CSMs.
+    Status,
+    /// Submit the six templates to Meta for the tenant.
+    SubmitTemplates,
+    /// The CSM roster.
+    #[command(subcommand)]
+    Csm(CsmCommand),
+    /// Enqueue a send request (a JSON file, or built from flags), as upstream would.
     Enqueue {
         #[arg(long)]
         file: Option<String>,
@@ -56,176 +81,66 @@ enum Command {
         event: String,
         #[arg(long, default_value = "good")]
         health: String,
+        #[arg(long)]
+        premium: bool,
+        /// A template parameter, in order (repeat; four by default).
+        #[arg(long = "param")]
+        params: Vec<String>,
         #[arg(long, default_value = "An alert from fwa")]
         text: String,
     },
-    /// Simulate a CSM's reply (a signed inbound webhook from the sandbox).
+    /// The tenant's parked alerts with their reasons.
+    Parked,
+    /// Put a parked alert back on the send queue after its fix.
+    Redrive { key: String },
+    /// An alert's timeline by idempotency key.
+    Timeline { key: String },
+    /// A CSM's 24-hour window.
+    Window { phone: String },
+    /// Simulate a CSM's reply (local only: the Meta sandbox posts a signed inbound message).
     Reply {
         #[arg(long, default_value = "+919876543210")]
         from: String,
         #[arg(long, default_value = "On it")]
         text: String,
     },
-    /// Submit the six templates for the demo tenant.
-    SubmitTemplates,
-    /// Show a message's timeline by idempotency key.
-    Timeline { key: String },
-    /// Show a CSM's 24-hour window.
-    Window { phone: String },
+    /// The local stack's clock (local only).
+    #[command(subcommand)]
+    Clock(ClockCommand),
 }
 
-fn print_json(value: &impl serde::Serialize) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).unwrap_or_default()
-    );
-}
-
-/// Where fwa acts: the local stack or a deployed one.
-enum Target {
-    /// `.local/dev.json`: moto, the sandbox and the resources.
-    Local(Value),
-    /// A deployed stack's outputs by key, and the tenant.
-    Deployed {
-        outputs: HashMap<String, String>,
-        tenant: String,
+#[derive(Subcommand)]
+enum ChannelCommand {
+    /// Save the Meta app's ids and secrets (checked with Meta first). The
+    /// secrets come from a file or stdin: JSON {"access_token",
+    /// "app_secret", "verify_token"} or name=value lines.
+    Connect {
+        #[arg(long)]
+        phone_number_id: String,
+        #[arg(long)]
+        waba_id: String,
+        /// The secrets file, or - for standard input.
+        #[arg(long)]
+        secrets: String,
     },
 }
 
-impl Target {
-    fn open(cli: &Cli) -> Result<Target, String> {
-        match (&cli.stack_outputs, &cli.tenant) {
-            (Some(path), Some(tenant)) => Ok(Target::Deployed {
-                outputs: read_outputs(path)?,
-                tenant: tenant.clone(),
-            }),
-            _ => {
-                let path = &cli.state;
-                let raw = std::fs::read_to_string(path)
-                    .map_err(|e| format!("{path}: {e} (is `make dev` running? for a deployed stack pass --stack-outputs and --tenant)"))?;
-                Ok(Target::Local(
-                    serde_json::from_str(&raw).map_err(|e| format!("{path}: {e}"))?,
-                ))
-            }
-        }
-    }
-
-    /// A value by its dev.json key or stack output name.
-    fn get(&self, local_key: &str, output: &str) -> Result<&str, String> {
-        match self {
-            Target::Local(v) => v
-                .get(local_key)
-                .and_then(Value::as_str)
-                .ok_or_else(|| format!("state file lacks {local_key}")),
-            Target::Deployed { outputs, .. } => outputs
-                .get(output)
-                .map(String::as_str)
-                .ok_or_else(|| format!("stack outputs lack {output}")),
-        }
-    }
-
-    fn table(&self) -> Result<&str, String> {
-        self.get("table", "TableName")
-    }
-
-    fn send_queue_url(&self) -> Result<&str, String> {
-        self.get("send_queue_url", "SendQueueUrl")
-    }
-
-    fn tenant_id(&self) -> Result<&str, String> {
-        match self {
-            Target::Local(_) => self.get("tenant_id", ""),
-            Target::Deployed { tenant, .. } => Ok(tenant),
-        }
-    }
-
-    /// Locally the emulator; deployed, the standard AWS chain (environment,
-    /// profile, SSO, instance role; `AWS_ENDPOINT_URL` is honoured too).
-    async fn sdk(&self) -> Result<aws_config::SdkConfig, String> {
-        Ok(match self {
-            Target::Local(_) => local_sdk_config(self.get("moto", "")?)
-                .await
-                .map_err(|e| format!("{e}"))?,
-            Target::Deployed { .. } => {
-                aws_config::defaults(aws_config::BehaviorVersion::latest())
-                    .load()
-                    .await
-            }
-        })
-    }
+#[derive(Subcommand)]
+enum CsmCommand {
+    /// Save a CSM's WhatsApp number (E.164, e.g. +919876543210).
+    Add { csm_id: String, number: String },
+    /// Remove a CSM from the roster.
+    Remove { csm_id: String },
+    /// List the roster.
+    List,
 }
 
-/// Stack outputs as `[{"OutputKey", "OutputValue"}]` (CloudFormation, SAM)
-/// or as a plain `{"Key": "value"}` object.
-fn read_outputs(path: &str) -> Result<HashMap<String, String>, String> {
-    let raw = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
-    let v: Value = serde_json::from_str(&raw).map_err(|e| format!("{path}: {e}"))?;
-    let list = v.pointer("/Stacks/0/Outputs").unwrap_or(&v).clone();
-    let pairs: HashMap<String, String> = match list {
-        Value::Array(items) => items
-            .iter()
-            .filter_map(|o| {
-                Some((
-                    o.get("OutputKey")?.as_str()?.to_string(),
-                    o.get("OutputValue")?.as_str()?.to_string(),
-                ))
-            })
-            .collect(),
-        Value::Object(map) => map
-            .into_iter()
-            .filter_map(|(k, v)| Some((k, v.as_str()?.to_string())))
-            .collect(),
-        _ => HashMap::new(),
-    };
-    if pairs.is_empty() {
-        return Err(format!("{path}: no stack outputs found"));
-    }
-    Ok(pairs)
-}
-
-/// POSTs to an IAM-authorised route of the deployed HTTP API, signed with
-/// SigV4 for `execute-api`.
-async fn signed_post(sdk: &aws_config::SdkConfig, url: &str) -> Result<Value, String> {
-    use aws_credential_types::provider::ProvideCredentials;
-    use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
-    use aws_sigv4::sign::v4;
-
-    let credentials = sdk
-        .credentials_provider()
-        .ok_or("no AWS credentials configured")?
-        .provide_credentials()
-        .await
-        .map_err(|e| format!("AWS credentials: {e}"))?;
-    let identity = credentials.into();
-    let region = sdk
-        .region()
-        .map(|r| r.to_string())
-        .ok_or("no AWS region configured (set AWS_REGION)")?;
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region(&region)
-        .name("execute-api")
-        .time(SystemTime::now())
-        .settings(SigningSettings::default())
-        .build()
-        .map_err(|e| e.to_string())?
-        .into();
-    let signable = SignableRequest::new("POST", url, std::iter::empty(), SignableBody::Bytes(b""))
-        .map_err(|e| e.to_string())?;
-    let (instructions, _) = sign(signable, &params)
-        .map_err(|e| e.to_string())?
-        .into_parts();
-    let mut req = reqwest::Client::new().post(url);
-    for (name, value) in instructions.headers() {
-        req = req.header(name, value);
-    }
-    let resp = req.send().await.map_err(|e| e.to_string())?;
-    let status = resp.status();
-    let body: Value = resp.json().await.map_err(|e| e.to_string())?;
-    if !status.is_success() {
-        return Err(format!("{url}: HTTP {status}: {body}"));
-    }
-    Ok(body)
+#[derive(Subcommand)]
+enum ClockCommand {
+    /// Show the local stack's clock.
+    Show,
+    /// Move the local stack's clock forward (e.g. 30h, 90m, 2d); the sweep fires.
+    Advance { by: String },
 }
 
 #[tokio::main]
@@ -237,7 +152,35 @@ async fn main() {
     }
 }
 
-async fn run(cli: Cli) -> Result<(), String> {
+/// Prints the answer: its JSON with `--json`, else its text.
+fn print(json: bool, value: &Value, text: impl FnOnce(&Value) -> String) {
+    if json {
+        say(&serde_json::to_string_pretty(value).unwrap_or_default());
+    } else {
+        say(&text(value));
+    }
+}
+
+/// One line (or block) on standard output. A reader that went away
+/// (`fwa parked | head -1`) is not an error worth a panic.
+fn say(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
+}
+
+/// A path segment, percent-encoded (an idempotency key may hold `/`, `:`).
+fn seg(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn run(cli: Cli) -> Result<(), CallError> {
     if let Command::InspectWebhook { file } = &cli.command {
         let mut body = Vec::new();
         if file == "-" {
@@ -248,33 +191,160 @@ async fn run(cli: Cli) -> Result<(), String> {
             body = std::fs::read(file).map_err(|e| format!("{file}: {e}"))?;
         }
         let intake = fincelo::webhook::payload::parse(&body).map_err(|e| e.to_string())?;
-        print_json(&intake);
+        say(&serde_json::to_string_pretty(&intake).unwrap_or_default());
         return Ok(());
     }
-    let target = Target::open(&cli)?;
-    let sdk = target.sdk().await?;
-    let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), target.table()?);
-    let tenant = TenantId::parse(target.tenant_id()?).map_err(|e| e.to_string())?;
+    let target = Target::open(&cli.state, cli.stack_outputs.as_deref())?;
+    if let Command::Clock(c) = &cli.command {
+        let url = target.local_only("clock_url", "a clock that can be moved")?;
+        let v = match c {
+            ClockCommand::Show => target.clock().await?,
+            ClockCommand::Advance { by } => {
+                let d = humantime::parse_duration(by)
+                    .map_err(|e| format!("{by:?} is not a duration such as 30h, 90m or 2d: {e}"))?;
+                target::post_local(url, &json!({"advance_secs": d.as_secs()})).await?
+            }
+        };
+        print(cli.json, &v, show::clock);
+        return Ok(());
+    }
+    let tenant =
+        TenantId::parse(target.tenant(cli.tenant.as_deref())?).map_err(|e| e.to_string())?;
+    let t = seg(tenant.as_str());
     match cli.command {
-        Command::InspectWebhook { .. } => unreachable!("handled above"),
+        Command::InspectWebhook { .. } | Command::Clock(_) => unreachable!("handled above"),
+        Command::Channel(ChannelCommand::Connect {
+            phone_number_id,
+            waba_id,
+            secrets,
+        }) => {
+            let secrets = secrets_input::read(&secrets)?;
+            let mut ids = Map::new();
+            ids.insert("phone_number_id".into(), json!(phone_number_id.trim()));
+            ids.insert("waba_id".into(), json!(waba_id.trim()));
+            let body = secrets.into_body(ids).to_string();
+            let (status, v) = target
+                .admin_status(Method::PUT, &format!("{t}/channel"), Some(body.as_bytes()))
+                .await?;
+            print(cli.json, &v, |v| show::channel_saved(v, status == 201));
+        }
+        Command::Status => {
+            let v = target
+                .admin(Method::GET, &format!("{t}/channel"), None)
+                .await?;
+            print(cli.json, &v, show::status);
+        }
+        Command::SubmitTemplates => {
+            let v = target
+                .admin(Method::POST, &format!("{t}/templates"), None)
+                .await?;
+            print(cli.json, &v, show::submitted);
+        }
+        Command::Csm(CsmCommand::Add { csm_id, number }) => {
+            let body = json!({"whatsapp_number": number}).to_string();
+            let v = target
+                .admin(
+                    Method::PUT,
+                    &format!("{t}/csms/{}", seg(&csm_id)),
+                    Some(body.as_bytes()),
+                )
+                .await?;
+            print(cli.json, &v, show::csm_saved);
+        }
+        Command::Csm(CsmCommand::Remove { csm_id }) => {
+            target
+                .admin(Method::DELETE, &format!("{t}/csms/{}", seg(&csm_id)), None)
+                .await?;
+            let v = json!({"tenant_id": tenant, "csm_id": csm_id, "removed": true});
+            print(cli.json, &v, |v| {
+                format!(
+                    "CSM {} removed from the roster",
+                    v["csm_id"].as_str().unwrap_or("")
+                )
+            });
+        }
+        Command::Csm(CsmCommand::List) => {
+            let v = target
+                .admin(Method::GET, &format!("{t}/csms"), None)
+                .await?;
+            print(cli.json, &v, |v| show::csm_lines(&v["csms"]));
+        }
+        Command::Parked => {
+            let v = target
+                .admin(Method::GET, &format!("{t}/parked"), None)
+                .await?;
+            print(cli.json, &v, show::parked);
+        }
+        Command::Redrive { key } => {
+            let v = target
+                .admin(
+                    Method::POST,
+                    &format!("{t}/messages/{}/redrive", seg(&key)),
+                    None,
+                )
+                .await?;
+            print(cli.json, &v, show::redriven);
+        }
+        Command::Timeline { key } => {
+            let v = target
+                .admin(Method::GET, &format!("{t}/messages/{}", seg(&key)), None)
+                .await?;
+            print(cli.json, &v, show::timeline);
+        }
+        Command::Window { phone } => {
+            let csm = E164::parse(&phone).map_err(|e| e.to_string())?;
+            let sdk = target.sdk().await?;
+            let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), target.table()?);
+            let who = fincelo::addressing::identity_of_number(&store, &tenant, &csm)
+                .await
+                .map_err(|e| e.to_string())?;
+            let w = store
+                .get_window(&tenant, &who)
+                .await
+                .map_err(|e| e.to_string())?;
+            let now = target.now().await?;
+            let expires = w.map(|w| w.expires_at);
+            let v = json!({
+                "csm": csm.masked(),
+                "open": w.is_some_and(|w| w.is_open(now, 0)),
+                "expires_at": expires.map(fincelo::admin::when::iso8601),
+                "expires_at_unix": expires,
+                "seconds_left": expires.map(|e| (e - now).max(0)).unwrap_or(0),
+            });
+            print(cli.json, &v, |_| show::window(&csm.masked(), expires, now));
+        }
         Command::Enqueue {
             file,
             to,
             key,
             event,
             health,
+            premium,
+            params,
             text,
         } => {
             let body = match file {
                 Some(f) => std::fs::read_to_string(&f).map_err(|e| format!("{f}: {e}"))?,
-                None => json!({
-                    "version": 1, "tenant_id": tenant, "idempotency_key": key.unwrap_or_else(|| format!("fwa-{}", fincelo::clock::Clock::system().now())),
-                    "recipient": {"phone": to},
-                    "event": {"type": event, "customer": {"name": "Globex", "health": health, "premium": false}, "params": ["Globex", "85", "Pro", "good"]},
-                    "text": text,
-                })
-                .to_string(),
+                None => {
+                    let params = if params.is_empty() {
+                        ["Globex", "85", "Pro", "good"].map(String::from).to_vec()
+                    } else {
+                        params
+                    };
+                    let key = match key {
+                        Some(k) => k,
+                        None => format!("fwa-{}", target.now().await.unwrap_or_default()),
+                    };
+                    json!({
+                        "version": 1, "tenant_id": tenant, "idempotency_key": key,
+                        "recipient": {"phone": to},
+                        "event": {"type": event, "customer": {"name": "Globex", "health": health, "premium": premium}, "params": params},
+                        "text": text,
+                    })
+                    .to_string()
+                }
             };
+            let sdk = target.sdk().await?;
             aws_sdk_sqs::Client::new(&sdk)
                 .send_message()
                 .queue_url(target.send_queue_url()?)
@@ -287,16 +357,36 @@ async fn run(cli: Cli) -> Result<(), String> {
                         aws_sdk_sqs::error::DisplayErrorContext(&e)
                     )
                 })?;
-            println!("enqueued: {body}");
+            let v: Value = serde_json::from_str(&body).unwrap_or(Value::String(body.clone()));
+            print(cli.json, &v, |v| {
+                format!(
+                    "enqueued alert {} for {} on the send queue",
+                    v["idempotency_key"].as_str().unwrap_or("(no key)"),
+                    v["recipient"]["phone"]
+                        .as_str()
+                        .and_then(|p| E164::parse(p).ok())
+                        .map(|p| p.masked())
+                        .unwrap_or_else(|| "(no valid number)".into())
+                )
+            });
         }
         Command::Reply { from, text } => {
-            if matches!(target, Target::Deployed { .. }) {
-                return Err("reply simulates a CSM through the local Meta sandbox; on a deployed stack the CSM writes to the business number".into());
-            }
+            let sandbox = target.local_only(
+                "sandbox",
+                "reply (a CSM simulated by the Meta sandbox; on a deployed stack the CSM writes to the business number)",
+            )?;
             let from = E164::parse(&from).map_err(|e| e.to_string())?;
-            let reply = SandboxClient::new(target.get("sandbox", "")?)
+            let channel = target
+                .admin(Method::GET, &format!("{t}/channel"), None)
+                .await?;
+            let phone_number_id = channel["phone_number_id"]
+                .as_str()
+                .ok_or("the channel status names no phone number id")?
+                .to_string();
+            // The sandbox reads the stack's clock: its timestamp is ours.
+            let reply = SandboxClient::new(sandbox)
                 .inbound(&InboundRequest {
-                    phone_number_id: target.get("phone_number_id", "")?.to_string(),
+                    phone_number_id,
                     from: from.wa_id().to_string(),
                     text,
                     timestamp: None,
@@ -304,64 +394,25 @@ async fn run(cli: Cli) -> Result<(), String> {
                 })
                 .await
                 .map_err(|e| e.to_string())?;
-            print_json(&reply);
-        }
-        Command::SubmitTemplates => {
-            let resp = match &target {
-                Target::Local(_) => {
-                    let url = target.get("webhook_url", "")?.replace(
-                        "/webhooks/whatsapp",
-                        &format!("/admin/tenants/{tenant}/templates"),
-                    );
-                    reqwest::Client::new()
-                        .post(url)
-                        .send()
-                        .await
-                        .map_err(|e| e.to_string())?
-                        .json::<Value>()
-                        .await
-                        .map_err(|e| e.to_string())?
-                }
-                Target::Deployed { .. } => {
-                    let url = target
-                        .get("", "TemplatesAdminUrl")?
-                        .replace("{tenant_id}", tenant.as_str());
-                    signed_post(&sdk, &url).await?
-                }
-            };
-            print_json(&resp);
-        }
-        Command::Timeline { key } => {
-            let key = IdempotencyKey::parse(key).map_err(|e| e.to_string())?;
-            let ledger = store
-                .get_ledger(&tenant, &key)
-                .await
-                .map_err(|e| e.to_string())?;
-            let statuses = store
-                .statuses_by_key(&tenant, &key)
-                .await
-                .map_err(|e| e.to_string())?;
-            let out = json!({
-                "idempotency_key": key,
-                "ledger": ledger.map(|l| json!({"state": l.state.as_str(), "mode": l.mode, "template": l.template, "wamid": l.wamid, "attempts": l.attempts, "last_error": l.last_error, "created_at": l.created_at, "sent_at": l.sent_at})),
-                "statuses": statuses.iter().map(|s| json!({"wamid": s.wamid, "status": s.status, "sent_at": s.sent_at, "delivered_at": s.delivered_at, "read_at": s.read_at, "failed_at": s.failed_at, "errors": s.errors_json})).collect::<Vec<_>>(),
+            let v = serde_json::to_value(&reply).unwrap_or(Value::Null);
+            print(cli.json, &v, |v| {
+                let delivered = v["webhook"]
+                    .as_array()
+                    .is_some_and(|w| w.iter().all(|d| d["delivered"] == true));
+                format!(
+                    "CSM {} wrote at {}; Meta's webhook {}",
+                    from.masked(),
+                    v["timestamp"]
+                        .as_i64()
+                        .map(fincelo::admin::when::iso8601)
+                        .unwrap_or_default(),
+                    if delivered {
+                        "was delivered"
+                    } else {
+                        "was NOT delivered (see the sandbox's webhook log)"
+                    }
+                )
             });
-            print_json(&out);
-        }
-        Command::Window { phone } => {
-            let csm = E164::parse(&phone).map_err(|e| e.to_string())?;
-            let w = store
-                .get_window(&tenant, &csm)
-                .await
-                .map_err(|e| e.to_string())?;
-            let now = fincelo::clock::Clock::system().now();
-            let out = match w {
-                Some(w) => {
-                    json!({"csm": csm.masked(), "expires_at": w.expires_at, "last_inbound_at": w.last_inbound_at, "open": w.is_open(now, 0), "seconds_left": (w.expires_at - now).max(0)})
-                }
-                None => json!({"csm": csm.masked(), "open": false, "window": null}),
-            };
-            print_json(&out);
         }
     }
     Ok(())

@@ -4,6 +4,10 @@
 //! the Makefile starts it), starts the four functions wired as in
 //! template.yaml, registers a demo tenant in both, plays the scenario, then
 //! keeps serving until Ctrl-C.
+//!
+//! `fincelo-local journey`: the operator's day one to day three through
+//! `fwa`, against a stack of its own (what `make journey` runs; see
+//! [`fincelo_local::journey`]). Exits 0 only when every step passed.
 
 use std::net::SocketAddr;
 
@@ -32,27 +36,61 @@ enum Command {
         #[arg(long)]
         no_scenario: bool,
     },
+    /// The operator's journey through fwa, against a local stack of its own.
+    Journey {
+        #[arg(long, default_value = "http://127.0.0.1:5064")]
+        moto: String,
+        /// The fwa binary to drive.
+        #[arg(long, default_value = "target/debug/fwa")]
+        fwa: std::path::PathBuf,
+        /// Where the journey keeps its state file and secrets file.
+        #[arg(long, default_value = ".local/journey")]
+        dir: std::path::PathBuf,
+    },
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let Cli {
-        command:
-            Command::Dev {
-                moto,
-                http,
-                sandbox,
-                no_scenario,
-            },
-    } = Cli::parse();
-    fincelo::startup::init_tracing(&std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()));
+    // The journey's output is its timeline: the functions' JSON logs stay
+    // out of it unless they are errors (RUST_LOG overrides).
+    let cli = Cli::parse();
+    let level = match cli.command {
+        Command::Dev { .. } => "warn",
+        Command::Journey { .. } => "error",
+    };
+    fincelo::startup::init_tracing(&std::env::var("RUST_LOG").unwrap_or_else(|_| level.into()));
+    match cli.command {
+        Command::Dev {
+            moto,
+            http,
+            sandbox,
+            no_scenario,
+        } => dev(moto, http, sandbox, no_scenario).await,
+        Command::Journey { moto, fwa, dir } => {
+            let opts = fincelo_local::journey::JourneyOptions { moto, fwa, dir };
+            let report = fincelo_local::journey::run(&opts, &mut std::io::stdout()).await;
+            std::process::exit(if report.all_passed() { 0 } else { 1 });
+        }
+    }
+}
 
+async fn dev(
+    moto: String,
+    http: SocketAddr,
+    sandbox: SocketAddr,
+    no_scenario: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
+    // One clock for the stack and the sandbox: `fwa clock advance` moves both.
+    let time = fincelo_local::TimeControl::default();
     let mut sandbox_config = meta_sandbox::SandboxConfig::default();
     sandbox_config.knobs.template_approval_delay_ms = 2000;
+    sandbox_config.clock = time.sandbox_clock();
     let sandbox = meta_sandbox::spawn(sandbox, sandbox_config).await?;
     let prefix = format!("fwa-dev-{}", fincelo::clock::Clock::system().now());
     let mut opts = StackOptions::new(&moto, sandbox.base_url(), &prefix);
+    opts.time = time;
     opts.http_addr = http;
+    opts.sweep_every = Some(fincelo_local::stack::SWEEP_PERIOD);
     let stack = Stack::start(opts).await?;
 
     let tenant = LocalTenant {
@@ -60,7 +98,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         phone_number_id: "106540352242922".into(),
         waba_id: "102290129340398".into(),
         access_token: "dev-access-token".into(),
-        app_secret: "dev-app-secret".into(),
+        app_secret: "dev-app-secret-of-the-local-stack".into(),
         verify_token: "dev-verify-token".into(),
         display_phone_number: Some("+1 555 010 0000".into()),
     };
@@ -73,20 +111,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .await?;
 
-    let dev = serde_json::json!({
-        "moto": moto,
-        "sandbox": sandbox.base_url(),
-        "webhook_url": stack.webhook_url(),
-        "table": stack.resources.table_name,
-        "send_queue_url": stack.resources.queue("SendQueue"),
-        "send_dlq_url": stack.resources.queue("SendDeadLetterQueue"),
-        "events_queue_url": stack.resources.queue("EventsQueue"),
-        "tenant_id": tenant.tenant_id,
-        "phone_number_id": tenant.phone_number_id,
-        "secret_prefix": format!("{prefix}/tenants/"),
-    });
-    std::fs::create_dir_all(".local")?;
-    std::fs::write(".local/dev.json", serde_json::to_string_pretty(&dev)?)?;
+    let dev = fincelo_local::dev_state::dev_state(
+        &stack,
+        &moto,
+        &sandbox.base_url(),
+        Some(&tenant.tenant_id),
+    );
+    fincelo_local::dev_state::write_dev_state(std::path::Path::new(".local/dev.json"), &dev)?;
 
     println!("fincelo-whatsapp local stack");
     println!("  moto (local AWS)      {moto}");
@@ -113,7 +144,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         stack.resources.queue("EventsQueue")
     );
     println!("  demo tenant           demo (verify token: dev-verify-token)");
-    println!("  state for fwa         .local/dev.json   (try: cargo run -p fwa -- --help)");
+    println!(
+        "  admin function        http://{}/admin/tenants/demo/{{channel,csms,parked,...}}",
+        stack.http_addr()
+    );
+    println!(
+        "  clock                 http://{}/_local/clock   (fwa clock advance 30h)",
+        stack.http_addr()
+    );
+    println!(
+        "  state for fwa         .local/dev.json   (try: .local/bin/fwa status, or fwa --help)"
+    );
     println!();
     if !no_scenario {
         println!("scenario:");

@@ -167,7 +167,10 @@ pub async fn play(
         format!("CSM replied ({}): the 24h window opens", reply.message_id),
     );
     let window = wait("the window to open", limit, || async {
-        store.get_window(&tenant_id, &csm).await.ok().flatten()
+        let who = fincelo::addressing::identity_of_number(store, &tenant_id, &csm)
+            .await
+            .ok()?;
+        store.get_window(&tenant_id, &who).await.ok().flatten()
     })
     .await?;
     t.say(

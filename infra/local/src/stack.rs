@@ -3,8 +3,13 @@
 //!
 //! - HTTP (the HTTP API): `GET|POST /webhooks/whatsapp` → `fincelo::webhook::handle`;
 //!   `POST|GET /admin/tenants/{tenant_id}/templates` → the template function;
-//!   `/admin/tenants/{tenant_id}/{channel,csms/{csm_id},messages/{key}}` →
+//!   `/admin/tenants/{tenant_id}/{channel,csms,csms/{csm_id},messages/{key},messages/{key}/redrive,parked}` →
 //!   `fincelo::admin::handle` (the admin function).
+//! - The runner's own control route, local only (no Lambda has it):
+//!   `GET /_local/clock` reads the stack's clock, `POST /_local/clock`
+//!   `{"advance_secs": N}` moves it forward as [`Stack::advance`] does (the
+//!   sweep fires too). `fwa clock advance 30h` calls it; loopback has no
+//!   authoriser, like the admin routes here.
 //! - The send queue (the SQS event source mapping): `sender_instances`
 //!   pollers, each receiving up to 10 messages (batch size 10), calling
 //!   `Sender::handle_batch`, deleting what succeeded and leaving the reported
@@ -21,16 +26,18 @@ use std::time::Duration;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
 use axum::body::Bytes;
+use axum::extract::FromRef;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::IntoResponse;
 use axum::routing::{any, get};
 use axum::Router;
-use fincelo::admin::AdminRequest;
+use fincelo::admin::{AdminRequest, Caller};
 use fincelo::clock::Clock;
 use fincelo::config::Config;
 use fincelo::ids::{PhoneNumberId, TenantId, WabaId};
 use fincelo::secrets::TenantSecrets;
+use fincelo::sender::message::Control;
 use fincelo::sender::Sender;
 use fincelo::startup::{local_sdk_config, App};
 use fincelo::store::{verify_token_digest, TenantRecord};
@@ -83,6 +90,10 @@ pub struct StackOptions {
     /// The stack's wall clock: give the Meta sandbox the same one, so both
     /// sides agree when days are compressed into seconds.
     pub time: TimeControl,
+    /// The EventBridge schedule that puts the sweep on the send queue
+    /// (`SweepSchedule` in template.yaml, every 5 minutes), in real time;
+    /// `None` runs it only when asked ([`Stack::sweep`], [`Stack::advance`]).
+    pub sweep_every: Option<Duration>,
 }
 
 /// The local runner's time control: the offset of the shifted
@@ -114,6 +125,14 @@ impl TimeControl {
     pub fn now(&self) -> i64 {
         self.clock().now()
     }
+
+    /// The same clock for the Meta sandbox (`SandboxConfig::clock`), so
+    /// Meta's side of a local run reads the stack's time: webhook
+    /// timestamps, the 24-hour window, template reviews.
+    pub fn sandbox_clock(&self) -> meta_sandbox::Clock {
+        let clock = self.clock();
+        meta_sandbox::Clock::from_fn(move || clock.now_ms())
+    }
 }
 
 impl StackOptions {
@@ -131,6 +150,7 @@ impl StackOptions {
             env: HashMap::new(),
             overrides: Overrides::default(),
             time: TimeControl::default(),
+            sweep_every: None,
         }
     }
 }
@@ -150,8 +170,9 @@ pub struct LocalTenant {
 
 impl LocalTenant {
     /// A tenant no other run shares: ids of 15 random digits and secrets
-    /// made from `name` (`"{name}-…"`, `"token-{name}-…"`), for tests and
-    /// tools that need one more tenant in a shared emulator.
+    /// made from `name` (`"token-{name}-…"`, `"secret-{name}-…"` long
+    /// enough for [`fincelo::secrets::strength`]), for tests and tools that
+    /// need one more tenant in a shared emulator.
     pub fn unique(name: &str) -> LocalTenant {
         let id = &uuid::Uuid::new_v4().simple().to_string()[..8];
         LocalTenant {
@@ -159,7 +180,7 @@ impl LocalTenant {
             phone_number_id: random_digits(15),
             waba_id: random_digits(15),
             access_token: format!("token-{name}-{id}"),
-            app_secret: format!("secret-{name}-{id}"),
+            app_secret: format!("secret-{name}-{}", uuid::Uuid::new_v4().simple()),
             verify_token: format!("verify-{name}-{id}"),
             display_phone_number: None,
         }
@@ -222,7 +243,10 @@ impl Stack {
             ),
             ("TENANT_SECRET_PREFIX", format!("{}/tenants/", opts.prefix)),
             ("GRAPH_API_BASE_URL", opts.graph_base_url.clone()),
-            ("GRAPH_API_VERSION", "v23.0".to_string()),
+            (
+                "GRAPH_API_VERSION",
+                fincelo::graph::CURRENT_VERSION.to_string(),
+            ),
             (
                 "SENDER_MAX_CONCURRENCY",
                 opts.sender_instances.max(1).to_string(),
@@ -248,7 +272,10 @@ impl Stack {
             addr: opts.http_addr,
             source: e,
         })?;
-        let router = router(app.clone());
+        let router = router(Runner {
+            app: app.clone(),
+            time: opts.time.clone(),
+        });
         let mut rx = stop_rx.clone();
         let mut tasks = vec![tokio::spawn(async move {
             let _ = axum::serve(listener, router)
@@ -257,6 +284,13 @@ impl Stack {
                 })
                 .await;
         })];
+        if let Some(every) = opts.sweep_every {
+            tasks.push(tokio::spawn(sweep_schedule(
+                app.clone(),
+                every,
+                stop_rx.clone(),
+            )));
+        }
         for instance in 0..opts.sender_instances {
             // Each poller is its own instance, with its own pacer, as in Lambda.
             tasks.push(tokio::spawn(poll_send_queue(
@@ -288,9 +322,10 @@ impl Stack {
         format!("http://{}/webhooks/whatsapp", self.http_addr)
     }
 
-    /// Stores a tenant: its secret in Secrets Manager (the same
-    /// `SecretStore::put` the admin API uses), its configuration and aliases
-    /// in DynamoDB. Unlike the admin API it does not ask Meta first.
+    /// Stores a tenant: its two secrets in Secrets Manager (the same
+    /// `SecretStore` writes the admin API makes, staged then promoted at
+    /// once), its configuration and aliases in DynamoDB. Unlike the admin
+    /// API it does not ask Meta first. Weak secrets are refused.
     pub async fn add_tenant(&self, t: &LocalTenant) -> Result<(), StackError> {
         let bad = |e: fincelo::ids::IdError| StackError::Aws(e.to_string());
         let tenant_id = TenantId::parse(&t.tenant_id).map_err(bad)?;
@@ -338,6 +373,18 @@ impl Stack {
             .await
             .map_err(|e| StackError::Aws(format!("SendMessage: {e}")))?;
         Ok(())
+    }
+
+    /// What the sweep schedule does when it fires: puts the sweep on the
+    /// send queue.
+    pub async fn sweep(&self) -> Result<(), StackError> {
+        self.enqueue(&Control::sweep().to_json()).await
+    }
+
+    /// Lets `by` pass on the stack's clock, and the sweep fire if `by` is at
+    /// least its period (as `POST /_local/clock` does: one function for both).
+    pub async fn advance(&self, by: Duration) -> Result<(), StackError> {
+        advance(&self.app, &self.time, by).await.map(|_| ())
     }
 
     /// Invokes the template function as an operator would.
@@ -389,7 +436,21 @@ impl Stack {
     }
 }
 
-fn router(app: App) -> Router {
+/// What the runner's HTTP routes share: the app the functions run, and the
+/// stack's time control (for `/_local/clock` only).
+#[derive(Clone)]
+struct Runner {
+    app: App,
+    time: TimeControl,
+}
+
+impl FromRef<Runner> for App {
+    fn from_ref(r: &Runner) -> App {
+        r.app.clone()
+    }
+}
+
+fn router(runner: Runner) -> Router {
     Router::new()
         .route("/webhooks/whatsapp", any(webhook_route))
         .route(
@@ -397,13 +458,80 @@ fn router(app: App) -> Router {
             get(templates_status).post(templates_submit),
         )
         .route("/admin/tenants/{tenant_id}/channel", any(admin_route))
+        .route("/admin/tenants/{tenant_id}/csms", any(admin_route))
         .route("/admin/tenants/{tenant_id}/csms/{csm_id}", any(admin_route))
         .route(
             "/admin/tenants/{tenant_id}/messages/{idempotency_key}",
             any(admin_route),
         )
+        .route(
+            "/admin/tenants/{tenant_id}/messages/{idempotency_key}/redrive",
+            any(admin_route),
+        )
+        .route("/admin/tenants/{tenant_id}/parked", any(admin_route))
+        .route("/_local/clock", get(clock_read).post(clock_advance))
         .route("/health", get(|| async { "ok" }))
-        .with_state(app)
+        .with_state(runner)
+}
+
+/// Lets `by` pass on the stack's clock; the sweep schedule fires every 5
+/// minutes in production, so skipping that long means it fired at least
+/// once: the sweep runs once afterwards (its runs in between would each
+/// have found the same alerts). Returns whether it did.
+async fn advance(app: &App, time: &TimeControl, by: Duration) -> Result<bool, StackError> {
+    time.advance(by);
+    if by < SWEEP_PERIOD {
+        return Ok(false);
+    }
+    app.queues
+        .enqueue_send(&Control::sweep().to_json())
+        .await
+        .map_err(|e| StackError::Aws(format!("SendMessage (sweep): {e}")))?;
+    Ok(true)
+}
+
+/// The stack's clock as `/_local/clock` shows it: ISO-8601 and unix
+/// seconds, and how far ahead of the system clock it runs.
+fn clock_body(time: &TimeControl, swept: Option<bool>) -> Value {
+    let now = time.now();
+    let mut body = serde_json::json!({
+        "now": fincelo::admin::when::iso8601(now),
+        "now_unix": now,
+        "ahead_secs": time.offset().as_secs(),
+    });
+    if let Some(swept) = swept {
+        body["sweep_fired"] = Value::Bool(swept);
+    }
+    body
+}
+
+async fn clock_read(State(r): State<Runner>) -> impl IntoResponse {
+    json_reply((200, clock_body(&r.time, None)))
+}
+
+/// `POST /_local/clock` `{"advance_secs": N}` (N > 0): the clock only moves
+/// forward, as time does.
+async fn clock_advance(State(r): State<Runner>, body: Bytes) -> impl IntoResponse {
+    let secs = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v.get("advance_secs").and_then(Value::as_u64))
+        .filter(|s| *s > 0);
+    let Some(secs) = secs else {
+        return json_reply((
+            400,
+            serde_json::json!({"error": {"code": "invalid_body", "message": "expected {\"advance_secs\": N} with N a whole number of seconds above 0"}}),
+        ));
+    };
+    match advance(&r.app, &r.time, Duration::from_secs(secs)).await {
+        Ok(swept) => json_reply((200, clock_body(&r.time, Some(swept)))),
+        Err(e) => {
+            warn!(error = %e, "clock moved, but the sweep could not be queued");
+            json_reply((
+                502,
+                serde_json::json!({"error": {"code": "sweep_failed", "message": "the clock moved, but the sweep could not be put on the send queue; see the runner's log"}}),
+            ))
+        }
+    }
 }
 
 async fn webhook_route(
@@ -430,7 +558,9 @@ async fn webhook_route(
     )
 }
 
-/// The admin function's routes (`AWS_IAM` in API Gateway; loopback only here).
+/// The admin function's routes (`AWS_IAM` in API Gateway; loopback only
+/// here, so the runner stands in for the authoriser and gives every request
+/// the local identity).
 async fn admin_route(
     State(app): State<App>,
     method: Method,
@@ -443,6 +573,7 @@ async fn admin_route(
             method,
             path: uri.path().to_string(),
             body,
+            caller: Some(Caller::local()),
         },
     )
     .await;
@@ -467,6 +598,23 @@ fn json_reply((status, body): (u16, Value)) -> impl IntoResponse {
         [("content-type", "application/json")],
         body.to_string(),
     )
+}
+
+/// How often the sweep schedule fires (template.yaml's `SweepSchedule`).
+pub const SWEEP_PERIOD: Duration = Duration::from_secs(300);
+
+/// The sweep schedule, in miniature: the sweep on the send queue every
+/// `every` (real time).
+async fn sweep_schedule(app: App, every: Duration, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+        if let Err(e) = app.queues.enqueue_send(&Control::sweep().to_json()).await {
+            warn!(error = %e, "could not put the scheduled sweep on the send queue");
+        }
+    }
 }
 
 /// One receive from the send queue as Lambda's event source mapping makes

@@ -5,10 +5,13 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::control_accounts::{AccountEvent, AccountEventResult};
 use crate::knobs::Knobs;
 use crate::model::{
-    DataList, DecisionResult, InboundRequest, InboundResult, MessageRecord, ResetRequest, Stats,
-    TemplateDecision, TemplateRecord, TenantSpec, TenantView, TokenRotation, WebhookLogEntry,
+    AccountSpec, AccountView, DataList, DecisionExtras, DecisionResult, InboundMessage,
+    InboundRequest, InboundResult, MessageRecord, ReadRecord, ResetRequest, Stats,
+    TemplateDecision, TemplateRecord, TenantSpec, TenantView, TokenRotation, UserIdChange,
+    UserIdChangeResult, UserSpec, UserView, WebhookLogEntry,
 };
 
 /// Why a control call failed.
@@ -20,6 +23,8 @@ pub enum ClientError {
     Status { status: u16, body: String },
     #[error("sandbox answer could not be decoded")]
     Decode(#[source] reqwest::Error),
+    #[error("control request could not be encoded")]
+    Encode(#[source] serde_json::Error),
 }
 
 /// Typed access to the control endpoints.
@@ -93,6 +98,57 @@ impl SandboxClient {
         self.post("/_sandbox/inbound", req).await
     }
 
+    /// `POST /_sandbox/inbound` with a button tap, an interactive reply, a
+    /// quoted reply or a registered user's identity.
+    pub async fn inbound_message(&self, m: &InboundMessage) -> Result<InboundResult, ClientError> {
+        self.post("/_sandbox/inbound", m).await
+    }
+
+    /// `POST /_sandbox/users`: registers (or replaces) a WhatsApp user.
+    pub async fn register_user(&self, spec: &UserSpec) -> Result<UserView, ClientError> {
+        self.post("/_sandbox/users", spec).await
+    }
+
+    /// `GET /_sandbox/users`.
+    pub async fn users(&self) -> Result<Vec<UserView>, ClientError> {
+        let list: DataList<UserView> = self
+            .send(self.http.get(self.url("/_sandbox/users")))
+            .await?;
+        Ok(list.data)
+    }
+
+    /// `POST /_sandbox/users/change_id`: the user gets a new BSUID; Meta's webhooks follow.
+    pub async fn change_user_id(
+        &self,
+        c: &UserIdChange,
+    ) -> Result<UserIdChangeResult, ClientError> {
+        self.post("/_sandbox/users/change_id", c).await
+    }
+
+    /// `POST /_sandbox/accounts`: sets some of a WABA's conditions.
+    pub async fn set_account(&self, a: &AccountSpec) -> Result<AccountView, ClientError> {
+        self.post("/_sandbox/accounts", a).await
+    }
+
+    /// `POST /_sandbox/account_events`: posts one account webhook.
+    pub async fn account_event(&self, e: &AccountEvent) -> Result<AccountEventResult, ClientError> {
+        self.post("/_sandbox/account_events", e).await
+    }
+
+    /// `GET /_sandbox/reads`: read receipts the businesses sent.
+    pub async fn reads(
+        &self,
+        phone_number_id: Option<&str>,
+    ) -> Result<Vec<ReadRecord>, ClientError> {
+        let q: Vec<(&str, &str)> = phone_number_id
+            .map(|p| vec![("phone_number_id", p)])
+            .unwrap_or_default();
+        let list: DataList<ReadRecord> = self
+            .send(self.http.get(self.url("/_sandbox/reads")).query(&q))
+            .await?;
+        Ok(list.data)
+    }
+
     /// `GET /_sandbox/messages`, optionally filtered.
     pub async fn messages(
         &self,
@@ -130,6 +186,23 @@ impl SandboxClient {
         d: &TemplateDecision,
     ) -> Result<DecisionResult, ClientError> {
         self.post("/_sandbox/templates/decide", d).await
+    }
+
+    /// `POST /_sandbox/templates/decide` with `other_info`, `rejection_info`
+    /// or `disable_date` beside the decision.
+    pub async fn decide_template_with(
+        &self,
+        d: &TemplateDecision,
+        extras: &DecisionExtras,
+    ) -> Result<DecisionResult, ClientError> {
+        let mut body = serde_json::to_value(d).map_err(ClientError::Encode)?;
+        if let (Value::Object(map), Value::Object(more)) = (
+            &mut body,
+            serde_json::to_value(extras).map_err(ClientError::Encode)?,
+        ) {
+            map.extend(more);
+        }
+        self.post("/_sandbox/templates/decide", &body).await
     }
 
     /// `GET /_sandbox/knobs`.

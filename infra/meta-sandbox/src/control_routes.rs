@@ -10,14 +10,18 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::identity;
+use crate::identity::IdentityError;
 use crate::knobs::KnobError;
 use crate::model::{
-    DataList, DecisionResult, InboundRequest, InboundResult, ResetRequest, TemplateDecision,
-    TenantSpec, TokenRotation,
+    DataList, DecisionExtras, DecisionResult, InboundMessage, InboundResult, ResetRequest,
+    TemplateDecision, TenantSpec, TokenRotation,
 };
 use crate::rules;
-use crate::state::{now_unix, AppState, Store, Tenant};
+use crate::state::{AppState, Store, Tenant};
+use crate::template_events;
 use crate::webhooks;
+use crate::{control_accounts, control_users, inbound};
 
 /// Why a control request failed.
 #[derive(Debug, thiserror::Error)]
@@ -30,19 +34,25 @@ pub enum ControlError {
         name: String,
         language: String,
     },
+    #[error("no registered user answers to {0}")]
+    UnknownUser(String),
     #[error("invalid request: {0}")]
     Invalid(String),
     #[error(transparent)]
     Knobs(#[from] KnobError),
+    #[error("invalid user: {0}")]
+    Identity(#[from] IdentityError),
 }
 
 impl IntoResponse for ControlError {
     fn into_response(self) -> Response {
         let status = match self {
-            ControlError::UnknownPhone(_) | ControlError::UnknownTemplate { .. } => {
-                StatusCode::NOT_FOUND
+            ControlError::UnknownPhone(_)
+            | ControlError::UnknownTemplate { .. }
+            | ControlError::UnknownUser(_) => StatusCode::NOT_FOUND,
+            ControlError::Invalid(_) | ControlError::Knobs(_) | ControlError::Identity(_) => {
+                StatusCode::BAD_REQUEST
             }
-            ControlError::Invalid(_) | ControlError::Knobs(_) => StatusCode::BAD_REQUEST,
         };
         (status, Json(json!({"error": self.to_string()}))).into_response()
     }
@@ -53,6 +63,23 @@ pub fn router() -> Router<AppState> {
         .route("/_sandbox/tenants", post(register_tenant).get(list_tenants))
         .route("/_sandbox/tokens", post(rotate_token))
         .route("/_sandbox/inbound", post(inbound))
+        .route(
+            "/_sandbox/users",
+            post(control_users::register_user).get(control_users::list_users),
+        )
+        .route(
+            "/_sandbox/users/change_id",
+            post(control_users::change_user_id),
+        )
+        .route(
+            "/_sandbox/accounts",
+            post(control_accounts::set_account).get(control_accounts::list_accounts),
+        )
+        .route(
+            "/_sandbox/account_events",
+            post(control_accounts::account_event),
+        )
+        .route("/_sandbox/reads", get(control_accounts::list_reads))
         .route("/_sandbox/messages", get(list_messages))
         .route("/_sandbox/templates", get(list_templates))
         .route("/_sandbox/templates/decide", post(decide_template))
@@ -115,45 +142,23 @@ async fn rotate_token(
     ))
 }
 
+/// `POST /_sandbox/inbound`: [`InboundRequest`]'s JSON, or the fuller [`InboundMessage`].
 async fn inbound(
     State(state): State<AppState>,
-    Json(r): Json<InboundRequest>,
+    Json(r): Json<InboundMessage>,
 ) -> Result<Json<InboundResult>, ControlError> {
-    let from = rules::wa_id_of(&r.from).ok_or_else(|| invalid("from must be a phone number"))?;
-    let ts = r.timestamp.unwrap_or_else(now_unix);
-    let tenant = {
-        let mut store = state.lock();
-        let tenant = store
-            .tenants
-            .get(&r.phone_number_id)
-            .cloned()
-            .ok_or_else(|| ControlError::UnknownPhone(r.phone_number_id.clone()))?;
-        // The given timestamp replaces any earlier one, even if older, so a
-        // test can move a window into the past.
-        store
-            .last_inbound
-            .insert((r.phone_number_id.clone(), from.clone()), ts);
-        tenant
-    };
-    let id = format!(
-        "wamid.HBgM{}",
-        uuid::Uuid::new_v4().simple().to_string().to_uppercase()
-    );
-    let name = r
-        .profile_name
-        .clone()
-        .unwrap_or_else(|| "Sandbox User".into());
-    let body = webhooks::inbound_payload(&tenant, &from, &name, &id, ts, &r.text);
+    let now_ms = state.now_ms();
+    let prepared = inbound::prepare(&mut state.lock(), &r, now_ms)?;
     let outcome = webhooks::deliver(
         &state,
-        &tenant.spec.webhook_url,
-        &tenant.spec.app_secret,
-        &body,
+        &prepared.tenant.spec.webhook_url,
+        &prepared.tenant.spec.app_secret,
+        &prepared.body,
     )
     .await;
     Ok(Json(InboundResult {
-        message_id: id,
-        timestamp: ts,
+        message_id: prepared.id,
+        timestamp: prepared.timestamp,
         webhook: vec![outcome],
     }))
 }
@@ -168,8 +173,14 @@ async fn list_messages(
     State(state): State<AppState>,
     Query(f): Query<MessageFilter>,
 ) -> Json<Value> {
-    let to = f.to.as_deref().and_then(rules::wa_id_of);
     let store = state.lock();
+    // `to` names a recipient by any alias: digits, wa_id or BSUID.
+    let to = f.to.as_deref().map(|t| {
+        (
+            identity::window_key(&store.users, t),
+            rules::wa_id_of(t).unwrap_or_else(|| t.to_string()),
+        )
+    });
     let data: Vec<_> = store
         .messages
         .iter()
@@ -178,7 +189,17 @@ async fn list_messages(
                 .as_ref()
                 .is_none_or(|p| &m.phone_number_id == p)
         })
-        .filter(|m| to.as_ref().is_none_or(|w| &m.wa_id == w))
+        .filter(|m| {
+            to.as_ref().is_none_or(|(key, alias)| {
+                &m.wa_id == alias
+                    || m.recipient.as_ref() == Some(alias)
+                    || m.user_id.as_ref() == Some(alias)
+                    || identity::window_key(&store.users, &m.wa_id) == *key
+                    || m.user_id
+                        .as_ref()
+                        .is_some_and(|u| identity::window_key(&store.users, u) == *key)
+            })
+        })
         .cloned()
         .collect();
     Json(json!(DataList { data }))
@@ -203,20 +224,25 @@ async fn list_templates(
     Json(json!(DataList { data }))
 }
 
+/// The decide body: [`TemplateDecision`] and, beside its fields, [`DecisionExtras`].
+#[derive(Debug, Deserialize)]
+struct DecideBody {
+    #[serde(flatten)]
+    decision: TemplateDecision,
+    #[serde(flatten)]
+    extras: DecisionExtras,
+}
+
 async fn decide_template(
     State(state): State<AppState>,
-    Json(d): Json<TemplateDecision>,
+    Json(body): Json<DecideBody>,
 ) -> Result<Json<DecisionResult>, ControlError> {
-    let status = d.status.to_ascii_uppercase();
-    if !matches!(
-        status.as_str(),
-        "APPROVED" | "REJECTED" | "PAUSED" | "DISABLED" | "PENDING"
-    ) {
-        return Err(invalid(
-            "status must be APPROVED, REJECTED, PAUSED, DISABLED or PENDING",
-        ));
-    }
-    let template = {
+    let DecideBody {
+        decision: d,
+        extras,
+    } = body;
+    let now_ms = state.now_ms();
+    let (template, update) = {
         let mut store = state.lock();
         let t = store
             .templates
@@ -227,16 +253,27 @@ async fn decide_template(
                 name: d.name.clone(),
                 language: d.language.clone(),
             })?;
-        t.status = status;
-        t.reason = d.reason.clone().unwrap_or_else(|| "NONE".into());
-        t.clone()
+        let extras = template_events::Extras {
+            reason: d.reason.clone(),
+            other_info: extras.other_info,
+            rejection_info: extras.rejection_info,
+            disable_date: extras.disable_date,
+        };
+        let update = template_events::apply(t, &d.status, extras, now_ms)
+            .map_err(|e| invalid(e.to_string()))?;
+        (t.clone(), update)
     };
+    let value = template_events::webhook_value(&template, &update);
     let webhook = if d.webhook.unwrap_or(true) {
-        webhooks::send_template_status(&state, &template).await
+        webhooks::send_template_status(&state, &template, &update).await
     } else {
         Vec::new()
     };
-    Ok(Json(DecisionResult { template, webhook }))
+    Ok(Json(DecisionResult {
+        template,
+        webhook,
+        value,
+    }))
 }
 
 async fn get_knobs(State(state): State<AppState>) -> Json<Value> {
@@ -266,8 +303,20 @@ async fn reset(State(state): State<AppState>, body: Option<Json<ResetRequest>>) 
     } else {
         store.knobs.clone()
     };
+    let (users, next_user, accounts) = if r.clear_tenants {
+        Default::default()
+    } else {
+        (
+            std::mem::take(&mut store.users),
+            store.next_user,
+            std::mem::take(&mut store.accounts),
+        )
+    };
     *store = Store::new(knobs);
     store.tenants = tenants;
+    store.users = users;
+    store.next_user = next_user;
+    store.accounts = accounts;
     Json(json!({"reset": true, "tenants_kept": !r.clear_tenants, "knobs_reset": r.reset_knobs}))
 }
 

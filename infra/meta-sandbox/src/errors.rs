@@ -27,6 +27,28 @@
 //! | 132001 | - | Template name does not exist in the translation (or not approved) | 404 |
 //! | 132015 | - | Template is Paused | 400 |
 //! | 132016 | - | Template is Disabled | 400 |
+//! | 131009 | - | Parameter value is not valid | 400 |
+//! | 132018 | - | There's an issue with the parameters in your template message (v23+) | 400 |
+//! | 131049 | - | This message was not delivered to maintain healthy ecosystem engagement. | 400, by webhook |
+//! | 131050 | - | Unable to deliver the message (user stopped marketing messages) | 400, by webhook |
+//! | 131042 | - | Business eligibility payment issue | 400, by webhook |
+//! | 130472 | - | User's number is part of an experiment | 400, by webhook |
+//! | 131062 | - | BSUID recipients are not supported for this message | 400 |
+//! | 131063 | - | marketing template sent through the Cloud API (sandbox wording) | 400 |
+//! | 137000 | - | identity key hash mismatch (sandbox wording) | 400 |
+//!
+//! Sources for the codes added in 2025-2026, each read with the search tool:
+//! 131049's title and details are those of the `failed` status example in
+//! Meta's BSUID document (May 2026); 131050's details are Meta's as quoted by
+//! dualhook.com/docs/whatsapp-error-131050 ("This recipient has chosen to stop
+//! receiving marketing messages on WhatsApp from your business"); 131042's
+//! title and details are Meta's table as quoted by dualhook.com and
+//! gohighlevel; 130472's are Meta's table as quoted by Manychat, and Meta's
+//! "Experiments" page says it arrives in a `failed` status webhook; 131062's
+//! details are Meta's BSUID document's; 132018 is Meta's v23 template
+//! parameter error as quoted by Meta's partners (beeoneten.com). 131063's and
+//! 137000's wording could not be found in Meta's pages reachable here: the
+//! codes are Meta's (META-2026.md), the titles and details are the sandbox's.
 //!
 //! Meta puts the title into `message` as `(#CODE) Title`; the sandbox does the same.
 
@@ -229,6 +251,97 @@ impl MetaError {
         )
     }
 
+    /// 131009: a value outside Meta's limits (interactive titles, ids, counts).
+    pub fn param_value(details: impl Into<String>) -> Self {
+        Self::whatsapp(
+            StatusCode::BAD_REQUEST,
+            131009,
+            "Parameter value is not valid",
+            details.into(),
+        )
+    }
+
+    /// 132018: a template parameter that does not fit the template (v23+).
+    pub fn template_params(details: impl Into<String>) -> Self {
+        Self::whatsapp(
+            StatusCode::BAD_REQUEST,
+            132018,
+            "There's an issue with the parameters in your template message",
+            details.into(),
+        )
+    }
+
+    /// 131049: Meta's per-user marketing limit (a marketing template not delivered).
+    pub fn marketing_limit() -> Self {
+        Self::whatsapp(
+            StatusCode::BAD_REQUEST,
+            131049,
+            "This message was not delivered to maintain healthy ecosystem engagement.",
+            "In order to maintain a healthy ecosystem engagement, the message failed to be delivered.".into(),
+        )
+    }
+
+    /// 131050: the user stopped marketing messages from this business.
+    pub fn marketing_stopped() -> Self {
+        Self::whatsapp(
+            StatusCode::BAD_REQUEST,
+            131050,
+            "Unable to deliver the message. This recipient has chosen to stop receiving marketing messages on WhatsApp from your business.",
+            "Unable to deliver the message. This recipient has chosen to stop receiving marketing messages on WhatsApp from your business.".into(),
+        )
+    }
+
+    /// 131042: the business's payment method; every send fails until fixed.
+    pub fn payment_issue() -> Self {
+        Self::whatsapp(
+            StatusCode::BAD_REQUEST,
+            131042,
+            "Business eligibility payment issue",
+            "Message failed to send because there were one or more errors related to your payment method.".into(),
+        )
+    }
+
+    /// 130472: the user is in Meta's marketing message experiment.
+    pub fn experiment() -> Self {
+        Self::whatsapp(
+            StatusCode::BAD_REQUEST,
+            130472,
+            "User's number is part of an experiment",
+            "Message was not sent as part of an experiment.".into(),
+        )
+    }
+
+    /// 131062: this message type cannot go to a BSUID (authentication templates).
+    pub fn bsuid_not_supported() -> Self {
+        Self::whatsapp(
+            StatusCode::BAD_REQUEST,
+            131062,
+            "Business-scoped User ID (BSUID) recipients are not supported for this message.",
+            "Business-scoped User ID (BSUID) recipients are not supported for this message.".into(),
+        )
+    }
+
+    /// 131063: marketing templates for this business go through the Marketing
+    /// Messages API, not the Cloud API's `/messages` (wording: the sandbox's).
+    pub fn marketing_needs_mm_api() -> Self {
+        Self::whatsapp(
+            StatusCode::BAD_REQUEST,
+            131063,
+            "Marketing template messages are not supported on Cloud API for this business",
+            "Send marketing templates for this WhatsApp Business Account with the Marketing Messages API (/marketing_messages).".into(),
+        )
+    }
+
+    /// 137000: `recipient_identity_key_hash` is not the user's current one (wording: the sandbox's).
+    pub fn identity_mismatch() -> Self {
+        Self::whatsapp(
+            StatusCode::BAD_REQUEST,
+            137000,
+            "Identity key hash mismatch",
+            "Message failed to send because the recipient's identity key hash does not match recipient_identity_key_hash: the user may have changed phone or reinstalled WhatsApp.".into(),
+        )
+    }
+
     /// The Graph API response body.
     pub fn body(&self) -> Value {
         let mut error = json!({
@@ -260,7 +373,7 @@ impl MetaError {
             "title": self.title,
             "message": self.title,
             "error_data": {"details": self.details.clone().unwrap_or_else(|| self.title.to_string())},
-            "href": "https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/",
+            "href": "/documentation/business-messaging/whatsapp/support/error-codes",
         })
     }
 }

@@ -3,21 +3,23 @@
 //! [`graph_faults`] is a middleware drawing, per request and in this order:
 //! latency, then one of 5xx (503 code 2), throttle (429 code 130429) or
 //! timeout (held `timeout_hold_ms`, then the connection is dropped, the message
-//! never accepted). `response_lost_rate` is different: the message IS accepted,
-//! so the send handler draws it itself after acceptance and uses
-//! [`dropped_response`]. All draws come from the store's RNG, seeded by the
+//! never accepted). `response_lost_rate` and `edge_failure_rate` are
+//! different: the message IS accepted, so the send rules draw them after
+//! acceptance and the handler answers with [`dropped_response`] or
+//! [`edge_response`]. All draws come from the store's RNG, seeded by the
 //! `seed` knob, so a fixed seed replays the same faults.
 
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use rand::Rng;
 
 use crate::errors::MetaError;
+use crate::knobs::{EdgeBody, EdgeFailure};
 use crate::state::{AppState, Store};
 
 /// What a request suffers before reaching its handler.
@@ -66,6 +68,29 @@ pub fn dropped_response() -> Response {
         ))
     });
     (StatusCode::GATEWAY_TIMEOUT, Body::from_stream(stream)).into_response()
+}
+
+/// Meta's edge failing after the message was accepted: a 502 or 504 with
+/// no Graph error body, an HTML page or nothing (issue 23: such a reply may
+/// follow an accepted send, so it is ambiguous, not "not sent").
+pub fn edge_response(edge: EdgeFailure) -> Response {
+    let status = StatusCode::from_u16(edge.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    match edge.body {
+        EdgeBody::Empty => (status, Body::empty()).into_response(),
+        EdgeBody::Html => {
+            let reason = status.canonical_reason().unwrap_or("Error");
+            let page = format!(
+                "<!DOCTYPE html><html><head><title>{code} {reason}</title></head><body><h1>{reason}</h1><p>Sorry, something went wrong.</p></body></html>",
+                code = status.as_u16()
+            );
+            (
+                status,
+                [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                page,
+            )
+                .into_response()
+        }
+    }
 }
 
 /// The fault middleware for Graph routes.

@@ -1,13 +1,14 @@
-//! The Graph API surface: send message, create/list templates, read a phone
-//! number. Each handler authenticates, parses, applies [`crate::rules`] in
-//! Meta's order, records, answers, and leaves webhooks to background tasks.
+//! The Graph API surface: send message (and read receipts), create/list
+//! templates, read a phone number. Each handler authenticates, parses,
+//! applies Meta's rules in Meta's order ([`crate::send`] for messages),
+//! records, answers, and leaves webhooks to background tasks.
 //!
 //! Authentication, as Graph does it: no bearer token → 104; a token no tenant
 //! has → 190 (checked first, whatever the object); a token of another tenant,
 //! or an unknown id → 100/33 ("does not exist, cannot be loaded due to missing
 //! permissions"), which keeps tenants isolated.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -19,11 +20,14 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::errors::MetaError;
-use crate::faults::{dropped_response, graph_faults, roll};
-use crate::knobs::WindowErrorMode;
-use crate::model::{MessageRecord, SentTemplate, TemplateRecord};
-use crate::rules::{self, PairBucket, SendKind};
-use crate::state::{now_unix, now_unix_ms, AppState, Store, Tenant};
+use crate::faults::{dropped_response, edge_response, graph_faults};
+use crate::model::TemplateRecord;
+use crate::requests::{self, MessagesRequest};
+use crate::rules;
+use crate::send;
+use crate::state::{AppState, Store, Tenant};
+use crate::template_review;
+use crate::versions::{self, ResolvedVersion};
 use crate::webhooks;
 
 /// Graph routes with the fault middleware.
@@ -38,20 +42,17 @@ pub fn router(state: AppState) -> Router<AppState> {
         .layer(axum::middleware::from_fn_with_state(state, graph_faults))
 }
 
-fn check_version(version: &str) -> Result<(), MetaError> {
-    let ok = version
-        .strip_prefix('v')
-        .and_then(|r| r.split_once('.'))
-        .is_some_and(|(a, b)| {
-            !a.is_empty() && !b.is_empty() && a.chars().chain(b.chars()).all(|c| c.is_ascii_digit())
-        });
-    if ok {
-        Ok(())
-    } else {
-        let mut e = MetaError::invalid_parameter("Invalid version format. Use format like 'v23.0'");
-        e.message = "Invalid version format. Use format like 'v23.0'".into();
-        Err(e)
+/// Resolves the path's version on the sandbox's clock (see [`crate::versions`]).
+fn check_version(state: &AppState, version: &str) -> Result<ResolvedVersion, MetaError> {
+    versions::resolve(version, state.now_ms())
+}
+
+/// Graph names the version that served a call in `facebook-api-version`.
+fn with_version(mut response: Response, version: &str) -> Response {
+    if let Ok(v) = header::HeaderValue::from_str(version) {
+        response.headers_mut().insert("facebook-api-version", v);
     }
+    response
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -115,183 +116,80 @@ fn parse_json(body: &Bytes) -> Result<Value, MetaError> {
         .map_err(|e| MetaError::invalid_parameter(format!("Request body is not valid JSON: {e}")))
 }
 
-fn new_wamid() -> String {
-    let raw = uuid::Uuid::new_v4().simple().to_string().to_uppercase();
-    format!("wamid.HBgM{raw}")
-}
-
 fn new_numeric_id() -> String {
     let n = uuid::Uuid::new_v4().as_u128() % 9_000_000_000_000_000 + 1_000_000_000_000_000;
     n.to_string()
 }
 
-/// What the rules decided for a send that passed every synchronous check.
-struct Accepted {
-    record: MessageRecord,
-    tenant: Tenant,
-    async_error: Option<MetaError>,
-    lost: bool,
-    hold_ms: u64,
+/// What a `/messages` call turned into.
+enum Outcome {
+    Sent(Box<send::Accepted>),
+    Read(Value),
 }
 
-/// `POST /{version}/{phone-number-id}/messages`.
+/// `POST /{version}/{phone-number-id}/messages`: a send or a read receipt.
 async fn send_message(
     State(state): State<AppState>,
     Path((version, id)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match decide_send(&state, &version, &id, &headers, &body) {
-        Err(e) => rejected(&state, e),
-        Ok(acc) => {
-            let response = json!({
-                "messaging_product": "whatsapp",
-                "contacts": [{"input": acc.record.to, "wa_id": acc.record.wa_id}],
-                "messages": [{"id": acc.record.wamid, "message_status": "accepted"}],
-            });
-            tracing::info!(wamid = %acc.record.wamid, phone_number_id = %id, "message accepted");
-            webhooks::spawn_statuses(state.clone(), acc.tenant, acc.record, acc.async_error);
-            if acc.lost {
-                tracing::info!(
-                    hold_ms = acc.hold_ms,
-                    "fault: response lost after acceptance"
-                );
-                tokio::time::sleep(Duration::from_millis(acc.hold_ms)).await;
-                return dropped_response();
-            }
-            Json(response).into_response()
-        }
-    }
-}
-
-/// All the synchronous rules, under one lock, in Meta's order.
-fn decide_send(
-    state: &AppState,
-    version: &str,
-    id: &str,
-    headers: &HeaderMap,
-    body: &Bytes,
-) -> Result<Accepted, MetaError> {
-    check_version(version)?;
-    let mut store = state.lock();
-    let tenant = auth_phone(&store, headers, id, "post")?;
-    let req = rules::parse_send(&parse_json(body)?)?;
-    let knobs = store.knobs.clone();
-    let now = Instant::now();
-
-    // Throughput (130429), then the pair limit (131056).
-    if !store
-        .throughput
-        .entry(id.to_string())
-        .or_default()
-        .has_room(now, knobs.mps_cap)
-    {
-        return Err(MetaError::throughput(knobs.mps_cap));
-    }
-    let pair_key = (id.to_string(), req.wa_id.clone());
-    let bucket = store
-        .pairs
-        .entry(pair_key)
-        .or_insert_with(|| PairBucket::new(knobs.pair_limit, now));
-    if !bucket.try_take(knobs.pair_limit, now) {
-        return Err(MetaError::pair_rate_limit());
-    }
-
-    // Errors Meta reports by webhook (or sync under window_error_mode=sync).
-    let mut async_error = None;
-    let undeliverable = knobs
-        .undeliverable
-        .iter()
-        .any(|u| rules::wa_id_of(u).as_deref() == Some(req.wa_id.as_str()));
-    if undeliverable {
-        async_error = Some(MetaError::undeliverable());
-    }
-
-    let (kind, text, template) = match &req.kind {
-        SendKind::Text { body, .. } => {
-            let last = store
-                .last_inbound
-                .get(&(id.to_string(), req.wa_id.clone()))
-                .copied();
-            if async_error.is_none() && !rules::within_service_window(last, now_unix()) {
-                async_error = Some(MetaError::reengagement());
-            }
-            ("text", Some(body.clone()), None)
-        }
-        SendKind::Template {
-            name,
-            language,
-            body_params,
-        } => {
-            let t = store
-                .templates
-                .iter()
-                .find(|t| {
-                    t.waba_id == tenant.spec.waba_id && &t.name == name && &t.language == language
-                })
-                .ok_or_else(|| MetaError::template_missing(name, language))?;
-            match t.status.as_str() {
-                "APPROVED" => {}
-                "PAUSED" => return Err(MetaError::template_paused(name)),
-                "DISABLED" => return Err(MetaError::template_disabled(name)),
-                _ => return Err(MetaError::template_missing(name, language)),
-            }
-            if t.body_placeholders != body_params.len() {
-                return Err(MetaError::param_count(
-                    t.body_placeholders,
-                    body_params.len(),
-                ));
-            }
-            let sent = SentTemplate {
-                name: name.clone(),
-                language: language.clone(),
-                parameters: body_params.clone(),
-            };
-            ("template", None, Some(sent))
-        }
+    let resolved = match check_version(&state, &version) {
+        Ok(v) => v,
+        Err(e) => return rejected(&state, e),
     };
-    if let Some(e) = &async_error {
-        if knobs.window_error_mode == WindowErrorMode::Sync {
-            return Err(e.clone());
+    let outcome = (|| {
+        let now_ms = state.now_ms();
+        let mut store = state.lock();
+        let tenant = auth_phone(&store, &headers, &id, "post")?;
+        match requests::parse_messages(&parse_json(&body)?)? {
+            MessagesRequest::Read(r) => {
+                send::read(&mut store, &tenant, r, now_ms).map(Outcome::Read)
+            }
+            MessagesRequest::Send(r) => {
+                send::decide(&mut store, tenant, r, now_ms, &resolved.effective)
+                    .map(|a| Outcome::Sent(Box::new(a)))
+            }
         }
-    }
-
-    // Accepted: count it against the caps and record it.
-    let in_window = store
-        .throughput
-        .entry(id.to_string())
-        .or_default()
-        .record(now) as u64;
-    let lost = roll(&mut store, knobs.response_lost_rate);
-    let record = MessageRecord {
-        wamid: new_wamid(),
-        phone_number_id: id.to_string(),
-        to: req.to.clone(),
-        wa_id: req.wa_id.clone(),
-        kind: kind.to_string(),
-        text,
-        template,
-        biz_opaque_callback_data: req.biz_opaque_callback_data.clone(),
-        accepted_at: now_unix_ms(),
-        response_lost: lost,
-        failed_with: async_error.as_ref().map(|e| e.code),
+    })();
+    let acc = match outcome {
+        Err(e) => return with_version(rejected(&state, e), &resolved.effective),
+        Ok(Outcome::Read(body)) => {
+            tracing::info!(phone_number_id = %id, "read receipt accepted");
+            return with_version(Json(body).into_response(), &resolved.effective);
+        }
+        Ok(Outcome::Sent(acc)) => acc,
     };
-    store.stats.accepted += 1;
-    let ps = store
-        .stats
-        .per_phone_number
-        .entry(id.to_string())
-        .or_default();
-    ps.accepted += 1;
-    ps.max_per_rolling_second = ps.max_per_rolling_second.max(in_window);
-    store.messages.push(record.clone());
-    Ok(Accepted {
-        record,
-        tenant,
-        async_error,
-        lost,
-        hold_ms: knobs.timeout_hold_ms,
-    })
+    let response = json!({
+        "messaging_product": "whatsapp",
+        "contacts": [acc.contact],
+        "messages": [{"id": acc.record.wamid, "message_status": "accepted"}],
+    });
+    tracing::info!(wamid = %acc.record.wamid, phone_number_id = %id, "message accepted");
+    let who = acc.user.clone().map(|user| webhooks::StatusIdentity {
+        user,
+        phone_shown: acc.phone_shown,
+    });
+    webhooks::spawn_statuses(
+        state.clone(),
+        acc.tenant.clone(),
+        acc.record.clone(),
+        acc.async_error.clone(),
+        who,
+    );
+    if acc.lost {
+        tracing::info!(
+            hold_ms = acc.hold_ms,
+            "fault: response lost after acceptance"
+        );
+        tokio::time::sleep(Duration::from_millis(acc.hold_ms)).await;
+        return dropped_response();
+    }
+    if let Some(edge) = acc.edge {
+        tracing::info!(status = edge.status, "fault: edge failure after acceptance");
+        return edge_response(edge);
+    }
+    with_version(Json(response).into_response(), &resolved.effective)
 }
 
 /// `POST /{version}/{waba-id}/message_templates`.
@@ -302,7 +200,8 @@ async fn create_template(
     body: Bytes,
 ) -> Response {
     let created = (|| {
-        check_version(&version)?;
+        let resolved = check_version(&state, &version)?;
+        let now_ms = state.now_ms();
         let mut store = state.lock();
         auth_waba(&store, &headers, &waba, "post")?;
         let sub = rules::parse_template_submission(&parse_json(&body)?)?;
@@ -323,60 +222,24 @@ async fn create_template(
             components: sub.components,
             reason: "NONE".into(),
             body_placeholders: rules::placeholder_count(&sub.body_text),
+            submitted_at: now_ms,
+            decided_at: None,
+            last_event: None,
+            pause_count: 0,
+            paused_until: None,
         };
         store.templates.push(record.clone());
-        Ok::<_, MetaError>((record, store.knobs.template_approval_delay_ms))
+        template_review::schedule(&mut store, &record.id, now_ms);
+        Ok::<_, MetaError>((record, resolved))
     })();
     match created {
         Err(e) => rejected(&state, e),
-        Ok((record, delay)) => {
+        Ok((record, resolved)) => {
             tracing::info!(template = %record.name, language = %record.language, "template submitted");
-            spawn_review(state.clone(), record.id.clone(), delay);
-            Json(json!({"id": record.id, "status": "PENDING", "category": record.category}))
-                .into_response()
+            let body = json!({"id": record.id, "status": "PENDING", "category": record.category});
+            with_version(Json(body).into_response(), &resolved.effective)
         }
     }
-}
-
-/// PENDING → APPROVED/REJECTED after the delay, unless decided by hand meanwhile.
-fn spawn_review(state: AppState, template_id: String, delay_ms: u64) {
-    tokio::spawn(async move {
-        if delay_ms > 0 {
-            tokio::time::sleep(Duration::from_millis(delay_ms)).await;
-        }
-        let decided = {
-            let mut store = state.lock();
-            let reject_list = store.knobs.reject_templates.clone();
-            let Some(t) = store.templates.iter_mut().find(|t| t.id == template_id) else {
-                return;
-            };
-            if t.status != "PENDING" {
-                return;
-            }
-            let body_text = t
-                .components
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|c| c["type"] == "BODY")
-                .and_then(|c| c["text"].as_str())
-                .unwrap_or("")
-                .to_string();
-            match rules::review_template(&body_text, &t.name, &reject_list) {
-                rules::Review::Approved => {
-                    t.status = "APPROVED".into();
-                    t.reason = "NONE".into();
-                }
-                rules::Review::Rejected { reason } => {
-                    t.status = "REJECTED".into();
-                    t.reason = reason.into();
-                }
-            }
-            t.clone()
-        };
-        tracing::info!(template = %decided.name, status = %decided.status, "template reviewed");
-        webhooks::send_template_status(&state, &decided).await;
-    });
 }
 
 #[derive(Debug, Deserialize)]
@@ -408,7 +271,7 @@ async fn list_templates(
     headers: HeaderMap,
 ) -> Response {
     let listed = (|| {
-        check_version(&version)?;
+        let resolved = check_version(&state, &version)?;
         let store = state.lock();
         auth_waba(&store, &headers, &waba, "get")?;
         let limit = match &q.limit {
@@ -470,10 +333,10 @@ async fn list_templates(
             }
             body["paging"] = paging;
         }
-        Ok::<_, MetaError>(body)
+        Ok::<_, MetaError>((body, resolved))
     })();
     match listed {
-        Ok(body) => Json(body).into_response(),
+        Ok((body, resolved)) => with_version(Json(body).into_response(), &resolved.effective),
         Err(e) => rejected(&state, e),
     }
 }
@@ -484,18 +347,21 @@ async fn get_phone_number(
     Path((version, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    let found =
-        check_version(&version).and_then(|_| auth_phone(&state.lock(), &headers, &id, "get"));
+    let found = check_version(&state, &version)
+        .and_then(|v| auth_phone(&state.lock(), &headers, &id, "get").map(|t| (t, v)));
     match found {
-        Ok(t) => Json(json!({
-            "verified_name": t.verified_name(),
-            "display_phone_number": t.display_phone_number(),
-            "id": t.spec.phone_number_id,
-            "quality_rating": "GREEN",
-            "code_verification_status": "VERIFIED",
-            "name_status": "APPROVED",
-        }))
-        .into_response(),
+        Ok((t, resolved)) => with_version(
+            Json(json!({
+                "verified_name": t.verified_name(),
+                "display_phone_number": t.display_phone_number(),
+                "id": t.spec.phone_number_id,
+                "quality_rating": "GREEN",
+                "code_verification_status": "VERIFIED",
+                "name_status": "APPROVED",
+            }))
+            .into_response(),
+            &resolved.effective,
+        ),
         Err(e) => rejected(&state, e),
     }
 }

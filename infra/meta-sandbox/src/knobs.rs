@@ -8,6 +8,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use crate::pricing::PricingRules;
+
 /// How an error that Meta reports asynchronously (131047, 131026) is surfaced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -16,6 +18,17 @@ pub enum WindowErrorMode {
     Async,
     /// An HTTP 400 with the error body, at once.
     Sync,
+}
+
+/// Who decides a submitted template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TemplateReview {
+    /// The sandbox's review rules, `template_approval_delay_ms` after submission (on the clock).
+    #[default]
+    Auto,
+    /// Nobody: templates stay `PENDING` until `POST /_sandbox/templates/decide`.
+    Manual,
 }
 
 /// An inclusive range of milliseconds, drawn uniformly.
@@ -44,6 +57,35 @@ impl Default for PairLimit {
         PairLimit {
             burst: 45,
             refill_ms: 6000,
+        }
+    }
+}
+
+/// The body of an edge failure: what a proxy in front of Graph answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum EdgeBody {
+    /// A small HTML error page (`text/html`).
+    #[default]
+    Html,
+    /// No body at all.
+    Empty,
+}
+
+/// How Meta's edge fails after the message was accepted: a 502 or 504 with
+/// no Graph error body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EdgeFailure {
+    /// 502 or 504.
+    pub status: u16,
+    pub body: EdgeBody,
+}
+
+impl Default for EdgeFailure {
+    fn default() -> Self {
+        EdgeFailure {
+            status: 502,
+            body: EdgeBody::Html,
         }
     }
 }
@@ -83,6 +125,10 @@ pub struct Knobs {
     pub timeout_rate: f64,
     /// Share of sends accepted (recorded, webhooks sent) whose response is held then dropped.
     pub response_lost_rate: f64,
+    /// Share of sends accepted (recorded, webhooks sent) answered by Meta's edge
+    /// with `edge_failure` (a 502/504 without a Graph error body).
+    pub edge_failure_rate: f64,
+    pub edge_failure: EdgeFailure,
     pub timeout_hold_ms: u64,
     /// Share of webhooks posted twice.
     pub webhook_duplicate_rate: f64,
@@ -96,8 +142,12 @@ pub struct Knobs {
     pub webhook_retry_base_ms: u64,
     /// Statuses emitted for an accepted message, in order.
     pub status_progression: Vec<Progression>,
-    /// PENDING -> decided after this long.
+    /// PENDING -> decided after this long on the sandbox's clock (auto review).
     pub template_approval_delay_ms: u64,
+    /// `auto` (the review rules decide) or `manual` (only `/_sandbox/templates/decide` does).
+    pub template_review: TemplateReview,
+    /// How errors Meta reports by `failed` webhook (131047, 131026, 131049,
+    /// 131050, 131042, 130472) surface: `async` (Meta's) or `sync` (HTTP 400).
     pub window_error_mode: WindowErrorMode,
     /// Messages accepted per phone number per rolling second (Meta default: 80).
     pub mps_cap: u32,
@@ -106,6 +156,11 @@ pub struct Knobs {
     pub undeliverable: Vec<String>,
     /// Template names the review REJECTS (reason `INVALID_FORMAT`), besides Meta's formatting rule.
     pub reject_templates: Vec<String>,
+    /// Which pricing rules status webhooks follow: `auto` (by the clock's
+    /// date), `2025-07` or `2026-10` (see [`crate::pricing`]).
+    pub pricing_rules: PricingRules,
+    /// Free service messages per phone number per calendar month under the `2026-10` rules.
+    pub service_free_allowance: u64,
 }
 
 impl Default for Knobs {
@@ -117,6 +172,8 @@ impl Default for Knobs {
             throttle_rate: 0.0,
             timeout_rate: 0.0,
             response_lost_rate: 0.0,
+            edge_failure_rate: 0.0,
+            edge_failure: EdgeFailure::default(),
             timeout_hold_ms: 30_000,
             webhook_duplicate_rate: 0.0,
             webhook_reorder: false,
@@ -125,11 +182,14 @@ impl Default for Knobs {
             webhook_retry_base_ms: 100,
             status_progression: vec![Progression::Sent, Progression::Delivered, Progression::Read],
             template_approval_delay_ms: 0,
+            template_review: TemplateReview::Auto,
             window_error_mode: WindowErrorMode::Async,
             mps_cap: 80,
             pair_limit: PairLimit::default(),
             undeliverable: Vec::new(),
             reject_templates: Vec::new(),
+            pricing_rules: PricingRules::Auto,
+            service_free_allowance: 1000,
         }
     }
 }
@@ -145,6 +205,8 @@ pub enum KnobError {
     RateOutOfRange(&'static str),
     #[error("{0}: min must not exceed max")]
     BadRange(&'static str),
+    #[error("edge_failure.status must be 502 or 504")]
+    EdgeStatus,
 }
 
 impl Knobs {
@@ -170,6 +232,7 @@ impl Knobs {
             ("throttle_rate", self.throttle_rate),
             ("timeout_rate", self.timeout_rate),
             ("response_lost_rate", self.response_lost_rate),
+            ("edge_failure_rate", self.edge_failure_rate),
             ("webhook_duplicate_rate", self.webhook_duplicate_rate),
         ] {
             if !(0.0..=1.0).contains(&rate) {
@@ -181,6 +244,9 @@ impl Knobs {
         }
         if self.webhook_delay_ms.min > self.webhook_delay_ms.max {
             return Err(KnobError::BadRange("webhook_delay_ms"));
+        }
+        if !matches!(self.edge_failure.status, 502 | 504) {
+            return Err(KnobError::EdgeStatus);
         }
         Ok(())
     }

@@ -1,51 +1,56 @@
 //! # meta-sandbox: a local stand-in for Meta's WhatsApp Business Cloud API
 //!
 //! Meta cannot be reached from development machines or CI, so this crate
-//! serves the part of the Graph API the project uses, with Meta's shapes,
-//! Meta's rules and Meta's error codes, plus faults a test can turn on. Think
-//! stripe-mock. It runs in-process ([`spawn`]) or as the `meta-sandbox` binary.
+//! serves the part of the Graph API the project uses as Meta runs it in 2026,
+//! with Meta's shapes, Meta's rules and Meta's error codes, plus faults a test
+//! can turn on. Think stripe-mock. It runs in-process ([`spawn`]) or as the
+//! `meta-sandbox` binary. The routes, control endpoints and knobs are listed
+//! once, in the crate's README.
 //!
 //! ## Layout
 //! - [`config`] / [`knobs`]: what a sandbox starts with and what tests may turn.
-//! - [`state`]: tenants, messages, templates, windows, stats, under one lock.
-//! - [`rules`]: Meta's rules as pure functions (parsing, 24 h window,
-//!   placeholders, template review, rate limits).
+//! - [`clock`]: the one wall clock (shared with the service in local runs);
+//!   [`calendar`] turns it into dates; [`versions`] reads Graph versions on it.
+//! - [`state`]: tenants, users, messages, templates, windows, stats, under one lock.
+//! - [`requests`]: parsing `/messages` bodies (text, template, interactive,
+//!   read receipts; `to` or `recipient`).
+//! - [`send`]: Meta's synchronous rules for a send, in Meta's order;
+//!   [`pricing`] prices what is accepted.
+//! - [`identity`]: users as Meta identifies them in 2026 (wa_id, BSUID,
+//!   username) and the phone-number rules.
+//! - [`rules`]: pure rules (24 h window, placeholders, template review, rate limits).
+//! - [`template_review`] / [`template_events`]: reviews due on the clock, and
+//!   Meta's template status events.
 //! - [`errors`]: Meta's error bodies and HTTP statuses, with sources.
 //! - [`graph_routes`]: `/{version}/...` Graph routes; [`faults`] wraps them.
 //! - [`webhooks`]: payloads, `X-Hub-Signature-256`, delivery with retries.
-//! - [`control_routes`] / [`client`] / [`model`]: `/_sandbox/*` and its typed client.
-//!
-//! ## Graph API (any `v<major>.<minor>` version)
-//! - `POST /{version}/{phone-number-id}/messages` (`text`, `template`)
-//! - `POST|GET /{version}/{waba-id}/message_templates` (`limit`, `after`, `name`, `status`)
-//! - `GET /{version}/{phone-number-id}`
-//!
-//! ## Control endpoints (JSON; never subject to faults)
-//! | endpoint | body / query | answer |
-//! |---|---|---|
-//! | `POST /_sandbox/tenants` | [`model::TenantSpec`] `{phone_number_id, waba_id, access_token, app_secret, webhook_url, display_phone_number?, verified_name?}` | 201 [`model::TenantView`]; registers or replaces |
-//! | `GET /_sandbox/tenants` | | `{"data":[TenantView]}` |
-//! | `POST /_sandbox/tokens` | `{phone_number_id, access_token}` | `{"phone_number_id","rotated":true}`; old token → 190 |
-//! | `POST /_sandbox/inbound` | `{phone_number_id, from, text, timestamp?, profile_name?}` | [`model::InboundResult`] `{message_id, timestamp, webhook:[DeliveryOutcome]}` |
-//! | `GET /_sandbox/messages` | `?phone_number_id=&to=` | `{"data":[MessageRecord]}` in acceptance order |
-//! | `GET /_sandbox/templates` | `?waba_id=` | `{"data":[TemplateRecord]}` |
-//! | `POST /_sandbox/templates/decide` | `{waba_id, name, language, status, reason?, webhook?=true}` | `{template, webhook:[DeliveryOutcome]}` |
-//! | `GET /_sandbox/knobs` / `PUT /_sandbox/knobs` | partial [`Knobs`] object | all knobs |
-//! | `POST /_sandbox/reset` | `{clear_tenants?=false, reset_knobs?=false}` | clears messages, templates, windows, rate state, stats, webhook log; keeps tenants and knobs unless asked |
-//! | `GET /_sandbox/stats` | | [`model::Stats`] |
-//! | `GET /_sandbox/webhooks` | `?field=` | `{"data":[WebhookLogEntry]}` |
-//! | `GET /_sandbox/health` | | `{"ok":true}` |
+//! - [`inbound`]: a CSM's message (text, taps, quoted replies) as Meta posts it.
+//! - [`control_routes`], [`control_users`], [`control_accounts`] / [`client`] /
+//!   [`model`]: `/_sandbox/*` and its typed client.
 
+pub mod calendar;
 pub mod client;
+pub mod clock;
 pub mod config;
+pub mod control_accounts;
 pub mod control_routes;
+pub mod control_users;
 pub mod errors;
 pub mod faults;
 pub mod graph_routes;
+pub mod identity;
+pub mod inbound;
 pub mod knobs;
 pub mod model;
+pub mod pricing;
+pub mod requests;
 pub mod rules;
+pub mod send;
 pub mod state;
+pub mod template_events;
+pub mod template_review;
+pub mod verify_and_save;
+pub mod versions;
 pub mod webhooks;
 
 use std::net::SocketAddr;
@@ -58,14 +63,20 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use client::{ClientError, SandboxClient};
+pub use clock::Clock;
 pub use config::SandboxConfig;
-pub use knobs::{Knobs, MsRange, PairLimit, Progression, WindowErrorMode};
+pub use control_accounts::{AccountEvent, AccountEventResult};
+pub use knobs::{
+    EdgeBody, EdgeFailure, Knobs, MsRange, PairLimit, PricingRules, Progression, TemplateReview,
+    WindowErrorMode,
+};
 pub use model::*;
 use state::{AppState, Shared};
 
 /// The whole app: control routes and Graph routes over one state.
 pub fn app(state: AppState) -> Router {
     control_routes::router()
+        .merge(verify_and_save::router())
         .merge(graph_routes::router(state.clone()))
         .with_state(state)
 }
@@ -76,6 +87,7 @@ pub struct SandboxHandle {
     state: AppState,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
+    reviews: Option<JoinHandle<()>>,
 }
 
 impl SandboxHandle {
@@ -110,6 +122,9 @@ impl SandboxHandle {
 
     async fn stop_now(&mut self, grace: Duration) {
         self.state.closed.store(true, Ordering::Relaxed);
+        if let Some(reviews) = self.reviews.take() {
+            reviews.abort();
+        }
         if let Some(stop) = self.stop.take() {
             let _ignored_if_already_stopped = stop.send(());
         }
@@ -126,6 +141,9 @@ impl Drop for SandboxHandle {
         self.state.closed.store(true, Ordering::Relaxed);
         if let Some(task) = self.task.take() {
             task.abort();
+        }
+        if let Some(reviews) = self.reviews.take() {
+            reviews.abort();
         }
     }
 }
@@ -151,11 +169,13 @@ pub async fn spawn(addr: SocketAddr, config: SandboxConfig) -> std::io::Result<S
             tracing::error!(error = %e, "sandbox server failed");
         }
     });
+    let reviews = tokio::spawn(template_review::review_loop(state.clone()));
     tracing::info!(%addr, "meta sandbox listening");
     Ok(SandboxHandle {
         addr,
         state,
         stop: Some(stop_tx),
         task: Some(task),
+        reviews: Some(reviews),
     })
 }

@@ -22,8 +22,8 @@ struct Args {
     /// Address to listen on.
     #[arg(long, env = "META_SANDBOX_LISTEN", default_value = "127.0.0.1:8788")]
     listen: SocketAddr,
-    /// Graph version reported as current.
-    #[arg(long, default_value = "v23.0")]
+    /// Graph version reported as current (Meta's latest stable by default).
+    #[arg(long, default_value = meta_sandbox::versions::CURRENT_VERSION)]
     graph_version: String,
     /// Delay before a submitted template is approved or rejected.
     #[arg(long, default_value_t = 3000)]
@@ -57,6 +57,7 @@ async fn main() -> std::io::Result<()> {
             ..Knobs::default()
         },
         public_base_url: args.public_base_url,
+        ..SandboxConfig::default()
     };
     let handle = spawn(args.listen, config).await?;
     tracing::info!(base_url = %handle.base_url(), "meta sandbox ready");

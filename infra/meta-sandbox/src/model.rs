@@ -78,6 +78,48 @@ pub struct SentTemplate {
     pub name: String,
     pub language: String,
     pub parameters: Vec<String>,
+    /// The template's category (UTILITY, MARKETING, AUTHENTICATION).
+    #[serde(default)]
+    pub category: String,
+    /// Quick-reply payloads sent, by button index.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quick_replies: Vec<SentQuickReply>,
+}
+
+/// One quick-reply button parameter of a template send.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SentQuickReply {
+    pub index: usize,
+    pub payload: String,
+    /// The button's text in the template.
+    pub text: String,
+}
+
+/// An interactive reply-button message's content as recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SentButtons {
+    pub body: String,
+    /// `(id, title)` of each reply button, in order.
+    pub buttons: Vec<SentButton>,
+}
+
+/// One reply button.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SentButton {
+    pub id: String,
+    pub title: String,
+}
+
+/// The `pricing` object Meta puts in a message's status webhooks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pricing {
+    pub billable: bool,
+    pub pricing_model: String,
+    /// marketing, utility, authentication, service, ...
+    pub category: String,
+    /// regular, free_customer_service or free_entry_point.
+    #[serde(rename = "type")]
+    pub pricing_type: String,
 }
 
 /// One accepted `POST /messages`, in acceptance order.
@@ -104,6 +146,27 @@ pub struct MessageRecord {
     /// The code of the async `failed` status sent instead of sent/delivered/read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_with: Option<i64>,
+    /// `recipient` as the caller sent it, when the send used a BSUID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<String>,
+    /// The user's BSUID, when the sandbox knows the user (see `POST /_sandbox/users`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// `type: interactive` reply buttons.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interactive: Option<SentButtons>,
+    /// `context.message_id` of the send, when it replies to a message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
+    /// The pricing its status webhooks carry (none for a failed send).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pricing: Option<Pricing>,
+    /// The Graph version that served the send (decides the `conversation` object).
+    #[serde(default)]
+    pub graph_version: String,
+    /// The edge failure the caller saw instead of the 200 (`edge_failure_rate`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edge_failure: Option<u16>,
 }
 
 /// A message template as the sandbox holds it.
@@ -114,22 +177,42 @@ pub struct TemplateRecord {
     pub name: String,
     pub language: String,
     pub category: String,
-    /// PENDING, APPROVED, REJECTED, PAUSED or DISABLED.
+    /// PENDING, APPROVED, REJECTED, PAUSED, DISABLED, IN_APPEAL, ARCHIVED,
+    /// PENDING_DELETION, DELETED or LIMIT_EXCEEDED (see [`crate::template_events`]).
     pub status: String,
     pub components: Value,
     /// `NONE` unless rejected/paused.
     pub reason: String,
     /// Number of `{{n}}` placeholders in the BODY.
     pub body_placeholders: usize,
+    /// When it was submitted (unix ms on the sandbox's clock).
+    #[serde(default)]
+    pub submitted_at: i64,
+    /// When its status last changed by review or decision (unix ms), if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_at: Option<i64>,
+    /// The last `message_template_status_update` event (may differ from `status`: FLAGGED leaves it APPROVED).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_event: Option<String>,
+    /// Pauses so far (Meta: 3 h, then 6 h, then disabled).
+    #[serde(default)]
+    pub pause_count: u32,
+    /// When the current pause ends (unix ms on the sandbox's clock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused_until: Option<i64>,
 }
 
-/// `POST /_sandbox/templates/decide`.
+/// `POST /_sandbox/templates/decide`: Meta's `event` for one template.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TemplateDecision {
     pub waba_id: String,
     pub name: String,
     pub language: String,
+    /// The event: APPROVED, REJECTED, PENDING, PAUSED, DISABLED, FLAGGED,
+    /// REINSTATED, IN_APPEAL, ARCHIVED, UNARCHIVED, PENDING_DELETION, DELETED,
+    /// LOCKED, UNLOCKED or LIMIT_EXCEEDED.
     pub status: String,
+    /// Meta's reason (NONE, INVALID_FORMAT, PROMOTIONAL, ...); default NONE.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// Send the `message_template_status_update` webhook (default true).
@@ -137,11 +220,30 @@ pub struct TemplateDecision {
     pub webhook: Option<bool>,
 }
 
+/// Optional parts of a decision, sent beside [`TemplateDecision`]'s fields in
+/// the same JSON body; the sandbox fills Meta-shaped defaults where Meta
+/// always sends them (pauses, INVALID_FORMAT rejections, disables).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DecisionExtras {
+    /// `{title, description}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other_info: Option<Value>,
+    /// `{reason, recommendation}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejection_info: Option<Value>,
+    /// Unix seconds for `disable_info.disable_date` (DISABLED, FLAGGED).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disable_date: Option<i64>,
+}
+
 /// The answer to a decision.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DecisionResult {
     pub template: TemplateRecord,
     pub webhook: Vec<DeliveryOutcome>,
+    /// The webhook's `value` as sent (or as it would have been, with `webhook: false`).
+    #[serde(default)]
+    pub value: Value,
 }
 
 /// `POST /_sandbox/reset`.
@@ -182,6 +284,14 @@ pub struct Stats {
     pub rejections_by_code: BTreeMap<String, u64>,
     pub per_phone_number: BTreeMap<String, PhoneStats>,
     pub webhooks: WebhookStats,
+    /// Accepted sends answered by an edge failure (`edge_failure_rate`).
+    #[serde(default)]
+    pub edge_failures: u64,
+    /// Delivered messages by phone number id, pricing category and pricing
+    /// type (`regular` = billed): what a cost ledger fed by the status
+    /// webhooks must count, each message once.
+    #[serde(default)]
+    pub pricing: BTreeMap<String, BTreeMap<String, BTreeMap<String, u64>>>,
 }
 
 /// One webhook POST in `GET /_sandbox/webhooks`.
@@ -202,4 +312,176 @@ pub struct WebhookLogEntry {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DataList<T> {
     pub data: Vec<T>,
+}
+
+/// `POST /_sandbox/users`: one WhatsApp user as Meta knows them in 2026.
+///
+/// Registering a user is how a test gets Meta's identity behaviours:
+/// a `wa_id` that is not the digits of the number sent to (Mexico `521…`,
+/// Argentina `549…`, Brazil with or without the ninth digit), a
+/// business-scoped user ID and parent BSUID, a username (which hides the
+/// phone number in webhooks unless Meta's phone-number rules allow it), and
+/// the per-user conditions behind errors 131049, 131050, 130472 and 137000.
+/// Unregistered numbers behave as before: `wa_id` = the digits sent to.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UserSpec {
+    /// The number a business sends to (digits, `+` allowed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<String>,
+    /// The `wa_id` Meta reports for it, when it differs from the digits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wa_id: Option<String>,
+    /// BSUID: `CC.` and up to 128 alphanumerics.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// Parent BSUID: `CC.ENT.` and up to 128 alphanumerics.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_user_id: Option<String>,
+    /// `@handle`; a user with a username has no `from`/`wa_id` in webhooks
+    /// unless Meta's phone-number rules show it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// `contacts[].profile.name` (default "Sandbox User").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile_name: Option<String>,
+    /// The user's identity key hash; a send whose `recipient_identity_key_hash` differs is 137000.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity_key_hash: Option<String>,
+    /// Meta's per-user marketing limit is reached: marketing templates fail with 131049.
+    pub marketing_limited: bool,
+    /// The user stopped marketing messages from the business: marketing templates fail with 131050.
+    pub stopped_marketing: bool,
+    /// The user is in Meta's marketing message experiment: marketing templates
+    /// outside a customer service window fail with 130472.
+    pub in_experiment: bool,
+}
+
+/// A registered user: the spec, normalised (digits), with the sandbox's key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserView {
+    /// The sandbox's handle for the user (stable across id changes).
+    pub key: String,
+    #[serde(flatten)]
+    pub spec: UserSpec,
+}
+
+/// `POST /_sandbox/users/change_id`: the user changes phone number, so Meta
+/// gives them a new BSUID (and parent BSUID).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UserIdChange {
+    /// The business number whose webhook reports it.
+    pub phone_number_id: String,
+    /// Any of the user's ids: number, wa_id, BSUID or parent BSUID.
+    pub user: String,
+    /// The new BSUID; default: the country code and fresh digits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_user_id: Option<String>,
+    /// The new parent BSUID, when the user has one; default: fresh digits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_parent_user_id: Option<String>,
+    /// Send the `user_id_update` webhook (default true).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id_update: Option<bool>,
+    /// Send the `user_changed_user_id` system message (default true).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system_message: Option<bool>,
+}
+
+/// The answer to an id change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserIdChangeResult {
+    pub user: UserView,
+    pub previous_user_id: Option<String>,
+    pub webhook: Vec<DeliveryOutcome>,
+}
+
+/// `POST /_sandbox/accounts`: WhatsApp Business Account conditions. Fields
+/// left out keep their value.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AccountSpec {
+    pub waba_id: String,
+    /// A payment problem: every send of the WABA fails with 131042 until cleared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment_issue: Option<bool>,
+    /// Marketing templates must go through the Marketing Messages API: on `/messages` they are 131063.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub marketing_messages_api_only: Option<bool>,
+    /// Meta's contact book (on by default): a phone number once used stays in webhooks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contact_book: Option<bool>,
+}
+
+/// A WABA's conditions as they stand.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccountView {
+    pub waba_id: String,
+    pub payment_issue: bool,
+    pub marketing_messages_api_only: bool,
+    pub contact_book: bool,
+}
+
+/// One read receipt a business sent (`status: read`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReadRecord {
+    pub phone_number_id: String,
+    pub message_id: String,
+    pub typing_indicator: bool,
+    /// Unix ms on the sandbox's clock.
+    pub at: i64,
+}
+
+/// `context` of an inbound message: the business message it answers.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InboundContext {
+    /// The wamid answered.
+    pub id: String,
+    /// The business's number; default: the tenant's display number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+}
+
+/// `POST /_sandbox/inbound` in full: [`InboundRequest`]'s fields, plus the
+/// message types a CSM answers with and the identity of a registered user.
+///
+/// - `type: "text"` (default) with `text`, optionally quoting (`context`);
+/// - `type: "button"` with `button: {payload, text}`: a template quick-reply tap;
+/// - `type: "interactive"` with `interactive: {type: "button_reply", button_reply: {id, title}}`
+///   or `{type: "list_reply", list_reply: {id, title, description?}}`.
+///
+/// `from` is a phone number or the BSUID of a registered user.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InboundMessage {
+    pub phone_number_id: String,
+    pub from: String,
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub button: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interactive: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<InboundContext>,
+    /// Unix seconds; defaults to now on the sandbox's clock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_name: Option<String>,
+}
+
+impl From<&InboundRequest> for InboundMessage {
+    fn from(r: &InboundRequest) -> Self {
+        InboundMessage {
+            phone_number_id: r.phone_number_id.clone(),
+            from: r.from.clone(),
+            text: Some(r.text.clone()),
+            timestamp: r.timestamp,
+            profile_name: r.profile_name.clone(),
+            ..InboundMessage::default()
+        }
+    }
 }

@@ -1,5 +1,6 @@
-//! Meta's rules as pure functions: request parsing, the 24 h window,
-//! template placeholders and review, and the two rate limits.
+//! Meta's rules as pure functions: the 24 h window, template placeholders
+//! and review, and the two rate limits (request parsing is in
+//! [`crate::requests`], re-exported here).
 //!
 //! Nothing here touches the network or the store, so each rule is unit-tested
 //! beside its code; `graph_routes` strings them together in Meta's order.
@@ -16,178 +17,8 @@ use crate::knobs::PairLimit;
 /// 24 hours of the user's last message to the business (error 131047 after).
 pub const SERVICE_WINDOW_SECS: i64 = 24 * 60 * 60;
 
-/// What a send request asks for, once parsed.
-#[derive(Debug, Clone, PartialEq)]
-pub enum SendKind {
-    Text {
-        body: String,
-        preview_url: bool,
-    },
-    Template {
-        name: String,
-        language: String,
-        body_params: Vec<String>,
-    },
-}
-
-/// A validated `POST /{Phone-Number-ID}/messages` body.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SendRequest {
-    /// `to` exactly as the caller sent it (Meta echoes it as `contacts[].input`).
-    pub to: String,
-    /// The digits of `to`: the recipient's `wa_id`.
-    pub wa_id: String,
-    pub kind: SendKind,
-    pub biz_opaque_callback_data: Option<String>,
-}
-
-fn str_field<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
-    v.get(key).and_then(Value::as_str)
-}
-
-/// The digits of a phone number, or `None` if it is not one (7..=15 digits, E.164).
-pub fn wa_id_of(to: &str) -> Option<String> {
-    let trimmed = to.trim();
-    let rest = trimmed.strip_prefix('+').unwrap_or(trimmed);
-    let digits: String = rest
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '-' | '(' | ')'))
-        .collect();
-    if (7..=15).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit()) {
-        Some(digits)
-    } else {
-        None
-    }
-}
-
-/// Parses a send body; any shape error is Meta's 100 "Invalid parameter".
-///
-/// The sandbox supports the two types this project sends, `text` and
-/// `template`; any other `type` is refused with 100 as an unknown type would be.
-pub fn parse_send(body: &Value) -> Result<SendRequest, MetaError> {
-    if !body.is_object() {
-        return Err(MetaError::invalid_parameter(
-            "Request body must be a JSON object.",
-        ));
-    }
-    match str_field(body, "messaging_product") {
-        Some("whatsapp") => {}
-        _ => {
-            return Err(MetaError::invalid_parameter(
-                "The parameter messaging_product is required and must be \"whatsapp\".",
-            ))
-        }
-    }
-    if let Some(rt) = body.get("recipient_type") {
-        if rt.as_str() != Some("individual") {
-            return Err(MetaError::invalid_parameter(
-                "Param recipient_type must be \"individual\".",
-            ));
-        }
-    }
-    let to = str_field(body, "to")
-        .ok_or_else(|| MetaError::invalid_parameter("The parameter to is required."))?;
-    let wa_id = wa_id_of(to).ok_or_else(|| {
-        MetaError::invalid_parameter(format!(
-            "Param to must be a valid phone number, got '{to}'."
-        ))
-    })?;
-    let biz_opaque_callback_data = match body.get("biz_opaque_callback_data") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if s.len() <= 512 => Some(s.clone()),
-        Some(_) => {
-            return Err(MetaError::invalid_parameter(
-                "Param biz_opaque_callback_data must be a string of at most 512 characters.",
-            ))
-        }
-    };
-    let kind = match str_field(body, "type").unwrap_or("text") {
-        "text" => parse_text(body)?,
-        "template" => parse_template(body)?,
-        other => {
-            return Err(MetaError::invalid_parameter(format!(
-                "Param type must be one of {{text, template}} in the sandbox, got '{other}'."
-            )))
-        }
-    };
-    Ok(SendRequest {
-        to: to.to_string(),
-        wa_id,
-        kind,
-        biz_opaque_callback_data,
-    })
-}
-
-fn parse_text(body: &Value) -> Result<SendKind, MetaError> {
-    let text = body
-        .get("text")
-        .ok_or_else(|| MetaError::invalid_parameter("The parameter text is required."))?;
-    let b = str_field(text, "body")
-        .filter(|b| !b.trim().is_empty())
-        .ok_or_else(|| MetaError::invalid_parameter("The parameter text['body'] is required."))?;
-    if b.chars().count() > 4096 {
-        return Err(MetaError::invalid_parameter(
-            "Param text['body'] must be at most 4096 characters.",
-        ));
-    }
-    let preview_url = text
-        .get("preview_url")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    Ok(SendKind::Text {
-        body: b.to_string(),
-        preview_url,
-    })
-}
-
-fn parse_template(body: &Value) -> Result<SendKind, MetaError> {
-    let t = body
-        .get("template")
-        .ok_or_else(|| MetaError::invalid_parameter("The parameter template is required."))?;
-    let name = str_field(t, "name").ok_or_else(|| {
-        MetaError::invalid_parameter("The parameter template['name'] is required.")
-    })?;
-    let language = t
-        .get("language")
-        .and_then(|l| str_field(l, "code"))
-        .ok_or_else(|| {
-            MetaError::invalid_parameter("The parameter template['language']['code'] is required.")
-        })?;
-    let mut body_params = Vec::new();
-    if let Some(components) = t.get("components") {
-        let list = components.as_array().ok_or_else(|| {
-            MetaError::invalid_parameter("Param template['components'] must be an array.")
-        })?;
-        for c in list {
-            if str_field(c, "type").map(str::to_ascii_lowercase).as_deref() != Some("body") {
-                continue;
-            }
-            for p in c
-                .get("parameters")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                match (str_field(p, "type"), str_field(p, "text")) {
-                    (Some("text"), Some(text)) => body_params.push(text.to_string()),
-                    (Some("text"), None) => return Err(MetaError::invalid_parameter(
-                        "Param template['components'][body]['parameters'][]['text'] is required.",
-                    )),
-                    // currency/date_time etc. also fill a placeholder.
-                    (Some(_), _) => body_params.push(p.to_string()),
-                    (None, _) => return Err(MetaError::invalid_parameter(
-                        "Param template['components'][body]['parameters'][]['type'] is required.",
-                    )),
-                }
-            }
-        }
-    }
-    Ok(SendKind::Template {
-        name: name.to_string(),
-        language: language.to_string(),
-        body_params,
-    })
-}
+use crate::requests::str_field;
+pub use crate::requests::{parse_send, wa_id_of, SendKind, SendRequest};
 
 /// The number of distinct `{{n}}` placeholders in a template body.
 pub fn placeholder_count(text: &str) -> usize {
@@ -368,26 +199,6 @@ impl PairBucket {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn given_a_text_send_when_parsed_then_to_is_kept_and_wa_id_is_digits() {
-        let r = parse_send(&json!({"messaging_product":"whatsapp","to":"+919876543210","type":"text","text":{"body":"hi"}}))
-            .expect("valid");
-        assert_eq!(r.to, "+919876543210");
-        assert_eq!(r.wa_id, "919876543210");
-    }
-
-    #[test]
-    fn missing_to_wrong_product_and_unknown_type_are_100() {
-        for bad in [
-            json!({"messaging_product":"whatsapp","type":"text","text":{"body":"x"}}),
-            json!({"messaging_product":"sms","to":"+14155550100","type":"text","text":{"body":"x"}}),
-            json!({"messaging_product":"whatsapp","to":"+14155550100","type":"hologram"}),
-        ] {
-            assert_eq!(parse_send(&bad).map_err(|e| e.code), Err(100));
-        }
-    }
 
     #[test]
     fn placeholders_are_counted_once_each() {

@@ -4,17 +4,20 @@
 //! One lock keeps the rules atomic (a cap check and the acceptance it allows
 //! cannot interleave with another request's). Nothing awaits while holding it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
 use crate::config::SandboxConfig;
+use crate::identity::User;
 use crate::knobs::Knobs;
-use crate::model::{MessageRecord, Stats, TemplateRecord, TenantSpec, TenantView, WebhookLogEntry};
+use crate::model::{
+    AccountView, MessageRecord, ReadRecord, Stats, TemplateRecord, TenantSpec, TenantView,
+    WebhookLogEntry,
+};
 use crate::rules::{PairBucket, RollingSecond};
 
 /// A registered business phone number.
@@ -61,8 +64,26 @@ pub struct Store {
     pub tenants: HashMap<String, Tenant>,
     pub messages: Vec<MessageRecord>,
     pub templates: Vec<TemplateRecord>,
-    /// (phone_number_id, wa_id) -> unix seconds of the last inbound message.
+    /// (phone_number_id, window key) -> unix seconds of the last inbound
+    /// message; the key is the user's ([`crate::identity::window_key`]).
     pub last_inbound: HashMap<(String, String), i64>,
+    /// Inbound message ids by the phone number that received them (read receipts).
+    pub inbound_ids: HashMap<String, String>,
+    /// Registered users ([`crate::identity`]).
+    pub users: Vec<User>,
+    pub next_user: u64,
+    /// WABA conditions (payment issue, contact book, ...); absent = defaults.
+    pub accounts: HashMap<String, AccountView>,
+    /// (phone_number_id, user key) -> unix ms of the last phone-number interaction.
+    pub phone_contacts: HashMap<(String, String), i64>,
+    /// (waba_id, user key) pairs in Meta's contact book.
+    pub contact_book: HashSet<(String, String)>,
+    /// Read receipts the businesses sent.
+    pub reads: Vec<ReadRecord>,
+    /// (phone_number_id, year, month) -> service messages priced so far.
+    pub service_messages: HashMap<(String, i64, u32), u64>,
+    /// Templates awaiting the automatic review: (template id, due at, unix ms on the clock).
+    pub reviews_due: Vec<(String, i64)>,
     pub throughput: HashMap<String, RollingSecond>,
     pub pairs: HashMap<(String, String), PairBucket>,
     pub stats: Stats,
@@ -79,6 +100,15 @@ impl Store {
             messages: Vec::new(),
             templates: Vec::new(),
             last_inbound: HashMap::new(),
+            inbound_ids: HashMap::new(),
+            users: Vec::new(),
+            next_user: 0,
+            accounts: HashMap::new(),
+            phone_contacts: HashMap::new(),
+            contact_book: HashSet::new(),
+            reads: Vec::new(),
+            service_messages: HashMap::new(),
+            reviews_due: Vec::new(),
             throughput: HashMap::new(),
             pairs: HashMap::new(),
             stats: Stats::default(),
@@ -114,6 +144,19 @@ impl Store {
             .collect();
         v.sort_by(|a, b| a.spec.phone_number_id.cmp(&b.spec.phone_number_id));
         v
+    }
+
+    /// A WABA's conditions (defaults when never set).
+    pub fn account(&self, waba_id: &str) -> AccountView {
+        self.accounts
+            .get(waba_id)
+            .cloned()
+            .unwrap_or_else(|| AccountView {
+                waba_id: waba_id.to_string(),
+                payment_issue: false,
+                marketing_messages_api_only: false,
+                contact_book: true,
+            })
     }
 
     pub fn token_known(&self, token: &str) -> bool {
@@ -152,23 +195,19 @@ impl Shared {
         }
     }
 
+    /// Unix milliseconds on the sandbox's clock (see [`crate::clock`]).
+    pub fn now_ms(&self) -> i64 {
+        self.config.clock.now_ms()
+    }
+
+    /// Unix seconds on the sandbox's clock.
+    pub fn now_s(&self) -> i64 {
+        self.config.clock.now_s()
+    }
+
     /// The store; a poisoned lock is taken over (the data is still consistent
     /// enough for a test double).
     pub fn lock(&self) -> MutexGuard<'_, Store> {
         self.store.lock().unwrap_or_else(|p| p.into_inner())
     }
-}
-
-pub fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
-pub fn now_unix_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }

@@ -19,9 +19,12 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 
 use crate::errors::MetaError;
+use crate::identity::{self, User};
 use crate::knobs::{MsRange, Progression};
 use crate::model::{DeliveryOutcome, MessageRecord, TemplateRecord, WebhookLogEntry};
-use crate::state::{now_unix, AppState, Tenant};
+use crate::state::{AppState, Tenant};
+use crate::template_events::{self, StatusUpdate};
+use crate::versions;
 
 /// `sha256=<hex>` of `body` under `secret`, as in Meta's `X-Hub-Signature-256`.
 pub fn sign(secret: &str, body: &[u8]) -> String {
@@ -51,33 +54,70 @@ fn metadata(tenant: &Tenant) -> Value {
     })
 }
 
-/// One status webhook (`sent`, `delivered`, `read` or `failed`).
+/// Who a message went to, when the sandbox knows the user: status webhooks
+/// then carry Meta's 2026 identity fields.
+#[derive(Debug, Clone)]
+pub struct StatusIdentity {
+    pub user: User,
+    /// Whether Meta's phone-number rules let the webhook show the phone.
+    pub phone_shown: bool,
+}
+
+/// One status webhook (`sent`, `delivered`, `read` or `failed`), stamped
+/// `now_s` (unix seconds on the sandbox's clock).
+///
+/// Identity (Meta's BSUID document, "Status messages webhooks"): for a known
+/// user, `sent`/`delivered`/`read` carry a `contacts` block (`profile.name`,
+/// `username` from `delivered` on, `wa_id` when shown, `user_id`,
+/// `parent_user_id`) and the status carries `recipient_user_id` (and
+/// `recipient_parent_user_id`); `failed` has no `contacts`, and no
+/// `recipient_user_id` when the message went to a phone number.
+/// `recipient_id` is the phone, present when sent to a phone number or when
+/// Meta may show it. `pricing` goes with `sent` and `delivered`; the
+/// `conversation` object only for Graph versions before v24.
 pub fn status_payload(
     tenant: &Tenant,
     msg: &MessageRecord,
     status: &str,
     error: Option<&MetaError>,
+    now_s: i64,
+    who: Option<&StatusIdentity>,
 ) -> Value {
+    let to_phone = msg.recipient.is_none();
+    let show_phone = to_phone || who.is_some_and(|w| w.phone_shown);
+    let failed = status == "failed";
     let mut st = json!({
         "id": msg.wamid,
         "status": status,
-        "timestamp": now_unix().to_string(),
-        "recipient_id": msg.wa_id,
+        "timestamp": now_s.to_string(),
     });
-    let category = if msg.kind == "template" {
-        "utility"
-    } else {
-        "service"
-    };
-    // Meta sends conversation and pricing with sent and delivered, not with read.
-    if matches!(status, "sent" | "delivered") {
-        let conv_id = hex::encode(&msg.wamid.as_bytes()[msg.wamid.len().saturating_sub(16)..]);
-        let mut conversation = json!({"id": conv_id, "origin": {"type": category}});
-        if status == "sent" {
-            conversation["expiration_timestamp"] = json!((now_unix() + 24 * 3600).to_string());
+    if show_phone && !msg.wa_id.is_empty() {
+        st["recipient_id"] = json!(msg.wa_id);
+    }
+    let user = who.map(|w| &w.user);
+    if !(failed && to_phone) {
+        if let Some(u) = user.and_then(|u| u.spec.user_id.as_ref()) {
+            st["recipient_user_id"] = json!(u);
         }
-        st["conversation"] = conversation;
-        st["pricing"] = json!({"billable": true, "pricing_model": "PMP", "category": category});
+        if let Some(p) = user.and_then(|u| u.spec.parent_user_id.as_ref()) {
+            st["recipient_parent_user_id"] = json!(p);
+        }
+    }
+    if matches!(status, "sent" | "delivered") {
+        if let Some(p) = &msg.pricing {
+            if versions::major_of(&msg.graph_version)
+                .is_some_and(|m| m < versions::NO_CONVERSATION_FROM_MAJOR)
+            {
+                let conv_id =
+                    hex::encode(&msg.wamid.as_bytes()[msg.wamid.len().saturating_sub(16)..]);
+                let mut conversation = json!({"id": conv_id, "origin": {"type": p.category}});
+                if status == "sent" {
+                    conversation["expiration_timestamp"] = json!((now_s + 24 * 3600).to_string());
+                }
+                st["conversation"] = conversation;
+            }
+            st["pricing"] = json!(p);
+        }
     }
     if let Some(e) = error {
         st["errors"] = json!([e.webhook_error()]);
@@ -85,60 +125,69 @@ pub fn status_payload(
     if let Some(cb) = &msg.biz_opaque_callback_data {
         st["biz_opaque_callback_data"] = json!(cb);
     }
-    envelope(
-        &tenant.spec.waba_id,
-        "messages",
-        json!({"messaging_product": "whatsapp", "metadata": metadata(tenant), "statuses": [st]}),
-    )
+    let mut value =
+        json!({"messaging_product": "whatsapp", "metadata": metadata(tenant), "statuses": [st]});
+    if let Some(u) = user.filter(|u| !failed && u.spec.user_id.is_some()) {
+        value["contacts"] = json!([identity::contact(u, show_phone, status != "sent")]);
+    }
+    envelope(&tenant.spec.waba_id, "messages", value)
 }
 
-/// An inbound text message webhook.
-pub fn inbound_payload(
-    tenant: &Tenant,
-    from: &str,
-    name: &str,
-    id: &str,
-    ts: i64,
-    text: &str,
-) -> Value {
+/// An inbound `messages` webhook: `contacts` and one message object, as
+/// built by [`crate::inbound`].
+pub fn inbound_payload(tenant: &Tenant, contact: Value, message: Value) -> Value {
     envelope(
         &tenant.spec.waba_id,
         "messages",
         json!({
             "messaging_product": "whatsapp",
             "metadata": metadata(tenant),
-            "contacts": [{"profile": {"name": name}, "wa_id": from}],
-            "messages": [{
-                "from": from,
-                "id": id,
-                "timestamp": ts.to_string(),
-                "type": "text",
-                "text": {"body": text}
-            }]
+            "contacts": [contact],
+            "messages": [message]
         }),
     )
 }
 
+/// A `messages` webhook of one system message (no `contacts`: Meta's system
+/// messages reference says they carry none).
+pub fn system_payload(tenant: &Tenant, message: Value) -> Value {
+    envelope(
+        &tenant.spec.waba_id,
+        "messages",
+        json!({
+            "messaging_product": "whatsapp",
+            "metadata": metadata(tenant),
+            "messages": [message]
+        }),
+    )
+}
+
+/// A webhook of `field` for `tenant` whose value has Meta's `metadata`
+/// (`user_id_update`).
+pub fn phone_payload(tenant: &Tenant, field: &str, mut value: Value) -> Value {
+    value["messaging_product"] = json!("whatsapp");
+    value["metadata"] = metadata(tenant);
+    envelope(&tenant.spec.waba_id, field, value)
+}
+
+/// An account-level webhook (`phone_number_quality_update`,
+/// `business_capability_update`, `account_update`): the value as given, the
+/// entry stamped with `time`.
+pub fn account_payload(waba_id: &str, field: &str, value: Value, now_s: i64) -> Value {
+    let mut body = envelope(waba_id, field, value);
+    body["entry"][0]["time"] = json!(now_s);
+    body
+}
+
 /// A `message_template_status_update` webhook, as Meta's
-/// `template_status_approved` example (with `time` on the entry).
-pub fn template_status_payload(t: &TemplateRecord) -> Value {
-    let id_num: Value =
-        t.id.parse::<u64>()
-            .map(Value::from)
-            .unwrap_or_else(|_| json!(t.id));
+/// `template_status_approved` example (with `time` on the entry, `now_s`).
+pub fn template_status_payload(t: &TemplateRecord, update: &StatusUpdate, now_s: i64) -> Value {
     let mut body = envelope(
         &t.waba_id,
         "message_template_status_update",
-        json!({
-            "event": t.status,
-            "message_template_id": id_num,
-            "message_template_name": t.name,
-            "message_template_language": t.language,
-            "reason": t.reason,
-            "message_template_category": t.category,
-        }),
+        template_events::webhook_value(t, update),
     );
-    body["entry"][0]["time"] = json!(now_unix());
+    body["entry"][0]["time"] = json!(now_s);
     body
 }
 
@@ -252,12 +301,14 @@ async fn deliver_once(
 
 /// Sends an accepted message's status webhooks in a background task, in
 /// progression order (or shuffled under `webhook_reorder`), or a single
-/// `failed` status carrying `error`.
+/// `failed` status carrying `error`. A `delivered` status counts the
+/// message's pricing in the stats (once, whatever the webhook's fate).
 pub fn spawn_statuses(
     state: AppState,
     tenant: Tenant,
     msg: MessageRecord,
     error: Option<MetaError>,
+    who: Option<StatusIdentity>,
 ) {
     tokio::spawn(async move {
         let (statuses, reorder, delay) = {
@@ -288,7 +339,28 @@ pub fn spawn_statuses(
             if !d.is_zero() {
                 tokio::time::sleep(d).await;
             }
-            let body = status_payload(&tenant, &msg, name, error.as_ref());
+            if name == "delivered" {
+                if let Some(p) = &msg.pricing {
+                    *state
+                        .lock()
+                        .stats
+                        .pricing
+                        .entry(msg.phone_number_id.clone())
+                        .or_default()
+                        .entry(p.category.clone())
+                        .or_default()
+                        .entry(p.pricing_type.clone())
+                        .or_default() += 1;
+                }
+            }
+            let body = status_payload(
+                &tenant,
+                &msg,
+                name,
+                error.as_ref(),
+                state.now_s(),
+                who.as_ref(),
+            );
             deliver(
                 &state,
                 &tenant.spec.webhook_url,
@@ -301,9 +373,18 @@ pub fn spawn_statuses(
 }
 
 /// Sends a template status webhook to each distinct webhook of the WABA's tenants.
-pub async fn send_template_status(state: &AppState, t: &TemplateRecord) -> Vec<DeliveryOutcome> {
-    let tenants = state.lock().tenants_of_waba(&t.waba_id);
-    let body = template_status_payload(t);
+pub async fn send_template_status(
+    state: &AppState,
+    t: &TemplateRecord,
+    update: &StatusUpdate,
+) -> Vec<DeliveryOutcome> {
+    let body = template_status_payload(t, update, state.now_s());
+    send_to_waba(state, &t.waba_id, &body).await
+}
+
+/// Posts `body` once to each distinct webhook (URL and secret) of the WABA's tenants.
+pub async fn send_to_waba(state: &AppState, waba_id: &str, body: &Value) -> Vec<DeliveryOutcome> {
+    let tenants = state.lock().tenants_of_waba(waba_id);
     let mut seen = Vec::new();
     let mut outcomes = Vec::new();
     for tenant in tenants {
@@ -314,7 +395,7 @@ pub async fn send_template_status(state: &AppState, t: &TemplateRecord) -> Vec<D
         if seen.contains(&key) {
             continue;
         }
-        outcomes.push(deliver(state, &key.0, &key.1, &body).await);
+        outcomes.push(deliver(state, &key.0, &key.1, body).await);
         seen.push(key);
     }
     outcomes

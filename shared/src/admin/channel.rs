@@ -7,10 +7,26 @@
 //!    (`GET /{v}/{phone-number-id}`); a refusal is answered 422 with Meta's
 //!    reason and nothing is written;
 //! 3. refuse (409) ids or a verify token another tenant already owns;
-//! 4. write the secret (create, or a new version: rotation), then the
-//!    configuration and its aliases in one transaction, removing aliases the
-//!    tenant gave up. The secret goes first so the configuration never
-//!    names a secret without the new values.
+//! 4. stage the new values as pending versions of the tenant's two secrets
+//!    ([`crate::secrets::SecretStore::stage`]): nothing reads them yet;
+//! 5. write the configuration and its aliases in one transaction, removing
+//!    aliases the tenant gave up;
+//! 6. only then promote the staged versions to `AWSCURRENT`
+//!    ([`crate::secrets::SecretStore::promote`]).
+//!
+//! Why staged rather than written then undone: a transaction refused at
+//! step 5 (an alias another tenant claimed between step 3 and step 5: 409,
+//! or DynamoDB failing: 502) leaves the old secret current, so the webhook
+//! handshake still answers with the old verify token and signatures still
+//! check against the old app secret; no reader ever saw the new values,
+//! while an undo would leave a window in which a function could read and
+//! cache them for `SECRET_CACHE_TTL_SECS`, and an undo can fail too. If
+//! the promotion itself fails after the commit, the answer is 502 and the
+//! same PUT, repeated, finishes it: its ids are the tenant's own by then.
+//!
+//! The status (`GET`) also says whether the tenant's sends are held
+//! (`sends_held`: Meta refuses them for a payment issue, 131042; see
+//! [`crate::sender`]).
 //!
 //! Running functions pick the new values up within `SECRET_CACHE_TTL_SECS`
 //! (secrets) and `TENANT_CACHE_TTL_SECS` (ids); a sender that meets a 190
@@ -23,7 +39,9 @@ use tracing::info;
 use super::{configured, input, AdminError, AdminResponse};
 use crate::ids::TenantId;
 use crate::startup::App;
-use crate::store::{verify_token_digest, AliasKind, StoreError, TenantRecord, DLQ_RETENTION_DAYS};
+use crate::store::{
+    verify_token_digest, AliasKind, SendHold, StoreError, TenantRecord, DLQ_RETENTION_DAYS,
+};
 
 /// `PUT`: validate, check with Meta, store.
 pub async fn put(app: &App, tenant: &TenantId, body: &[u8]) -> Result<AdminResponse, AdminError> {
@@ -58,10 +76,9 @@ pub async fn put(app: &App, tenant: &TenantId, body: &[u8]) -> Result<AdminRespo
         Some(p) => stale_aliases(app, p).await,
         None => Vec::new(),
     };
-    let secret_id = app
-        .directory
-        .secret_store()
-        .put(
+    let secrets = app.directory.secret_store();
+    let staged = secrets
+        .stage(
             tenant,
             &input.secrets,
             app.config.tenant_secret_kms_key_id.as_deref(),
@@ -71,7 +88,7 @@ pub async fn put(app: &App, tenant: &TenantId, body: &[u8]) -> Result<AdminRespo
         tenant_id: tenant.clone(),
         phone_number_id: input.phone_number_id,
         waba_id: input.waba_id,
-        secret_id,
+        secret_id: staged.base.clone(),
         display_phone_number: info.display_phone_number,
         verified_name: info.verified_name,
         updated_at: app.clock.now(),
@@ -81,6 +98,7 @@ pub async fn put(app: &App, tenant: &TenantId, body: &[u8]) -> Result<AdminRespo
         Err(StoreError::AliasTaken { .. }) => return Err(AdminError::AliasTaken),
         Err(e) => return Err(e.into()),
     }
+    secrets.promote(&staged).await?;
     app.directory.invalidate(tenant);
     info!(
         phone_number_id = %rec.phone_number_id,
@@ -114,7 +132,7 @@ async fn stale_aliases(app: &App, previous: &TenantRecord) -> Vec<(AliasKind, St
     match app
         .directory
         .secret_store()
-        .fetch(&previous.secret_id)
+        .fetch_webhook(&previous.secret_id)
         .await
     {
         Ok(old) => stale.push((
@@ -130,25 +148,16 @@ async fn stale_aliases(app: &App, previous: &TenantRecord) -> Vec<(AliasKind, St
     stale
 }
 
-/// `GET`: what the backend shows on the channel settings page.
+/// `GET`: what the backend shows on the channel settings page (and `fwa
+/// status`): ids, templates, the last webhook, parked alerts, the roster,
+/// and how many alerts wait for a template's approval (`waiting_alerts`).
 pub async fn status(app: &App, tenant: &TenantId) -> Result<AdminResponse, AdminError> {
     let rec = configured(app, tenant).await?;
     let templates = app.store.list_templates(tenant).await?;
     let activity = app.store.activity(tenant, app.clock.now()).await?;
-    let flagged = app.store.undeliverable_numbers(tenant).await?;
-    let csms: Vec<_> = app
-        .store
-        .list_csms(tenant)
-        .await?
-        .into_iter()
-        .map(|entry| {
-            json!({
-                "csm_id": entry.csm_id,
-                "undeliverable": flagged.contains(entry.whatsapp_number.as_str()),
-                "whatsapp_number": entry.whatsapp_number,
-            })
-        })
-        .collect();
+    let csms = super::roster::roster(app, tenant).await?;
+    let waiting = app.store.count_waiting(tenant).await?;
+    let hold = app.store.get_hold(tenant).await?;
     Ok(AdminResponse::json(
         200,
         with_ids(
@@ -162,9 +171,27 @@ pub async fn status(app: &App, tenant: &TenantId) -> Result<AdminResponse, Admin
                     "window_days": DLQ_RETENTION_DAYS,
                 },
                 "csms": csms,
+                "waiting_alerts": waiting,
+                "sends_held": hold.as_ref().map(sends_held),
             }),
         ),
     ))
+}
+
+/// The tenant's send hold, as the status shows it (`null` when its sends
+/// are not held): why, since when (unix seconds, like the status's other
+/// times), Meta's code and title, and when the next alert goes through to
+/// find out whether it has cleared ([`crate::store::SendHold`]).
+fn sends_held(hold: &SendHold) -> serde_json::Value {
+    json!({
+        "reason": hold.reason,
+        "since": hold.since,
+        "meta_code": hold.meta_code,
+        "meta_title": hold.meta_title,
+        "detail": hold.detail,
+        "probes": hold.probes,
+        "next_probe_at": hold.next_probe_at,
+    })
 }
 
 /// A saved channel's ids and names, which every answer about it starts

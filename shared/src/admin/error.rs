@@ -10,6 +10,7 @@ use thiserror::Error;
 use tracing::error;
 
 use crate::graph::GraphError;
+use crate::queues::QueueError;
 use crate::secrets::SecretsError;
 use crate::store::StoreError;
 
@@ -23,6 +24,15 @@ pub enum AdminError {
     NotFound { code: &'static str, what: String },
     #[error("method not allowed on this route")]
     MethodNotAllowed,
+    /// The request context carries no IAM identity: the route was not
+    /// behind the `AWS_IAM` authoriser.
+    #[error("the request carries no IAM identity; admin routes need a SigV4-signed request behind the AWS_IAM authoriser")]
+    NoCaller,
+    /// The request is valid, but what it names is not in a state that
+    /// allows it (e.g. a redrive of a key that is not parked). The message
+    /// says the state in plain words.
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
     /// A phone number id, WABA id or verify token already belongs to another tenant.
     #[error("the phone number id, WABA id or verify token is already used by another tenant")]
     AliasTaken,
@@ -42,6 +52,8 @@ pub enum AdminError {
     Store(#[from] StoreError),
     #[error("the tenant secret could not be read or written")]
     Secrets(#[from] SecretsError),
+    #[error("the send queue could not be written")]
+    Queue(#[from] QueueError),
 }
 
 impl AdminError {
@@ -66,6 +78,8 @@ impl AdminError {
             AdminError::Invalid { code, message } => (400, *code, message.clone()),
             AdminError::NotFound { code, .. } => (404, *code, self.to_string()),
             AdminError::MethodNotAllowed => (405, "method_not_allowed", self.to_string()),
+            AdminError::NoCaller => (403, "forbidden", self.to_string()),
+            AdminError::Conflict { code, message } => (409, *code, message.clone()),
             AdminError::AliasTaken => (409, "conflict", self.to_string()),
             AdminError::MetaRefused {
                 meta_code,
@@ -83,7 +97,7 @@ impl AdminError {
                 )
             }
             AdminError::GraphUnavailable(_) => (502, "graph_unavailable", self.to_string()),
-            AdminError::Store(_) | AdminError::Secrets(_) => {
+            AdminError::Store(_) | AdminError::Secrets(_) | AdminError::Queue(_) => {
                 (502, "dependency_failed", format!("{self}; see the logs"))
             }
         };

@@ -5,6 +5,10 @@
 //! than through serde's derive, because serde's messages quote the offending
 //! value ("invalid type: integer `123`...") and a channel-config body carries
 //! secrets. Every message here names the field and the rule, never the value.
+//!
+//! A channel body whose `app_secret` or `verify_token` is empty, a
+//! placeholder or too short is refused with 400 `weak_secret` before Meta is
+//! asked ([`crate::secrets::strength`] says why those rules).
 
 use secrecy::SecretString;
 use serde_json::{Map, Value};
@@ -111,7 +115,7 @@ pub fn channel(body: &[u8]) -> Result<ChannelInput, AdminError> {
         ));
     }
     let bad_id = |e: crate::ids::IdError| AdminError::invalid("invalid_field", e.to_string());
-    Ok(ChannelInput {
+    let input = ChannelInput {
         phone_number_id: PhoneNumberId::parse(digits_field(&m, "phone_number_id")?)
             .map_err(bad_id)?,
         waba_id: WabaId::parse(digits_field(&m, "waba_id")?).map_err(bad_id)?,
@@ -120,7 +124,16 @@ pub fn channel(body: &[u8]) -> Result<ChannelInput, AdminError> {
             secret_field(&m, "app_secret")?,
             secret_field(&m, "verify_token")?,
         ),
-    })
+    };
+    // After every field is present and well-formed, so a missing field is
+    // reported as missing, not as weak.
+    if let Some((field, weakness)) = input.secrets.weakness() {
+        return Err(AdminError::invalid(
+            "weak_secret",
+            format!("{field} {weakness}"),
+        ));
+    }
+    Ok(input)
 }
 
 /// Parses a CSM-number body: `{"whatsapp_number": "..."}`.
@@ -244,13 +257,13 @@ mod tests {
 
     #[test]
     fn channel_body_is_validated_field_by_field_without_echoing_values() {
-        let good = br#"{"phone_number_id":"106540352242922","waba_id":"102290129340398","access_token":"EAAG-secret","app_secret":"s3cr3t","verify_token":"v-tok"}"#;
+        let good = br#"{"phone_number_id":"106540352242922","waba_id":"102290129340398","access_token":"EAAG-secret","app_secret":"0123456789abcdef0123456789abcdef","verify_token":"a-verify-token-of-24-ch"}"#;
         let c = channel(good).expect("valid");
         assert_eq!(c.phone_number_id.as_str(), "106540352242922");
         assert_eq!(c.secrets.access_token.expose_secret(), "EAAG-secret");
         assert!(!format!("{c:?}").contains("EAAG-secret"));
 
-        let cases: [(&[u8], &str); 7] = [
+        let cases: [(&[u8], &str); 9] = [
             (b"not json", "invalid_body"),
             (b"[1]", "invalid_body"),
             (br#"{"phone_number_id":"12a","waba_id":"1","access_token":"t","app_secret":"s","verify_token":"v"}"#, "invalid_field"),
@@ -258,6 +271,8 @@ mod tests {
             (br#"{"phone_number_id":"1","waba_id":"1","access_token":"t","app_secret":"s"}"#, "missing_field"),
             (br#"{"phone_number_id":"1","waba_id":"1","access_token":12345678,"app_secret":"s","verify_token":"v"}"#, "invalid_field"),
             (br#"{"phone_number_id":"1","waba_id":"1","access_token":"t","app_secret":"s","verify_token":"v","token":"x"}"#, "unknown_field"),
+            (br#"{"phone_number_id":"1","waba_id":"1","access_token":"t","app_secret":"REPLACE_ME","verify_token":"a-verify-token-of-24-ch"}"#, "weak_secret"),
+            (br#"{"phone_number_id":"1","waba_id":"1","access_token":"t","app_secret":"0123456789abcdef0123456789abcdef","verify_token":"12345678"}"#, "weak_secret"),
         ];
         for (body, want) in cases {
             let err = channel(body).expect_err(std::str::from_utf8(body).unwrap_or("?"));

@@ -7,10 +7,13 @@
 //! |---|---|
 //! | `PUT /admin/tenants/{tenant_id}/channel` | validates the ids, checks the token with Meta (`GET /{v}/{phone-number-id}`), stores the secrets (Secrets Manager, one secret per tenant) and the rest (DynamoDB) |
 //! | `GET /admin/tenants/{tenant_id}/channel` | ids, display number, template statuses, last webhook, parked alerts, roster; never a secret |
+//! | `GET /admin/tenants/{tenant_id}/csms` | the roster: each CSM's id, number and undeliverable flag (`fwa csm list`) |
 //! | `PUT /admin/tenants/{tenant_id}/csms/{csm_id}` | sets a CSM's WhatsApp number (normalised E.164) |
 //! | `GET /admin/tenants/{tenant_id}/csms/{csm_id}` | a CSM's number and whether Meta found it undeliverable |
 //! | `DELETE /admin/tenants/{tenant_id}/csms/{csm_id}` | removes a CSM from the roster |
 //! | `GET /admin/tenants/{tenant_id}/messages/{idempotency_key}` | an alert's timeline |
+//! | `POST /admin/tenants/{tenant_id}/messages/{idempotency_key}/redrive` | puts a parked alert back on the send queue ([`redrive`], `fwa redrive`) |
+//! | `GET /admin/tenants/{tenant_id}/parked` | the tenant's parked alerts with their reasons ([`parked`], `fwa parked`) |
 //!
 //! The tenant is always the one in the path, and every read and write is
 //! keyed under it (see [`crate::store`]): no route can name another tenant's
@@ -18,14 +21,18 @@
 //! `SecretString` from the moment they are parsed ([`input`]).
 //!
 //! Modules: [`input`] (validation), [`error`] (errors → HTTP), [`channel`],
-//! [`roster`], [`timeline`] (the routes), [`lambda`] (the `lambda_http` edge).
+//! [`roster`], [`timeline`], [`parked`], [`redrive`] (the routes), [`when`]
+//! (times as people read them), [`lambda`] (the `lambda_http` edge).
 
 pub mod channel;
 pub mod error;
 pub mod input;
 pub mod lambda;
+pub mod parked;
+pub mod redrive;
 pub mod roster;
 pub mod timeline;
+pub mod when;
 
 use bytes::Bytes;
 use http::Method;
@@ -44,6 +51,28 @@ pub struct AdminRequest {
     /// The path without query string, e.g. `/admin/tenants/acme/channel`.
     pub path: String,
     pub body: Bytes,
+    /// Who signed the request, as the `AWS_IAM` authoriser saw it; `None`
+    /// when the request context carries no IAM identity (answered 403).
+    pub caller: Option<Caller>,
+}
+
+/// The identity of an admin caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The IAM ARN that signed (`requestContext.authorizer.iam.userArn`,
+    /// e.g. `arn:aws:sts::123456789012:assumed-role/fincelo-backend/…`).
+    /// Not a secret: API Gateway's access log records it too.
+    pub arn: String,
+}
+
+impl Caller {
+    /// The identity the local runner gives every request: loopback has no
+    /// SigV4, and the runner stands where API Gateway's authoriser would.
+    pub fn local() -> Caller {
+        Caller {
+            arn: "local:fincelo-local-runner".to_string(),
+        }
+    }
 }
 
 /// The answer: a status and a JSON body (`None` for 204).
@@ -70,8 +99,11 @@ impl AdminResponse {
 /// The routes, after the path is split and decoded.
 enum Route {
     Channel(String),
+    Csms(String),
     Csm(String, String),
     Message(String, String),
+    Redrive(String, String),
+    Parked(String),
 }
 
 fn route(path: &str) -> Option<Route> {
@@ -83,10 +115,15 @@ fn route(path: &str) -> Option<Route> {
     let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
     match parts.as_slice() {
         ["admin", "tenants", t, "channel"] => Some(Route::Channel(t.to_string())),
+        ["admin", "tenants", t, "csms"] => Some(Route::Csms(t.to_string())),
         ["admin", "tenants", t, "csms", c] => Some(Route::Csm(t.to_string(), c.to_string())),
         ["admin", "tenants", t, "messages", k] => {
             Some(Route::Message(t.to_string(), k.to_string()))
         }
+        ["admin", "tenants", t, "messages", k, "redrive"] => {
+            Some(Route::Redrive(t.to_string(), k.to_string()))
+        }
+        ["admin", "tenants", t, "parked"] => Some(Route::Parked(t.to_string())),
         _ => None,
     }
 }
@@ -96,6 +133,7 @@ pub async fn handle(app: &App, req: AdminRequest) -> AdminResponse {
     let span = tracing::info_span!(
         "admin",
         method = %req.method,
+        caller = tracing::field::Empty,
         tenant = tracing::field::Empty,
         status = tracing::field::Empty
     );
@@ -120,24 +158,37 @@ pub async fn handle(app: &App, req: AdminRequest) -> AdminResponse {
 fn route_name(req: &AdminRequest) -> &'static str {
     match route(&req.path) {
         Some(Route::Channel(_)) => "/admin/tenants/{tenant_id}/channel",
+        Some(Route::Csms(_)) => "/admin/tenants/{tenant_id}/csms",
         Some(Route::Csm(..)) => "/admin/tenants/{tenant_id}/csms/{csm_id}",
         Some(Route::Message(..)) => "/admin/tenants/{tenant_id}/messages/{idempotency_key}",
+        Some(Route::Redrive(..)) => "/admin/tenants/{tenant_id}/messages/{idempotency_key}/redrive",
+        Some(Route::Parked(_)) => "/admin/tenants/{tenant_id}/parked",
         None => "unknown",
     }
 }
 
 async fn dispatch(app: &App, req: &AdminRequest) -> Result<AdminResponse, AdminError> {
+    let Some(caller) = &req.caller else {
+        return Err(AdminError::NoCaller);
+    };
+    tracing::Span::current().record("caller", caller.arn.as_str());
     let Some(route) = route(&req.path) else {
         return Err(AdminError::not_found("route_not_found", "route"));
     };
     let tenant_segment = match &route {
-        Route::Channel(t) | Route::Csm(t, _) | Route::Message(t, _) => t,
+        Route::Channel(t)
+        | Route::Csms(t)
+        | Route::Csm(t, _)
+        | Route::Message(t, _)
+        | Route::Redrive(t, _)
+        | Route::Parked(t) => t,
     };
     let tenant = input::tenant_id(tenant_segment)?;
     tracing::Span::current().record("tenant", tenant.as_str());
     match (route, &req.method) {
         (Route::Channel(_), &Method::PUT) => channel::put(app, &tenant, &req.body).await,
         (Route::Channel(_), &Method::GET) => channel::status(app, &tenant).await,
+        (Route::Csms(_), &Method::GET) => roster::list(app, &tenant).await,
         (Route::Csm(_, c), &Method::PUT) => {
             roster::put(app, &tenant, &input::csm_id(&c)?, &req.body).await
         }
@@ -148,6 +199,10 @@ async fn dispatch(app: &App, req: &AdminRequest) -> Result<AdminResponse, AdminE
         (Route::Message(_, k), &Method::GET) => {
             timeline::get(app, &tenant, &input::idempotency_key(&k)?).await
         }
+        (Route::Redrive(_, k), &Method::POST) => {
+            redrive::post(app, &tenant, &input::idempotency_key(&k)?).await
+        }
+        (Route::Parked(_), &Method::GET) => parked::list(app, &tenant).await,
         _ => Err(AdminError::MethodNotAllowed),
     }
 }

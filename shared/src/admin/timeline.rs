@@ -1,6 +1,7 @@
 //! `GET /admin/tenants/{tenant_id}/messages/{idempotency_key}`: one alert's
-//! story, from the sender's ledger (queued, sent as free-form or template,
-//! expired, parked with its reason) and Meta's status webhooks (sent,
+//! story, from the sender's ledger (queued, waiting for its template,
+//! redriven by an operator, sent as free-form or template, expired, parked
+//! with its reason) and Meta's status webhooks (sent,
 //! delivered, read, failed with Meta's errors), found by the key Meta echoes
 //! in `biz_opaque_callback_data`.
 //!
@@ -31,6 +32,21 @@ pub async fn get(
     let mut events: Vec<Value> = Vec::new();
     if let Some(l) = &ledger {
         events.push(json!({"event": "queued", "at": l.created_at}));
+        if let (Some(template), Some(since)) = (&l.waiting_for, l.waiting_since) {
+            events.push(json!({
+                "event": "waiting",
+                "at": since,
+                "template": template,
+                "until": l.wait_deadline,
+            }));
+        }
+        if let Some(at) = l.redriven_at {
+            events.push(json!({
+                "event": "redriven",
+                "at": at,
+                "was": l.redriven_from,
+            }));
+        }
         if let Some(at) = l.sent_at {
             events.push(json!({
                 "event": "sent",
@@ -52,7 +68,7 @@ pub async fn get(
                 "attempts": l.attempts,
                 "reason": l.last_error,
             })),
-            LedgerState::Claimed | LedgerState::Sent => {}
+            LedgerState::Claimed | LedgerState::Sent | LedgerState::Waiting => {}
         }
     }
     for s in &statuses {

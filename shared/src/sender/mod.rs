@@ -14,11 +14,21 @@
 //!    outcome event is published again (at least once: see below).
 //! 5. Inside the CSM's window (checked on read, with a safety margin) and
 //!    with `text`: free-form text. Otherwise the template the seed's table
-//!    chooses, only if it is APPROVED for the tenant.
+//!    chooses, only if it is APPROVED for the tenant. A template still in
+//!    review (or paused, or not submitted) holds the alert: it leaves the
+//!    queue and waits in DynamoDB ([`release`]); a rejected or disabled one
+//!    parks it.
 //! 6. Meta's answer decides (see [`classify`]): recorded as sent; retried
 //!    later (the record is reported as a batch item failure and its next
 //!    visibility pushed out with backoff); parked in the DLQ with Meta's code;
-//!    or, when the answer was lost, recorded as *ambiguous*.
+//!    or, when the answer was lost, recorded as *ambiguous*. Meta's per-user
+//!    limit (131049) has the alert tried again a day later, and a payment
+//!    issue (131042) holds every send of the tenant ([`hold`]); a refusal
+//!    Meta reports by webhook after accepting the send is concluded the same
+//!    way ([`refused`]).
+//!
+//! Before step 3, an alert of a tenant whose sends are held ([`hold`]) is
+//! put back on the queue, not attempted.
 //!
 //! # What a batch shares
 //! The records of a batch read their CSMs' windows together, in one
@@ -52,7 +62,11 @@
 //! webhook delayed longer than that delay: then the CSM gets the alert twice.
 
 pub mod classify;
+mod hold;
+pub mod message;
 pub mod pacer;
+mod refused;
+mod release;
 pub mod request;
 
 use std::collections::HashMap;
@@ -64,36 +78,44 @@ use futures::future::{join_all, BoxFuture, FutureExt, Shared};
 use serde_json::json;
 use tracing::{error, info, warn, Instrument};
 
+use crate::addressing::{addressee_from, learn_from_send, Addressee, Unaddressable};
 use crate::cache::TtlMap;
 use crate::events::Event;
 use crate::graph::{GraphError, SendResponse};
+use crate::identity::Identity;
 use crate::ids::TenantId;
-use crate::phone::E164;
 use crate::queues::ParkReason;
 use crate::startup::App;
-use crate::store::{ClaimOutcome, LedgerEntry, LedgerState, SendMode, StoreError, Window};
+use crate::store::{
+    waiting_sk, ClaimOutcome, LedgerEntry, LedgerState, MessageStatusRecord, Named, SendHold,
+    SendMode, StoreError, WaitingAlert, Window,
+};
 use crate::templates::catalog::{Catalog, TemplateDef};
+use crate::templates::status::TemplateStatus;
 use crate::tenants::{DirectoryError, Tenant, TokenCallError};
-use classify::{backoff_secs, classify, Class};
+use classify::{backoff_secs, classify, Class, USER_LIMIT_GIVE_UP_SECS, USER_LIMIT_WAIT_SECS};
+use message::{Control, Handback, QueueMessage};
 use pacer::{Pacer, PairLimit, PairSlot};
-use request::{Handback, InvalidRequest, SendRequest};
+use request::{InvalidRequest, SendRequest};
 
 /// Why a stale alert was not sent.
 const STALE: &str = "deliver_by passed before sending";
-/// Meta's status of a template that may be sent.
-const APPROVED: &str = "APPROVED";
 /// How long an approved template is trusted from the cache.
 const APPROVED_TTL: Duration = Duration::from_secs(60);
+/// How long who a request goes to (the roster's number, an alias, the
+/// undeliverable flag) is trusted from the cache.
+const ADDRESSEE_TTL: Duration = Duration::from_secs(60);
 /// How long "not approved" is trusted: short, so an approval is seen soon.
 const UNAPPROVED_TTL: Duration = Duration::from_secs(5);
-/// How long to wait before checking an unapproved template again.
-const TEMPLATE_RECHECK_SECS: i32 = 300;
 
 /// What to do with a record after processing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Disposition {
     /// Delete it from the queue (sent, duplicate, expired or parked).
     Done,
+    /// Delete it from the queue: the alert waits for its template, held in
+    /// DynamoDB ([`release`]).
+    Held,
     /// Leave it; deliver again after this many seconds.
     RetryAfter(i32),
 }
@@ -122,7 +144,11 @@ pub struct Sender {
     app: App,
     catalog: &'static Catalog,
     pacer: Pacer,
-    template_statuses: TtlMap<(TenantId, String, String), String>,
+    template_statuses: TtlMap<(TenantId, String, String), TemplateStatus>,
+    /// Who a request's recipient is, by the recipient as named.
+    addressees: TtlMap<Named, Reached>,
+    /// Each tenant's send hold as last read ([`hold`]).
+    holds: TtlMap<TenantId, Option<SendHold>>,
     /// Shared with [`Sender::sibling`]s, so an armed crash fires once in
     /// whichever instance gets there first.
     crash: Arc<std::sync::Mutex<Option<CrashPoint>>>,
@@ -156,6 +182,8 @@ impl Sender {
             catalog: Catalog::builtin(),
             pacer,
             template_statuses: TtlMap::new(),
+            addressees: TtlMap::new(),
+            holds: TtlMap::new(),
             crash,
         })
     }
@@ -193,12 +221,12 @@ impl Sender {
     /// reported as a batch item failure, never swallowed, and never fails the
     /// others.
     pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
-        let bodies: Vec<RecordBody> = event
+        let bodies: Vec<QueueMessage> = event
             .records
             .iter()
-            .map(|rec| RecordBody::read(rec.body.as_deref().unwrap_or("")))
+            .map(|rec| QueueMessage::read(rec.body.as_deref().unwrap_or("")))
             .collect();
-        let windows = self.read_windows(free_form_csms(&bodies)).boxed().shared();
+        let windows = self.read_batch(requests_of(&bodies)).boxed().shared();
         let records = join_all(event.records.iter().zip(bodies).map(|(rec, read)| {
             let span = tracing::info_span!(
                 "send",
@@ -207,7 +235,7 @@ impl Sender {
                 idempotency_key = tracing::field::Empty
             );
             let cx = InBatch {
-                windows: windows.clone(),
+                reads: windows.clone(),
                 events: Mutex::default(),
             };
             async move {
@@ -216,7 +244,7 @@ impl Sender {
             }
             .instrument(span)
         }));
-        // The windows are polled first, so their read goes out with the claims.
+        // The batch's reads are polled first: the records wait for them.
         let (_, results) = futures::join!(windows, records);
         // Every record's outcome events in one publish. If it fails, the
         // records that had one are redelivered, as each was when it
@@ -247,7 +275,7 @@ impl Sender {
         for (rec, result, had_events) in results {
             let retry_after = match result {
                 _ if had_events && !published => None,
-                Ok(Disposition::Done) => continue,
+                Ok(Disposition::Done | Disposition::Held) => continue,
                 Ok(Disposition::RetryAfter(secs)) => Some(secs),
                 Err(e) => {
                     error!(error = %e, source = ?std::error::Error::source(&e).map(|s| s.to_string()), "record failed; SQS will redeliver it");
@@ -268,47 +296,113 @@ impl Sender {
         resp
     }
 
-    /// The windows of `csms`, in one read. A failed read is logged and
-    /// leaves each record to read its own.
-    async fn read_windows(&self, csms: Vec<(TenantId, E164)>) -> Arc<Windows> {
+    /// What the batch's records read together: who each request goes to
+    /// (from the cache, or all the misses in one read), then the windows of
+    /// those that may go as free-form text, in one read. A failed read is
+    /// logged and leaves each record to read its own.
+    async fn read_batch(&self, requests: Vec<SendRequest>) -> Arc<BatchReads> {
+        let reached = match self.reach_all(&requests).await {
+            Ok(reached) => reached,
+            Err(e) => {
+                warn!(error = %e, "could not read the batch's recipients together; each record reads its own");
+                return Arc::default();
+            }
+        };
+        let csms: Vec<_> = requests
+            .iter()
+            .zip(&reached)
+            .filter_map(|(req, r)| match r {
+                Reached::To(to) if req.text.is_some() => {
+                    Some((req.tenant_id.clone(), to.identity.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        let reached = requests.iter().map(named).zip(reached).collect();
         if csms.is_empty() {
-            return Arc::default();
+            return Arc::new(BatchReads {
+                reached,
+                windows: Windows::new(),
+            });
         }
-        match self.app.store.get_windows(&csms).await {
-            Ok(windows) => Arc::new(windows),
+        let windows = match self.app.store.get_windows(&csms).await {
+            Ok(windows) => windows,
             Err(e) => {
                 warn!(error = %e, "could not read the batch's windows together; each record reads its own");
-                Arc::default()
+                Windows::new()
+            }
+        };
+        Arc::new(BatchReads { reached, windows })
+    }
+
+    /// Who `req` goes to (see [`Sender::reach_all`]).
+    async fn reach(&self, req: &SendRequest) -> Result<Reached, SenderError> {
+        let mut one = self.reach_all(std::slice::from_ref(req)).await?;
+        Ok(one
+            .pop()
+            .unwrap_or(Reached::Not(Unaddressable::NoRecipient)))
+    }
+
+    /// Who each request goes to: the roster entry or alias that names them,
+    /// and whether their number is flagged undeliverable. From a cache of
+    /// `ADDRESSEE_TTL`, else in one read for all the misses.
+    async fn reach_all(&self, requests: &[SendRequest]) -> Result<Vec<Reached>, SenderError> {
+        let named: Vec<Named> = requests.iter().map(named).collect();
+        let mut out: Vec<Option<Reached>> = named.iter().map(|n| self.addressees.get(n)).collect();
+        let misses: Vec<Named> = named
+            .iter()
+            .zip(&out)
+            .filter(|(_, hit)| hit.is_none())
+            .map(|(n, _)| n.clone())
+            .collect();
+        if !misses.is_empty() {
+            let known = self.app.store.lookup_recipients(&misses).await?;
+            let mut fresh: HashMap<Named, Reached> = HashMap::new();
+            for (n, k) in misses.into_iter().zip(known) {
+                let reached = match addressee_from(&n, &k) {
+                    Ok((to, false)) => Reached::To(to),
+                    Ok((to, true)) => Reached::Undeliverable(to),
+                    Err(why) => Reached::Not(why),
+                };
+                self.addressees
+                    .put(n.clone(), reached.clone(), ADDRESSEE_TTL);
+                fresh.insert(n, reached);
+            }
+            for (slot, n) in out.iter_mut().zip(&named) {
+                if slot.is_none() {
+                    *slot = fresh.get(n).cloned();
+                }
             }
         }
+        Ok(out
+            .into_iter()
+            .map(|r| r.unwrap_or(Reached::Not(Unaddressable::NoRecipient)))
+            .collect())
     }
 
     /// Processes one record.
     async fn process(
         &self,
         rec: &SqsMessage,
-        read: RecordBody,
+        read: QueueMessage,
         cx: &InBatch<'_>,
     ) -> Result<Disposition, SenderError> {
         let body = rec.body.as_deref().unwrap_or("");
-        let receive_count: u32 = rec
-            .attributes
-            .get("ApproximateReceiveCount")
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(1);
+        let arrival = Arrival::of(rec, &self.app.clock);
         let req = match read {
-            RecordBody::Handback(handback) => return self.handback(cx, handback).await,
-            RecordBody::Request(Ok(r)) => r,
-            RecordBody::Request(Err(invalid)) => {
-                warn!(reason = invalid.code(), detail = %invalid, "invalid send request; parked");
-                let reason = ParkReason {
-                    reason: format!("invalid_request:{}", invalid.code()),
-                    detail: invalid.to_string(),
-                    meta_code: None,
-                    meta_title: None,
-                };
-                self.app.queues.park(body, &reason).await?;
-                return Ok(Disposition::Done);
+            QueueMessage::Control(Control::TemplateHandback(h)) => {
+                return self.handback(cx, h, arrival).await
+            }
+            QueueMessage::Control(Control::SendRefused(r)) => {
+                return self.refused(cx, r, arrival).await
+            }
+            QueueMessage::Control(Control::Release(r)) => {
+                return self.release(&r.tenant_id, r.why).await
+            }
+            QueueMessage::Control(Control::Sweep(_)) => return self.sweep().await,
+            QueueMessage::Request(Ok(r)) => r,
+            QueueMessage::Request(Err(invalid)) => {
+                return self.park_invalid(cx, body, &invalid).await
             }
         };
         let span = tracing::Span::current();
@@ -325,6 +419,20 @@ impl Sender {
             self.app.queues.park(body, &reason).await?;
             return Ok(Disposition::Done);
         };
+        self.deliver(cx, &tenant, &req, body, arrival).await
+    }
+
+    /// Delivers a request of a configured tenant: expired if stale, paced
+    /// against the pair rate, then claimed (or resumed, if its key is
+    /// already taken) and sent.
+    async fn deliver(
+        &self,
+        cx: &InBatch<'_>,
+        tenant: &Tenant,
+        req: &SendRequest,
+        body: &str,
+        arrival: Arrival,
+    ) -> Result<Disposition, SenderError> {
         let now = self.app.clock.now();
         // A stale alert is expired, not sent. A key someone holds (or whose
         // last send is in doubt) goes on below: its doubt is still resolved
@@ -345,15 +453,30 @@ impl Sender {
                 .await?
         {
             info!("alert is stale (deliver_by passed); recorded as expired, not sent");
-            cx.outcome(&req, "expired", None, None, None, Some(STALE.into()));
+            cx.outcome(req, "expired", None, None, None, Some(STALE.into()));
             return Ok(Disposition::Done);
         }
+        // A held tenant's alert goes back on the queue unclaimed.
+        if let Some(d) = self
+            .hold_gate(&req.tenant_id, &req.idempotency_key, body)
+            .await?
+        {
+            return Ok(d);
+        }
+        let batch = cx.reads.clone().await;
+        let reached = match batch.reached.get(&named(req)) {
+            Some(r) => r.clone(),
+            None => self.reach(req).await?,
+        };
         // Pair pacing comes before the claim, so a deferred alert holds no
         // claim and its re-queued copy is an ordinary first delivery.
-        match self
-            .pacer
-            .pair_slot(tenant.phone_number_id.as_str(), req.to.as_str())
-        {
+        let pair = match &reached {
+            Reached::To(to) => self
+                .pacer
+                .pair_slot(tenant.phone_number_id.as_str(), &to.pacing_key()),
+            _ => PairSlot::After(Duration::ZERO),
+        };
+        match pair {
             PairSlot::After(wait) if wait.is_zero() => {}
             PairSlot::After(wait) => tokio::time::sleep(wait).await,
             PairSlot::Defer(wait) => {
@@ -361,7 +484,6 @@ impl Sender {
                 self.app.queues.enqueue_send_delayed(body, secs).await?;
                 info!(
                     delay = secs,
-                    csm = %req.to.masked(),
                     "alerts to this CSM are coming faster than Meta's pair rate; re-queued with a delay"
                 );
                 return Ok(Disposition::Done);
@@ -384,8 +506,8 @@ impl Sender {
         {
             ClaimOutcome::Claimed(e) => e,
             ClaimOutcome::Existing(existing) => {
-                match self.resume(cx, &req, &existing, &token, now).await? {
-                    Resume::Proceed(e) => e,
+                match self.resume(cx, req, &existing, &token, now).await? {
+                    Resume::Proceed(e) => *e,
                     Resume::Stop(d) => return Ok(d),
                 }
             }
@@ -394,11 +516,108 @@ impl Sender {
             warn!("simulated crash after claim");
             return Ok(Disposition::RetryAfter(0));
         }
-        self.send(cx, &tenant, &req, body, &entry, &token, receive_count)
-            .await
+        let to = match reached {
+            Reached::To(to) => to,
+            Reached::Undeliverable(to) => {
+                let reason = ParkReason {
+                    reason: "undeliverable_number".into(),
+                    detail: format!(
+                        "Meta said {} is not a usable WhatsApp account (131026); it is not sent to again until the CSM's number changes",
+                        to.phone.as_ref().map(|p| p.masked()).unwrap_or_default()
+                    ),
+                    meta_code: Some(131026),
+                    meta_title: None,
+                };
+                return self.park(cx, req, body, Some(&token), reason).await;
+            }
+            Reached::Not(why) => {
+                let reason = match why {
+                    Unaddressable::UnknownCsm(id) => ParkReason {
+                        reason: "unknown_csm".into(),
+                        detail: format!("recipient.csm_id {id} is not on the tenant's roster, and the request names no number or user id"),
+                        meta_code: None,
+                        meta_title: None,
+                    },
+                    Unaddressable::NoRecipient => ParkReason {
+                        reason: "invalid_request:no_recipient".into(),
+                        detail: "the request names nobody".into(),
+                        meta_code: None,
+                        meta_title: None,
+                    },
+                };
+                return self.park(cx, req, body, Some(&token), reason).await;
+            }
+        };
+        let attempt = Attempt {
+            req,
+            to: &to,
+            body,
+            token: &token,
+            entry: &entry,
+            arrival,
+        };
+        self.send(cx, tenant, &attempt).await
     }
 
-    /// A key that someone already claimed: finished, in flight, or in doubt.
+    /// A request that cannot be sent, parked at once with its reason. If its
+    /// tenant (a configured one) and key can be read, its ledger says so too,
+    /// so its timeline shows it, and its outcome is published.
+    async fn park_invalid(
+        &self,
+        cx: &InBatch<'_>,
+        body: &str,
+        invalid: &InvalidRequest,
+    ) -> Result<Disposition, SenderError> {
+        warn!(reason = invalid.code(), detail = %invalid, "invalid send request; parked");
+        let reason = ParkReason {
+            reason: format!("invalid_request:{}", invalid.code()),
+            detail: invalid.to_string(),
+            meta_code: None,
+            meta_title: None,
+        };
+        let Some((tenant, key)) = request::readable_ids(body) else {
+            self.app.queues.park(body, &reason).await?;
+            return Ok(Disposition::Done);
+        };
+        let span = tracing::Span::current();
+        span.record("tenant", tenant.as_str());
+        span.record("idempotency_key", key.as_str());
+        if self.app.directory.tenant(&tenant).await?.is_none() {
+            self.app.queues.park(body, &reason).await?;
+            return Ok(Disposition::Done);
+        }
+        let now = self.app.clock.now();
+        self.app.queues.park(body, &reason).await?;
+        let recorded = self
+            .app
+            .store
+            .record_final(
+                &tenant,
+                &key,
+                None,
+                LedgerState::Parked,
+                &format!("{}: {}", reason.reason, reason.detail),
+                Some(body),
+                now,
+            )
+            .await?;
+        if recorded {
+            self.note_parked(&tenant, &key, &reason, now).await;
+            cx.outcome_for(
+                &tenant,
+                &key,
+                "parked",
+                None,
+                None,
+                None,
+                Some(reason.reason.clone()),
+            );
+        }
+        Ok(Disposition::Done)
+    }
+
+    /// A key that someone already claimed: finished, in flight, in doubt, or
+    /// waiting for its template.
     async fn resume(
         &self,
         cx: &InBatch<'_>,
@@ -409,7 +628,7 @@ impl Sender {
     ) -> Result<Resume, SenderError> {
         let store = &self.app.store;
         match existing.state {
-            s if s.is_final() => {
+            s if s.is_final() || s == LedgerState::Waiting => {
                 info!(
                     state = s.as_str(),
                     "already handled; acknowledged without sending, its outcome published again"
@@ -424,10 +643,20 @@ impl Sender {
             }
             LedgerState::Claimed | LedgerState::Ambiguous => {
                 let prev = existing.claim_token.as_deref().unwrap_or("");
+                // Meta's statuses for this key, except those of a free-form
+                // message handed back with 131047: that one was refused, and
+                // the send in doubt is the template that replaced it.
+                let handed_back = existing
+                    .force_template
+                    .then_some(existing.wamid.as_deref())
+                    .flatten();
                 let seen = store
                     .statuses_by_key(&req.tenant_id, &req.idempotency_key)
                     .await?;
-                if let Some(status) = seen.first() {
+                if let Some(status) = seen
+                    .iter()
+                    .find(|s| Some(s.wamid.as_str()) != handed_back && !is_handled_refusal(s))
+                {
                     if store
                         .resolve_ambiguous_as_sent(
                             &req.tenant_id,
@@ -490,10 +719,22 @@ impl Sender {
                 {
                     ClaimOutcome::Claimed(e) => {
                         warn!("ambiguous send judged lost (no status by decide_at); sending again");
-                        Ok(Resume::Proceed(e))
+                        Ok(Resume::Proceed(Box::new(e)))
                     }
                     ClaimOutcome::Existing(_) => Ok(Resume::Stop(Disposition::RetryAfter(1))),
                 }
+            }
+            // A later try not due yet (Meta's per-user limit, 131049): this
+            // copy comes back then, or at SQS's longest visibility, 12 h.
+            LedgerState::Retry if existing.retry_at.is_some_and(|at| at > now) => {
+                let wait = existing.retry_at.unwrap_or(now) - now;
+                info!(
+                    retry_at = %hold::utc(now + wait),
+                    "a later try of this alert is not due yet; not sent"
+                );
+                Ok(Resume::Stop(Disposition::RetryAfter(
+                    i32::try_from(wait.clamp(1, 43_200)).unwrap_or(43_200),
+                )))
             }
             // `retry` is claimable, so a claim never fails on it; be safe.
             _ => Ok(Resume::Stop(Disposition::RetryAfter(1))),
@@ -501,7 +742,12 @@ impl Sender {
     }
 
     /// A 131047 hand-back from the webhook: re-claim the key for a template.
-    async fn handback(&self, cx: &InBatch<'_>, h: Handback) -> Result<Disposition, SenderError> {
+    async fn handback(
+        &self,
+        cx: &InBatch<'_>,
+        h: Handback,
+        arrival: Arrival,
+    ) -> Result<Disposition, SenderError> {
         let span = tracing::Span::current();
         span.record("tenant", h.tenant_id.as_str());
         span.record("idempotency_key", h.idempotency_key.as_str());
@@ -525,6 +771,21 @@ impl Sender {
             .await
         {
             Ok(ClaimOutcome::Claimed(e)) => e,
+            // Handed back before, and not finished: the template send
+            // failed, is waiting for approval, is in doubt, or its instance
+            // died. The stored request takes the ordinary path from where
+            // the ledger stands (its `force_template` keeps it a template).
+            Ok(ClaimOutcome::Existing(e))
+                if e.force_template && !e.state.is_final() && e.state != LedgerState::Waiting =>
+            {
+                let Some(body) = e.request_json.clone() else {
+                    return Ok(Disposition::Done);
+                };
+                return match SendRequest::parse(&body) {
+                    Ok(req) => self.deliver(cx, &tenant, &req, &body, arrival).await,
+                    Err(invalid) => self.park_invalid(cx, &body, &invalid).await,
+                };
+            }
             Ok(ClaimOutcome::Existing(_)) => {
                 info!("hand-back already taken or not applicable");
                 return Ok(Disposition::Done);
@@ -539,29 +800,42 @@ impl Sender {
             Ok(r) => r,
             Err(_) => return Ok(Disposition::Done),
         };
-        self.send(cx, &tenant, &req, &body, &entry, &token, 1).await
+        let to = match self.reach(&req).await? {
+            Reached::To(to) | Reached::Undeliverable(to) => to,
+            Reached::Not(_) => return Ok(Disposition::Done),
+        };
+        let attempt = Attempt {
+            req: &req,
+            to: &to,
+            body: &body,
+            token: &token,
+            entry: &entry,
+            arrival,
+        };
+        self.send(cx, &tenant, &attempt).await
     }
 
     /// Chooses free-form or template, sends, and records the outcome.
-    #[allow(clippy::too_many_arguments)]
     async fn send(
         &self,
         cx: &InBatch<'_>,
         tenant: &Tenant,
-        req: &SendRequest,
-        body: &str,
-        entry: &LedgerEntry,
-        token: &str,
-        receive_count: u32,
+        a: &Attempt<'_>,
     ) -> Result<Disposition, SenderError> {
         let cfg = &self.app.config.sender;
+        let req = a.req;
         let now = self.app.clock.now();
-        let free_form = match (&req.text, entry.force_template) {
+        let free_form = match (&req.text, a.entry.force_template) {
             (Some(_), false) => {
-                let csm = (req.tenant_id.clone(), req.to.clone());
-                let window = match cx.windows.clone().await.get(&csm) {
+                let csm = (req.tenant_id.clone(), a.to.identity.clone());
+                let window = match cx.reads.clone().await.windows.get(&csm) {
                     Some(read) => *read,
-                    None => self.app.store.get_window(&req.tenant_id, &req.to).await?,
+                    None => {
+                        self.app
+                            .store
+                            .get_window(&req.tenant_id, &a.to.identity)
+                            .await?
+                    }
                 };
                 window.is_some_and(|w| w.is_open(now, cfg.window_margin.as_secs() as i64))
             }
@@ -569,36 +843,28 @@ impl Sender {
         };
         if free_form {
             let text = req.text.as_deref().unwrap_or_default();
-            match self.call(tenant, &text_message(req, text)).await {
+            match self.call(tenant, &text_message(req, a.to, text)).await {
                 Err(e) if classify(&e) == Class::OutsideWindow => {
                     info!("Meta says the window is closed (131047); closing it and sending the template now");
                     self.app
                         .store
-                        .close_window(&req.tenant_id, &req.to, now, now)
+                        .close_window(&req.tenant_id, &a.to.identity, now, now)
                         .await?;
                 }
-                result => {
-                    return self
-                        .conclude(
-                            cx,
-                            req,
-                            body,
-                            token,
-                            SendMode::FreeForm,
-                            None,
-                            result,
-                            receive_count,
-                        )
-                        .await
-                }
+                result => return self.conclude(cx, a, SendMode::FreeForm, None, result).await,
             }
         }
         let def = self.catalog.choose(req.event, req.health, req.premium);
-        let status = self.template_status(&req.tenant_id, def).await?;
-        if status != APPROVED {
-            return self
-                .template_not_ready(cx, req, body, entry, token, def, &status, now)
-                .await;
+        if self.template_status(&req.tenant_id, def).await? != TemplateStatus::Approved {
+            // The cache can be seconds behind an approval (only the instance
+            // running a release pass learns of it at once): the record
+            // itself decides before an alert is held or parked.
+            let (status, meta_reason) = self.fresh_template_status(&req.tenant_id, def).await?;
+            if status != TemplateStatus::Approved {
+                return self
+                    .template_not_ready(cx, a, def, &status, meta_reason.as_deref())
+                    .await;
+            }
         }
         let component = match def.send_component(&req.params) {
             Ok(c) => c,
@@ -609,22 +875,13 @@ impl Sender {
                     meta_code: None,
                     meta_title: None,
                 };
-                return self.park(cx, req, body, Some(token), reason).await;
+                return self.park(cx, req, a.body, Some(a.token), reason).await;
             }
         };
-        let message = template_message(req, component);
+        let message = template_message(req, a.to, component);
         let result = self.call(tenant, &message).await;
-        self.conclude(
-            cx,
-            req,
-            body,
-            token,
-            SendMode::Template,
-            Some(def.name.as_str()),
-            result,
-            receive_count,
-        )
-        .await
+        self.conclude(cx, a, SendMode::Template, Some(def.name.as_str()), result)
+            .await
     }
 
     /// One Graph call, paced, with one token refresh on 190.
@@ -650,24 +907,21 @@ impl Sender {
             Err(TokenCallError::Graph(e)) => Err(e),
             Err(TokenCallError::Secrets(e)) => {
                 error!(error = %e, "tenant secrets unavailable");
-                Err(GraphError::Http { http_status: 503 })
+                Err(GraphError::NotSent("the tenant's token could not be read"))
             }
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn conclude(
         &self,
         cx: &InBatch<'_>,
-        req: &SendRequest,
-        body: &str,
-        token: &str,
+        a: &Attempt<'_>,
         mode: SendMode,
         template: Option<&str>,
         result: Result<SendResponse, GraphError>,
-        receive_count: u32,
     ) -> Result<Disposition, SenderError> {
         let store = &self.app.store;
+        let req = a.req;
         let now = self.app.clock.now();
         let err = match result {
             Ok(resp) => {
@@ -684,7 +938,7 @@ impl Sender {
                     .record_sent(
                         &req.tenant_id,
                         &req.idempotency_key,
-                        token,
+                        a.token,
                         mode,
                         template,
                         &wamid,
@@ -694,7 +948,14 @@ impl Sender {
                 {
                     error!(wamid = %wamid, "sent, but the claim was taken over meanwhile (lease too short?)");
                 }
-                info!(mode = mode.as_str(), template, wamid = %wamid, csm = %req.to.masked(), "alert sent");
+                // The wa_id the number became: the reply from it finds this
+                // CSM's window. A failure costs only that (a template next).
+                if let Err(e) =
+                    learn_from_send(store, &req.tenant_id, a.to, &resp.contacts, now).await
+                {
+                    warn!(error = %e, "could not record the wa_id Meta reported for the CSM");
+                }
+                info!(mode = mode.as_str(), template, wamid = %wamid, csm = %a.to.identity, "alert sent");
                 cx.outcome(
                     req,
                     "sent",
@@ -712,17 +973,20 @@ impl Sender {
         let detail = describe(&err);
         match class {
             Class::Transient | Class::AuthExpired | Class::OutsideWindow => {
-                if receive_count >= self.app.config.sender.max_attempts {
+                if a.arrival.receive_count >= self.app.config.sender.max_attempts {
                     let reason = ParkReason {
                         reason: "max_attempts".into(),
-                        detail: format!("gave up after {receive_count} attempts; last: {detail}"),
+                        detail: format!(
+                            "gave up after {} attempts; last: {detail}",
+                            a.arrival.receive_count
+                        ),
                         meta_code: code,
                         meta_title: meta_title(&err),
                     };
-                    return self.park(cx, req, body, Some(token), reason).await;
+                    return self.park(cx, req, a.body, Some(a.token), reason).await;
                 }
                 store
-                    .record_retry(&req.tenant_id, &req.idempotency_key, token, &detail, now)
+                    .record_retry(&req.tenant_id, &req.idempotency_key, a.token, &detail, now)
                     .await?;
                 let hint = match &err {
                     GraphError::Api {
@@ -730,7 +994,7 @@ impl Sender {
                     } => *retry_after_secs,
                     _ => None,
                 };
-                let delay = backoff_secs(receive_count, hint);
+                let delay = backoff_secs(a.arrival.receive_count, hint);
                 warn!(error = %detail, delay, "transient failure; will retry");
                 Ok(Disposition::RetryAfter(delay))
             }
@@ -740,7 +1004,7 @@ impl Sender {
                     .record_ambiguous(
                         &req.tenant_id,
                         &req.idempotency_key,
-                        token,
+                        a.token,
                         &detail,
                         now + delay,
                         mode,
@@ -760,38 +1024,104 @@ impl Sender {
                 Ok(Disposition::RetryAfter(i32::try_from(delay).unwrap_or(600)))
             }
             Class::Undeliverable => {
-                store
-                    .flag_undeliverable(&req.tenant_id, &req.to, 131026, now)
-                    .await?;
-                warn!(csm = %req.to.masked(), "Meta says the CSM's number is not a usable WhatsApp account (131026); flagged undeliverable, alert parked");
+                if let Some(phone) = &a.to.phone {
+                    store
+                        .flag_undeliverable(&req.tenant_id, phone, 131026, now)
+                        .await?;
+                }
+                warn!(csm = %a.to.identity, "Meta says the CSM's number is not a usable WhatsApp account (131026); flagged undeliverable, alert parked");
                 let reason = ParkReason {
                     reason: "undeliverable_number".into(),
                     detail,
                     meta_code: code,
                     meta_title: meta_title(&err),
                 };
-                self.park(cx, req, body, Some(token), reason).await
+                self.park(cx, req, a.body, Some(a.token), reason).await
             }
-            Class::Permanent => {
+            Class::UserLimited => self.wait_for_user(cx, a, &err, detail).await,
+            Class::PaymentHold => self.hold_for_payment(a, &err, &detail).await,
+            Class::Permanent(reason) => {
                 let reason = ParkReason {
-                    reason: "meta_permanent".into(),
+                    reason: reason.into(),
                     detail,
                     meta_code: code,
                     meta_title: meta_title(&err),
                 };
-                self.park(cx, req, body, Some(token), reason).await
+                self.park(cx, req, a.body, Some(a.token), reason).await
             }
         }
     }
 
-    /// The template's status at Meta as recorded (`NOT_SUBMITTED` if we have
+    /// Meta's per-user limit (131049): the alert is tried again for this CSM
+    /// once, no sooner than Meta's 24 hours, and other CSMs' alerts go on.
+    /// It waits in the ledger (`retry` with `retry_at`, which no claim passes
+    /// before that time) and on the queue as a fresh copy, whose deliveries
+    /// until then each push it out by up to SQS's 12 h; so no receive is a
+    /// failed attempt and no burst of retries follows. Parked
+    /// (`user_limited`) when the next try would come after `deliver_by`, or
+    /// more than [`USER_LIMIT_GIVE_UP_SECS`] after the alert was first taken.
+    async fn wait_for_user(
+        &self,
+        cx: &InBatch<'_>,
+        a: &Attempt<'_>,
+        err: &GraphError,
+        detail: String,
+    ) -> Result<Disposition, SenderError> {
+        let req = a.req;
+        let now = self.app.clock.now();
+        let retry_at = now + USER_LIMIT_WAIT_SECS;
+        let give_up_at = req
+            .deliver_by
+            .unwrap_or(i64::MAX)
+            .min(a.entry.created_at + USER_LIMIT_GIVE_UP_SECS);
+        if retry_at > give_up_at {
+            let reason = ParkReason {
+                reason: "user_limited".into(),
+                detail: format!(
+                    "{detail}; Meta asks to wait 24 h, and the next try would come after {}",
+                    hold::utc(give_up_at)
+                ),
+                meta_code: err.code(),
+                meta_title: meta_title(err),
+            };
+            return self.park(cx, req, a.body, Some(a.token), reason).await;
+        }
+        // The ledger first: a crash before the re-queue leaves `retry` with
+        // `retry_at`, which the redelivered record (or the webhook's retry)
+        // carries on.
+        self.app
+            .store
+            .record_retry_at(
+                &req.tenant_id,
+                &req.idempotency_key,
+                a.token,
+                &detail,
+                retry_at,
+                now,
+            )
+            .await?;
+        self.app
+            .queues
+            .enqueue_send_delayed(a.body, self.requeue_delay())
+            .await?;
+        warn!(
+            csm = %a.to.identity,
+            retry_at = %hold::utc(retry_at),
+            "Meta's per-user limit (131049): this CSM's alert is tried again in 24 h; other CSMs are not affected"
+        );
+        Ok(Disposition::Done)
+    }
+
+    /// The template's status at Meta as recorded (not submitted if we have
     /// no record), from a short cache: an APPROVED answer is trusted for a
-    /// minute, anything else for seconds so an approval is seen soon.
+    /// minute, anything else for seconds. Anything but APPROVED is read
+    /// afresh ([`Sender::fresh_template_status`]) before an alert is held or
+    /// parked for it.
     async fn template_status(
         &self,
         tenant: &TenantId,
         def: &TemplateDef,
-    ) -> Result<String, SenderError> {
+    ) -> Result<TemplateStatus, SenderError> {
         let key = (
             tenant.clone(),
             def.name.as_str().to_string(),
@@ -800,62 +1130,121 @@ impl Sender {
         let status = self
             .template_statuses
             .get_or_load(&key, || async {
-                let status = self
+                let record = self
                     .app
                     .store
                     .get_template(tenant, def.name.as_str(), &def.language)
-                    .await?
-                    .map(|t| t.status)
-                    .unwrap_or_else(|| "NOT_SUBMITTED".into());
-                let ttl = if status == APPROVED {
-                    APPROVED_TTL
-                } else {
-                    UNAPPROVED_TTL
-                };
+                    .await?;
+                let status = TemplateStatus::from_meta(record.as_ref().map(|t| t.status.as_str()));
+                let ttl = status_ttl(&status);
                 Ok::<_, SenderError>((status, ttl))
             })
             .await?;
         Ok(status)
     }
 
-    /// The template is not approved: wait (it may be PENDING) until
-    /// `deliver_by` or `TEMPLATE_WAIT_LIMIT_SECS` from the first attempt, then park.
-    #[allow(clippy::too_many_arguments)]
+    /// Puts a template status read elsewhere (the release pass) in the
+    /// cache [`Sender::template_status`] reads.
+    fn remember_template_status(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        language: &str,
+        status: TemplateStatus,
+    ) {
+        let ttl = status_ttl(&status);
+        self.template_statuses.put(
+            (tenant.clone(), name.to_string(), language.to_string()),
+            status,
+            ttl,
+        );
+    }
+
+    /// The template is not approved. Refused for good (rejected, disabled):
+    /// the alert is parked with Meta's reason. Otherwise (in review, paused,
+    /// not submitted yet) the alert is held until the template is approved,
+    /// its CSM opens a window, or `deliver_by` / `TEMPLATE_WAIT_LIMIT_SECS`
+    /// from its first attempt passes.
     async fn template_not_ready(
         &self,
         cx: &InBatch<'_>,
-        req: &SendRequest,
-        body: &str,
-        entry: &LedgerEntry,
-        token: &str,
+        a: &Attempt<'_>,
         def: &TemplateDef,
-        status: &str,
-        now: i64,
+        status: &TemplateStatus,
+        meta_reason: Option<&str>,
     ) -> Result<Disposition, SenderError> {
-        let limit = req.deliver_by.unwrap_or(
-            entry.created_at + self.app.config.sender.template_wait_limit.as_secs() as i64,
-        );
-        if now + i64::from(TEMPLATE_RECHECK_SECS) > limit {
-            let reason = ParkReason {
-                reason: "template_not_approved".into(),
-                detail: format!("template {} is {status}", def.name),
-                meta_code: None,
-                meta_title: None,
-            };
-            return self.park(cx, req, body, Some(token), reason).await;
+        let req = a.req;
+        let now = self.app.clock.now();
+        if status.is_refused() {
+            let reason = release::template_rejected(def.name.as_str(), status, meta_reason);
+            return self.park(cx, req, a.body, Some(a.token), reason).await;
         }
-        self.app
+        let deadline = req.deliver_by.unwrap_or(
+            a.entry.created_at + self.app.config.sender.template_wait_limit.as_secs() as i64,
+        );
+        if now >= deadline {
+            let reason = release::template_not_approved(def.name.as_str(), status);
+            return self.park(cx, req, a.body, Some(a.token), reason).await;
+        }
+        let waiting = WaitingAlert {
+            sk: waiting_sk(a.arrival.enqueued_ms, &req.idempotency_key),
+            key: req.idempotency_key.clone(),
+            template: def.name.as_str().to_string(),
+            language: def.language.clone(),
+            who: a.to.identity.clone(),
+            has_text: req.text.is_some(),
+            deadline,
+            enqueued_ms: a.arrival.enqueued_ms,
+        };
+        // The item first: a crash before the ledger write leaves a claimed
+        // key whose redelivery holds it again (same item), never an alert
+        // that waits with no item to wake it.
+        self.app.store.put_waiting(&req.tenant_id, &waiting).await?;
+        if !self
+            .app
             .store
-            .record_retry(
+            .record_waiting(
                 &req.tenant_id,
                 &req.idempotency_key,
-                token,
-                &format!("template {} is {status}", def.name),
+                a.token,
+                def.name.as_str(),
+                deadline,
                 now,
             )
+            .await?
+        {
+            error!(
+                "could not hold the alert: its claim was taken over meanwhile (lease too short?)"
+            );
+            return Ok(Disposition::Done);
+        }
+        info!(template = %def.name, status = %status, deadline, "template not approved yet; the alert waits for it, outside the send queue");
+        cx.outcome(
+            req,
+            "waiting",
+            None,
+            Some(def.name.as_str().to_string()),
+            None,
+            Some(format!("template {} is {status}", def.name)),
+        );
+        Ok(Disposition::Held)
+    }
+
+    /// The template's status read from its record (not the cache, which
+    /// learns it), with Meta's rejection reason.
+    async fn fresh_template_status(
+        &self,
+        tenant: &TenantId,
+        def: &TemplateDef,
+    ) -> Result<(TemplateStatus, Option<String>), SenderError> {
+        let record = self
+            .app
+            .store
+            .get_template(tenant, def.name.as_str(), &def.language)
             .await?;
-        warn!(template = %def.name, status, "template not approved yet; waiting");
-        Ok(Disposition::RetryAfter(TEMPLATE_RECHECK_SECS))
+        let status = TemplateStatus::from_meta(record.as_ref().map(|t| t.status.as_str()));
+        self.remember_template_status(tenant, def.name.as_str(), &def.language, status.clone());
+        Ok((status, record.and_then(|t| t.reason)))
     }
 
     async fn park(
@@ -870,17 +1259,7 @@ impl Sender {
         // the key still claimed and parks again (a duplicate DLQ entry,
         // never a lost one).
         self.app.queues.park(body, &reason).await?;
-        // The tenant's parked count for the status API. A failure is logged
-        // and not retried: re-running the park would put a second copy in
-        // the DLQ for the sake of a counter.
-        if let Err(e) = self
-            .app
-            .store
-            .count_parked(&req.tenant_id, self.app.clock.now())
-            .await
-        {
-            warn!(error = %e, "could not count the parked alert for the tenant");
-        }
+        let now = self.app.clock.now();
         self.app
             .store
             .record_final(
@@ -890,52 +1269,141 @@ impl Sender {
                 LedgerState::Parked,
                 &format!("{}: {}", reason.reason, reason.detail),
                 Some(body),
-                self.app.clock.now(),
+                now,
             )
             .await?;
+        self.note_parked(&req.tenant_id, &req.idempotency_key, &reason, now)
+            .await;
         warn!(reason = %reason.reason, meta_code = reason.meta_code, "alert parked in the DLQ");
         cx.outcome(req, "parked", None, None, None, Some(reason.reason.clone()));
         Ok(Disposition::Done)
     }
-}
 
-/// The CSMs' windows as read for a batch: a CSM missing here is read alone.
-type Windows = HashMap<(TenantId, E164), Option<Window>>;
-
-/// A record's body, read once for the batch: the window read and the
-/// record's own processing both start from it.
-enum RecordBody {
-    Handback(Handback),
-    Request(Result<SendRequest, InvalidRequest>),
-}
-
-impl RecordBody {
-    fn read(body: &str) -> Self {
-        match Handback::detect(body) {
-            Some(handback) => RecordBody::Handback(handback),
-            None => RecordBody::Request(SendRequest::parse(body)),
+    /// The tenant's parked count (status API) and list (`fwa parked`). A
+    /// failure is logged and not retried: re-running the park would put a
+    /// second copy in the DLQ for the sake of an index.
+    async fn note_parked(
+        &self,
+        tenant: &TenantId,
+        key: &crate::ids::IdempotencyKey,
+        reason: &ParkReason,
+        now: i64,
+    ) {
+        if let Err(e) = self.app.store.count_parked(tenant, now).await {
+            warn!(error = %e, "could not count the parked alert for the tenant");
+        }
+        if let Err(e) = self
+            .app
+            .store
+            .put_parked(
+                tenant,
+                key,
+                &reason.reason,
+                &reason.detail,
+                reason.meta_code,
+                now,
+            )
+            .await
+        {
+            warn!(error = %e, "could not list the parked alert for the tenant");
         }
     }
 }
 
-/// The CSMs of the requests that may go as free-form text: the ones whose
-/// windows the batch reads.
-fn free_form_csms(bodies: &[RecordBody]) -> Vec<(TenantId, E164)> {
+/// How long a template status is trusted from the cache: an approval for a
+/// minute, anything else for seconds so an approval is seen soon.
+fn status_ttl(status: &TemplateStatus) -> Duration {
+    if *status == TemplateStatus::Approved {
+        APPROVED_TTL
+    } else {
+        UNAPPROVED_TTL
+    }
+}
+
+/// When and how often SQS delivered the record an attempt came from.
+#[derive(Debug, Clone, Copy)]
+struct Arrival {
+    /// SQS's `ApproximateReceiveCount` (1 for an alert the release pass
+    /// took from the waiting list).
+    receive_count: u32,
+    /// When upstream enqueued it (SQS's `SentTimestamp`, unix ms): an
+    /// alert held for its template is released in this order.
+    enqueued_ms: i64,
+}
+
+impl Arrival {
+    fn of(rec: &SqsMessage, clock: &crate::clock::Clock) -> Arrival {
+        let attr = |name: &str| rec.attributes.get(name).and_then(|c| c.parse::<i64>().ok());
+        Arrival {
+            receive_count: attr("ApproximateReceiveCount")
+                .and_then(|c| u32::try_from(c).ok())
+                .unwrap_or(1),
+            enqueued_ms: attr("SentTimestamp").unwrap_or_else(|| clock.now_ms()),
+        }
+    }
+}
+
+/// One attempt to deliver an alert: the request, the claim that holds its
+/// key, and the record it came from.
+struct Attempt<'a> {
+    req: &'a SendRequest,
+    /// Who it goes to.
+    to: &'a Addressee,
+    /// The request as received (what a park puts in the DLQ).
+    body: &'a str,
+    /// The claim token every ledger write after the claim must present.
+    token: &'a str,
+    /// The ledger entry as the claim left it.
+    entry: &'a LedgerEntry,
+    arrival: Arrival,
+}
+
+/// The CSMs' windows as read for a batch: a CSM missing here is read alone.
+type Windows = HashMap<(TenantId, Identity), Option<Window>>;
+
+/// The batch's send requests: the ones whose recipients (and, for those
+/// that may go as free-form text, windows) the batch reads together.
+fn requests_of(bodies: &[QueueMessage]) -> Vec<SendRequest> {
     bodies
         .iter()
         .filter_map(|b| match b {
-            RecordBody::Request(Ok(req)) if req.text.is_some() => {
-                Some((req.tenant_id.clone(), req.to.clone()))
-            }
+            QueueMessage::Request(Ok(req)) => Some(req.clone()),
             _ => None,
         })
         .collect()
 }
 
+/// A request's recipient as it names them.
+fn named(r: &SendRequest) -> Named {
+    Named {
+        tenant: r.tenant_id.clone(),
+        phone: r.phone.clone(),
+        csm_id: r.csm_id.clone(),
+        user_id: r.user_id.clone(),
+    }
+}
+
+/// What a batch's records read together.
+#[derive(Debug, Default)]
+struct BatchReads {
+    /// Who each request goes to; a request missing here is read alone.
+    reached: HashMap<Named, Reached>,
+    windows: Windows,
+}
+
+/// Who a request goes to, or why it cannot go.
+#[derive(Debug, Clone)]
+enum Reached {
+    To(Addressee),
+    /// Meta answered 131026 for the number: not sent to until it changes.
+    Undeliverable(Addressee),
+    Not(Unaddressable),
+}
+
 /// What one record's processing shares with the rest of its batch.
 struct InBatch<'b> {
-    /// The batch's one window read, awaited by the records that need it.
-    windows: Shared<BoxFuture<'b, Arc<Windows>>>,
+    /// The batch's reads (recipients, windows), awaited by the records.
+    reads: Shared<BoxFuture<'b, Arc<BatchReads>>>,
     /// The record's outcome events, published with the batch's.
     events: Mutex<Vec<Event>>,
 }
@@ -952,9 +1420,34 @@ impl InBatch<'_> {
         wamid: Option<String>,
         reason: Option<String>,
     ) {
+        self.outcome_for(
+            &req.tenant_id,
+            &req.idempotency_key,
+            outcome,
+            mode,
+            template,
+            wamid,
+            reason,
+        )
+    }
+
+    /// [`InBatch::outcome`] for an alert known only by its tenant and key
+    /// (a request too broken to parse whole).
+    // The fields of one event.
+    #[allow(clippy::too_many_arguments)]
+    fn outcome_for(
+        &self,
+        tenant: &TenantId,
+        key: &crate::ids::IdempotencyKey,
+        outcome: &str,
+        mode: Option<SendMode>,
+        template: Option<String>,
+        wamid: Option<String>,
+        reason: Option<String>,
+    ) {
         let event = Event::SendOutcome {
-            tenant_id: req.tenant_id.to_string(),
-            idempotency_key: req.idempotency_key.to_string(),
+            tenant_id: tenant.to_string(),
+            idempotency_key: key.to_string(),
             outcome: outcome.to_string(),
             mode: mode.map(|m| m.as_str().to_string()),
             template,
@@ -974,29 +1467,47 @@ impl InBatch<'_> {
     /// again. An event repeated (same key, outcome and wamid) is one a
     /// consumer drops; an event lost is gone.
     fn repeat_outcome(&self, req: &SendRequest, entry: &LedgerEntry) {
-        match entry.state {
-            LedgerState::Sent => self.outcome(
-                req,
+        self.repeat_outcome_for(&req.tenant_id, &req.idempotency_key, entry)
+    }
+
+    /// [`InBatch::repeat_outcome`] by tenant and key.
+    fn repeat_outcome_for(
+        &self,
+        tenant: &TenantId,
+        key: &crate::ids::IdempotencyKey,
+        entry: &LedgerEntry,
+    ) {
+        let (outcome, mode, template, wamid, reason) = match entry.state {
+            LedgerState::Sent => (
                 "sent",
                 entry.mode,
                 entry.template.clone(),
                 entry.wamid.clone(),
                 None,
             ),
-            LedgerState::Expired => {
-                self.outcome(req, "expired", None, None, None, entry.last_error.clone())
-            }
-            LedgerState::Parked => {
-                // Stored as "reason: detail"; the event carries the reason.
-                let reason = entry.last_error.as_deref().map(|e| {
+            LedgerState::Expired => ("expired", None, None, None, entry.last_error.clone()),
+            // Stored as "reason: detail"; the event carries the reason.
+            LedgerState::Parked => (
+                "parked",
+                None,
+                None,
+                None,
+                entry.last_error.as_deref().map(|e| {
                     e.split_once(": ")
                         .map_or(e, |(reason, _)| reason)
                         .to_string()
-                });
-                self.outcome(req, "parked", None, None, None, reason)
-            }
-            _ => {}
-        }
+                }),
+            ),
+            LedgerState::Waiting => (
+                "waiting",
+                None,
+                entry.waiting_for.clone(),
+                None,
+                entry.last_error.clone(),
+            ),
+            _ => return,
+        };
+        self.outcome_for(tenant, key, outcome, mode, template, wamid, reason)
     }
     fn into_events(self) -> Vec<Event> {
         self.events.into_inner().unwrap_or_else(|p| p.into_inner())
@@ -1004,30 +1515,66 @@ impl InBatch<'_> {
 }
 
 enum Resume {
-    Proceed(LedgerEntry),
+    Proceed(Box<LedgerEntry>),
     Stop(Disposition),
 }
 
-fn text_message(req: &SendRequest, text: &str) -> serde_json::Value {
-    json!({
+fn text_message(req: &SendRequest, to: &Addressee, text: &str) -> serde_json::Value {
+    let mut m = json!({
         "messaging_product": "whatsapp",
         "recipient_type": "individual",
-        "to": req.to.as_str(),
         "type": "text",
         "text": {"preview_url": false, "body": text},
         "biz_opaque_callback_data": req.idempotency_key.as_str(),
-    })
+    });
+    address(&mut m, to);
+    m
 }
 
-fn template_message(req: &SendRequest, template: serde_json::Value) -> serde_json::Value {
-    json!({
+fn template_message(
+    req: &SendRequest,
+    to: &Addressee,
+    template: serde_json::Value,
+) -> serde_json::Value {
+    let mut m = json!({
         "messaging_product": "whatsapp",
         "recipient_type": "individual",
-        "to": req.to.as_str(),
         "type": "template",
         "template": template,
         "biz_opaque_callback_data": req.idempotency_key.as_str(),
-    })
+    });
+    address(&mut m, to);
+    m
+}
+
+/// Meta's `to` (a number) or, for someone known only by a BSUID, its
+/// `recipient` (<https://developers.facebook.com/docs/whatsapp/cloud-api/business-scoped-user-ids>).
+fn address(message: &mut serde_json::Value, to: &Addressee) {
+    match (&to.phone, &to.user_id) {
+        (Some(phone), _) => message["to"] = json!(phone.as_str()),
+        (None, Some(user)) => message["recipient"] = json!(user),
+        (None, None) => {}
+    }
+}
+
+/// A status that says nothing about the send in doubt: Meta's `failed`
+/// for an earlier send of this key, refused with a code the webhook handed
+/// back and the sender acted on (131049, 131042, ...: [`refused`]). Meta did
+/// take that earlier send, so without this its status would pass for the
+/// new one's. (A 131047 hand-back's status is left out by its wamid.)
+fn is_handled_refusal(status: &MessageStatusRecord) -> bool {
+    if status.status != "failed" {
+        return false;
+    }
+    let errors: Vec<serde_json::Value> = status
+        .errors_json
+        .as_deref()
+        .and_then(|e| serde_json::from_str(e).ok())
+        .unwrap_or_default();
+    errors
+        .iter()
+        .filter_map(|e| e.get("code").and_then(serde_json::Value::as_i64))
+        .any(classify::acted_on_after_acceptance)
 }
 
 fn describe(err: &GraphError) -> String {

@@ -1,21 +1,21 @@
-//! The send-request contract (version 1) and the hand-back message.
+//! The send-request contract (version 1).
 //!
 //! Upstream Fincelo systems put one JSON send request per alert on the send
-//! queue; `schemas/send-request.v1.schema.json` is its JSON Schema and the
-//! README shows examples. Parsing is strict (unknown fields are refused, so a
+//! queue; `schemas/send-request.v1.schema.json` is its JSON Schema and
+//! `docs/integrating.md` shows examples. Parsing is strict (unknown fields are refused, so a
 //! typo such as `delivery_by` is caught instead of silently ignored) and every
 //! refusal has a machine-readable reason: an invalid request is permanent and
 //! goes to the DLQ at once.
 //!
-//! The webhook function puts a second kind of message on the same queue, a
-//! [`Handback`]: Meta refused a free-form message after accepting it
-//! (131047), so the sender must send the template instead.
+//! The service's own messages on the same queue (hand-backs, release
+//! nudges, the sweep) are in [`super::message`].
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-use crate::ids::{IdempotencyKey, TenantId};
+use crate::identity::Alias;
+use crate::ids::{CsmId, IdempotencyKey, TenantId};
 use crate::phone::E164;
-use crate::templates::catalog::{AlertEvent, Health};
+use crate::templates::catalog::{AlertEvent, Catalog, Health, ParamError};
 
 /// The contract version this code reads.
 pub const VERSION: u32 = 1;
@@ -25,8 +25,12 @@ pub const VERSION: u32 = 1;
 pub struct SendRequest {
     pub tenant_id: TenantId,
     pub idempotency_key: IdempotencyKey,
-    pub to: E164,
-    pub csm_id: Option<String>,
+    /// Who it goes to: at least one of the three. A `csm_id` on the
+    /// tenant's roster wins (the roster's number is used); else the number;
+    /// else the BSUID ([`crate::addressing::addressee`]).
+    pub phone: Option<E164>,
+    pub csm_id: Option<CsmId>,
+    pub user_id: Option<String>,
     pub event: AlertEvent,
     pub customer_name: String,
     pub health: Health,
@@ -40,12 +44,16 @@ pub struct SendRequest {
 }
 
 /// Why a request is invalid. `code()` is the machine-readable reason.
+///
+/// The messages name the field, never its value: they reach the logs and
+/// the DLQ's `detail`, and a value may be a CSM's number or a customer's
+/// name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidRequest {
-    #[error("body is not JSON: {0}")]
+    #[error("body is not JSON ({0})")]
     NotJson(String),
-    #[error("unsupported version {0}; this sender reads version 1")]
-    UnsupportedVersion(String),
+    #[error("unsupported version; this sender reads version 1")]
+    UnsupportedVersion,
     #[error("request does not match the schema: {0}")]
     Schema(String),
     #[error("invalid tenant_id: {0}")]
@@ -54,32 +62,46 @@ pub enum InvalidRequest {
     IdempotencyKey(String),
     #[error("recipient.phone is not a valid E.164 number: {0}")]
     Phone(String),
-    #[error("unknown event type {0:?}; expected usage_threshold, overdue_invoice or escalation")]
-    UnknownEvent(String),
-    #[error("unknown customer health {0:?}; expected platinum, good, average, poor or critical")]
-    UnknownHealth(String),
-    #[error("deliver_by is not an RFC 3339 time: {0:?}")]
-    DeliverBy(String),
+    #[error("recipient names nobody: give phone, csm_id or user_id")]
+    NoRecipient,
+    #[error("recipient.csm_id is invalid: {0}")]
+    CsmId(String),
+    #[error("recipient.user_id is not a business-scoped user id (a country code, a dot, letters and digits)")]
+    UserId,
+    #[error("unknown event.type; expected usage_threshold, overdue_invoice or escalation")]
+    UnknownEvent,
+    #[error("unknown event.customer.health; expected platinum, good, average, poor or critical")]
+    UnknownHealth,
+    #[error("deliver_by is not an RFC 3339 time")]
+    DeliverBy,
     #[error("text must not be empty and at most 4096 characters")]
     Text,
     #[error("customer name must not be empty")]
     CustomerName,
+    /// The parameters do not fit the template the request would be sent
+    /// as outside the window (count, empty, too long, Meta's whitespace rules).
+    #[error("event.params: {0}")]
+    TemplateParams(#[source] ParamError),
 }
 
 impl InvalidRequest {
     pub fn code(&self) -> &'static str {
         match self {
             InvalidRequest::NotJson(_) => "not_json",
-            InvalidRequest::UnsupportedVersion(_) => "unsupported_version",
+            InvalidRequest::UnsupportedVersion => "unsupported_version",
             InvalidRequest::Schema(_) => "schema",
             InvalidRequest::TenantId(_) => "invalid_tenant_id",
             InvalidRequest::IdempotencyKey(_) => "invalid_idempotency_key",
             InvalidRequest::Phone(_) => "invalid_phone",
-            InvalidRequest::UnknownEvent(_) => "unknown_event",
-            InvalidRequest::UnknownHealth(_) => "unknown_health",
-            InvalidRequest::DeliverBy(_) => "invalid_deliver_by",
+            InvalidRequest::NoRecipient => "no_recipient",
+            InvalidRequest::CsmId(_) => "invalid_csm_id",
+            InvalidRequest::UserId => "invalid_user_id",
+            InvalidRequest::UnknownEvent => "unknown_event",
+            InvalidRequest::UnknownHealth => "unknown_health",
+            InvalidRequest::DeliverBy => "invalid_deliver_by",
             InvalidRequest::Text => "invalid_text",
             InvalidRequest::CustomerName => "invalid_customer",
+            InvalidRequest::TemplateParams(_) => "template_params",
         }
     }
 }
@@ -101,9 +123,12 @@ struct Raw {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawRecipient {
-    phone: String,
+    #[serde(default)]
+    phone: Option<String>,
     #[serde(default)]
     csm_id: Option<String>,
+    #[serde(default)]
+    user_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -132,20 +157,19 @@ impl SendRequest {
     /// Parses and validates a queue message body.
     pub fn parse(body: &str) -> Result<SendRequest, InvalidRequest> {
         let value: serde_json::Value =
-            serde_json::from_str(body).map_err(|e| InvalidRequest::NotJson(e.to_string()))?;
+            serde_json::from_str(body).map_err(|e| InvalidRequest::NotJson(where_(&e)))?;
         match value.get("version") {
             Some(v) if v.as_u64() == Some(u64::from(VERSION)) => {}
-            Some(v) => return Err(InvalidRequest::UnsupportedVersion(v.to_string())),
+            Some(_) => return Err(InvalidRequest::UnsupportedVersion),
             None => return Err(InvalidRequest::Schema("missing field `version`".into())),
         }
-        let raw: Raw =
-            serde_json::from_value(value).map_err(|e| InvalidRequest::Schema(e.to_string()))?;
+        let raw: Raw = serde_json::from_value(value).map_err(|e| schema_error(&e))?;
         let _ = raw.version;
         let event = match raw.event.kind.as_str() {
             "usage_threshold" => AlertEvent::UsageThreshold,
             "overdue_invoice" => AlertEvent::OverdueInvoice,
             "escalation" => AlertEvent::Escalation,
-            other => return Err(InvalidRequest::UnknownEvent(other.to_string())),
+            _ => return Err(InvalidRequest::UnknownEvent),
         };
         let health = match raw.event.customer.health.as_str() {
             "platinum" => Health::Platinum,
@@ -153,7 +177,7 @@ impl SendRequest {
             "average" => Health::Average,
             "poor" => Health::Poor,
             "critical" => Health::Critical,
-            other => return Err(InvalidRequest::UnknownHealth(other.to_string())),
+            _ => return Err(InvalidRequest::UnknownHealth),
         };
         if raw.event.customer.name.trim().is_empty() {
             return Err(InvalidRequest::CustomerName);
@@ -166,23 +190,45 @@ impl SendRequest {
         let deliver_by = match raw.deliver_by {
             None => None,
             Some(s) => {
-                let t = humantime::parse_rfc3339_weak(&s)
-                    .map_err(|_| InvalidRequest::DeliverBy(s.clone()))?;
+                let t = humantime::parse_rfc3339_weak(&s).map_err(|_| InvalidRequest::DeliverBy)?;
                 let secs = t
                     .duration_since(std::time::UNIX_EPOCH)
-                    .map_err(|_| InvalidRequest::DeliverBy(s.clone()))?
+                    .map_err(|_| InvalidRequest::DeliverBy)?
                     .as_secs();
-                Some(i64::try_from(secs).map_err(|_| InvalidRequest::DeliverBy(s))?)
+                Some(i64::try_from(secs).map_err(|_| InvalidRequest::DeliverBy)?)
             }
         };
+        let r = &raw.recipient;
+        if r.phone.is_none() && r.csm_id.is_none() && r.user_id.is_none() {
+            return Err(InvalidRequest::NoRecipient);
+        }
+        Catalog::builtin()
+            .choose(event, health, raw.event.customer.premium)
+            .check_values(&raw.event.params)
+            .map_err(InvalidRequest::TemplateParams)?;
         Ok(SendRequest {
             tenant_id: TenantId::parse(raw.tenant_id)
                 .map_err(|e| InvalidRequest::TenantId(e.reason.to_string()))?,
             idempotency_key: IdempotencyKey::parse(raw.idempotency_key)
                 .map_err(|e| InvalidRequest::IdempotencyKey(e.reason.to_string()))?,
-            to: E164::parse(&raw.recipient.phone)
+            phone: raw
+                .recipient
+                .phone
+                .as_deref()
+                .map(E164::parse)
+                .transpose()
                 .map_err(|e| InvalidRequest::Phone(e.to_string()))?,
-            csm_id: raw.recipient.csm_id,
+            csm_id: raw
+                .recipient
+                .csm_id
+                .map(CsmId::parse)
+                .transpose()
+                .map_err(|e| InvalidRequest::CsmId(e.reason.to_string()))?,
+            user_id: match raw.recipient.user_id {
+                Some(u) if Alias::user(&u).is_some() => Some(u),
+                Some(_) => return Err(InvalidRequest::UserId),
+                None => None,
+            },
             event,
             customer_name: raw.event.customer.name,
             health,
@@ -194,43 +240,39 @@ impl SendRequest {
     }
 }
 
-/// "Send this alert's template instead": Meta refused the free-form message
-/// `wamid` with 131047 after accepting it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Handback {
-    pub kind: String,
-    pub version: u32,
-    pub tenant_id: TenantId,
-    pub idempotency_key: IdempotencyKey,
-    pub wamid: String,
+/// The tenant and key of a request that is not valid as a whole, if both
+/// can be read: its park is then recorded in its ledger too, so its
+/// timeline shows why.
+pub fn readable_ids(body: &str) -> Option<(TenantId, IdempotencyKey)> {
+    #[derive(Deserialize)]
+    struct Ids {
+        tenant_id: String,
+        idempotency_key: String,
+    }
+    let ids: Ids = serde_json::from_str(body).ok()?;
+    Some((
+        TenantId::parse(ids.tenant_id).ok()?,
+        IdempotencyKey::parse(ids.idempotency_key).ok()?,
+    ))
 }
 
-impl Handback {
-    pub const KIND: &'static str = "template_handback";
+/// Where in the body serde stopped, without what it read there.
+fn where_(e: &serde_json::Error) -> String {
+    format!("line {} column {}", e.line(), e.column())
+}
 
-    pub fn new(tenant_id: TenantId, idempotency_key: IdempotencyKey, wamid: String) -> Self {
-        Handback {
-            kind: Self::KIND.into(),
-            version: 1,
-            tenant_id,
-            idempotency_key,
-            wamid,
-        }
-    }
-
-    pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
-    }
-
-    /// A queue body is a hand-back if it says so; anything else is a send request.
-    pub fn detect(body: &str) -> Option<Handback> {
-        if !body.contains(Self::KIND) {
-            return None;
-        }
-        serde_json::from_str::<Handback>(body)
-            .ok()
-            .filter(|h| h.kind == Self::KIND)
-    }
+/// A schema error that names the field, never the value: serde's "missing
+/// field" and "unknown field" name fields only; its other messages can
+/// quote the value ("invalid type: string \"Globex\"").
+fn schema_error(e: &serde_json::Error) -> InvalidRequest {
+    let msg = e.to_string();
+    InvalidRequest::Schema(
+        if msg.starts_with("missing field") || msg.starts_with("unknown field") {
+            msg
+        } else {
+            "a field has the wrong type".into()
+        },
+    )
 }
 
 #[cfg(test)]
@@ -253,10 +295,38 @@ mod tests {
     #[test]
     fn a_valid_request_parses() {
         let r = SendRequest::parse(&valid().to_string()).expect("valid");
-        assert_eq!(r.to.as_str(), "+919876543210");
+        assert_eq!(r.phone.as_ref().map(E164::as_str), Some("+919876543210"));
+        assert_eq!(r.csm_id.as_ref().map(CsmId::as_str), Some("csm-7"));
         assert_eq!(r.event, AlertEvent::UsageThreshold);
         assert_eq!(r.health, Health::Good);
         assert_eq!(r.deliver_by, Some(1_795_687_200));
+    }
+
+    /// A recipient is named by roster id, number or BSUID, at least one.
+    #[test]
+    fn a_recipient_is_named_by_csm_id_phone_or_user_id() {
+        for (recipient, ok) in [
+            (serde_json::json!({"csm_id": "csm-42"}), true),
+            (
+                serde_json::json!({"user_id": "US.13491208655302741918"}),
+                true,
+            ),
+            (serde_json::json!({"phone": "+919876543210"}), true),
+            (serde_json::json!({}), false),
+            (serde_json::json!({"user_id": "not a bsuid"}), false),
+            (serde_json::json!({"csm_id": "a b"}), false),
+        ] {
+            let mut v = valid();
+            v["recipient"] = recipient.clone();
+            let parsed = SendRequest::parse(&v.to_string());
+            assert_eq!(parsed.is_ok(), ok, "{recipient}: {parsed:?}");
+        }
+        let mut v = valid();
+        v["recipient"] = serde_json::json!({});
+        assert_eq!(
+            SendRequest::parse(&v.to_string()).expect_err("none").code(),
+            "no_recipient"
+        );
     }
 
     #[test]
@@ -308,7 +378,7 @@ mod tests {
         );
     }
 
-    /// The README's examples are valid for both the JSON Schema and the parser,
+    /// The examples in `examples/` are valid for both the JSON Schema and the parser,
     /// and a request the parser refuses is refused by the schema too.
     #[test]
     fn the_examples_match_the_schema_and_the_parser() {
@@ -335,16 +405,5 @@ mod tests {
         let mut bad = valid();
         bad["event"]["type"] = serde_json::json!("birthday");
         assert!(!validator.is_valid(&bad));
-    }
-
-    #[test]
-    fn handbacks_are_told_apart_from_requests() {
-        let h = Handback::new(
-            TenantId::parse("acme").expect("id"),
-            IdempotencyKey::parse("k").expect("key"),
-            "wamid.1".into(),
-        );
-        assert_eq!(Handback::detect(&h.to_json()), Some(h));
-        assert_eq!(Handback::detect(&valid().to_string()), None);
     }
 }

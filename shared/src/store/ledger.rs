@@ -5,12 +5,29 @@
 //! ```text
 //!            claim                 send accepted
 //!  (none) ─────────► claimed ─────────────────────► sent ──(Meta: 131047 later)──► claimed (force template)
-//!   retry ─────────►    │  transient error (Meta said no)  ► retry
+//!   retry ─────────►    │                                 └─(Meta: another code the sender acts on, later)──► claimed
+//!  (once retry_at       │  transient error (Meta said no)  ► retry
+//!   has passed)         │  131049, or the tenant is held   ► retry (with retry_at for 131049)
 //!                       │  timeout / lost answer           ► ambiguous ──(decide_at passed, no status seen)──► claimed
 //!                       │                                              └─(a status webhook echoed the key)──► sent
 //!                       │  lease ran out (instance died)   = treated like ambiguous
+//!                       │  template not approved yet       ► waiting ──(release pass)──► claimed
 //!                       └─ permanent error / stale         ► parked | expired
 //! ```
+//!
+//! A `retry` with `retry_at` (Meta's per-user limit, 131049) cannot be
+//! claimed before that time: a copy of the request that arrives sooner
+//! finds the key taken and waits, so no path sends it early.
+//!
+//! A `waiting` alert is held outside the send queue until its template is
+//! approved, its CSM opens a window, or its deadline passes (see
+//! [`super::waiting`] and the sender's release pass).
+//!
+//! An operator's redrive (the admin API's `POST .../redrive`) is the one
+//! move out of `parked`: `parked ─(redrive)─► retry`, which the next claim
+//! accepts like any retry. It is marked on the item (`redriven_at`, the
+//! reason it was parked for, and `redrive_pending` until its request is back
+//! on the send queue), so a redrive that stopped half way can be finished.
 //!
 //! `claim_token` makes every write after the claim a compare-and-swap, so an
 //! instance whose lease ran out cannot overwrite the outcome of the instance
@@ -37,6 +54,8 @@ pub enum LedgerState {
     Expired,
     /// Permanently failed; a copy with the reason is in the DLQ.
     Parked,
+    /// Held (outside the send queue) until its template is approved.
+    Waiting,
 }
 
 impl LedgerState {
@@ -48,6 +67,7 @@ impl LedgerState {
             LedgerState::Ambiguous => "ambiguous",
             LedgerState::Expired => "expired",
             LedgerState::Parked => "parked",
+            LedgerState::Waiting => "waiting",
         }
     }
 
@@ -59,6 +79,7 @@ impl LedgerState {
             "ambiguous" => LedgerState::Ambiguous,
             "expired" => LedgerState::Expired,
             "parked" => LedgerState::Parked,
+            "waiting" => LedgerState::Waiting,
             _ => return None,
         })
     }
@@ -107,6 +128,20 @@ pub struct LedgerEntry {
     pub created_at: i64,
     pub updated_at: i64,
     pub sent_at: Option<i64>,
+    /// Set once the alert waited for its template: which one, since when,
+    /// and when it is parked if still waiting.
+    pub waiting_for: Option<String>,
+    pub waiting_since: Option<i64>,
+    pub wait_deadline: Option<i64>,
+    /// Set by an operator's redrive: when, and the reason the alert had been
+    /// parked for (the last redrive's, if there were several).
+    pub redriven_at: Option<i64>,
+    pub redriven_from: Option<String>,
+    /// The redrive made the key claimable but its request may not be back on
+    /// the send queue yet (see [`Store::reopen_parked`]).
+    pub redrive_pending: bool,
+    /// A `retry` that may not be claimed before this time (131049).
+    pub retry_at: Option<i64>,
 }
 
 /// What a claim found.
@@ -129,7 +164,7 @@ impl Store {
     }
 
     /// Claims a key for sending: succeeds for a new key or one whose last
-    /// attempt provably failed. `request_json` is kept (first write wins) so
+    /// attempt provably failed (and whose `retry_at`, if any, has passed). `request_json` is kept (first write wins) so
     /// a hand-back can re-send without the original SQS message.
     pub async fn claim(
         &self,
@@ -144,9 +179,11 @@ impl Store {
             .ledger_update(tenant, key)
             .update_expression(
                 "SET #state = :claimed, claim_token = :tok, lease_until = :lease, attempts = if_not_exists(attempts, :zero) + :one, \
-                 request_body = if_not_exists(request_body, :req), created_at = if_not_exists(created_at, :now), updated_at = :now, ikey = :k REMOVE decide_at",
+                 request_body = if_not_exists(request_body, :req), created_at = if_not_exists(created_at, :now), updated_at = :now, ikey = :k REMOVE decide_at, retry_at",
             )
-            .condition_expression("attribute_not_exists(#state) OR #state = :retry")
+            .condition_expression(
+                "attribute_not_exists(#state) OR (#state = :retry AND (attribute_not_exists(retry_at) OR retry_at <= :now))",
+            )
             .expression_attribute_values(":claimed", s(LedgerState::Claimed.as_str()))
             .expression_attribute_values(":retry", s(LedgerState::Retry.as_str()))
             .expression_attribute_values(":tok", s(token))
@@ -213,6 +250,82 @@ impl Store {
             .expression_attribute_values(":why", s("meta:131047 free-form refused outside the 24h window"))
             .expression_attribute_values(":now", n(now));
         self.claim_send(req).await
+    }
+
+    /// Meta refused a message after accepting it, with a code the sender
+    /// acts on (a `failed` status the webhook handed back): the key is
+    /// claimed again so the refusal can be concluded like a send's answer.
+    /// Only the send with that wamid, once; no attempt is counted (the
+    /// attempt was the send that Meta refused).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn claim_refused(
+        &self,
+        tenant: &TenantId,
+        key: &IdempotencyKey,
+        wamid: &str,
+        code: i64,
+        token: &str,
+        now: i64,
+        lease_secs: i64,
+    ) -> Result<ClaimOutcome, StoreError> {
+        let req = self
+            .ledger_update(tenant, key)
+            .update_expression("SET #state = :claimed, claim_token = :tok, lease_until = :lease, updated_at = :now, last_error = :why")
+            .condition_expression("#state = :sent AND wamid = :w")
+            .expression_attribute_values(":claimed", s(LedgerState::Claimed.as_str()))
+            .expression_attribute_values(":sent", s(LedgerState::Sent.as_str()))
+            .expression_attribute_values(":w", s(wamid))
+            .expression_attribute_values(":tok", s(token))
+            .expression_attribute_values(":lease", n(now + lease_secs))
+            .expression_attribute_values(":why", s(format!("meta:{code} reported after Meta accepted {wamid}")))
+            .expression_attribute_values(":now", n(now));
+        self.claim_send(req).await
+    }
+
+    /// Takes a waiting alert for the release pass. `retry` is accepted too:
+    /// a pass that handed the alert to the send queue may have stopped
+    /// before removing its waiting item, and the claim keeps the two apart.
+    pub async fn claim_waiting(
+        &self,
+        tenant: &TenantId,
+        key: &IdempotencyKey,
+        token: &str,
+        now: i64,
+        lease_secs: i64,
+    ) -> Result<ClaimOutcome, StoreError> {
+        let req = self
+            .ledger_update(tenant, key)
+            .update_expression("SET #state = :claimed, claim_token = :tok, lease_until = :lease, attempts = attempts + :one, updated_at = :now REMOVE decide_at")
+            .condition_expression("#state IN (:waiting, :retry)")
+            .expression_attribute_values(":claimed", s(LedgerState::Claimed.as_str()))
+            .expression_attribute_values(":waiting", s(LedgerState::Waiting.as_str()))
+            .expression_attribute_values(":retry", s(LedgerState::Retry.as_str()))
+            .expression_attribute_values(":tok", s(token))
+            .expression_attribute_values(":lease", n(now + lease_secs))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", n(now));
+        self.claim_send(req).await
+    }
+
+    /// The holder puts its alert on hold for `template` until `deadline`.
+    pub async fn record_waiting(
+        &self,
+        tenant: &TenantId,
+        key: &IdempotencyKey,
+        token: &str,
+        template: &str,
+        deadline: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let req = self
+            .ledger_update(tenant, key)
+            .update_expression("SET #state = :waiting, waiting_for = :tpl, wait_deadline = :d, waiting_since = if_not_exists(waiting_since, :now), last_error = :why, updated_at = :now REMOVE lease_until, decide_at")
+            .expression_attribute_values(":waiting", s(LedgerState::Waiting.as_str()))
+            .expression_attribute_values(":tpl", s(template))
+            .expression_attribute_values(":d", n(deadline))
+            .expression_attribute_values(":why", s(format!("waiting for template {template}")))
+            .expression_attribute_values(":now", n(now));
+        self.guarded(req, token).await
     }
 
     async fn claim_send(&self, req: UpdateItemFluentBuilder) -> Result<ClaimOutcome, StoreError> {
@@ -287,6 +400,29 @@ impl Store {
             )
             .expression_attribute_values(":retry", s(LedgerState::Retry.as_str()))
             .expression_attribute_values(":e", s(error))
+            .expression_attribute_values(":now", n(now));
+        self.guarded(req, token).await
+    }
+
+    /// Records an attempt that Meta refused for now, not to be claimed
+    /// again before `retry_at` (Meta's per-user limit, 131049).
+    pub async fn record_retry_at(
+        &self,
+        tenant: &TenantId,
+        key: &IdempotencyKey,
+        token: &str,
+        error: &str,
+        retry_at: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let req = self
+            .ledger_update(tenant, key)
+            .update_expression(
+                "SET #state = :retry, last_error = :e, retry_at = :at, updated_at = :now REMOVE lease_until",
+            )
+            .expression_attribute_values(":retry", s(LedgerState::Retry.as_str()))
+            .expression_attribute_values(":e", s(error))
+            .expression_attribute_values(":at", n(retry_at))
             .expression_attribute_values(":now", n(now));
         self.guarded(req, token).await
     }
@@ -379,6 +515,50 @@ impl Store {
         }
     }
 
+    /// An operator's redrive, first half: a `parked` key becomes claimable
+    /// again (`retry`), marked as a redrive whose request is not back on the
+    /// send queue yet. `false` if the key is not `parked` (any more).
+    ///
+    /// Claimable before the request is enqueued, never after: a copy the
+    /// sender read while the key was still `parked` would be acknowledged as
+    /// finished, and the alert would stay unsent.
+    pub async fn reopen_parked(
+        &self,
+        tenant: &TenantId,
+        key: &IdempotencyKey,
+        parked_for: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let req = self
+            .ledger_update(tenant, key)
+            .update_expression("SET #state = :retry, redriven_at = :now, redriven_from = :was, redrive_pending = :true, last_error = :why, updated_at = :now")
+            .condition_expression("#state = :parked")
+            .expression_attribute_values(":retry", s(LedgerState::Retry.as_str()))
+            .expression_attribute_values(":parked", s(LedgerState::Parked.as_str()))
+            .expression_attribute_values(":was", s(parked_for))
+            .expression_attribute_values(":true", aws_sdk_dynamodb::types::AttributeValue::Bool(true))
+            .expression_attribute_values(":why", s("redriven by an operator"))
+            .expression_attribute_values(":now", n(now));
+        applied("UpdateItem", req.send().await)
+    }
+
+    /// An operator's redrive, second half: its request is on the send queue.
+    /// Only the redrive started at `redriven_at` is finished (a later one
+    /// keeps its own mark); whatever the key's state is by now.
+    pub async fn finish_redrive(
+        &self,
+        tenant: &TenantId,
+        key: &IdempotencyKey,
+        redriven_at: i64,
+    ) -> Result<bool, StoreError> {
+        let req = self
+            .update(ledger_pk(tenant, key), "LEDGER")
+            .update_expression("REMOVE redrive_pending")
+            .condition_expression("redriven_at = :at")
+            .expression_attribute_values(":at", n(redriven_at));
+        applied("UpdateItem", req.send().await)
+    }
+
     pub async fn get_ledger(
         &self,
         tenant: &TenantId,
@@ -440,5 +620,12 @@ fn parse_ledger(item: &Item) -> Result<LedgerEntry, StoreError> {
         created_at: get_n(item, "created_at").unwrap_or(0),
         updated_at: get_n(item, "updated_at").unwrap_or(0),
         sent_at: get_n(item, "sent_at"),
+        waiting_for: get_s(item, "waiting_for"),
+        waiting_since: get_n(item, "waiting_since"),
+        wait_deadline: get_n(item, "wait_deadline"),
+        redriven_at: get_n(item, "redriven_at"),
+        redriven_from: get_s(item, "redriven_from"),
+        redrive_pending: get_bool(item, "redrive_pending").unwrap_or(false),
+        retry_at: get_n(item, "retry_at"),
     })
 }

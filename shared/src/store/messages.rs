@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::{
-    applied, get_n, get_s, n, required_n, required_s, s, update_or_old, Change, Item, Store,
+    applied, get_n, get_s, n, owed, required_n, required_s, s, update_or_old, Change, Item, Store,
     StoreError, Written,
 };
 use crate::ids::{IdempotencyKey, TenantId};
@@ -61,11 +61,12 @@ pub(crate) fn callback_gsi_pk(t: &TenantId, key: &str) -> String {
 
 impl Store {
     /// Applies a status event: [`Change::Applied`] if the status moved
-    /// forward (its event is to be published), [`Change::Unpublished`] if it
-    /// had moved to this status before but that event was never published
-    /// (see [`Store::set_status_event_owed`]), [`Change::Unchanged`] for a
-    /// duplicate or a straggler. Moving forward drops an earlier status's
-    /// unpublished mark: the later status's event supersedes it.
+    /// forward (its event is to be published; the record is marked with it
+    /// until [`Store::clear_status_owed`]); [`Change::Owed`] or
+    /// [`Change::InFlight`] if it had moved to this status before and that
+    /// event is still marked owed; [`Change::Unchanged`] for a duplicate or a
+    /// straggler. A later status replaces an earlier one's mark: its event
+    /// supersedes the earlier one.
     pub async fn apply_status(&self, c: &StatusChange<'_>) -> Result<Change, StoreError> {
         let ts_attr = format!("{}_at", c.status);
         let mut update = String::from(
@@ -96,49 +97,36 @@ impl Store {
                 .expression_attribute_values(":g", s(callback_gsi_pk(c.tenant, key.as_str())))
                 .expression_attribute_values(":gs", s(format!("MSG#{}", c.wamid)));
         }
-        update.push_str(" REMOVE unpublished_event");
+        update.push_str(", owed_event = :s, owed_at = :now");
+        req = req.expression_attribute_values(":now", n(c.now));
         let old = match update_or_old(req.update_expression(update)).await? {
             Written::Applied => return Ok(Change::Applied),
             Written::Refused(old) => old,
         };
         self.fill_straggler_timestamp(c, &ts_attr).await?;
-        // The mark is only set while the record holds its status, and every
-        // later status removes it in its own write: a matching mark means
-        // the record still holds this status.
-        Ok(
-            if get_s(&old, "unpublished_event").as_deref() == Some(c.status) {
-                Change::Unpublished
-            } else {
-                Change::Unchanged
-            },
-        )
+        // The mark names the status the record holds (every status write
+        // replaces it), so a matching mark means the record still holds
+        // this status and its event was not published yet.
+        Ok(owed(
+            get_s(&old, "owed_event").as_deref() == Some(c.status),
+            get_n(&old, "owed_at"),
+            c.now,
+        ))
     }
 
-    /// Marks (`owed`) the message's current status as one whose event the
-    /// events queue refused, so that Meta's retry of the body publishes it
-    /// ([`Change::Unpublished`]), or drops the mark once it went out. The
-    /// mark is written only on that failure, never on the way of a status
-    /// that was published. `false` if there was nothing to mark or drop:
-    /// the message moved on meanwhile (the later status's event supersedes
-    /// this one), or the mark was already gone.
-    pub async fn set_status_event_owed(
+    /// Clears the mark of a status whose event was published. `false` if
+    /// there was none to clear (a later status replaced it meanwhile).
+    pub async fn clear_status_owed(
         &self,
         tenant: &TenantId,
         wamid: &str,
         status: &str,
-        owed: bool,
     ) -> Result<bool, StoreError> {
         let req = self
             .status_item(tenant, wamid)
+            .update_expression("REMOVE owed_event, owed_at")
+            .condition_expression("owed_event = :s")
             .expression_attribute_values(":s", s(status));
-        let req = if owed {
-            req.update_expression("SET unpublished_event = :s")
-                .condition_expression("#status = :s")
-                .expression_attribute_names("#status", "status")
-        } else {
-            req.update_expression("REMOVE unpublished_event")
-                .condition_expression("unpublished_event = :s")
-        };
         applied("UpdateItem", req.send().await)
     }
 

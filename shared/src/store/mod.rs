@@ -15,14 +15,19 @@
 //! | alias: phone number id | `PNID#{phone_number_id}` | `ALIAS` | | same transaction | webhook POST: tenant by `metadata.phone_number_id` |
 //! | alias: WABA id | `WABA#{waba_id}` | `ALIAS` | | same transaction | webhook POST: tenant by `entry[].id` |
 //! | alias: verify token | `VERIFY#{sha256(verify_token)}` | `ALIAS` | | same transaction | webhook GET handshake: keyed lookup, then a constant-time compare |
-//! | 24-hour window | `T#{tenant}#WINDOW#{e164}` | `WINDOW` | `ttl` = expiry | webhook (inbound message; conditional: never shrinks), sender (closes on 131047) | sender: is the CSM's window open? |
+//! | 24-hour window | `T#{tenant}#WINDOW#{identity}` | `WINDOW` | `ttl` = expiry | webhook (inbound message; conditional: never shrinks), sender (closes on 131047) | sender: is the CSM's window open? |
 //! | send ledger | `T#{tenant}#SEND#{idempotency_key}` | `LEDGER` | | sender (conditional claim, then outcome) | sender (dedup, resume), timeline |
 //! | message status | `T#{tenant}#MSG#{wamid}` | `STATUS` | `gsi1pk` = `T#{tenant}#CB#{idempotency_key}`, `ttl` | webhook (conditional: status only moves forward) | timeline; sender resolving an ambiguous send (GSI by key) |
 //! | template status | `T#{tenant}` | `TEMPLATE#{name}#{language}` | | template function (submit, reconcile), webhook (status updates) | sender (is it APPROVED? cached), status API: all of a tenant's templates (query `begins_with`) |
 //! | CSM roster entry | `T#{tenant}` | `CSMID#{csm_id}` | | admin API (`PUT`/`DELETE .../csms/{csm_id}`) | admin API: one CSM (get), the roster (query `begins_with`) |
+//! | send hold | `T#{tenant}` | `HOLD` | | sender (Meta's 131042: started by a conditional put, the probe taken by a conditional update, ended by a conditional delete) | sender: are the tenant's sends held? (cached for seconds); status API; see [`holds`] |
 //! | number reachability | `T#{tenant}` | `CSM#{e164}` | | sender and webhook (flag on 131026), admin API (clears it when a CSM's number changes to this one) | sender, admin API: is the number flagged undeliverable? |
 //! | last webhook | `T#{tenant}#ACTIVITY` | `WEBHOOK` | | webhook (at most one conditional write per verified body, throttled per instance) | status API |
 //! | parked alerts | `T#{tenant}#ACTIVITY` | `DAY#{days since epoch}` | `ttl` = day + 15 days | sender (atomic `ADD` when it parks an alert) | status API: sum of the DLQ's 14 retained days (query) |
+//! | parked alert | `T#{tenant}#PARKED` | `K#{idempotency_key}` | | sender (when it parks an alert, after the DLQ copy) | `fwa parked` (the tenant's list), redrive (removes it); see [`parked`] |
+//! | waiting alert, release lease | `T#{tenant}#WAITING` | `W#{enqueued_ms}#{key}`, `LOCK` | `gsi1pk` = `T#{tenant}#WAITCSM#{e164}` | sender (an alert whose template is not approved; the release pass) | sender's release pass (in enqueue order), webhook (does a CSM who wrote have waiting alerts?), status API (count); see [`waiting`] |
+//! | alias of a person | `T#{tenant}#ALIAS#{alias}` | `ALIAS` | | admin (a roster number), sender (a send's answer names another `wa_id`), webhook (an inbound or status names a BSUID with a number; an id change) | sender and webhook: whose window? (see [`identities`]) |
+//! | what Meta told us of a person | `T#{tenant}#WHO#{identity}` | `PROFILE` | | webhook, sender | admin (the roster), events |
 //! | webhook dedup | `T#{tenant}#DEDUP#{kind}#{id}` | `DEDUP` | `ttl` = +7 days | webhook (conditional put) | webhook: has this inbound message been acted on? |
 //!
 //! TTL deletion in DynamoDB is lazy (an item may outlive its `ttl` by days)
@@ -31,11 +36,16 @@
 
 mod activity;
 mod dedup;
+mod holds;
+mod identities;
 mod ledger;
 mod messages;
+mod parked;
+mod recipients;
 mod roster;
 mod templates;
 mod tenants;
+mod waiting;
 mod windows;
 
 use std::collections::HashMap;
@@ -46,12 +56,17 @@ use aws_sdk_dynamodb::Client;
 use thiserror::Error;
 
 pub use activity::{Activity, DLQ_RETENTION_DAYS};
+pub use holds::SendHold;
+pub use identities::{Linked, Profile};
 pub use ledger::{ClaimOutcome, LedgerEntry, LedgerState, SendMode};
 pub use messages::{MessageStatusRecord, StatusChange};
+pub use parked::ParkedAlert;
+pub use recipients::{Known, Named};
 pub use roster::RosterEntry;
 pub use templates::{TemplateRecord, TemplateStatusChange};
 pub use tenants::verify_token_digest;
 pub use tenants::{AliasKind, TenantRecord};
+pub use waiting::{waiting_sk, WaitingAlert};
 pub use windows::{Window, WINDOW_SECS};
 
 /// A DynamoDB item.
@@ -192,30 +207,59 @@ where
     E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
-    use aws_sdk_dynamodb::error::ProvideErrorMetadata;
     match res {
         Ok(_) => Ok(true),
-        Err(e)
-            if e.as_service_error().and_then(ProvideErrorMetadata::code)
-                == Some("ConditionalCheckFailedException") =>
-        {
-            Ok(false)
-        }
+        Err(e) if condition_failed(&e) => Ok(false),
         Err(e) => Err(StoreError::dynamo(op, e)),
     }
 }
 
+/// Whether a request failed only because its condition did not hold.
+fn condition_failed<E, R>(e: &SdkError<E, R>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+    e.as_service_error().and_then(ProvideErrorMetadata::code)
+        == Some("ConditionalCheckFailedException")
+}
+
 /// What a conditional change of a record found.
+///
+/// Every change that has an event is written together with a mark saying
+/// its event is owed, in the same conditional write (an outbox on the
+/// record), and the mark is cleared once the event is published (see
+/// [`crate::owed`]). A retry of the same change is refused by the write,
+/// which returns the record as it was: its mark tells whether the event is
+/// still owed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
     /// It applied: its event is to be published.
     Applied,
-    /// It had applied before, and the record still carries that change's
-    /// unpublished mark (the events queue refused its event): publish the
-    /// event now.
-    Unpublished,
+    /// It had applied before and its event is still owed, by a writer gone
+    /// longer than [`OWED_LEASE_SECS`] (crashed, or refused by the events
+    /// queue): publish the event now.
+    Owed,
+    /// It had applied before and its writer may be publishing its event
+    /// right now (its mark is younger than [`OWED_LEASE_SECS`]): fail this
+    /// attempt, so its retry comes after the writer is done or gone.
+    InFlight,
     /// Nothing to do: a duplicate, a straggler or a stale update.
     Unchanged,
+}
+
+/// How long the writer of a change has to publish its event and clear its
+/// mark: longer than the webhook's 10 s timeout, so a mark this old was
+/// left by a writer that crashed or whose publish was refused.
+pub const OWED_LEASE_SECS: i64 = 30;
+
+/// What a refused change found: this change's mark, written at `owed_at`.
+fn owed(mark_matches: bool, owed_at: Option<i64>, now: i64) -> Change {
+    match (mark_matches, owed_at) {
+        (false, _) => Change::Unchanged,
+        (true, Some(at)) if at + OWED_LEASE_SECS > now => Change::InFlight,
+        (true, _) => Change::Owed,
+    }
 }
 
 /// A conditional UpdateItem's result: applied, or refused with the item as

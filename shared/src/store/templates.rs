@@ -8,7 +8,7 @@
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 
 use super::{
-    applied, get_n, get_s, n, required_s, s, update_or_old, Change, Item, Store, StoreError,
+    applied, get_n, get_s, n, owed, required_s, s, update_or_old, Change, Item, Store, StoreError,
     Written,
 };
 use crate::ids::TenantId;
@@ -26,10 +26,10 @@ pub struct TemplateRecord {
     pub quality: Option<String>,
     /// Meta's time of the status (webhook entry time, or when we observed it).
     pub status_ts: i64,
-    /// The current status's event was refused by the events queue and is
-    /// still owed (see [`Store::set_template_event_owed`]).
+    /// When the current status was written, if its event is still owed
+    /// (not published yet: see [`crate::owed`]).
     #[serde(skip)]
-    pub status_event_owed: bool,
+    pub status_owed_since: Option<i64>,
 }
 
 impl TemplateRecord {
@@ -59,16 +59,22 @@ fn sk(name: &str, language: &str) -> String {
 
 impl TemplateStatusChange<'_> {
     /// The record's attributes for this kind of change: its value, its
-    /// time, and its unpublished mark (each kind is ordered on its own).
-    fn attrs(&self) -> (&'static str, &'static str, &'static str) {
+    /// time, its owed mark and the mark's time (each kind is ordered on its
+    /// own).
+    fn attrs(&self) -> (&'static str, &'static str, &'static str, &'static str) {
         match self {
-            TemplateStatusChange::Status { .. } => ("status", "status_ts", "unpublished_status"),
+            TemplateStatusChange::Status { .. } => {
+                ("status", "status_ts", "owed_status", "owed_status_at")
+            }
             TemplateStatusChange::Quality { .. } => {
-                ("quality", "quality_ts", "unpublished_quality")
+                ("quality", "quality_ts", "owed_quality", "owed_quality_at")
             }
-            TemplateStatusChange::Category { .. } => {
-                ("category", "category_ts", "unpublished_category")
-            }
+            TemplateStatusChange::Category { .. } => (
+                "category",
+                "category_ts",
+                "owed_category",
+                "owed_category_at",
+            ),
         }
     }
 
@@ -80,7 +86,7 @@ impl TemplateStatusChange<'_> {
         }
     }
 
-    /// What the unpublished mark holds: this change's value at its time.
+    /// What the owed mark holds: this change's value at its time.
     fn mark(&self, ts: i64) -> String {
         format!("{}@{ts}", self.value())
     }
@@ -88,10 +94,12 @@ impl TemplateStatusChange<'_> {
 
 impl Store {
     /// Applies a change observed at `ts` (Meta's time). Each kind of change
-    /// is ordered by its `ts`. [`Change::Unpublished`]: this change applied
-    /// before, but its event was never published (see
-    /// [`Store::set_template_event_owed`]); a newer change of the same kind
-    /// drops that mark.
+    /// is ordered by its `ts`. A change with an event (`event_owed_at`: now) is
+    /// marked owed until [`Store::clear_template_owed`]; its retry then finds
+    /// [`Change::Owed`] or [`Change::InFlight`]. A newer change of the same
+    /// kind replaces (or, without an event, drops) an older one's mark.
+    // The attributes of one conditional write.
+    #[allow(clippy::too_many_arguments)]
     pub async fn apply_template_change(
         &self,
         tenant: &TenantId,
@@ -100,6 +108,7 @@ impl Store {
         template_id: Option<&str>,
         change: &TemplateStatusChange<'_>,
         ts: i64,
+        event_owed_at: Option<i64>,
     ) -> Result<Change, StoreError> {
         let mut req = self
             .template_item(tenant, name, language)
@@ -135,8 +144,16 @@ impl Store {
                 (format!("SET {}", set.join(", ")), "attribute_not_exists(category_ts) OR category_ts < :ts OR (category_ts = :ts AND category <> :c)")
             }
         };
-        let (_, _, mark_attr) = change.attrs();
-        let update = format!("{update} REMOVE {mark_attr}");
+        let (_, _, mark_attr, at_attr) = change.attrs();
+        let update = match event_owed_at {
+            Some(now) => {
+                req = req
+                    .expression_attribute_values(":mark", s(change.mark(ts)))
+                    .expression_attribute_values(":now", n(now));
+                format!("{update}, {mark_attr} = :mark, {at_attr} = :now")
+            }
+            None => format!("{update} REMOVE {mark_attr}, {at_attr}"),
+        };
         match update_or_old(
             req.update_expression(update)
                 .condition_expression(condition),
@@ -144,48 +161,32 @@ impl Store {
         .await?
         {
             Written::Applied => Ok(Change::Applied),
-            Written::Refused(old) => Ok(
-                if get_s(&old, mark_attr).is_some_and(|m| m == change.mark(ts)) {
-                    Change::Unpublished
-                } else {
-                    Change::Unchanged
-                },
-            ),
+            Written::Refused(old) => Ok(owed(
+                get_s(&old, mark_attr).is_some_and(|m| m == change.mark(ts)),
+                get_n(&old, at_attr),
+                event_owed_at.unwrap_or(i64::MAX),
+            )),
         }
     }
 
-    /// Marks (`owed`) a change whose event the events queue refused, so that
-    /// Meta's retry of the body, or the next reconcile, publishes it
-    /// ([`Change::Unpublished`], [`TemplateRecord::status_event_owed`]), or
-    /// drops the mark once it went out. Written only on that failure.
-    /// `false` if there was nothing to mark or drop: a newer change of the
-    /// kind landed meanwhile (its event supersedes this one), or the mark was
-    /// already gone.
-    pub async fn set_template_event_owed(
+    /// Clears a change's owed mark once its event was published. `false`
+    /// if there was none (a newer change of the kind replaced it).
+    pub async fn clear_template_owed(
         &self,
         tenant: &TenantId,
         name: &str,
         language: &str,
         change: &TemplateStatusChange<'_>,
         ts: i64,
-        owed: bool,
     ) -> Result<bool, StoreError> {
-        let (value_attr, ts_attr, mark_attr) = change.attrs();
+        let (_, _, mark_attr, at_attr) = change.attrs();
         let req = self
             .template_item(tenant, name, language)
+            .update_expression("REMOVE #m, #a")
+            .condition_expression("#m = :m")
             .expression_attribute_names("#m", mark_attr)
+            .expression_attribute_names("#a", at_attr)
             .expression_attribute_values(":m", s(change.mark(ts)));
-        let req = if owed {
-            req.update_expression("SET #m = :m")
-                .condition_expression("#v = :v AND #ts = :ts")
-                .expression_attribute_names("#v", value_attr)
-                .expression_attribute_names("#ts", ts_attr)
-                .expression_attribute_values(":v", s(change.value()))
-                .expression_attribute_values(":ts", n(ts))
-        } else {
-            req.update_expression("REMOVE #m")
-                .condition_expression("#m = :m")
-        };
         applied("UpdateItem", req.send().await)
     }
 
@@ -223,6 +224,7 @@ impl Store {
                     reason: None,
                 },
                 ts,
+                None,
             )
             .await?
             == Change::Applied;
@@ -234,6 +236,7 @@ impl Store {
                 None,
                 &TemplateStatusChange::Category { category: c },
                 ts,
+                None,
             )
             .await?;
         }
@@ -277,7 +280,9 @@ fn parse_template(item: &Item) -> Result<TemplateRecord, StoreError> {
         name: required_s(item, "name")?,
         language: required_s(item, "lang")?,
         template_id: get_s(item, "template_id"),
-        status_event_owed: get_s(item, "unpublished_status").is_some_and(|m| m == current),
+        status_owed_since: get_s(item, "owed_status")
+            .is_some_and(|m| m == current)
+            .then(|| get_n(item, "owed_status_at").unwrap_or(0)),
         status,
         reason: get_s(item, "reason").filter(|r| !r.is_empty() && r != "NONE"),
         category: get_s(item, "category"),

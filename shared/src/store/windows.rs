@@ -1,4 +1,7 @@
-//! The 24-hour customer-service window per (tenant, CSM number).
+//! The 24-hour customer-service window per (tenant, person).
+//!
+//! The window belongs to the person's [`Identity`], not to one of their ids,
+//! so it is found from whichever id Meta used (see [`crate::identity`]).
 //!
 //! Meta lets a business send free-form messages only within 24 hours of the
 //! user's last message. The window item's expiry is the inbound message's own
@@ -11,8 +14,8 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{KeysAndAttributes, ReturnValue};
 
 use super::{applied, get_n, get_s, n, s, Item, Store, StoreError};
+use crate::identity::Identity;
 use crate::ids::TenantId;
-use crate::phone::E164;
 
 /// Meta's customer-service window.
 pub const WINDOW_SECS: i64 = 24 * 3600;
@@ -41,8 +44,8 @@ fn window_from(item: &Item) -> Result<Window, StoreError> {
     })
 }
 
-fn window_pk(t: &TenantId, csm: &E164) -> String {
-    format!("T#{t}#WINDOW#{csm}")
+fn window_pk(t: &TenantId, who: &Identity) -> String {
+    format!("T#{t}#WINDOW#{}", who.key())
 }
 
 impl Store {
@@ -51,7 +54,7 @@ impl Store {
     pub async fn open_window(
         &self,
         tenant: &TenantId,
-        csm: &E164,
+        who: &Identity,
         inbound_ts: i64,
         message_id: &str,
     ) -> Result<bool, StoreError> {
@@ -60,7 +63,7 @@ impl Store {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(window_pk(tenant, csm)))
+            .key("pk", s(window_pk(tenant, who)))
             .key("sk", s("WINDOW"))
             .update_expression("SET expires_at = :e, last_inbound_at = :ts, last_message_id = :m, #ttl = :e, tenant_id = :t REMOVE closed_at")
             .condition_expression("attribute_not_exists(last_inbound_at) OR last_inbound_at < :ts")
@@ -76,9 +79,9 @@ impl Store {
     pub async fn get_window(
         &self,
         tenant: &TenantId,
-        csm: &E164,
+        who: &Identity,
     ) -> Result<Option<Window>, StoreError> {
-        match self.get(&window_pk(tenant, csm), "WINDOW").await? {
+        match self.get(&window_pk(tenant, who), "WINDOW").await? {
             Some(item) => window_from(&item).map(Some),
             None => Ok(None),
         }
@@ -93,10 +96,10 @@ impl Store {
     /// so one bad item fails one alert, not the batch.
     pub async fn get_windows(
         &self,
-        csms: &[(TenantId, E164)],
-    ) -> Result<HashMap<(TenantId, E164), Option<Window>>, StoreError> {
+        csms: &[(TenantId, Identity)],
+    ) -> Result<HashMap<(TenantId, Identity), Option<Window>>, StoreError> {
         // DynamoDB refuses a request that names one key twice.
-        let mut by_pk: HashMap<String, &(TenantId, E164)> = HashMap::new();
+        let mut by_pk: HashMap<String, &(TenantId, Identity)> = HashMap::new();
         for csm in csms {
             by_pk.entry(window_pk(&csm.0, &csm.1)).or_insert(csm);
         }
@@ -159,7 +162,7 @@ impl Store {
     pub async fn close_window(
         &self,
         tenant: &TenantId,
-        csm: &E164,
+        who: &Identity,
         sent_at: i64,
         now: i64,
     ) -> Result<bool, StoreError> {
@@ -168,7 +171,7 @@ impl Store {
             self.client
                 .update_item()
                 .table_name(&self.table)
-                .key("pk", s(window_pk(tenant, csm)))
+                .key("pk", s(window_pk(tenant, who)))
                 .key("sk", s("WINDOW"))
                 .update_expression("SET expires_at = :now, closed_at = :now")
                 .condition_expression(

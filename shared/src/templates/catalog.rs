@@ -478,7 +478,10 @@ impl TemplateDef {
         Ok(out)
     }
 
-    fn check_values(&self, values: &[String]) -> Result<(), ParamError> {
+    /// Checks `values` against this template: one per placeholder, each
+    /// within Meta's rules. The sender checks a request on intake, so an
+    /// alert that could never be sent as its template is parked at once.
+    pub fn check_values(&self, values: &[String]) -> Result<(), ParamError> {
         let expected = self.param_count();
         if values.len() != expected {
             return Err(ParamError::CountMismatch {

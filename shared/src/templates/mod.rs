@@ -3,4 +3,5 @@
 
 pub mod catalog;
 pub mod handler;
+pub mod status;
 pub mod submit;

@@ -12,11 +12,13 @@ use tracing::{info, warn};
 
 use super::catalog::Catalog;
 use crate::events::Event;
-use crate::graph::GraphError;
+use crate::graph::{GraphError, TemplateList};
 use crate::ids::TenantId;
-use crate::owed::{publish_or_keep, Keep, Produced};
+use crate::owed::{publish_owed, Mark, Owed};
+use crate::sender::message::{Control, ReleaseWhy};
 use crate::startup::App;
-use crate::store::{Change, TemplateStatusChange};
+use crate::store::{Change, TemplateStatusChange, OWED_LEASE_SECS};
+use crate::templates::status::TemplateStatus;
 use crate::tenants::{DirectoryError, Tenant, TokenCallError};
 
 /// Meta's answer to a template that already exists in that language:
@@ -61,6 +63,10 @@ pub struct ReconcileReport {
     pub tenant_id: String,
     pub seen: usize,
     pub repaired: Vec<String>,
+    /// False when Meta's list could not be read to its end (a `paging.next`
+    /// off the Graph API's origin was refused, see [`crate::graph`]): what
+    /// was seen is repaired, the rest waits for the next reconcile.
+    pub complete: bool,
 }
 
 async fn tenant(app: &App, id: &TenantId) -> Result<Tenant, TemplatesError> {
@@ -160,6 +166,7 @@ pub async fn submit_all(app: &App, tenant_id: &TenantId) -> Result<SubmitReport,
         let remote = list_remote(app, &tenant).await?;
         for r in results.iter_mut().filter(|r| r.outcome == "already_there") {
             if let Some(t) = remote
+                .templates
                 .iter()
                 .find(|t| t.name == r.name && t.language == r.language)
             {
@@ -182,16 +189,15 @@ pub async fn reconcile(app: &App, tenant_id: &TenantId) -> Result<ReconcileRepor
     reconcile_with(app, &tenant, remote).await
 }
 
-/// The event of a template's status change, kept on its record if the queue refuses it.
+/// The event of a template's status change, owed until it is published.
 fn status_event<'a>(
     t: &TenantId,
     name: &'a str,
     language: &'a str,
     (status, reason): (&'a str, Option<&'a str>),
     ts: i64,
-    replay: bool,
-) -> Produced<'a> {
-    Produced {
+) -> Owed<'a> {
+    Owed {
         event: Event::TemplateStatusChanged {
             tenant_id: t.to_string(),
             name: name.to_string(),
@@ -201,21 +207,17 @@ fn status_event<'a>(
             quality: None,
             category: None,
         },
-        keep: Keep::Template {
+        mark: Mark::Template {
             name,
             language,
             change: TemplateStatusChange::Status { status, reason },
             ts,
         },
-        replay,
     }
 }
 
 /// Meta's list of the tenant's templates.
-async fn list_remote(
-    app: &App,
-    tenant: &Tenant,
-) -> Result<Vec<crate::graph::RemoteTemplate>, TemplatesError> {
+async fn list_remote(app: &App, tenant: &Tenant) -> Result<TemplateList, TemplatesError> {
     let waba = tenant.waba_id.as_str();
     app.directory
         .with_token(tenant, |secrets| async move {
@@ -231,13 +233,15 @@ async fn list_remote(
 async fn reconcile_with(
     app: &App,
     tenant: &Tenant,
-    remote: Vec<crate::graph::RemoteTemplate>,
+    list: TemplateList,
 ) -> Result<ReconcileReport, TemplatesError> {
+    let remote = list.templates;
     let t = &tenant.tenant_id;
     let catalog = Catalog::builtin();
     let local = app.store.list_templates(t).await?;
     let mut repaired = Vec::new();
     let mut produced = Vec::new();
+    let mut wake = false;
     let now = app.clock.now();
     for r in remote.iter().filter(|r| catalog.get(&r.name).is_some()) {
         let known = local
@@ -252,34 +256,39 @@ async fn reconcile_with(
             // Meta's list has no timestamp: "now" wins over anything recorded before.
             if app
                 .store
-                .apply_template_change(t, &r.name, &r.language, Some(&r.id), &change, now)
+                .apply_template_change(
+                    t,
+                    &r.name,
+                    &r.language,
+                    Some(&r.id),
+                    &change,
+                    now,
+                    Some(now),
+                )
                 .await?
                 == Change::Applied
             {
                 warn!(template = %r.name, status = %r.status, "template status repaired by reconcile (a webhook was missed)");
                 repaired.push(format!("{}/{}: {}", r.name, r.language, r.status));
+                wake |= TemplateStatus::from_meta(Some(&r.status)).wakes_waiting_alerts();
                 produced.push(status_event(
                     t,
                     &r.name,
                     &r.language,
                     (&r.status, reason),
                     now,
-                    false,
                 ));
             }
-        } else if let Some(k) = known.filter(|k| k.status_event_owed) {
-            // The record is right but its event never went out (the queue
-            // refused it, here or in the webhook): it goes out now.
+        } else if let Some(k) = known.filter(|k| {
+            k.status_owed_since
+                .is_some_and(|since| since + OWED_LEASE_SECS <= now)
+        }) {
+            // The record is right but its event never went out (its writer
+            // crashed, or the queue refused it; here or in the webhook): it
+            // goes out now.
             info!(template = %r.name, status = %k.status, "owed template event published by reconcile");
             let status = (k.status.as_str(), k.reason.as_deref());
-            produced.push(status_event(
-                t,
-                &k.name,
-                &k.language,
-                status,
-                k.status_ts,
-                true,
-            ));
+            produced.push(status_event(t, &k.name, &k.language, status, k.status_ts));
         }
         if let Some(cat) = &r.category {
             if known.and_then(|k| k.category.as_deref()) != Some(cat.as_str()) {
@@ -291,15 +300,24 @@ async fn reconcile_with(
                         None,
                         &TemplateStatusChange::Category { category: cat },
                         now,
+                        None,
                     )
                     .await?;
             }
         }
     }
-    publish_or_keep(app, t, produced).await?;
+    publish_owed(app, t, produced).await?;
+    if wake {
+        // Alerts waiting for a template whose approval (or refusal) the
+        // webhook missed are released (or parked) now.
+        app.queues
+            .enqueue_send(&Control::release(t.clone(), ReleaseWhy::TemplateStatus).to_json())
+            .await?;
+    }
     Ok(ReconcileReport {
         tenant_id: t.to_string(),
         seen: remote.len(),
         repaired,
+        complete: list.complete,
     })
 }

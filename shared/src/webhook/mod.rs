@@ -11,11 +11,10 @@
 //!    two bodies, changes state once and publishes one event.
 //! 3. A body is answered 200 only when all its writes are done and their
 //!    events published; any failure answers 500 so Meta retries, and the
-//!    retry is harmless (see 2). An event the events queue refused is kept
-//!    for that retry: an inbound message's sighting is forgotten, a status
-//!    or template change is marked on its record (a write made only on that
-//!    failure), and the retry, finding the change already made, publishes
-//!    the owed event and drops the mark.
+//!    retry is harmless (see 2). Each change is written with a mark that its
+//!    event is owed, cleared once the event is published, so an event that
+//!    did not go out (a crash, a refused publish) is published by the retry
+//!    that finds the change already made ([`crate::owed`]).
 //!
 //! | request | answer |
 //! |---|---|
@@ -44,19 +43,25 @@ use subtle::ConstantTimeEq;
 use thiserror::Error;
 use tracing::{info, warn, Instrument};
 
-use crate::events::{Event, EventError};
+use crate::addressing::{follow_change, identify};
+use crate::events::{Event, EventCsm, EventError};
+use crate::identity::Identity;
 use crate::ids::IdempotencyKey;
-use crate::owed::{publish_or_keep, Keep, Produced};
-use crate::phone::{mask, E164};
+use crate::owed::{publish_owed, Mark, Owed};
+use crate::phone::E164;
 use crate::queues::QueueError;
+use crate::secrets::SecretsError;
+use crate::sender::message::{Control, ReleaseWhy};
 use crate::startup::App;
 use crate::store::{
     verify_token_digest, AliasKind, Change, StatusChange, StoreError, TemplateStatusChange,
     WINDOW_SECS,
 };
+use crate::templates::status::TemplateStatus;
 use crate::tenants::{DirectoryError, Tenant};
 use payload::{
-    DeliveryStatus, InboundMessage, Intake, StatusUpdate, TemplateChange, TemplateUpdate,
+    DeliveryStatus, IdentityChange, IdentityChangeKind, InboundMessage, Intake, StatusUpdate,
+    TemplateChange, TemplateUpdate,
 };
 
 /// How many writes of one body run at once.
@@ -120,6 +125,10 @@ pub enum Refusal {
     Store(#[from] StoreError),
     #[error("queue write failed")]
     Queue(#[from] QueueError),
+    /// A change of this body was applied by another delivery of it moments
+    /// ago, whose event may be going out right now: Meta's retry settles it.
+    #[error("another delivery of this body is publishing one of its events")]
+    EventInFlight,
     #[error("method not allowed")]
     Method,
 }
@@ -132,7 +141,10 @@ impl Refusal {
             Refusal::TooLarge(_) => 413,
             Refusal::Signature(_) | Refusal::TenantNotFound | Refusal::SecretsUnavailable(_) => 401,
             Refusal::Method => 405,
-            Refusal::Directory(_) | Refusal::Store(_) | Refusal::Queue(_) => 500,
+            Refusal::Directory(_)
+            | Refusal::Store(_)
+            | Refusal::Queue(_)
+            | Refusal::EventInFlight => 500,
         }
     }
 
@@ -161,7 +173,9 @@ pub async fn handle(app: &App, req: WebhookRequest) -> WebhookResponse {
             Ok(resp) => resp,
             Err(refusal) => {
                 let status = refusal.status();
-                if status >= 500 {
+                if matches!(refusal, Refusal::EventInFlight) {
+                    info!(status, reason = %refusal, "webhook answered 500 so that Meta retries it later");
+                } else if status >= 500 {
                     tracing::error!(status, error = %refusal, source = ?std::error::Error::source(&refusal).map(|s| s.to_string()), "webhook failed; Meta will retry");
                 } else {
                     warn!(status, reason = %refusal, "webhook refused");
@@ -196,11 +210,15 @@ async fn handshake(app: &App, query: Option<&str>) -> Result<WebhookResponse, Re
         .await
         .map_err(Refusal::Directory)?
         .ok_or(Refusal::WrongVerifyToken)?;
-    let secrets = app
-        .directory
-        .secrets(&tenant)
-        .await
-        .map_err(Refusal::Directory)?;
+    let secrets = match app.directory.secrets(&tenant).await {
+        Ok(secrets) => secrets,
+        // A placeholder or too-short secret can verify nothing; the
+        // directory has logged which one and why.
+        Err(DirectoryError::Secrets(SecretsError::Weak(_))) => {
+            return Err(Refusal::WrongVerifyToken)
+        }
+        Err(e) => return Err(Refusal::Directory(e)),
+    };
     let matches: bool = secrets
         .verify_token
         .expose_secret()
@@ -306,8 +324,13 @@ async fn act(app: &App, tenant: &Tenant, intake: &Intake<'_>) -> Result<usize, R
     // Boxed so the borrowed futures have one concrete type (and the
     // handler's future stays `Send` under lambda_http).
     type ActionFuture<'f> = std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<Option<Produced<'f>>, Refusal>> + Send + 'f>,
+        Box<dyn std::future::Future<Output = Result<Option<Owed<'f>>, Refusal>> + Send + 'f>,
     >;
+    // Before the messages: a message in the same body may come from the id
+    // the change introduced.
+    for c in &intake.identity_changes {
+        on_identity_change(app, tenant, c, now).await?;
+    }
     let mut futures: Vec<ActionFuture<'_>> = Vec::new();
     for m in &intake.messages {
         futures.push(Box::pin(on_message(app, tenant, m, now)));
@@ -320,7 +343,7 @@ async fn act(app: &App, tenant: &Tenant, intake: &Intake<'_>) -> Result<usize, R
     }
     // Every action runs to its end, even when another fails: the events of
     // the writes that did apply are published now (or kept for Meta's retry).
-    let results: Vec<Result<Option<Produced<'_>>, Refusal>> = stream::iter(futures)
+    let results: Vec<Result<Option<Owed<'_>>, Refusal>> = stream::iter(futures)
         .buffer_unordered(WRITE_CONCURRENCY)
         .collect()
         .await;
@@ -333,7 +356,7 @@ async fn act(app: &App, tenant: &Tenant, intake: &Intake<'_>) -> Result<usize, R
             Err(e) => failed = failed.or(Some(e)),
         }
     }
-    let published = publish_or_keep(app, &tenant.tenant_id, produced).await?;
+    let published = publish_owed(app, &tenant.tenant_id, produced).await?;
     match failed {
         Some(e) => Err(e),
         None => Ok(published),
@@ -347,33 +370,67 @@ async fn on_message<'a>(
     tenant: &Tenant,
     m: &'a InboundMessage<'_>,
     now: i64,
-) -> Result<Option<Produced<'a>>, Refusal> {
-    // A sender known only by BSUID has no `from`: skipped here as before.
-    let from = m.from.as_deref().unwrap_or_default();
-    let Ok(csm) = E164::from_wa_id(from) else {
-        warn!(from = %mask(from), "inbound message from an id that is not a phone number; skipped");
+) -> Result<Option<Owed<'a>>, Refusal> {
+    let t = &tenant.tenant_id;
+    let ids = m.sender();
+    let Some(who) = identify(&app.store, t, ids, now).await? else {
+        warn!(message_id = %m.id, "inbound message naming neither a wa_id nor a user id Meta uses for a person; skipped");
         return Ok(None);
     };
-    let t = &tenant.tenant_id;
-    app.store.open_window(t, &csm, m.timestamp, &m.id).await?;
-    if !app.store.first_sighting(t, "msg", &m.id, now).await? {
-        return Ok(None);
+    let csm = m.from.as_deref().and_then(|f| E164::from_wa_id(f).ok());
+    app.store.open_window(t, &who, m.timestamp, &m.id).await?;
+    // Alerts held for their template can go to this CSM as free-form text
+    // now. Before the sighting check, so Meta's retry asks again if this
+    // failed.
+    if app.store.csm_has_waiting(t, &who).await? {
+        release(app, t, ReleaseWhy::WindowOpened).await?;
     }
-    info!(csm = %csm.masked(), message_id = %m.id, kind = %m.kind, "CSM message received; window open");
+    match app.store.record_sighting(t, "msg", &m.id, now).await? {
+        Change::Applied | Change::Owed => {}
+        Change::InFlight => return Err(Refusal::EventInFlight),
+        Change::Unchanged => return Ok(None),
+    }
+    info!(csm = %who, message_id = %m.id, kind = %m.kind, "CSM message received; window open");
     let event = Event::CsmMessageReceived {
         tenant_id: t.to_string(),
-        csm: csm.to_string(),
+        csm: csm.map(|c| c.to_string()),
+        who: EventCsm::of(&who, ids),
         message_id: m.id.to_string(),
         kind: m.kind.to_string(),
         timestamp: m.timestamp,
         text: m.text.as_deref().map(str::to_owned),
         window_expires_at: m.timestamp + WINDOW_SECS,
     };
-    Ok(Some(Produced {
+    Ok(Some(Owed {
         event,
-        keep: Keep::Sighting { message_id: &m.id },
-        replay: false,
+        mark: Mark::Sighting { message_id: &m.id },
     }))
+}
+
+/// A user's number or BSUID changed: their new ids lead to the same person,
+/// so a reply from the new id opens the window the alerts look for.
+/// Idempotent (linking an alias twice changes nothing), so no sighting.
+async fn on_identity_change(
+    app: &App,
+    tenant: &Tenant,
+    c: &IdentityChange<'_>,
+    now: i64,
+) -> Result<(), Refusal> {
+    let t = &tenant.tenant_id;
+    let who = follow_change(&app.store, t, c.previous.as_ref(), c.current.as_ref(), now).await?;
+    match (&who, c.kind) {
+        (None, _) => {
+            warn!(
+                kind = c.kind.as_str(),
+                "identity change naming no earlier id; nothing to follow"
+            )
+        }
+        (Some(Identity::Csm(csm_id)), IdentityChangeKind::UserChangedNumber) => {
+            warn!(%csm_id, "a roster CSM changed their WhatsApp number; their replies from it are followed, but alerts still go to the roster's number until the roster is updated")
+        }
+        (Some(who), _) => info!(csm = %who, kind = c.kind.as_str(), "identity change followed"),
+    }
+    Ok(())
 }
 
 /// A delivery status moves the message record forward only. A 131047
@@ -384,7 +441,7 @@ async fn on_status<'a>(
     tenant: &Tenant,
     s: &'a StatusUpdate<'_>,
     now: i64,
-) -> Result<Option<Produced<'a>>, Refusal> {
+) -> Result<Option<Owed<'a>>, Refusal> {
     let Some(rank) = s.status.rank() else {
         return Ok(None);
     };
@@ -393,21 +450,32 @@ async fn on_status<'a>(
         .biz_opaque_callback_data
         .as_deref()
         .and_then(|k| IdempotencyKey::parse(k).ok());
-    // Absent when Meta sent the status of a message addressed by BSUID.
+    // `recipient_id` is absent when the message was addressed by BSUID.
     let recipient_id = s.recipient_id.as_deref().unwrap_or_default();
     let recipient = E164::from_wa_id(recipient_id).ok();
+    let ids = s.recipient();
+    // One read of the recipient's aliases (a write only for an id not yet
+    // theirs): the event names the person, and a BSUID Meta reports beside
+    // a number is learned.
+    let who = identify(&app.store, t, ids, now).await?;
     if s.status == DeliveryStatus::Failed {
         let codes: Vec<i64> = s.errors.iter().map(|e| e.code).collect();
         if codes.contains(&CODE_OUTSIDE_WINDOW) {
-            if let Some(csm) = &recipient {
-                app.store.close_window(t, csm, s.timestamp, now).await?;
+            if let Some(who) = &who {
+                app.store.close_window(t, who, s.timestamp, now).await?;
             }
             if let Some(key) = &key {
-                let handback =
-                    crate::sender::request::Handback::new(t.clone(), key.clone(), s.id.to_string());
+                let handback = crate::sender::message::Control::handback(
+                    t.clone(),
+                    key.clone(),
+                    s.id.to_string(),
+                );
                 app.queues.enqueue_send(&handback.to_json()).await?;
                 info!(wamid = %s.id, idempotency_key = %key, "free-form message refused outside the window; handed back for a template");
             }
+        }
+        if let Some(key) = &key {
+            hand_refusal_to_sender(app, t, key, s).await?;
         }
         if codes.contains(&CODE_UNDELIVERABLE) {
             if let Some(csm) = &recipient {
@@ -434,11 +502,11 @@ async fn on_status<'a>(
             now,
         })
         .await?;
-    let replay = match changed {
-        Change::Applied => false,
-        Change::Unpublished => true,
+    match changed {
+        Change::Applied | Change::Owed => {}
+        Change::InFlight => return Err(Refusal::EventInFlight),
         Change::Unchanged => return Ok(None),
-    };
+    }
     let event = Event::MessageStatusChanged {
         tenant_id: t.to_string(),
         wamid: s.id.to_string(),
@@ -453,15 +521,47 @@ async fn on_status<'a>(
                 title: e.title.as_deref().map(str::to_owned),
             })
             .collect(),
+        recipient: who.as_ref().map(|w| EventCsm::of(w, ids)),
     };
-    Ok(Some(Produced {
+    Ok(Some(Owed {
         event,
-        keep: Keep::Status {
+        mark: Mark::Status {
             wamid: &s.id,
             status: s.status.as_str(),
         },
-        replay,
     }))
+}
+
+/// A `failed` status whose code changes what becomes of the alert (131049,
+/// 131042, 131050, ...: [`crate::sender::classify::acted_on_after_acceptance`])
+/// goes to the sender, which concludes the alert as if the send had answered
+/// with it. Queued before the status is recorded, like the 131047 hand-back;
+/// a refusal queued twice acts once (the sender's claim needs the alert
+/// still `sent` with this wamid).
+async fn hand_refusal_to_sender(
+    app: &App,
+    tenant: &crate::ids::TenantId,
+    key: &IdempotencyKey,
+    s: &StatusUpdate<'_>,
+) -> Result<(), Refusal> {
+    use crate::sender::classify::acted_on_after_acceptance;
+    use crate::sender::message::RefusalError;
+    let Some(e) = s.errors.iter().find(|e| acted_on_after_acceptance(e.code)) else {
+        return Ok(());
+    };
+    let refused = Control::refused(
+        tenant.clone(),
+        key.clone(),
+        s.id.to_string(),
+        RefusalError {
+            code: e.code,
+            title: e.title.as_deref().map(str::to_owned),
+            details: e.details.as_deref().map(str::to_owned),
+        },
+    );
+    app.queues.enqueue_send(&refused.to_json()).await?;
+    info!(wamid = %s.id, idempotency_key = %key, code = e.code, "Meta refused an accepted message; handed to the sender");
+    Ok(())
 }
 
 /// Template status, quality and category updates land on the template record;
@@ -471,7 +571,7 @@ async fn on_template<'a>(
     tenant: &Tenant,
     u: &'a TemplateUpdate,
     now: i64,
-) -> Result<Option<Produced<'a>>, Refusal> {
+) -> Result<Option<Owed<'a>>, Refusal> {
     let (Some(name), Some(language)) = (u.name.as_deref(), u.language.as_deref()) else {
         return Ok(None);
     };
@@ -499,13 +599,23 @@ async fn on_template<'a>(
             u.template_id.as_deref(),
             &change,
             ts,
+            Some(now),
         )
         .await?;
-    let replay = match changed {
-        Change::Applied => false,
-        Change::Unpublished => true,
+    // Alerts waiting for this template are sent (approved) or parked
+    // (rejected, disabled). Asked on every delivery of the webhook, so
+    // Meta's retry asks again if this failed; a release with nothing to
+    // do costs one query.
+    if let TemplateStatusChange::Status { status, .. } = &change {
+        if TemplateStatus::from_meta(Some(status)).wakes_waiting_alerts() {
+            release(app, &tenant.tenant_id, ReleaseWhy::TemplateStatus).await?;
+        }
+    }
+    match changed {
+        Change::Applied | Change::Owed => {}
+        Change::InFlight => return Err(Refusal::EventInFlight),
         Change::Unchanged => return Ok(None),
-    };
+    }
     let (status, reason, quality, category) = match &change {
         TemplateStatusChange::Status { status, reason } => (
             Some(status.to_string()),
@@ -548,14 +658,21 @@ async fn on_template<'a>(
         quality,
         category,
     };
-    Ok(Some(Produced {
+    Ok(Some(Owed {
         event,
-        keep: Keep::Template {
+        mark: Mark::Template {
             name,
             language,
             change,
             ts,
         },
-        replay,
     }))
+}
+
+/// Asks the sender for a release pass over the tenant's waiting alerts.
+async fn release(app: &App, tenant: &crate::ids::TenantId, why: ReleaseWhy) -> Result<(), Refusal> {
+    app.queues
+        .enqueue_send(&Control::release(tenant.clone(), why).to_json())
+        .await?;
+    Ok(())
 }

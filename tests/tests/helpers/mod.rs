@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use fincelo::ids::{IdempotencyKey, TenantId};
 use fincelo::phone::E164;
-use fincelo_local::{LocalTenant, Stack, StackOptions};
+use fincelo_local::{LocalTenant, Stack, StackOptions, TimeControl};
 use meta_sandbox::{InboundRequest, MessageRecord, SandboxClient, SandboxConfig, SandboxHandle};
 use serde_json::{json, Value};
 
@@ -125,10 +125,16 @@ pub async fn spawn_world_without_sender() -> World {
 pub async fn spawn_world_with(opts: WorldOptions) -> World {
     init_tracing();
     let moto = moto_endpoint().await;
-    let sandbox = meta_sandbox::spawn("127.0.0.1:0".parse().unwrap(), opts.sandbox)
+    // One clock for the stack and the sandbox: Meta's times move with ours.
+    let time = TimeControl::default();
+    let clock = time.clock();
+    let mut sandbox_config = opts.sandbox;
+    sandbox_config.clock = meta_sandbox::Clock::from_fn(move || clock.now_ms());
+    let sandbox = meta_sandbox::spawn("127.0.0.1:0".parse().unwrap(), sandbox_config)
         .await
         .expect("sandbox starts");
     let mut so = StackOptions::new(moto, sandbox.base_url(), format!("t-{}", short_id()));
+    so.time = time;
     so.env = opts.env;
     so.overrides.send_queue_visibility_secs = opts.visibility_secs;
     so.sender_instances = opts.sender_instances;
@@ -155,9 +161,10 @@ impl World {
         self.stack.time.now()
     }
 
-    /// Lets `by` pass on the world's clock.
-    pub fn advance(&self, by: Duration) {
-        self.stack.time.advance(by);
+    /// Lets `by` pass on the world's clock (and the sweep schedule fire,
+    /// as it would have meanwhile: [`fincelo_local::Stack::advance`]).
+    pub async fn advance(&self, by: Duration) {
+        self.stack.advance(by).await.expect("clock advanced");
     }
 
     /// The world's app, but with an events queue that does not exist: every
@@ -165,7 +172,44 @@ impl World {
     pub fn app_with_broken_events_queue(&self) -> fincelo::startup::App {
         let mut config = (*self.stack.app.config).clone();
         config.events_queue_url = format!("{}-missing", config.events_queue_url);
-        fincelo::startup::App::new(config, &self.stack.sdk).expect("app")
+        fincelo::startup::App::new(config, &self.stack.sdk)
+            .expect("app")
+            .with_clock(self.stack.time.clock())
+    }
+
+    /// The world's app, but every SQS request is left without an answer (a
+    /// listener that takes connections and never replies), while DynamoDB
+    /// and Secrets Manager work: a handler run with it and cut off by a
+    /// timeout is a function that died waiting for SQS, after its writes.
+    /// The listener lives as long as the returned task.
+    pub async fn app_whose_queues_hang(
+        &self,
+    ) -> (fincelo::startup::App, tokio::task::JoinHandle<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("listener");
+        let addr = listener.local_addr().expect("address");
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        let sdk = &self.stack.sdk;
+        let sqs = aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::config::Builder::from(sdk)
+                .endpoint_url(format!("http://{addr}"))
+                .build(),
+        );
+        let app = fincelo::startup::App::from_clients(
+            (*self.stack.app.config).clone(),
+            aws_sdk_dynamodb::Client::new(sdk),
+            sqs,
+            aws_sdk_secretsmanager::Client::new(sdk),
+        )
+        .expect("app")
+        .with_clock(self.stack.time.clock());
+        (app, task)
     }
 
     pub async fn shutdown(self) {
@@ -197,11 +241,10 @@ impl World {
         secrets
             .client()
             .put_secret_value()
-            .secret_id(secrets.secret_id(&self.tenant_id))
-            .secret_string(
-                json!({"access_token": new_token, "app_secret": self.tenant.app_secret, "verify_token": self.tenant.verify_token})
-                    .to_string(),
+            .secret_id(
+                fincelo::secrets::SecretKind::Token.name(&secrets.secret_id(&self.tenant_id)),
             )
+            .secret_string(json!({"access_token": new_token}).to_string())
             .send()
             .await
             .expect("secret rotated");
@@ -260,6 +303,30 @@ impl World {
             .expect("webhook reachable")
     }
 
+    /// Every message the sandbox accepted from this tenant's number.
+    pub async fn messages_to_tenant(&self) -> Vec<MessageRecord> {
+        self.meta
+            .messages(Some(&self.tenant.phone_number_id), None)
+            .await
+            .expect("sandbox messages")
+    }
+
+    /// An alert's timeline, as the admin API answers it.
+    pub async fn timeline(&self, key: &str) -> Value {
+        let resp = fincelo::admin::handle(
+            &self.stack.app,
+            fincelo::admin::AdminRequest {
+                method: http::Method::GET,
+                path: format!("/admin/tenants/{}/messages/{key}", self.tenant.tenant_id),
+                body: bytes::Bytes::new(),
+                caller: Some(fincelo::admin::Caller::local()),
+            },
+        )
+        .await;
+        assert_eq!(resp.status, 200, "{:?}", resp.body);
+        resp.body.unwrap_or(Value::Null)
+    }
+
     /// Messages the sandbox accepted for one CSM number.
     pub async fn messages_to(&self, csm: &str) -> Vec<MessageRecord> {
         let digits = csm.trim_start_matches('+');
@@ -274,13 +341,19 @@ impl World {
 
     /// The CSM writes to the business number; waits until our window item exists.
     pub async fn csm_writes(&self, csm: &str) {
+        self.csm_writes_at(csm, None).await
+    }
+
+    /// The CSM writes at `timestamp` (unix seconds; the sandbox's now if
+    /// `None`); waits until our window item exists.
+    pub async fn csm_writes_at(&self, csm: &str, timestamp: Option<i64>) {
         let r = self
             .meta
             .inbound(&InboundRequest {
                 phone_number_id: self.tenant.phone_number_id.clone(),
                 from: csm.to_string(),
                 text: "hi".into(),
-                timestamp: None,
+                timestamp,
                 profile_name: None,
             })
             .await
@@ -299,10 +372,12 @@ impl World {
     /// The CSM's window as stored, if any.
     pub async fn window(&self, csm: &str) -> Option<fincelo::store::Window> {
         let csm = E164::parse(csm).unwrap();
-        self.stack
-            .app
-            .store
-            .get_window(&self.tenant_id, &csm)
+        let store = &self.stack.app.store;
+        let who = fincelo::addressing::identity_of_number(store, &self.tenant_id, &csm)
+            .await
+            .expect("alias read");
+        store
+            .get_window(&self.tenant_id, &who)
             .await
             .expect("window read")
     }
@@ -338,6 +413,42 @@ impl World {
             .expect("ledger read")
     }
 
+    /// Submits the six templates while Meta reviews them by hand (the
+    /// sandbox decides only when told: [`World::decide_template`]), so they
+    /// stay PENDING however far the clock moves.
+    pub async fn submit_templates_pending(&self) {
+        self.meta
+            .set_knobs(&json!({"template_review": "manual"}))
+            .await
+            .expect("knobs");
+        let (status, body) = self
+            .stack
+            .invoke_templates("submit", Some(&self.tenant.tenant_id))
+            .await;
+        assert_eq!(status, 200, "submit: {body}");
+    }
+
+    /// Meta decides a template (in English) and sends its status webhook.
+    pub async fn decide_template(&self, name: &str, status: &str, reason: Option<&str>) {
+        let r = self
+            .meta
+            .decide_template(&meta_sandbox::TemplateDecision {
+                waba_id: self.tenant.waba_id.clone(),
+                name: name.into(),
+                language: "en".into(),
+                status: status.into(),
+                reason: reason.map(str::to_string),
+                webhook: Some(true),
+            })
+            .await
+            .expect("template decided");
+        assert!(
+            r.webhook.iter().all(|d| d.delivered),
+            "the template webhook should be delivered: {:?}",
+            r.webhook
+        );
+    }
+
     /// Submits the six templates and waits until the table shows them APPROVED.
     pub async fn approve_all_templates(&self) {
         let (status, body) = self
@@ -360,6 +471,28 @@ impl World {
 
     pub async fn enqueue(&self, req: &Value) {
         self.stack.enqueue(&req.to_string()).await.expect("enqueue");
+    }
+
+    /// Messages on a queue of the stack: visible, in flight and delayed
+    /// (SQS's approximate counts; exact on the emulator).
+    pub async fn queue_depth(&self, logical_id: &str) -> u64 {
+        use aws_sdk_sqs::types::QueueAttributeName as A;
+        let out = self
+            .stack
+            .app
+            .queues
+            .client()
+            .get_queue_attributes()
+            .queue_url(self.stack.resources.queue(logical_id))
+            .attribute_names(A::ApproximateNumberOfMessages)
+            .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+            .attribute_names(A::ApproximateNumberOfMessagesDelayed)
+            .send()
+            .await
+            .expect("queue attributes");
+        out.attributes()
+            .map(|a| a.values().filter_map(|v| v.parse::<u64>().ok()).sum())
+            .unwrap_or(0)
     }
 
     /// Drains a queue until `done` holds for what was collected (or the timeout).
@@ -422,7 +555,8 @@ pub struct SendRequestBuilder {
     pub premium: bool,
     pub params: Vec<String>,
     pub text: Option<String>,
-    pub deliver_by: String,
+    /// RFC 3339, or `None` for a request without one.
+    pub deliver_by: Option<String>,
 }
 
 pub fn send_request(tenant_id: &str, phone: &str) -> SendRequestBuilder {
@@ -435,7 +569,7 @@ pub fn send_request(tenant_id: &str, phone: &str) -> SendRequestBuilder {
         premium: false,
         params: ["Globex", "85", "Pro", "good"].map(String::from).to_vec(),
         text: None,
-        deliver_by: rfc3339(now() + 3600),
+        deliver_by: Some(rfc3339(now() + 3600)),
     }
 }
 
@@ -451,7 +585,20 @@ impl SendRequestBuilder {
         self
     }
     pub fn deliver_by(mut self, unix: i64) -> Self {
-        self.deliver_by = rfc3339(unix);
+        self.deliver_by = Some(rfc3339(unix));
+        self
+    }
+    /// No `deliver_by`: the template wait limit applies.
+    pub fn no_deliver_by(mut self) -> Self {
+        self.deliver_by = None;
+        self
+    }
+    pub fn key(mut self, key: &str) -> Self {
+        self.key = key.into();
+        self
+    }
+    pub fn params(mut self, params: &[&str]) -> Self {
+        self.params = params.iter().map(|p| p.to_string()).collect();
         self
     }
     pub fn json(&self) -> Value {
@@ -461,8 +608,10 @@ impl SendRequestBuilder {
             "idempotency_key": self.key,
             "recipient": {"phone": self.phone, "csm_id": "csm-7"},
             "event": {"type": self.event, "customer": {"name": "Globex", "health": self.health, "premium": self.premium}, "params": self.params},
-            "deliver_by": self.deliver_by,
         });
+        if let Some(d) = &self.deliver_by {
+            v["deliver_by"] = json!(d);
+        }
         if let Some(t) = &self.text {
             v["text"] = json!(t);
         }

@@ -209,3 +209,59 @@ async fn approval_delay_keeps_template_pending() {
         "APPROVED"
     );
 }
+
+/// edge_failure_rate=1: the message IS accepted (recorded, its statuses go
+/// out) but the answer is Meta's edge failing: a 502 with an HTML page, or a
+/// 504 with no body; never a Graph error body.
+#[tokio::test]
+async fn an_edge_failure_answers_502_or_504_without_a_graph_body() {
+    let app = spawn_app().await;
+    app.open_window(CSM).await;
+    app.control
+        .set_knobs(
+            &json!({"edge_failure_rate": 1.0, "edge_failure": {"status": 502, "body": "html"}}),
+        )
+        .await
+        .unwrap();
+    let resp = app
+        .send_within(&text_message(CSM, "x"), Duration::from_secs(3))
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 502);
+    assert!(resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("text/html")));
+    let page = resp.text().await.unwrap();
+    assert!(
+        serde_json::from_str::<serde_json::Value>(&page).is_err(),
+        "{page}"
+    );
+    app.control
+        .set_knobs(&json!({"edge_failure": {"status": 504, "body": "empty"}}))
+        .await
+        .unwrap();
+    let resp = app
+        .send_within(&text_message(CSM, "y"), Duration::from_secs(3))
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 504);
+    assert!(resp.bytes().await.unwrap().is_empty());
+    let msgs = app.control.messages(None, None).await.unwrap();
+    assert_eq!(
+        msgs.iter().map(|m| m.edge_failure).collect::<Vec<_>>(),
+        vec![Some(502), Some(504)]
+    );
+    assert_eq!(
+        app.receiver.wait_for(7).await.len(),
+        7,
+        "inbound + 2 × 3 statuses"
+    );
+    assert_eq!(app.control.stats().await.unwrap().edge_failures, 2);
+    assert!(app
+        .control
+        .set_knobs(&json!({"edge_failure": {"status": 500, "body": "empty"}}))
+        .await
+        .is_err());
+}

@@ -190,7 +190,7 @@ async fn an_old_inbound_message_leaves_the_window_closed() {
         .set_knobs(&json!({"window_error_mode": "sync"}))
         .await
         .unwrap();
-    let old = meta_sandbox::state::now_unix() - 25 * 3600;
+    let old = meta_sandbox::Clock::system().now_s() - 25 * 3600;
     app.control
         .inbound(&InboundRequest {
             phone_number_id: app.tenant.phone_number_id.clone(),

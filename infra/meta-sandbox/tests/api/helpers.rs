@@ -1,6 +1,7 @@
 //! Spawns a sandbox, a webhook receiver and a registered tenant per test.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
-use meta_sandbox::{spawn, Knobs, SandboxClient, SandboxConfig, SandboxHandle, TenantSpec};
+use meta_sandbox::{spawn, Clock, Knobs, SandboxClient, SandboxConfig, SandboxHandle, TenantSpec};
 use serde_json::{json, Value};
 
 /// One webhook POST as the receiver saw it.
@@ -126,10 +127,56 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(knobs: Knobs) -> TestApp {
-    let config = SandboxConfig {
+    spawn_app_with_config(SandboxConfig {
         knobs,
         ..SandboxConfig::default()
-    };
+    })
+    .await
+}
+
+/// A clock the test moves, as the local stack's time control does: the
+/// system time plus an offset.
+#[derive(Clone, Default)]
+pub struct TestClock {
+    pub offset_ms: Arc<AtomicI64>,
+}
+
+impl TestClock {
+    pub fn clock(&self) -> Clock {
+        let offset = self.offset_ms.clone();
+        let system = Clock::system();
+        Clock::from_fn(move || system.now_ms() + offset.load(Ordering::Relaxed))
+    }
+
+    /// Lets `hours` pass on this clock.
+    pub fn advance_hours(&self, hours: i64) {
+        self.offset_ms
+            .fetch_add(hours * 3600 * 1000, Ordering::Relaxed);
+    }
+
+    pub fn now_s(&self) -> i64 {
+        self.clock().now_s()
+    }
+
+    /// Moves this clock to noon UTC of `date` (`YYYY-MM-DD`).
+    pub fn set_date(&self, date: &str) {
+        let target =
+            meta_sandbox::calendar::parse_date_ms(date).expect("a date") + 12 * 3600 * 1000;
+        let system = Clock::system().now_ms();
+        self.offset_ms.store(target - system, Ordering::Relaxed);
+    }
+}
+
+/// A sandbox reading `clock`, as the local stack runs it.
+pub async fn spawn_app_on(clock: &TestClock) -> TestApp {
+    spawn_app_with_config(SandboxConfig {
+        clock: clock.clock(),
+        ..SandboxConfig::default()
+    })
+    .await
+}
+
+pub async fn spawn_app_with_config(config: SandboxConfig) -> TestApp {
     let sandbox = spawn(SocketAddr::from(([127, 0, 0, 1], 0)), config)
         .await
         .expect("sandbox starts");
@@ -191,6 +238,25 @@ impl TestApp {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
+    /// Sends through Graph version `version`.
+    pub async fn send_v(&self, version: &str, body: &Value) -> (u16, Value) {
+        let url = format!(
+            "{}/{version}/{}/messages",
+            self.sandbox.base_url(),
+            self.tenant.phone_number_id
+        );
+        let resp = self
+            .http
+            .post(url)
+            .bearer_auth(&self.tenant.access_token)
+            .json(body)
+            .send()
+            .await
+            .expect("sent");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
     pub async fn send(&self, body: &Value) -> (u16, Value) {
         let path = format!("{}/messages", self.tenant.phone_number_id);
         self.post_as(&self.tenant.access_token, &path, body).await
@@ -242,8 +308,25 @@ impl TestApp {
 
     /// Creates a template and waits for the sandbox to approve it.
     pub async fn approved_template(&self, name: &str, body_text: &str, examples: &[&str]) {
-        let (status, _) = self.create_template(name, body_text, examples).await;
-        assert_eq!(status, 200);
+        self.approved_template_in(name, "UTILITY", body_text, examples)
+            .await
+    }
+
+    /// Creates a template of `category` and waits for the sandbox to approve it.
+    pub async fn approved_template_in(
+        &self,
+        name: &str,
+        category: &str,
+        body_text: &str,
+        examples: &[&str],
+    ) {
+        let path = format!("{}/message_templates", self.tenant.waba_id);
+        let mut submission = template_submission(name, body_text, examples);
+        submission["category"] = json!(category);
+        let (status, body) = self
+            .post_as(&self.tenant.access_token, &path, &submission)
+            .await;
+        assert_eq!(status, 200, "{body}");
         for _ in 0..100 {
             let ts = self.control.templates(&self.tenant.waba_id).await.unwrap();
             if ts.iter().any(|t| t.name == name && t.status == "APPROVED") {
@@ -253,6 +336,53 @@ impl TestApp {
         }
         panic!("template {name} was not approved");
     }
+
+    /// Registers a WhatsApp user (`POST /_sandbox/users`).
+    pub async fn register_user(&self, spec: &meta_sandbox::UserSpec) -> meta_sandbox::UserView {
+        self.control
+            .register_user(spec)
+            .await
+            .expect("user registers")
+    }
+
+    /// A CSM message with the full inbound request.
+    pub async fn inbound(
+        &self,
+        mut msg: meta_sandbox::InboundMessage,
+    ) -> meta_sandbox::InboundResult {
+        msg.phone_number_id = self.tenant.phone_number_id.clone();
+        self.control.inbound_message(&msg).await.expect("inbound")
+    }
+
+    /// The `value` of every webhook received so far, in order.
+    pub fn values(&self) -> Vec<Value> {
+        self.receiver
+            .all()
+            .iter()
+            .map(|r| r.body["entry"][0]["changes"][0]["value"].clone())
+            .collect()
+    }
+
+    /// Webhook bodies of `field` received so far.
+    pub fn bodies_of(&self, field: &str) -> Vec<Value> {
+        self.receiver
+            .all()
+            .iter()
+            .filter(|r| r.body["entry"][0]["changes"][0]["field"] == field)
+            .map(|r| r.body.clone())
+            .collect()
+    }
+}
+
+/// A text message to a BSUID (`recipient`).
+pub fn text_to_bsuid(bsuid: &str, body: &str) -> Value {
+    json!({
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "recipient": bsuid,
+        "type": "text",
+        "text": {"body": body}
+    })
 }
 
 pub fn text_message(to: &str, body: &str) -> Value {

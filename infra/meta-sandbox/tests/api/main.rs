@@ -3,8 +3,15 @@
 
 mod helpers;
 
+mod accounts;
+mod clock;
+mod errors;
 mod faults;
 mod graph;
+mod identity;
+mod pricing;
+mod responses;
 mod schema;
 mod templates;
+mod versions;
 mod webhooks;

@@ -5,10 +5,17 @@
 //! taken from `paths` by JSON pointer and given the same `components`.
 //!
 //! Spec defects worked around (validated against the sub-schemas that can be):
-//! - `TextMessage` (outgoing) adds `additionalProperties: false` inside an
-//!   `allOf`, which rejects the `BaseMessageProperties` fields of every real
-//!   text message; text requests are validated against
-//!   `BaseMessageProperties` and `TextMessage/allOf/1/properties/text` instead.
+//! - `TextMessage` and `InteractiveMessage` (outgoing) add
+//!   `additionalProperties: false` inside an `allOf`, which rejects the
+//!   `BaseMessageProperties` fields of every real message; such requests are
+//!   validated against `BaseMessageProperties` and the content's own schema
+//!   (`TextMessage/allOf/1/properties/text`, `InteractiveObject`) instead.
+//! - `ButtonComponent.index` has the pattern `^[2-6, 11-14]$`, which refuses
+//!   Meta's own examples (`"index": "0"`); template requests with quick-reply
+//!   buttons are not validated against it.
+//! - `Statuses` requires `recipient_id`, which Meta's 2026 BSUID document
+//!   makes optional (left out for a BSUID send when the phone is hidden);
+//!   only phone-number sends are validated against `WebhookPayload`.
 //! - `IncomingMessage` maps `text` to that same outgoing `TextMessage`, so no
 //!   inbound webhook validates against `WebhookPayload`; inbound webhooks are
 //!   validated piecewise (`Metadata`, `ContactProfile`, envelope fields).
@@ -278,4 +285,41 @@ async fn template_status_webhook_matches_metas_example() {
         keys(&example["entry"][0]["changes"][0]["value"])
     );
     assert!(ours["entry"][0]["changes"][0]["value"]["message_template_id"].is_u64());
+}
+
+/// Reply-button requests match the spec's `BaseMessageProperties` and
+/// `InteractiveObject` (the same `allOf` defect as `TextMessage`); a status
+/// webhook for a registered user (sent to a phone number, with `contacts`
+/// and `recipient_user_id`) still matches `WebhookPayload`.
+#[tokio::test]
+async fn interactive_requests_and_identity_statuses_match_the_spec() {
+    let app = spawn_app().await;
+    let interactive = json!({
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": CSM,
+        "type": "interactive",
+        "interactive": {
+            "type": "button",
+            "body": {"text": "Churn risk: Acme"},
+            "action": {"buttons": [{"type": "reply", "reply": {"id": "ack:k1", "title": "Acknowledge"}}]}
+        }
+    });
+    assert_valid(&component("BaseMessageProperties"), &interactive);
+    assert_valid(&component("InteractiveObject"), &interactive["interactive"]);
+    app.register_user(&meta_sandbox::UserSpec {
+        phone_number: Some(CSM.into()),
+        user_id: Some("IN.1648738043044942".into()),
+        ..Default::default()
+    })
+    .await;
+    app.open_window(CSM).await;
+    assert_eq!(app.send(&interactive).await.0, 200);
+    let got = app.receiver.wait_for(4).await;
+    for r in got
+        .iter()
+        .filter(|r| r.body["entry"][0]["changes"][0]["value"]["statuses"].is_array())
+    {
+        assert_valid(&component("WebhookPayload"), &r.body);
+    }
 }

@@ -206,3 +206,188 @@ async fn pagination_follows_next_to_the_end() {
         (0..7).map(|i| format!("tpl_{i}")).collect::<Vec<_>>()
     );
 }
+
+fn decision(app: &TestApp, name: &str, status: &str, reason: Option<&str>) -> TemplateDecision {
+    TemplateDecision {
+        waba_id: app.tenant.waba_id.clone(),
+        name: name.into(),
+        language: "en".into(),
+        status: status.into(),
+        reason: reason.map(String::from),
+        webhook: None,
+    }
+}
+
+async fn send_tpl(app: &TestApp, name: &str) -> (u16, Value) {
+    app.send(&template_message(CSM, name, &["a", "b"])).await
+}
+
+/// The last template status webhook's `value`.
+fn last_value(app: &TestApp) -> Value {
+    app.receiver.all().last().unwrap().body["entry"][0]["changes"][0]["value"].clone()
+}
+
+/// `template_review: manual`: a template stays PENDING (however long) until
+/// the control endpoint decides it; then Meta's webhook goes out.
+#[tokio::test]
+async fn manual_review_keeps_a_template_pending_until_decided() {
+    let clock = TestClock::default();
+    let app = spawn_app_on(&clock).await;
+    app.control
+        .set_knobs(&json!({"template_review": "manual"}))
+        .await
+        .unwrap();
+    app.create_template("manual_one", BODY, &["a", "b"]).await;
+    clock.advance_hours(72);
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    assert_eq!(
+        app.control.templates(&app.tenant.waba_id).await.unwrap()[0].status,
+        "PENDING"
+    );
+    assert!(app.receiver.all().is_empty(), "no review webhook");
+    let r = app
+        .control
+        .decide_template(&decision(&app, "manual_one", "APPROVED", None))
+        .await
+        .unwrap();
+    assert!(r.webhook[0].delivered);
+    assert_eq!(last_value(&app)["event"], "APPROVED");
+    let (status, _) = app
+        .send(&template_message(CSM, "manual_one", &["a", "b"]))
+        .await;
+    assert_eq!(status, 200);
+}
+
+/// A rejection for INVALID_FORMAT carries Meta's `rejection_info`; sending is 132001.
+#[tokio::test]
+async fn a_rejection_carries_its_reason_and_rejection_info() {
+    let app = spawn_app().await;
+    app.control
+        .set_knobs(&json!({"template_review": "manual"}))
+        .await
+        .unwrap();
+    app.create_template("bad_one", BODY, &["a", "b"]).await;
+    app.control
+        .decide_template(&decision(
+            &app,
+            "bad_one",
+            "REJECTED",
+            Some("INVALID_FORMAT"),
+        ))
+        .await
+        .unwrap();
+    let v = last_value(&app);
+    assert_eq!(
+        (v["event"].as_str(), v["reason"].as_str()),
+        (Some("REJECTED"), Some("INVALID_FORMAT"))
+    );
+    assert!(v["rejection_info"]["reason"].is_string());
+    assert!(v["rejection_info"]["recommendation"].is_string());
+    let (status, body) = app
+        .send(&template_message(CSM, "bad_one", &["a", "b"]))
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_i64()),
+        (404, Some(132001))
+    );
+    let unknown = app
+        .control
+        .decide_template(&decision(&app, "bad_one", "REJECTED", Some("BORING")))
+        .await;
+    assert!(unknown.is_err(), "an unknown reason is refused");
+}
+
+/// Pauses as Meta runs them: the first for 3 hours (`other_info`
+/// FIRST_PAUSE, sends are 132015), ended on the clock by an APPROVED webhook;
+/// the second for 6 hours; the third disables the template (`disable_info`,
+/// sends are 132016).
+#[tokio::test]
+async fn pauses_end_on_the_clock_and_the_third_disables() {
+    let clock = TestClock::default();
+    let app = spawn_app_on(&clock).await;
+    app.approved_template("paused_one", BODY, &["a", "b"]).await;
+
+    app.control
+        .decide_template(&decision(&app, "paused_one", "PAUSED", None))
+        .await
+        .unwrap();
+    let v = last_value(&app);
+    assert_eq!(v["event"], "PAUSED");
+    assert_eq!(v["other_info"]["title"], "FIRST_PAUSE");
+    assert!(v["other_info"]["description"].is_string());
+    assert_eq!(
+        send_tpl(&app, "paused_one").await.1["error"]["code"],
+        132015
+    );
+
+    clock.advance_hours(3);
+    let n = app.receiver.all().len();
+    let got = app.receiver.wait_for(n + 1).await;
+    let v = &got.last().unwrap().body["entry"][0]["changes"][0]["value"];
+    assert_eq!(v["event"], "APPROVED");
+    assert_eq!(v["other_info"]["title"], "UNPAUSE");
+    assert_eq!(send_tpl(&app, "paused_one").await.0, 200);
+
+    app.control
+        .decide_template(&decision(&app, "paused_one", "PAUSED", None))
+        .await
+        .unwrap();
+    assert_eq!(last_value(&app)["other_info"]["title"], "SECOND_PAUSE");
+    clock.advance_hours(3);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(
+        send_tpl(&app, "paused_one").await.1["error"]["code"],
+        132015,
+        "still paused at 3 h of 6"
+    );
+
+    let r = app
+        .control
+        .decide_template(&decision(&app, "paused_one", "PAUSED", None))
+        .await
+        .unwrap();
+    assert_eq!(r.value["event"], "DISABLED");
+    assert!(r.value["disable_info"]["disable_date"].is_i64());
+    assert_eq!(
+        send_tpl(&app, "paused_one").await.1["error"]["code"],
+        132016
+    );
+}
+
+/// FLAGGED keeps the template approved (with the date it would be disabled);
+/// REINSTATED too; IN_APPEAL, ARCHIVED and PENDING_DELETION are 132001.
+#[tokio::test]
+async fn flagged_and_reinstated_stay_sendable_other_states_do_not() {
+    let app = spawn_app().await;
+    app.approved_template("flagged_one", BODY, &["a", "b"])
+        .await;
+    let r = app
+        .control
+        .decide_template(&decision(&app, "flagged_one", "FLAGGED", None))
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.template.status.as_str(), r.value["event"].as_str()),
+        ("APPROVED", Some("FLAGGED"))
+    );
+    assert!(r.value["disable_info"]["disable_date"].is_i64());
+    assert_eq!(send_tpl(&app, "flagged_one").await.0, 200);
+    for (event, code) in [
+        ("IN_APPEAL", Some(132001)),
+        ("REINSTATED", None),
+        ("ARCHIVED", Some(132001)),
+        ("UNARCHIVED", None),
+        ("PENDING_DELETION", Some(132001)),
+    ] {
+        app.control
+            .decide_template(&decision(&app, "flagged_one", event, None))
+            .await
+            .unwrap();
+        let (status, body) = send_tpl(&app, "flagged_one").await;
+        assert_eq!(
+            body["error"]["code"].as_i64(),
+            code,
+            "{event}: {status} {body}"
+        );
+    }
+}

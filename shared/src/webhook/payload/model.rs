@@ -362,12 +362,35 @@ pub enum IdentityChangeKind {
     UserIdUpdate,
 }
 
+impl IdentityChangeKind {
+    /// Meta's name for it, for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdentityChangeKind::UserChangedNumber => "user_changed_number",
+            IdentityChangeKind::UserChangedUserId => "user_changed_user_id",
+            IdentityChangeKind::UserIdUpdate => "user_id_update",
+        }
+    }
+}
+
 /// One side of an identity change.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct UserIds<'a> {
     pub wa_id: Option<Cow<'a, str>>,
     pub user_id: Option<Cow<'a, str>>,
     pub parent_user_id: Option<Cow<'a, str>>,
+}
+
+impl UserIds<'_> {
+    /// The same ids in the shape the roster is matched with.
+    pub fn as_ref(&self) -> UserRef<'_> {
+        UserRef {
+            wa_id: self.wa_id.as_deref(),
+            user_id: self.user_id.as_deref(),
+            parent_user_id: self.parent_user_id.as_deref(),
+            username: None,
+        }
+    }
 }
 
 /// A change to the account's or a number's messaging limits, quality or

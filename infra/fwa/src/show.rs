@@ -1,0 +1,333 @@
+//! What `fwa` prints for people: plain words and ISO-8601 UTC times
+//! ([`fincelo::admin::when::iso8601`]), from the admin API's JSON answers.
+//! `--json` prints those answers instead, for programs (the journey reads
+//! them). Each function takes one answer and returns its text.
+
+use fincelo::admin::when::iso8601;
+use serde_json::Value;
+
+fn s(v: &Value) -> &str {
+    v.as_str().unwrap_or("")
+}
+
+fn time(v: &Value) -> String {
+    v.as_i64().map(iso8601).unwrap_or_else(|| "-".into())
+}
+
+/// `GET .../messages/{key}`: the alert's state, then its events in order.
+pub fn timeline(v: &Value) -> String {
+    let mut head = format!(
+        "alert {} (tenant {}): {}",
+        s(&v["idempotency_key"]),
+        s(&v["tenant_id"]),
+        v["state"]
+            .as_str()
+            .unwrap_or("no ledger entry (only Meta's statuses)")
+    );
+    if let Some(d) = v["delivery_status"].as_str() {
+        head.push_str(&format!(", Meta says {d}"));
+    }
+    let mut out = vec![head];
+    for e in v["events"].as_array().into_iter().flatten() {
+        out.push(format!("  {}  {}", time(&e["at"]), event(e)));
+    }
+    out.join("\n")
+}
+
+fn event(e: &Value) -> String {
+    let reason = e["reason"].as_str().unwrap_or("no reason recorded");
+    match s(&e["event"]) {
+        "queued" => "queued (first seen by the sender)".into(),
+        "waiting" => format!(
+            "waiting for template {} to be approved (parked if still not approved at {})",
+            s(&e["template"]),
+            time(&e["until"])
+        ),
+        "redriven" => format!(
+            "redriven by an operator (it had been parked: {})",
+            e["was"].as_str().unwrap_or("reason not recorded")
+        ),
+        "sent" => {
+            let how = match (e["mode"].as_str(), e["template"].as_str()) {
+                (Some("template"), Some(t)) => format!("as template {t}"),
+                (Some("free_form"), _) => "as free-form text (the CSM's window was open)".into(),
+                _ => "(Meta's status)".into(),
+            };
+            format!("sent {how}, wamid {}", s(&e["wamid"]))
+        }
+        "delivered" => "delivered to the CSM's phone".into(),
+        "read" => "read by the CSM".into(),
+        "failed" => format!("failed at Meta: {}", meta_errors(&e["errors"])),
+        "parked" => format!("parked: {reason}"),
+        "expired" => format!("expired, not sent: {reason}"),
+        "retry" => format!(
+            "will be retried (attempt {} failed): {reason}",
+            e["attempts"]
+        ),
+        "ambiguous" => format!(
+            "in doubt (attempt {} may have reached Meta; decided by Meta's status): {reason}",
+            e["attempts"]
+        ),
+        other => other.to_string(),
+    }
+}
+
+fn meta_errors(errors: &Value) -> String {
+    let list: Vec<String> = errors
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["code"],
+                e["title"].as_str().or(e["message"].as_str()).unwrap_or("")
+            )
+            .trim()
+            .to_string()
+        })
+        .collect();
+    if list.is_empty() {
+        "no error given".into()
+    } else {
+        list.join("; ")
+    }
+}
+
+/// `GET .../channel`: the connection, templates, waiting and parked
+/// alerts, the roster.
+pub fn status(v: &Value) -> String {
+    let mut out = vec![format!("tenant {}", s(&v["tenant_id"]))];
+    let name = match (
+        v["display_phone_number"].as_str(),
+        v["verified_name"].as_str(),
+    ) {
+        (Some(d), Some(n)) => format!("{d} ({n}), "),
+        (Some(d), None) => format!("{d}, "),
+        _ => String::new(),
+    };
+    out.push(format!(
+        "  WhatsApp number   {name}phone number id {}, WABA {}",
+        s(&v["phone_number_id"]),
+        s(&v["waba_id"])
+    ));
+    out.push(format!("  channel saved     {}", time(&v["updated_at"])));
+    out.push(format!(
+        "  last webhook      {}",
+        v["last_webhook_at"]
+            .as_i64()
+            .map(iso8601)
+            .unwrap_or_else(|| "none yet".into())
+    ));
+    out.push(format!(
+        "  waiting alerts    {} (held until their template is approved)",
+        v["waiting_alerts"]
+    ));
+    let dlq = &v["dlq"];
+    let last = dlq["last_parked_at"]
+        .as_i64()
+        .map(|t| format!(", last at {}", iso8601(t)))
+        .unwrap_or_default();
+    out.push(format!(
+        "  parked alerts     {} in the last {} days{last} (see `fwa parked`)",
+        dlq["parked"], dlq["window_days"]
+    ));
+    let templates = v["templates"].as_array().cloned().unwrap_or_default();
+    out.push(format!("templates ({}):", templates.len()));
+    if templates.is_empty() {
+        out.push("  none submitted yet (`fwa submit-templates`)".into());
+    }
+    for t in &templates {
+        let mut line = format!(
+            "  {:<30} {:<5} {:<9}",
+            s(&t["name"]),
+            s(&t["language"]),
+            s(&t["status"])
+        );
+        if let Some(r) = t["reason"].as_str().filter(|r| *r != "NONE") {
+            line.push_str(&format!(" reason {r}"));
+        }
+        if let Some(q) = t["quality"].as_str() {
+            line.push_str(&format!(" quality {q}"));
+        }
+        // 0: the status was recorded at submission, before Meta's first word.
+        if let Some(ts) = t["status_ts"].as_i64().filter(|ts| *ts > 0) {
+            line.push_str(&format!(" since {}", iso8601(ts)));
+        }
+        out.push(line.trim_end().to_string());
+    }
+    out.push(csm_lines(&v["csms"]));
+    out.join("\n")
+}
+
+/// The roster (`GET .../csms`, and the status's `csms`).
+pub fn csm_lines(csms: &Value) -> String {
+    let list = csms.as_array().cloned().unwrap_or_default();
+    let mut out = vec![format!("CSMs ({}):", list.len())];
+    if list.is_empty() {
+        out.push("  none yet (`fwa csm add CSM_ID +E164`)".into());
+    }
+    for c in &list {
+        let flag = if c["undeliverable"] == true {
+            "  undeliverable: Meta answered 131026 for this number"
+        } else {
+            ""
+        };
+        out.push(format!(
+            "  {:<20} {}{flag}",
+            s(&c["csm_id"]),
+            s(&c["whatsapp_number"])
+        ));
+    }
+    out.join("\n")
+}
+
+/// `PUT .../csms/{csm_id}`.
+pub fn csm_saved(v: &Value) -> String {
+    let what = if v["changed"] == true {
+        "saved"
+    } else {
+        "unchanged"
+    };
+    let mut line = format!(
+        "CSM {} {what}: {}",
+        s(&v["csm_id"]),
+        s(&v["whatsapp_number"])
+    );
+    if v["undeliverable"] == true {
+        line.push_str(" (flagged undeliverable: Meta answered 131026 for this number)");
+    }
+    line
+}
+
+/// `GET .../parked`.
+pub fn parked(v: &Value) -> String {
+    let list = v["parked"].as_array().cloned().unwrap_or_default();
+    let tenant = s(&v["tenant_id"]);
+    let mut out = Vec::new();
+    if list.is_empty() {
+        out.push(format!("no parked alerts for tenant {tenant}"));
+    } else {
+        out.push(format!(
+            "{} parked alert(s) for tenant {tenant}, newest first:",
+            list.len()
+        ));
+    }
+    for p in &list {
+        let meta = p["meta_code"]
+            .as_i64()
+            .map(|c| format!(" (Meta {c})"))
+            .unwrap_or_default();
+        out.push(format!(
+            "  {}  {}  {}{meta}: {}",
+            s(&p["parked_at"]),
+            s(&p["idempotency_key"]),
+            s(&p["reason"]),
+            s(&p["detail"])
+        ));
+    }
+    out.push("After the fix, `fwa redrive KEY` sends one again. Requests too broken to name their tenant are only in the send DLQ (docs/operating.md, Parked alerts).".into());
+    out.join("\n")
+}
+
+/// `POST .../redrive`.
+pub fn redriven(v: &Value) -> String {
+    let mut line = format!(
+        "alert {} redriven at {}: back on the send queue",
+        s(&v["idempotency_key"]),
+        s(&v["redriven_at"])
+    );
+    if let Some(was) = v["was"].as_str() {
+        line.push_str(&format!(" (it had been parked: {was})"));
+    }
+    if v["resumed"] == true {
+        line.push_str("; this finished a redrive that had stopped half way");
+    }
+    line.push_str(&format!(
+        "\nfollow it with `fwa timeline {}`",
+        s(&v["idempotency_key"])
+    ));
+    line
+}
+
+/// `PUT .../channel`.
+pub fn channel_saved(v: &Value, created: bool) -> String {
+    let name = match (
+        v["display_phone_number"].as_str(),
+        v["verified_name"].as_str(),
+    ) {
+        (Some(d), Some(n)) => format!("{d} ({n})"),
+        (Some(d), None) => d.to_string(),
+        _ => "its number".into(),
+    };
+    format!(
+        "tenant {} {}: Meta accepted the token for {name}, phone number id {}, WABA {}.\nThe running functions use the new secrets within {} s. Next: Meta's Verify and Save with this verify token.",
+        s(&v["tenant_id"]),
+        if created { "connected" } else { "updated" },
+        s(&v["phone_number_id"]),
+        s(&v["waba_id"]),
+        v["secrets_picked_up_within_secs"]
+    )
+}
+
+/// The template route's `submit` answer.
+pub fn submitted(v: &Value) -> String {
+    let mut out = vec![format!(
+        "templates submitted for tenant {}:",
+        s(&v["tenant_id"])
+    )];
+    for r in v["results"].as_array().into_iter().flatten() {
+        let outcome = match s(&r["outcome"]) {
+            "created" => "submitted".to_string(),
+            "already_there" => "already at Meta".to_string(),
+            other => other.to_string(),
+        };
+        let mut line = format!("  {:<30} {:<5} {outcome}", s(&r["name"]), s(&r["language"]));
+        if let Some(st) = r["status"].as_str() {
+            line.push_str(&format!(", {st}"));
+        }
+        if let Some(why) = r["reason"].as_str() {
+            line.push_str(&format!(": {why}"));
+        }
+        out.push(line);
+    }
+    out.push("Meta's review takes 24 to 72 hours; alerts enqueued meanwhile wait for it (`fwa status` counts them).".into());
+    out.join("\n")
+}
+
+/// The local runner's clock (`/_local/clock`).
+pub fn clock(v: &Value) -> String {
+    let ahead = v["ahead_secs"].as_u64().unwrap_or(0);
+    let mut line = format!(
+        "local stack clock: {} ({} h {:02} min ahead of this machine)",
+        s(&v["now"]),
+        ahead / 3600,
+        (ahead % 3600) / 60
+    );
+    if v["sweep_fired"] == true {
+        line.push_str("; the 5-minute sweep fired");
+    }
+    line
+}
+
+/// A CSM's window, from the table.
+pub fn window(csm_masked: &str, expires_at: Option<i64>, now: i64) -> String {
+    match expires_at {
+        Some(at) if at > now => {
+            let left = at - now;
+            format!(
+                "CSM {csm_masked}: window open until {} ({} h {:02} min left): alerts with text go free-form",
+                iso8601(at),
+                left / 3600,
+                (left % 3600) / 60
+            )
+        }
+        Some(at) => format!(
+            "CSM {csm_masked}: window closed at {}: alerts go as templates",
+            iso8601(at)
+        ),
+        None => {
+            format!("CSM {csm_masked}: no window (the CSM has not written): alerts go as templates")
+        }
+    }
+}
