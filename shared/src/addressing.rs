@@ -34,9 +34,17 @@ pub async fn identify(
         .wa_id
         .and_then(|w| E164::from_wa_id(w).ok())
         .map(Alias::Number);
+    // Read in the same request: a roster number the wa_id is a variant of.
+    let variants = ids
+        .wa_id
+        .map(E164::wa_id_variants)
+        .unwrap_or_default()
+        .into_iter()
+        .map(Alias::Number);
     let aliases: Vec<Alias> = [wa.clone(), user.clone(), number]
         .into_iter()
         .flatten()
+        .chain(variants)
         .collect();
     if wa.is_none() && user.is_none() {
         return Ok(None);
@@ -135,6 +143,15 @@ pub async fn follow_change(
     let Some(mut identity) = identify(store, tenant, previous, now).await? else {
         return Ok(None);
     };
+    // Someone known only by a BSUID is their newest BSUID, the one Meta
+    // takes in `recipient`: the old id leads to the new one, and the window
+    // moves with it.
+    if let (Identity::User(old), Some(new)) = (&identity, current.user_id.and_then(Alias::user)) {
+        if Some(old.as_str()) == previous.user_id {
+            let old = Alias::User(old.clone());
+            identity = link(store, tenant, &old, &new.default_identity(), now).await?;
+        }
+    }
     let new_aliases = [
         current.wa_id.and_then(Alias::wa_id),
         current
@@ -218,9 +235,14 @@ pub fn addressee_from(named: &Named, known: &Known) -> Result<(Addressee, bool),
         // A person whose number is known is sent to by number: Meta allows
         // a BSUID only for some messages.
         let phone = identity.number().cloned();
+        // The newest BSUID of someone who changed theirs ([`follow_change`]).
+        let newest = match &identity {
+            Identity::User(u) => u.clone(),
+            _ => user.clone(),
+        };
         return Ok((
             Addressee {
-                user_id: phone.is_none().then(|| user.clone()),
+                user_id: phone.is_none().then_some(newest),
                 identity,
                 phone,
             },

@@ -70,6 +70,33 @@ impl E164 {
         &self.0
     }
 
+    /// The other numbers a `wa_id` can stand for, where Meta's id is known
+    /// to differ from the number a business sends to: Mexico's `521…` for
+    /// `+52…`, Argentina's `549…` for `+54…` without the mobile 9, and
+    /// Brazil's mobiles with or without the ninth digit (META-2026.md). A
+    /// CSM who writes before any alert has gone to them is then found by the
+    /// number on the roster.
+    pub fn wa_id_variants(wa_id: &str) -> Vec<E164> {
+        let d = wa_id.trim().trim_start_matches('+');
+        if d.len() > 15 || !d.bytes().all(|b| b.is_ascii_digit()) {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        match (d.len(), d.get(..3), d.get(..2)) {
+            (13, Some("521"), _) => out.push(format!("52{}", &d[3..])),
+            (13, Some("549"), _) => out.push(format!("54{}", &d[3..])),
+            // 55 + area code + 8 digits: the same mobile with its ninth digit.
+            (12, _, Some("55")) => out.push(format!("55{}9{}", &d[2..4], &d[4..])),
+            (13, _, Some("55")) if &d[4..5] == "9" => {
+                out.push(format!("55{}{}", &d[2..4], &d[5..]))
+            }
+            _ => {}
+        }
+        out.into_iter()
+            .filter_map(|v| E164::from_wa_id(&v).ok())
+            .collect()
+    }
+
     /// The digits Meta uses as a WhatsApp id.
     pub fn wa_id(&self) -> &str {
         &self.0[1..]
@@ -126,6 +153,23 @@ impl<'de> Deserialize<'de> for E164 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn wa_ids_that_differ_from_the_number_have_their_variants() {
+        let v = |w: &str| -> Vec<String> {
+            E164::wa_id_variants(w)
+                .iter()
+                .map(|n| n.to_string())
+                .collect()
+        };
+        assert_eq!(v("5215512345678"), ["+525512345678"]);
+        assert_eq!(v("5491123456789"), ["+541123456789"]);
+        assert_eq!(v("551187654321"), ["+5511987654321"]);
+        assert_eq!(v("5511987654321"), ["+551187654321"]);
+        assert!(v("919876543210").is_empty());
+        assert!(v("525512345678").is_empty());
+        assert!(v("55119x7654321").is_empty());
+    }
+
     use super::*;
 
     #[test]

@@ -16,30 +16,9 @@ use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    csm_number, digits, eventually, send_request, short_id, spawn_world, spawn_world_with, World,
-    WorldOptions,
+    admin, csm_number, digits, eventually, send_request, short_id, spawn_world, spawn_world_with,
+    World, WorldOptions,
 };
-
-/// One admin call over HTTP: the status and the JSON body (`Null` if empty).
-async fn admin(w: &World, method: &str, path: &str, body: Option<Value>) -> (u16, Value, String) {
-    let url = format!("http://{}{path}", w.stack.http_addr());
-    let mut rb = w
-        .http()
-        .request(method.parse().expect("method"), url)
-        .header("content-type", "application/json");
-    if let Some(b) = body {
-        rb = rb.body(b.to_string());
-    }
-    let resp = rb.send().await.expect("admin reachable");
-    let status = resp.status().as_u16();
-    let text = resp.text().await.expect("body");
-    let value = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-    };
-    (status, value, text)
-}
 
 /// A tenant's Meta app as the Fincelo backend would submit it.
 struct NewTenant {

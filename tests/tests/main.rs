@@ -7,6 +7,7 @@ mod admin;
 mod e2e;
 mod foundation;
 mod handback;
+mod identity;
 mod meta_codes;
 mod outbox;
 mod reliability;

@@ -642,3 +642,29 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// One admin call over HTTP: the status and the JSON body (`Null` if empty).
+pub async fn admin(
+    w: &World,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value, String) {
+    let url = format!("http://{}{path}", w.stack.http_addr());
+    let mut rb = w
+        .http()
+        .request(method.parse().expect("method"), url)
+        .header("content-type", "application/json");
+    if let Some(b) = body {
+        rb = rb.body(b.to_string());
+    }
+    let resp = rb.send().await.expect("admin reachable");
+    let status = resp.status().as_u16();
+    let text = resp.text().await.expect("body");
+    let value = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+    };
+    (status, value, text)
+}
