@@ -436,6 +436,11 @@ async fn start_up_warns_ninety_days_before_the_configured_graph_version_expires(
         "{warning}"
     );
     assert!(warning.to_string().contains("to v26.0"), "{warning}");
+    // The channel status carries it for `fwa status` (its printing: show.rs).
+    let status = channel_status(&w).await;
+    assert_eq!(status["graph_api"]["version"], "v25.0");
+    assert_eq!(status["graph_api"]["warning"], warning.to_string());
+
     w.advance(Duration::from_secs(91 * 86_400)).await;
     let warning = check().expect("a warning after expiry");
     assert!(warning.expired());

@@ -132,6 +132,23 @@ pub fn status(v: &Value) -> String {
         "  parked alerts     {} in the last {} days{last} (see `fwa parked`)",
         dlq["parked"], dlq["window_days"]
     ));
+    let held = &v["sends_held"];
+    if held.is_object() {
+        out.push(format!(
+            "  SENDS HELD        since {}: Meta {} ({}); the next alert probes at {}",
+            time(&held["since"]),
+            held["meta_code"],
+            s(&held["reason"]),
+            time(&held["next_probe_at"]),
+        ));
+    }
+    out.push(format!(
+        "  Graph API         {}",
+        s(&v["graph_api"]["version"])
+    ));
+    if let Some(w) = v["graph_api"]["warning"].as_str() {
+        out.push(format!("  WARNING           {w}"));
+    }
     let templates = v["templates"].as_array().cloned().unwrap_or_default();
     out.push(format!("templates ({}):", templates.len()));
     if templates.is_empty() {
@@ -329,5 +346,42 @@ pub fn window(csm_masked: &str, expires_at: Option<i64>, now: i64) -> String {
         None => {
             format!("CSM {csm_masked}: no window (the CSM has not written): alerts go as templates")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The status shows the Graph version, its warning and a send hold in
+    /// plain words, and nothing of them when there is nothing to say.
+    #[test]
+    fn the_status_warns_of_an_expiring_graph_version_and_a_send_hold() {
+        let mut v = json!({
+            "tenant_id": "acme", "waiting_alerts": 0,
+            "dlq": {"parked": 0, "window_days": 14},
+            "graph_api": {"version": "v26.0", "warning": null},
+            "sends_held": null, "templates": [], "csms": [],
+        });
+        let quiet = status(&v);
+        assert!(quiet.contains("Graph API         v26.0"), "{quiet}");
+        assert!(
+            !quiet.contains("WARNING") && !quiet.contains("SENDS HELD"),
+            "{quiet}"
+        );
+        v["graph_api"] = json!({"version": "v25.0", "warning": "Graph API version v25.0 expires on 2028-07-29 (in 90 days)"});
+        v["sends_held"] = json!({"since": 1_764_072_000, "meta_code": 131042, "reason": "payment_issue", "next_probe_at": 1_764_072_900});
+        let loud = status(&v);
+        assert!(
+            loud.contains(
+                "WARNING           Graph API version v25.0 expires on 2028-07-29 (in 90 days)"
+            ),
+            "{loud}"
+        );
+        assert!(
+            loud.contains("SENDS HELD        since 2025-11-25T12:00:00Z: Meta 131042 (payment_issue); the next alert probes at 2025-11-25T12:15:00Z"),
+            "{loud}"
+        );
     }
 }

@@ -173,9 +173,21 @@ pub async fn status(app: &App, tenant: &TenantId) -> Result<AdminResponse, Admin
                 "csms": csms,
                 "waiting_alerts": waiting,
                 "sends_held": hold.as_ref().map(sends_held),
+                "graph_api": graph_api(app),
             }),
         ),
     ))
+}
+
+/// The Graph API version the functions call, and the warning start-up logs
+/// when it is within 90 days of its expiry (`null` otherwise), so `fwa
+/// status` shows it to the operator who would miss the log line.
+fn graph_api(app: &App) -> serde_json::Value {
+    let version = &app.config.graph.version;
+    json!({
+        "version": version,
+        "warning": crate::graph::version_warning(version, app.clock.now()).map(|w| w.to_string()),
+    })
 }
 
 /// The tenant's send hold, as the status shows it (`null` when its sends
