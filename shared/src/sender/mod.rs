@@ -364,8 +364,14 @@ impl Sender {
                     Ok((to, true)) => Reached::Undeliverable(to),
                     Err(why) => Reached::Not(why),
                 };
-                self.addressees
-                    .put(n.clone(), reached.clone(), ADDRESSEE_TTL);
+                // Not someone sent to by BSUID: their id can change at any
+                // time (`user_id_update`), and Meta refuses the old one, so
+                // each request reads where it leads now.
+                let by_bsuid = matches!(&reached, Reached::To(to) if to.user_id.is_some());
+                if !by_bsuid {
+                    self.addressees
+                        .put(n.clone(), reached.clone(), ADDRESSEE_TTL);
+                }
                 fresh.insert(n, reached);
             }
             for (slot, n) in out.iter_mut().zip(&named) {
