@@ -1,7 +1,7 @@
 //! The newcomer's scenario, end to end, exactly as `make dev` plays it:
 //! through queues and HTTP only.
 
-use crate::helpers::{csm_number, spawn_world_with, WorldOptions};
+use crate::helpers::{csm_number, spawn_world_with, WorldOptions, FREE_FORM};
 
 /// Templates are submitted and approved by webhook; an alert to a CSM
 /// without a window goes out as a template; the CSM replies; the next alert
@@ -25,7 +25,7 @@ async fn make_dev_scenario_runs_end_to_end() {
         sent[0].template.as_ref().map(|t| t.name.as_str()),
         Some("fincelo_usage_opportunity")
     );
-    assert_eq!(sent[1].kind, "text");
+    assert_eq!(sent[1].kind, FREE_FORM);
     assert_eq!(Some(sent[0].wamid.clone()), timeline.template_wamid);
     assert_eq!(Some(sent[1].wamid.clone()), timeline.free_form_wamid);
 

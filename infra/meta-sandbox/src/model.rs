@@ -485,3 +485,88 @@ impl From<&InboundRequest> for InboundMessage {
         }
     }
 }
+
+impl InboundMessage {
+    /// Who answers `sent`: the number it reached, else the BSUID it went to.
+    fn answering(sent: &MessageRecord) -> String {
+        if !sent.wa_id.is_empty() {
+            return sent.wa_id.clone();
+        }
+        sent.user_id
+            .clone()
+            .or_else(|| sent.recipient.clone())
+            .unwrap_or_default()
+    }
+
+    /// The recipient of `sent` taps its button labelled `label` (ignoring
+    /// case), quoting it, in Meta's shape for the button's kind: a template
+    /// quick reply is `type: button` with `button: {payload, text}`; an
+    /// interactive reply button is `interactive.button_reply: {id, title}`
+    /// (Meta's webhook examples `message_button` and
+    /// `message_interactive_button_reply`). `None` when `sent` has no such
+    /// button.
+    pub fn tap(sent: &MessageRecord, label: &str) -> Option<InboundMessage> {
+        let (kind, button, interactive) = if let Some(t) = &sent.template {
+            let q = t
+                .quick_replies
+                .iter()
+                .find(|q| q.text.eq_ignore_ascii_case(label))?;
+            (
+                "button",
+                Some(serde_json::json!({"payload": q.payload, "text": q.text})),
+                None,
+            )
+        } else {
+            let b = sent
+                .interactive
+                .as_ref()?
+                .buttons
+                .iter()
+                .find(|b| b.title.eq_ignore_ascii_case(label))?;
+            (
+                "interactive",
+                None,
+                Some(serde_json::json!({
+                    "type": "button_reply",
+                    "button_reply": {"id": b.id, "title": b.title},
+                })),
+            )
+        };
+        Some(InboundMessage {
+            phone_number_id: sent.phone_number_id.clone(),
+            from: Self::answering(sent),
+            kind: Some(kind.into()),
+            button,
+            interactive,
+            context: Some(InboundContext {
+                id: sent.wamid.clone(),
+                from: None,
+            }),
+            ..InboundMessage::default()
+        })
+    }
+
+    /// The recipient of `sent` replies `text`, quoting it (`context.id`).
+    pub fn quoted_reply(sent: &MessageRecord, text: &str) -> InboundMessage {
+        InboundMessage {
+            phone_number_id: sent.phone_number_id.clone(),
+            from: Self::answering(sent),
+            kind: Some("text".into()),
+            text: Some(text.into()),
+            context: Some(InboundContext {
+                id: sent.wamid.clone(),
+                from: None,
+            }),
+            ..InboundMessage::default()
+        }
+    }
+
+    /// The labels `sent` offers to tap.
+    pub fn labels(sent: &MessageRecord) -> Vec<String> {
+        match (&sent.template, &sent.interactive) {
+            (Some(t), _) => t.quick_replies.iter().map(|q| q.text.clone()).collect(),
+            (None, Some(i)) => i.buttons.iter().map(|b| b.title.clone()).collect(),
+            _ => Vec::new(),
+        }
+    }
+}
