@@ -378,3 +378,93 @@ async fn a_tap_on_a_parked_alert_is_still_its_response() {
 fn attr(s: &str) -> aws_sdk_dynamodb::types::AttributeValue {
     aws_sdk_dynamodb::types::AttributeValue::S(s.to_string())
 }
+
+/// A Meta webhook body holding `csm`'s tap of `payload` on `alert`.
+fn tap_body(w: &World, csm: &str, alert: &MessageRecord, payload: &str, id: &str) -> Vec<u8> {
+    let wa = csm.trim_start_matches('+');
+    let ts = w.now();
+    let md =
+        json!({"display_phone_number": "15550001111", "phone_number_id": w.tenant.phone_number_id});
+    serde_json::to_vec(&json!({"object": "whatsapp_business_account", "entry": [{"id": w.tenant.waba_id, "time": ts, "changes": [
+        {"field": "messages", "value": {"messaging_product": "whatsapp", "metadata": md,
+            "contacts": [{"profile": {"name": "CSM"}, "wa_id": wa}],
+            "messages": [{"from": wa, "id": id, "timestamp": ts.to_string(), "type": "button",
+                "context": {"from": "15550001111", "id": alert.wamid},
+                "button": {"payload": payload, "text": "Acknowledge"}}]}}
+    ]}]}))
+    .expect("json")
+}
+
+fn signed(w: &World, body: &[u8]) -> fincelo::webhook::WebhookRequest {
+    let mut headers = http::HeaderMap::new();
+    let sig = fincelo::webhook::signature::sign(w.tenant.app_secret.as_bytes(), body);
+    headers.insert(
+        "x-hub-signature-256",
+        http::HeaderValue::from_str(&sig).expect("header"),
+    );
+    fincelo::webhook::WebhookRequest {
+        method: http::Method::POST,
+        query: None,
+        headers,
+        body: bytes::Bytes::from(body.to_vec()),
+    }
+}
+
+/// The events queue refuses the tap's events: the webhook answers 500 and
+/// the response stays owed on its record; Meta's retry a minute later
+/// publishes it once, and a further retry publishes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_whose_publish_failed_is_published_by_metas_retry() {
+    let w = spawn_world().await;
+    w.approve_all_templates().await;
+    let csm = csm_number();
+    let req = send_request(&w.tenant.tenant_id, &csm);
+    let alert = sent_alert(&w, &req).await;
+    w.stack.drain("EventsQueue").await.expect("drain");
+    let id = format!("wamid.tap-{}", short_id());
+    let body = tap_body(&w, &csm, &alert, &quick_reply(&alert, "Acknowledge"), &id);
+
+    let broken = w.app_with_broken_events_queue();
+    let first = fincelo::webhook::handle(&broken, signed(&w, &body)).await;
+    assert_eq!(first.status, 500, "the publish failed, so Meta retries");
+
+    w.advance(Duration::from_secs(60)).await;
+    for _ in 0..2 {
+        let retry = fincelo::webhook::handle(&w.stack.app, signed(&w, &body)).await;
+        assert_eq!(retry.status, 200);
+    }
+    let events = w
+        .drain_until("EventsQueue", Duration::from_secs(3), |_| false)
+        .await;
+    let got = responses(&events);
+    assert_eq!(got.len(), 1, "{events:?}");
+    assert_eq!(got[0]["message_id"], id);
+    assert_eq!(got[0]["idempotency_key"], req.key);
+    w.shutdown().await;
+}
+
+/// With `READ_RECEIPTS=false` the response is published and the CSM's
+/// message is left unread at Meta.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_receipts_can_be_turned_off() {
+    let mut opts = WorldOptions::default();
+    opts.env.insert("READ_RECEIPTS".into(), "false".into());
+    let w = spawn_world_with(opts).await;
+    w.approve_all_templates().await;
+    let csm = csm_number();
+    let req = send_request(&w.tenant.tenant_id, &csm);
+    let alert = sent_alert(&w, &req).await;
+    let tap = InboundMessage::tap(&alert, "Acknowledge").expect("button");
+    let r = w.meta.inbound_message(&tap).await.expect("inbound");
+    let events = events_for(&w, &[&r.message_id]).await;
+    assert_eq!(responses(&events).len(), 1, "{events:?}");
+    // The sender polls every moment; give a receipt time to arrive.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let reads = w
+        .meta
+        .reads(Some(&w.tenant.phone_number_id))
+        .await
+        .expect("reads");
+    assert!(reads.is_empty(), "{reads:?}");
+    w.shutdown().await;
+}
