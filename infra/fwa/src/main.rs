@@ -433,7 +433,7 @@ async fn run(cli: Cli) -> Result<(), CallError> {
             let sent = alert_at_meta(&target, &client, &t, &key).await?;
             let tap = InboundMessage::tap(&sent, &button).ok_or_else(|| {
                 format!(
-                    "alert {key} has no button {button:?}; it offers: {}",
+                    "alert {key} has no button \"{button}\"; it offers: {}",
                     InboundMessage::labels(&sent).join(", ")
                 )
             })?;
@@ -443,7 +443,7 @@ async fn run(cli: Cli) -> Result<(), CallError> {
                 .map_err(|e| e.to_string())?;
             let v = serde_json::to_value(&r).unwrap_or(Value::Null);
             print(cli.json, &v, |v| {
-                format!("the CSM tapped {button:?} on alert {key}; {}", delivery(v))
+                format!("the CSM tapped {button} on alert {key}; {}", delivery(v))
             });
         }
         // `--from` and `--to-key` exclude each other (clap refuses both).
