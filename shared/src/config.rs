@@ -309,6 +309,22 @@ mod tests {
     }
 
     #[test]
+    fn read_receipts_are_on_unless_turned_off() {
+        let mut env = base();
+        assert!(read(&env).expect("valid").read_receipts);
+        env.insert("READ_RECEIPTS", "false".into());
+        assert!(!read(&env).expect("valid").read_receipts);
+        env.insert("READ_RECEIPTS", "maybe".into());
+        assert!(matches!(
+            read(&env),
+            Err(ConfigError::Invalid {
+                var: "READ_RECEIPTS",
+                ..
+            })
+        ));
+    }
+
+    #[test]
     fn complete_environment_reads_with_defaults() {
         let c = read(&base()).expect("valid");
         assert_eq!(c.table_name, "t");

@@ -570,3 +570,90 @@ impl InboundMessage {
         }
     }
 }
+
+#[cfg(test)]
+mod answer_tests {
+    use super::*;
+
+    fn sent(template: Option<SentTemplate>, interactive: Option<SentButtons>) -> MessageRecord {
+        MessageRecord {
+            wamid: "wamid.ALERT".into(),
+            phone_number_id: "123".into(),
+            to: "+919876543210".into(),
+            wa_id: "919876543210".into(),
+            kind: if template.is_some() {
+                "template"
+            } else {
+                "interactive"
+            }
+            .into(),
+            text: None,
+            template,
+            biz_opaque_callback_data: None,
+            accepted_at: 0,
+            response_lost: false,
+            failed_with: None,
+            recipient: None,
+            user_id: None,
+            interactive,
+            reply_to: None,
+            pricing: None,
+            graph_version: "v26.0".into(),
+            edge_failure: None,
+        }
+    }
+
+    /// A tap is Meta's shape for the button's kind, quotes the message and
+    /// comes from the number it reached; a label the message lacks is none.
+    #[test]
+    fn a_tap_takes_the_shape_of_the_button_tapped() {
+        let t = sent(
+            Some(SentTemplate {
+                name: "n".into(),
+                language: "en".into(),
+                parameters: vec![],
+                category: "UTILITY".into(),
+                quick_replies: vec![SentQuickReply {
+                    index: 0,
+                    payload: "fw1.ack.x".into(),
+                    text: "Acknowledge".into(),
+                }],
+            }),
+            None,
+        );
+        let tap = InboundMessage::tap(&t, "acknowledge").expect("button");
+        assert_eq!(tap.kind.as_deref(), Some("button"));
+        assert_eq!(
+            tap.button,
+            Some(serde_json::json!({"payload": "fw1.ack.x", "text": "Acknowledge"}))
+        );
+        assert_eq!(
+            tap.context.as_ref().map(|c| c.id.as_str()),
+            Some("wamid.ALERT")
+        );
+        assert_eq!(tap.from, "919876543210");
+        assert!(InboundMessage::tap(&t, "Escalate").is_none());
+
+        let i = sent(
+            None,
+            Some(SentButtons {
+                body: "b".into(),
+                buttons: vec![SentButton {
+                    id: "fw1.esc.x".into(),
+                    title: "Escalate".into(),
+                }],
+            }),
+        );
+        let tap = InboundMessage::tap(&i, "Escalate").expect("button");
+        assert_eq!(tap.kind.as_deref(), Some("interactive"));
+        assert_eq!(
+            tap.interactive
+                .as_ref()
+                .map(|v| v["button_reply"]["id"].clone()),
+            Some(serde_json::json!("fw1.esc.x"))
+        );
+        let reply = InboundMessage::quoted_reply(&i, "on it");
+        assert_eq!(reply.text.as_deref(), Some("on it"));
+        assert_eq!(reply.context.map(|c| c.id), Some("wamid.ALERT".into()));
+    }
+}
