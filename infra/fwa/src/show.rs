@@ -61,7 +61,7 @@ fn event(e: &Value) -> String {
                 "snooze" => format!("snoozed it until {}", time(&e["snooze_until"])),
                 "escalate" => "escalated it".into(),
                 "call_me" => "asked for a call".into(),
-                "reply" => format!("replied: {}", s(&e["text"])),
+                "reply" => "replied to it (the text went to Fincelo in the event)".into(),
                 other => other.to_string(),
             };
             format!(

@@ -384,7 +384,11 @@ async fn drives_the_local_stack() {
         text.contains("(not on the roster) acknowledged (message wamid."),
         "{text}"
     );
-    assert!(text.contains("replied: Called them"), "{text}");
+    assert!(text.contains("replied to it"), "{text}");
+    assert!(
+        !text.contains("Called them"),
+        "a reply's text is not kept: {text}"
+    );
     readable(&text);
     l.shutdown().await;
 }

@@ -4,7 +4,9 @@
 //! with its reason) and Meta's status webhooks (sent,
 //! delivered, read, failed with Meta's errors), found by the key Meta echoes
 //! in `biz_opaque_callback_data`, and the CSM's responses to it (`responses`:
-//! who, what and when, ISO-8601 UTC; each also a `response` event).
+//! who, what and when, ISO-8601 UTC; each also a `response` event). A
+//! reply's text is not kept, so it is not shown: the `alert.response` event
+//! carried it.
 //!
 //! Both reads are keyed under the tenant in the path, so a key that belongs
 //! to another tenant is simply not found (404).
@@ -107,7 +109,6 @@ pub async fn get(
                 "at_unix": r.at,
                 "csm": serde_json::from_str::<Value>(&r.csm_json).unwrap_or(Value::Null),
                 "snooze_until": r.snooze_until.map(iso8601),
-                "text": r.text,
                 "message_id": r.message_id,
                 "wamid": r.wamid,
             })
@@ -120,7 +121,6 @@ pub async fn get(
             "action": r.action,
             "csm": shown["csm"],
             "snooze_until": r.snooze_until,
-            "text": r.text,
             "message_id": r.message_id,
         }));
     }

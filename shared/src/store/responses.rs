@@ -6,7 +6,9 @@
 //! event is owed ([`crate::owed`]), exactly as an inbound message's
 //! sighting is ([`super::dedup`]). Meta's replay of the tap finds it and
 //! publishes nothing, unless the event is still owed. Kept as long as the
-//! ledger item (no `ttl`): it is the alert's history.
+//! ledger item (no `ttl`): it is the alert's history. The text of a reply
+//! is not stored (as no inbound text is): it travels only in the events,
+//! and Meta's retry of the body carries it again.
 
 use super::{
     applied, get_n, get_s, n, owed, s, update_or_old, Change, Item, Store, StoreError, Written,
@@ -26,7 +28,6 @@ pub struct ResponseRecord {
     /// Meta's time of the response (unix seconds).
     pub at: i64,
     pub snooze_until: Option<i64>,
-    pub text: Option<String>,
 }
 
 fn resp_pk(t: &TenantId, key: &IdempotencyKey) -> String {
@@ -68,12 +69,6 @@ impl Store {
         if let Some(u) = r.snooze_until {
             update.push_str(", snooze_until = :u");
             req = req.expression_attribute_values(":u", n(u));
-        }
-        if let Some(t) = &r.text {
-            update.push_str(", #text = :t");
-            req = req
-                .expression_attribute_names("#text", "text")
-                .expression_attribute_values(":t", s(t));
         }
         Ok(match update_or_old(req.update_expression(update)).await? {
             Written::Applied => (Change::Applied, r.clone()),
@@ -124,6 +119,5 @@ fn parse_response(item: &Item) -> Option<ResponseRecord> {
         csm_json: get_s(item, "csm").unwrap_or_default(),
         at: get_n(item, "at")?,
         snooze_until: get_n(item, "snooze_until"),
-        text: get_s(item, "text"),
     })
 }

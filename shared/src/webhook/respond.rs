@@ -72,9 +72,6 @@ pub(super) async fn response_of<'a>(
         csm_json: serde_json::to_string(&csm).unwrap_or_default(),
         at: m.timestamp,
         snooze_until: action.snooze_secs().map(|s| now + s),
-        text: (action == Action::Reply)
-            .then(|| m.text.as_deref().map(str::to_owned))
-            .flatten(),
     };
     let (change, stored) = app.store.record_response(t, &key, &record, now).await?;
     match change {
@@ -92,7 +89,10 @@ pub(super) async fn response_of<'a>(
             csm,
             action: stored.action,
             snooze_until: stored.snooze_until.map(iso8601),
-            text: stored.text,
+            // From the message itself: a reply's text is not stored.
+            text: (action == Action::Reply)
+                .then(|| m.text.as_deref().map(str::to_owned))
+                .flatten(),
             message_id: m.id.to_string(),
             at: iso8601(stored.at),
         },
