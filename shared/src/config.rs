@@ -123,6 +123,9 @@ pub struct Config {
     /// Largest webhook body accepted. Meta's bodies stay under 3 MB; API
     /// Gateway's payload limit is 10 MB.
     pub webhook_max_body_bytes: usize,
+    /// `READ_RECEIPTS` (default `true`): a CSM's response to an alert is
+    /// marked read at Meta, so the CSM sees it reached Fincelo.
+    pub read_receipts: bool,
 }
 
 impl Config {
@@ -239,6 +242,7 @@ impl Config {
                 var: "WEBHOOK_MAX_BODY_BYTES",
                 reason: "too large".into(),
             })?,
+            read_receipts: env.flag("READ_RECEIPTS", true)?,
         })
     }
 }
@@ -252,6 +256,19 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
         match (self.lookup)(var) {
             Some(v) if !v.trim().is_empty() => Ok(v.trim().to_string()),
             _ => Err(ConfigError::Missing { var }),
+        }
+    }
+
+    fn flag(&self, var: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match (self.lookup)(var).map(|v| v.trim().to_ascii_lowercase()) {
+            None => Ok(default),
+            Some(v) if v.is_empty() => Ok(default),
+            Some(v) if v == "true" || v == "1" => Ok(true),
+            Some(v) if v == "false" || v == "0" => Ok(false),
+            Some(v) => Err(ConfigError::Invalid {
+                var,
+                reason: format!("expected true or false, got {v:?}"),
+            }),
         }
     }
 
@@ -289,6 +306,22 @@ mod tests {
 
     fn read(map: &HashMap<&'static str, String>) -> Result<Config, ConfigError> {
         Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn read_receipts_are_on_unless_turned_off() {
+        let mut env = base();
+        assert!(read(&env).expect("valid").read_receipts);
+        env.insert("READ_RECEIPTS", "false".into());
+        assert!(!read(&env).expect("valid").read_receipts);
+        env.insert("READ_RECEIPTS", "maybe".into());
+        assert!(matches!(
+            read(&env),
+            Err(ConfigError::Invalid {
+                var: "READ_RECEIPTS",
+                ..
+            })
+        ));
     }
 
     #[test]

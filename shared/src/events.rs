@@ -58,6 +58,28 @@ pub enum Event {
         quality: Option<String>,
         category: Option<String>,
     },
+    /// A CSM answered an alert: tapped one of its buttons, or replied to it
+    /// quoting it. Published once per response, in addition to the
+    /// `csm.message_received` of the same message.
+    #[serde(rename = "alert.response")]
+    AlertResponse {
+        tenant_id: String,
+        idempotency_key: String,
+        /// The wamid of the alert answered.
+        wamid: Option<String>,
+        /// Who answered.
+        csm: EventCsm,
+        /// `acknowledge`, `snooze`, `escalate`, `call_me`, `reply`.
+        action: String,
+        /// For a snooze: until when, ISO-8601 UTC.
+        snooze_until: Option<String>,
+        /// For a reply: what the CSM wrote.
+        text: Option<String>,
+        /// The wamid of the CSM's message.
+        message_id: String,
+        /// When the CSM answered (Meta's timestamp), ISO-8601 UTC.
+        at: String,
+    },
     /// What the sender did with a send request.
     #[serde(rename = "send.outcome")]
     SendOutcome {

@@ -259,6 +259,30 @@ impl GraphClient {
         Ok(resp)
     }
 
+    /// `POST /{v}/{phone-number-id}/messages` with `{"messaging_product":
+    /// "whatsapp", "status": "read", "message_id"}`: marks an inbound message
+    /// read (two blue ticks for the user). Meta answers `{"success": true}`
+    /// (Meta's OpenAPI spec v23.0, example "Send typing indicator and read
+    /// receipt"; /work/shared/META-2026.md "Read receipts").
+    pub async fn mark_read(
+        &self,
+        phone_number_id: &str,
+        token: &SecretString,
+        message_id: &str,
+    ) -> Result<(), GraphError> {
+        let req = self
+            .http
+            .post(self.url(&[phone_number_id, "messages"])?)
+            .bearer_auth(token.expose_secret())
+            .json(&serde_json::json!({
+                "messaging_product": "whatsapp",
+                "status": "read",
+                "message_id": message_id,
+            }));
+        let _: Value = self.execute(req).await?;
+        Ok(())
+    }
+
     /// `POST /{v}/{waba-id}/message_templates`.
     pub async fn create_template(
         &self,

@@ -30,6 +30,7 @@ pub mod ids;
 pub mod owed;
 pub mod phone;
 pub mod queues;
+pub mod responses;
 pub mod secrets;
 pub mod sender;
 pub mod startup;

@@ -4,7 +4,7 @@
 //! A change that has an event is written together with a mark saying that
 //! its event is owed, in the same conditional write: a message's status
 //! (`owed_event`), a template's status, quality or category (`owed_*`), an
-//! inbound message's sighting (`owed_at`). The event is published after the
+//! inbound message's sighting and a response to an alert (`owed_at`). The event is published after the
 //! write, and its mark cleared after the publish. Whatever stops the writer
 //! in between (the function times out or crashes, the queue refuses the
 //! publish), the mark stays, and the retry of the same change (Meta's retry
@@ -41,6 +41,11 @@ pub struct Owed<'a> {
 pub enum Mark<'a> {
     /// An inbound message's sighting.
     Sighting { message_id: &'a str },
+    /// A response to an alert ([`crate::store::ResponseRecord`]).
+    Response {
+        key: crate::ids::IdempotencyKey,
+        message_id: &'a str,
+    },
     /// A message's status record, marked with its current status.
     Status { wamid: &'a str, status: &'a str },
     /// A template's record, marked with the change (value and Meta's time).
@@ -59,6 +64,9 @@ impl Mark<'_> {
         match self {
             Mark::Sighting { message_id } => {
                 app.store.clear_sighting_owed(t, "msg", message_id).await
+            }
+            Mark::Response { key, message_id } => {
+                app.store.clear_response_owed(t, key, message_id).await
             }
             Mark::Status { wamid, status } => app.store.clear_status_owed(t, wamid, status).await,
             Mark::Template {
@@ -79,6 +87,7 @@ impl Mark<'_> {
     fn shown(&self, event: &Event) -> String {
         match self {
             Mark::Sighting { message_id } => format!("csm.message_received {message_id}"),
+            Mark::Response { message_id, .. } => format!("alert.response {message_id}"),
             _ => event.to_json(),
         }
     }

@@ -10,7 +10,7 @@ use fincelo::sender::message::Control;
 use fincelo::store::{LedgerState, SendMode};
 use serde_json::json;
 
-use crate::helpers::{csm_number, eventually, now, send_request, spawn_world, World};
+use crate::helpers::{csm_number, eventually, now, send_request, spawn_world, World, FREE_FORM};
 
 /// An alert our table sends free-form (the CSM's window is open there)
 /// while Meta's window is closed: Meta accepts the text, then reports
@@ -60,8 +60,8 @@ async fn assert_text_then_template(w: &World, csm: &str, key: &str) {
         .collect();
     assert_eq!(
         kinds,
-        ["text", "template"],
-        "the refused text, then the template once"
+        [FREE_FORM, "template"],
+        "the refused free-form alert, then the template once"
     );
 }
 

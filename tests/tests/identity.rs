@@ -117,7 +117,10 @@ async fn a_reply_from_a_wa_id_that_is_not_the_number_opens_the_roster_csms_windo
         eventually(Duration::from_secs(10), || has_window(&w, &csm)).await;
 
         let sent = alert(&w, json!({"csm_id": csm_id})).await;
-        assert_eq!(sent.kind, "text", "{csm_id}: inside the window, free-form");
+        assert_eq!(
+            sent.kind, FREE_FORM,
+            "{csm_id}: inside the window, free-form"
+        );
         assert_eq!(sent.to.trim_start_matches('+'), &number[1..]);
         assert_eq!(sent.wa_id, wa_id);
     }
@@ -176,7 +179,10 @@ async fn the_wa_id_a_send_reports_leads_the_reply_to_the_numbers_window() {
     })
     .await;
     let second = alert(&w, json!({"phone": number})).await;
-    assert_eq!(second.kind, "text", "the reply opened the number's window");
+    assert_eq!(
+        second.kind, FREE_FORM,
+        "the reply opened the number's window"
+    );
     w.shutdown().await;
 }
 
@@ -215,7 +221,7 @@ async fn a_csm_known_only_by_bsuid_is_answered_free_form_across_an_id_change() {
     assert!(received[0]["who"]["wa_id"].is_null(), "{received:?}");
 
     let first = alert(&w, json!({"user_id": old})).await;
-    assert_eq!(first.kind, "text");
+    assert_eq!(first.kind, FREE_FORM);
     assert_eq!(first.recipient.as_deref(), Some(old));
 
     let change = w
@@ -234,7 +240,7 @@ async fn a_csm_known_only_by_bsuid_is_answered_free_form_across_an_id_change() {
     eventually(Duration::from_secs(10), || has_window(&w, &renamed)).await;
 
     let second = alert(&w, json!({"user_id": old})).await;
-    assert_eq!(second.kind, "text", "the window followed the new id");
+    assert_eq!(second.kind, FREE_FORM, "the window followed the new id");
     assert_eq!(second.recipient.as_deref(), Some(new.as_str()));
     let events = events_until(&w, |got| {
         got.iter().any(|s| {

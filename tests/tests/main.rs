@@ -11,6 +11,7 @@ mod identity;
 mod meta_codes;
 mod outbox;
 mod reliability;
+mod responses;
 mod security;
 mod sender;
 mod sender_limits;

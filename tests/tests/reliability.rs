@@ -43,7 +43,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::{
     csm_number, send_request, short_id, spawn_world, spawn_world_with, World, WorldOptions,
-    TEMPLATE_ROWS,
+    FREE_FORM, TEMPLATE_ROWS,
 };
 
 /// A size from the environment, or its default.
@@ -281,10 +281,10 @@ async fn fault_run_sends_every_alert_exactly_once_or_parks_it() {
                 }
                 let Some(m) = msgs.first() else { continue };
                 let (want_kind, want_mode) = match p.expect {
-                    Expect::FreeForm => ("text", SendMode::FreeForm),
+                    Expect::FreeForm => (FREE_FORM, SendMode::FreeForm),
                     _ => ("template", SendMode::Template),
                 };
-                if m.kind == "text" {
+                if m.kind == FREE_FORM {
                     tally.free_form += 1;
                 } else {
                     tally.template += 1;

@@ -7,7 +7,9 @@ use fincelo::sender::CrashPoint;
 use fincelo::store::LedgerState;
 use serde_json::{json, Value};
 
-use crate::helpers::{csm_number, eventually, send_request, spawn_world, World, TEMPLATE_ROWS};
+use crate::helpers::{
+    body_of, csm_number, eventually, send_request, spawn_world, World, FREE_FORM, TEMPLATE_ROWS,
+};
 
 async fn wait_for_messages(
     w: &World,
@@ -48,9 +50,9 @@ async fn in_window_request_is_sent_as_free_form_text() {
     w.enqueue(&req.json()).await;
     let msgs = wait_for_messages(&w, &csm, 1, Duration::from_secs(20)).await;
     assert_eq!(msgs.len(), 1);
-    assert_eq!(msgs[0].kind, "text");
+    assert_eq!(msgs[0].kind, FREE_FORM);
     assert_eq!(
-        msgs[0].text.as_deref(),
+        body_of(&msgs[0]).as_deref(),
         Some("Globex is at 85% of its Pro plan.")
     );
     assert_eq!(

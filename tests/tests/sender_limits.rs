@@ -13,8 +13,8 @@ use fincelo::store::{LedgerState, SendMode};
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    csm_number, eventually, send_request, spawn_world, spawn_world_with,
-    spawn_world_without_sender, World, WorldOptions,
+    body_of, csm_number, eventually, send_request, spawn_world, spawn_world_with,
+    spawn_world_without_sender, World, WorldOptions, FREE_FORM,
 };
 
 async fn wait_sent(w: &World, key: &str, timeout: Duration) -> fincelo::store::LedgerEntry {
@@ -111,7 +111,7 @@ async fn async_131047_hands_the_alert_back_and_the_template_goes_out() {
     );
     let msgs = w.messages_to(&csm).await;
     let kinds: Vec<&str> = msgs.iter().map(|m| m.kind.as_str()).collect();
-    assert_eq!(kinds, ["text", "template"], "{msgs:?}");
+    assert_eq!(kinds, [FREE_FORM, "template"], "{msgs:?}");
     assert_eq!(entry.wamid.as_deref(), Some(msgs[1].wamid.as_str()));
     // The text's failure is on record with Meta's code.
     let failed = w.message_status(&msgs[0].wamid).await.expect("status kept");
@@ -287,7 +287,7 @@ async fn a_batch_fails_only_the_record_that_failed() {
         .messages_to(&csm)
         .await
         .into_iter()
-        .filter_map(|m| m.text)
+        .filter_map(|m| body_of(&m))
         .collect();
     assert_eq!(texts.len(), 2, "{texts:?}");
     assert!(texts.contains(&"a".to_string()) && texts.contains(&"b".to_string()));
@@ -477,7 +477,7 @@ async fn a_batch_reads_tenant_secret_and_windows_once_and_two_dynamodb_writes_pe
             .messages_to(csm)
             .await
             .into_iter()
-            .map(|m| m.text)
+            .map(|m| body_of(&m))
             .collect();
         assert_eq!(
             texts,

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::{
     csm_number, eventually, send_request, short_id, spawn_world, spawn_world_with, World,
-    WorldOptions,
+    WorldOptions, FREE_FORM,
 };
 
 const HOUR: u64 = 3600;
@@ -329,7 +329,7 @@ async fn a_waiting_alert_whose_csm_writes_is_sent_free_form_once() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let msgs = w.messages_to(&csm).await;
     assert_eq!(msgs.len(), 1, "{msgs:?}");
-    assert_eq!(msgs[0].kind, "text");
+    assert_eq!(msgs[0].kind, FREE_FORM);
     assert_eq!(waiting_count(&w).await, 0);
     w.shutdown().await;
 }

@@ -29,7 +29,7 @@ use fincelo::ids::TenantId;
 use fincelo::phone::E164;
 use fincelo::store::Store;
 use http::Method;
-use meta_sandbox::{InboundRequest, SandboxClient};
+use meta_sandbox::{InboundMessage, InboundRequest, MessageRecord, SandboxClient};
 use serde_json::{json, Map, Value};
 use target::{CallError, Target};
 
@@ -97,13 +97,21 @@ enum Command {
     Timeline { key: String },
     /// A CSM's 24-hour window.
     Window { phone: String },
-    /// Simulate a CSM's reply (local only: the Meta sandbox posts a signed inbound message).
+    /// Simulate a CSM's reply (local only: the Meta sandbox posts a signed
+    /// inbound message). With `--to-key`, the reply quotes that alert and
+    /// comes from the CSM it went to.
     Reply {
-        #[arg(long, default_value = "+919876543210")]
-        from: String,
+        #[arg(long, conflicts_with = "to_key")]
+        from: Option<String>,
+        /// The idempotency key of the alert to quote.
+        #[arg(long)]
+        to_key: Option<String>,
         #[arg(long, default_value = "On it")]
         text: String,
     },
+    /// Simulate a CSM tapping a button of an alert (local only): BUTTON is
+    /// its label, e.g. Acknowledge, "Snooze 7 days", Escalate, "Call me".
+    Tap { key: String, button: String },
     /// The local stack's clock (local only).
     #[command(subcommand)]
     Clock(ClockCommand),
@@ -166,6 +174,52 @@ fn print(json: bool, value: &Value, text: impl FnOnce(&Value) -> String) {
 fn say(text: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stdout().lock(), "{text}");
+}
+
+/// The CSM `fwa reply` plays by default.
+const DEFAULT_CSM: &str = "+919876543210";
+
+/// The message Meta (the sandbox) received for the alert `key`: its wamid
+/// from the alert's timeline, its buttons from the sandbox's record.
+async fn alert_at_meta(
+    target: &Target,
+    client: &SandboxClient,
+    tenant_path: &str,
+    key: &str,
+) -> Result<MessageRecord, CallError> {
+    let timeline = target
+        .admin(
+            Method::GET,
+            &format!("{tenant_path}/messages/{}", seg(key)),
+            None,
+        )
+        .await?;
+    let wamid = timeline["wamid"]
+        .as_str()
+        .ok_or_else(|| format!("alert {key} has not been sent yet"))?
+        .to_string();
+    client
+        .messages(None, None)
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .find(|m| m.wamid == wamid)
+        .ok_or_else(|| format!("the sandbox has no message {wamid}").into())
+}
+
+/// Whether Meta's webhook for an inbound message was delivered.
+fn delivery(v: &Value) -> String {
+    let delivered = v["webhook"]
+        .as_array()
+        .is_some_and(|w| w.iter().all(|d| d["delivered"] == true));
+    if delivered {
+        format!(
+            "Meta's webhook was delivered (message {})",
+            v["message_id"].as_str().unwrap_or("")
+        )
+    } else {
+        "Meta's webhook was NOT delivered (see the sandbox's webhook log)".into()
+    }
 }
 
 /// A path segment, percent-encoded (an idempotency key may hold `/`, `:`).
@@ -370,11 +424,62 @@ async fn run(cli: Cli) -> Result<(), CallError> {
                 )
             });
         }
-        Command::Reply { from, text } => {
+        Command::Tap { key, button } => {
+            let sandbox = target.local_only(
+                "sandbox",
+                "tap (a CSM simulated by the Meta sandbox; on a deployed stack the CSM taps on their phone)",
+            )?;
+            let client = SandboxClient::new(sandbox);
+            let sent = alert_at_meta(&target, &client, &t, &key).await?;
+            let tap = InboundMessage::tap(&sent, &button).ok_or_else(|| {
+                format!(
+                    "alert {key} has no button \"{button}\"; it offers: {}",
+                    InboundMessage::labels(&sent).join(", ")
+                )
+            })?;
+            let r = client
+                .inbound_message(&tap)
+                .await
+                .map_err(|e| e.to_string())?;
+            let v = serde_json::to_value(&r).unwrap_or(Value::Null);
+            print(cli.json, &v, |v| {
+                format!("the CSM tapped {button} on alert {key}; {}", delivery(v))
+            });
+        }
+        // `--from` and `--to-key` exclude each other (clap refuses both).
+        Command::Reply {
+            from: _,
+            to_key: Some(key),
+            text,
+        } => {
             let sandbox = target.local_only(
                 "sandbox",
                 "reply (a CSM simulated by the Meta sandbox; on a deployed stack the CSM writes to the business number)",
             )?;
+            let client = SandboxClient::new(sandbox);
+            let sent = alert_at_meta(&target, &client, &t, &key).await?;
+            let r = client
+                .inbound_message(&InboundMessage::quoted_reply(&sent, &text))
+                .await
+                .map_err(|e| e.to_string())?;
+            let v = serde_json::to_value(&r).unwrap_or(Value::Null);
+            print(cli.json, &v, |v| {
+                format!(
+                    "the CSM replied to alert {key}, quoting it; {}",
+                    delivery(v)
+                )
+            });
+        }
+        Command::Reply {
+            from,
+            to_key: None,
+            text,
+        } => {
+            let sandbox = target.local_only(
+                "sandbox",
+                "reply (a CSM simulated by the Meta sandbox; on a deployed stack the CSM writes to the business number)",
+            )?;
+            let from = from.unwrap_or_else(|| DEFAULT_CSM.to_string());
             let from = E164::parse(&from).map_err(|e| e.to_string())?;
             let channel = target
                 .admin(Method::GET, &format!("{t}/channel"), None)

@@ -55,6 +55,21 @@ fn event(e: &Value) -> String {
             };
             format!("sent {how}, wamid {}", s(&e["wamid"]))
         }
+        "response" => {
+            let what = match s(&e["action"]) {
+                "acknowledge" => "acknowledged".to_string(),
+                "snooze" => format!("snoozed it until {}", time(&e["snooze_until"])),
+                "escalate" => "escalated it".into(),
+                "call_me" => "asked for a call".into(),
+                "reply" => "replied to it (the text went to Fincelo in the event)".into(),
+                other => other.to_string(),
+            };
+            format!(
+                "{} {what} (message {})",
+                who(&e["csm"]),
+                s(&e["message_id"])
+            )
+        }
         "delivered" => "delivered to the CSM's phone".into(),
         "read" => "read by the CSM".into(),
         "failed" => format!("failed at Meta: {}", meta_errors(&e["errors"])),
@@ -69,6 +84,25 @@ fn event(e: &Value) -> String {
             e["attempts"]
         ),
         other => other.to_string(),
+    }
+}
+
+/// Who answered: the roster CSM, else their masked number, else their
+/// BSUID or username.
+fn who(csm: &Value) -> String {
+    if let Some(id) = csm["csm_id"].as_str() {
+        return format!("CSM {id}");
+    }
+    if let Some(p) = csm["phone"]
+        .as_str()
+        .and_then(|p| fincelo::phone::E164::parse(p).ok())
+    {
+        return format!("{} (not on the roster)", p.masked());
+    }
+    match (csm["username"].as_str(), csm["user_id"].as_str()) {
+        (Some(u), _) => format!("@{u} (not on the roster)"),
+        (None, Some(id)) => format!("user {id} (not on the roster)"),
+        _ => "someone unnamed".into(),
     }
 }
 
@@ -353,6 +387,31 @@ pub fn window(csm_masked: &str, expires_at: Option<i64>, now: i64) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// A timeline names who answered the alert, what and when, in words
+    /// and ISO-8601 UTC times.
+    #[test]
+    fn the_timeline_shows_who_answered_what_and_when() {
+        let v = json!({
+            "tenant_id": "acme", "idempotency_key": "k1", "state": "sent",
+            "events": [
+                {"event": "response", "at": 1_764_496_800, "action": "snooze",
+                 "snooze_until": 1_764_756_000, "message_id": "wamid.A",
+                 "csm": {"csm_id": "csm-7", "phone": "+919876543210"}},
+                {"event": "response", "at": 1_764_496_900, "action": "acknowledge",
+                 "message_id": "wamid.B", "csm": {"csm_id": null, "phone": "+919876543210"}},
+            ],
+        });
+        let out = timeline(&v);
+        assert!(
+            out.contains("2025-11-30T10:00:00Z  CSM csm-7 snoozed it until 2025-12-03T10:00:00Z (message wamid.A)"),
+            "{out}"
+        );
+        assert!(
+            out.contains("+91******3210 (not on the roster) acknowledged (message wamid.B)"),
+            "{out}"
+        );
+    }
 
     /// The status shows the Graph version, its warning and a send hold in
     /// plain words, and nothing of them when there is nothing to say.

@@ -349,6 +349,47 @@ async fn drives_the_local_stack() {
         text.contains("window open until") && text.contains("Z ("),
         "{text}"
     );
+
+    // The CSM answers the alert: a tap on its quick reply, then a quoted
+    // reply; the timeline says who did what, and when.
+    let no_such = refused(&fwa(&["--state", st, "tap", &key, "Maybe"], &[], None).await);
+    assert!(
+        no_such.contains("it offers: Acknowledge, Snooze 7 days"),
+        "{no_such}"
+    );
+    let tapped = ok(&fwa(&["--state", st, "tap", &key, "Acknowledge"], &[], None).await);
+    assert!(tapped.contains("webhook was delivered"), "{tapped}");
+    let replied = ok(&fwa(
+        &[
+            "--state",
+            st,
+            "reply",
+            "--to-key",
+            &key,
+            "--text",
+            "Called them",
+        ],
+        &[],
+        None,
+    )
+    .await);
+    assert!(replied.contains("quoting it"), "{replied}");
+    until(Duration::from_secs(10), async || {
+        let t = json_out(&fwa(&["--state", st, "--json", "timeline", &key], &[], None).await);
+        t["responses"].as_array().is_some_and(|r| r.len() == 2)
+    })
+    .await;
+    let text = ok(&fwa(&["--state", st, "timeline", &key], &[], None).await);
+    assert!(
+        text.contains("(not on the roster) acknowledged (message wamid."),
+        "{text}"
+    );
+    assert!(text.contains("replied to it"), "{text}");
+    assert!(
+        !text.contains("Called them"),
+        "a reply's text is not kept: {text}"
+    );
+    readable(&text);
     l.shutdown().await;
 }
 

@@ -1,7 +1,13 @@
 //! The newcomer's scenario that `make dev` plays, and the end-to-end test
 //! replays: templates submitted and approved; an alert to a CSM with no
 //! window goes out as a template; the CSM replies; the next alert goes
-//! free-form; statuses arrive as delivered and read.
+//! free-form (with reply buttons); statuses arrive as delivered and read;
+//! the CSM taps Acknowledge on the first alert, and the `alert.response`
+//! event it produced is printed.
+//!
+//! To print that event the scenario reads the events queue; everything it
+//! read is kept in [`Timeline::events`], so a test that checks the queue
+//! counts those too.
 
 use std::time::{Duration, Instant};
 
@@ -9,7 +15,7 @@ use fincelo::ids::{IdempotencyKey, TenantId};
 use fincelo::phone::E164;
 use fincelo::store::LedgerEntry;
 use meta_sandbox::SandboxClient;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::stack::{LocalTenant, Stack};
 
@@ -20,6 +26,10 @@ pub struct Timeline {
     /// wamid of the first alert (a template) and the second (free-form).
     pub template_wamid: Option<String>,
     pub free_form_wamid: Option<String>,
+    /// The `alert.response` of the CSM's tap on alert 1.
+    pub response: Option<Value>,
+    /// Every event the scenario read from the events queue.
+    pub events: Vec<Value>,
 }
 
 impl Timeline {
@@ -217,5 +227,48 @@ pub async fn play(
             ),
         );
     }
+
+    // The CSM taps Acknowledge on alert 1 (the template's quick reply).
+    let wamid1 = t.template_wamid.clone().unwrap_or_default();
+    let at_meta = sandbox
+        .messages(Some(&tenant.phone_number_id), None)
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .find(|m| m.wamid == wamid1)
+        .ok_or("the sandbox has no record of alert 1")?;
+    let tap = meta_sandbox::InboundMessage::tap(&at_meta, "Acknowledge")
+        .ok_or("alert 1 offers no Acknowledge button")?;
+    let tapped = sandbox
+        .inbound_message(&tap)
+        .await
+        .map_err(|e| e.to_string())?;
+    t.say(
+        start,
+        format!("CSM tapped Acknowledge on alert 1 ({})", tapped.message_id),
+    );
+    let mut events: Vec<Value> = Vec::new();
+    let deadline = Instant::now() + limit;
+    let response = loop {
+        events.extend(
+            stack
+                .drain("EventsQueue")
+                .await
+                .map_err(|e| e.to_string())?,
+        );
+        let found = events.iter().find(|e| {
+            e["type"] == "alert.response" && e["message_id"] == tapped.message_id.as_str()
+        });
+        if let Some(e) = found {
+            break e.clone();
+        }
+        if Instant::now() > deadline {
+            return Err("timed out waiting for the alert.response event".into());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    t.say(start, format!("alert.response {response}"));
+    t.response = Some(response);
+    t.events = events;
     Ok(t)
 }

@@ -485,3 +485,175 @@ impl From<&InboundRequest> for InboundMessage {
         }
     }
 }
+
+impl InboundMessage {
+    /// Who answers `sent`: the number it reached, else the BSUID it went to.
+    fn answering(sent: &MessageRecord) -> String {
+        if !sent.wa_id.is_empty() {
+            return sent.wa_id.clone();
+        }
+        sent.user_id
+            .clone()
+            .or_else(|| sent.recipient.clone())
+            .unwrap_or_default()
+    }
+
+    /// The recipient of `sent` taps its button labelled `label` (ignoring
+    /// case), quoting it, in Meta's shape for the button's kind: a template
+    /// quick reply is `type: button` with `button: {payload, text}`; an
+    /// interactive reply button is `interactive.button_reply: {id, title}`
+    /// (Meta's webhook examples `message_button` and
+    /// `message_interactive_button_reply`). `None` when `sent` has no such
+    /// button.
+    pub fn tap(sent: &MessageRecord, label: &str) -> Option<InboundMessage> {
+        let (kind, button, interactive) = if let Some(t) = &sent.template {
+            let q = t
+                .quick_replies
+                .iter()
+                .find(|q| q.text.eq_ignore_ascii_case(label))?;
+            (
+                "button",
+                Some(serde_json::json!({"payload": q.payload, "text": q.text})),
+                None,
+            )
+        } else {
+            let b = sent
+                .interactive
+                .as_ref()?
+                .buttons
+                .iter()
+                .find(|b| b.title.eq_ignore_ascii_case(label))?;
+            (
+                "interactive",
+                None,
+                Some(serde_json::json!({
+                    "type": "button_reply",
+                    "button_reply": {"id": b.id, "title": b.title},
+                })),
+            )
+        };
+        Some(InboundMessage {
+            phone_number_id: sent.phone_number_id.clone(),
+            from: Self::answering(sent),
+            kind: Some(kind.into()),
+            button,
+            interactive,
+            context: Some(InboundContext {
+                id: sent.wamid.clone(),
+                from: None,
+            }),
+            ..InboundMessage::default()
+        })
+    }
+
+    /// The recipient of `sent` replies `text`, quoting it (`context.id`).
+    pub fn quoted_reply(sent: &MessageRecord, text: &str) -> InboundMessage {
+        InboundMessage {
+            phone_number_id: sent.phone_number_id.clone(),
+            from: Self::answering(sent),
+            kind: Some("text".into()),
+            text: Some(text.into()),
+            context: Some(InboundContext {
+                id: sent.wamid.clone(),
+                from: None,
+            }),
+            ..InboundMessage::default()
+        }
+    }
+
+    /// The labels `sent` offers to tap.
+    pub fn labels(sent: &MessageRecord) -> Vec<String> {
+        match (&sent.template, &sent.interactive) {
+            (Some(t), _) => t.quick_replies.iter().map(|q| q.text.clone()).collect(),
+            (None, Some(i)) => i.buttons.iter().map(|b| b.title.clone()).collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod answer_tests {
+    use super::*;
+
+    fn sent(template: Option<SentTemplate>, interactive: Option<SentButtons>) -> MessageRecord {
+        MessageRecord {
+            wamid: "wamid.ALERT".into(),
+            phone_number_id: "123".into(),
+            to: "+919876543210".into(),
+            wa_id: "919876543210".into(),
+            kind: if template.is_some() {
+                "template"
+            } else {
+                "interactive"
+            }
+            .into(),
+            text: None,
+            template,
+            biz_opaque_callback_data: None,
+            accepted_at: 0,
+            response_lost: false,
+            failed_with: None,
+            recipient: None,
+            user_id: None,
+            interactive,
+            reply_to: None,
+            pricing: None,
+            graph_version: "v26.0".into(),
+            edge_failure: None,
+        }
+    }
+
+    /// A tap is Meta's shape for the button's kind, quotes the message and
+    /// comes from the number it reached; a label the message lacks is none.
+    #[test]
+    fn a_tap_takes_the_shape_of_the_button_tapped() {
+        let t = sent(
+            Some(SentTemplate {
+                name: "n".into(),
+                language: "en".into(),
+                parameters: vec![],
+                category: "UTILITY".into(),
+                quick_replies: vec![SentQuickReply {
+                    index: 0,
+                    payload: "fw1.ack.x".into(),
+                    text: "Acknowledge".into(),
+                }],
+            }),
+            None,
+        );
+        let tap = InboundMessage::tap(&t, "acknowledge").expect("button");
+        assert_eq!(tap.kind.as_deref(), Some("button"));
+        assert_eq!(
+            tap.button,
+            Some(serde_json::json!({"payload": "fw1.ack.x", "text": "Acknowledge"}))
+        );
+        assert_eq!(
+            tap.context.as_ref().map(|c| c.id.as_str()),
+            Some("wamid.ALERT")
+        );
+        assert_eq!(tap.from, "919876543210");
+        assert!(InboundMessage::tap(&t, "Escalate").is_none());
+
+        let i = sent(
+            None,
+            Some(SentButtons {
+                body: "b".into(),
+                buttons: vec![SentButton {
+                    id: "fw1.esc.x".into(),
+                    title: "Escalate".into(),
+                }],
+            }),
+        );
+        let tap = InboundMessage::tap(&i, "Escalate").expect("button");
+        assert_eq!(tap.kind.as_deref(), Some("interactive"));
+        assert_eq!(
+            tap.interactive
+                .as_ref()
+                .map(|v| v["button_reply"]["id"].clone()),
+            Some(serde_json::json!("fw1.esc.x"))
+        );
+        let reply = InboundMessage::quoted_reply(&i, "on it");
+        assert_eq!(reply.text.as_deref(), Some("on it"));
+        assert_eq!(reply.context.map(|c| c.id), Some("wamid.ALERT".into()));
+    }
+}

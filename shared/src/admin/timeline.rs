@@ -3,13 +3,17 @@
 //! redriven by an operator, sent as free-form or template, expired, parked
 //! with its reason) and Meta's status webhooks (sent,
 //! delivered, read, failed with Meta's errors), found by the key Meta echoes
-//! in `biz_opaque_callback_data`.
+//! in `biz_opaque_callback_data`, and the CSM's responses to it (`responses`:
+//! who, what and when, ISO-8601 UTC; each also a `response` event). A
+//! reply's text is not kept, so it is not shown: the `alert.response` event
+//! carried it.
 //!
 //! Both reads are keyed under the tenant in the path, so a key that belongs
 //! to another tenant is simply not found (404).
 
 use serde_json::{json, Value};
 
+use super::when::iso8601;
 use super::{configured, AdminError, AdminResponse};
 use crate::ids::{IdempotencyKey, TenantId};
 use crate::startup::App;
@@ -94,6 +98,32 @@ pub async fn get(
             events.push(json!({"event": "sent", "at": at, "wamid": s.wamid}));
         }
     }
+    // The CSM's answers: who, what, when (see `crate::webhook`'s responses).
+    let answered = app.store.responses_of(tenant, key).await?;
+    let responses: Vec<Value> = answered
+        .iter()
+        .map(|r| {
+            json!({
+                "action": r.action,
+                "at": iso8601(r.at),
+                "at_unix": r.at,
+                "csm": serde_json::from_str::<Value>(&r.csm_json).unwrap_or(Value::Null),
+                "snooze_until": r.snooze_until.map(iso8601),
+                "message_id": r.message_id,
+                "wamid": r.wamid,
+            })
+        })
+        .collect();
+    for (r, shown) in answered.iter().zip(&responses) {
+        events.push(json!({
+            "event": "response",
+            "at": r.at,
+            "action": r.action,
+            "csm": shown["csm"],
+            "snooze_until": r.snooze_until,
+            "message_id": r.message_id,
+        }));
+    }
     events.sort_by_key(|e| e["at"].as_i64().unwrap_or(0));
     Ok(AdminResponse::json(
         200,
@@ -106,6 +136,7 @@ pub async fn get(
             "wamid": ledger.as_ref().and_then(|l| l.wamid.clone()).or_else(|| statuses.first().map(|s| s.wamid.clone())),
             "delivery_status": statuses.iter().max_by_key(|s| s.rank).map(|s| s.status.clone()),
             "events": events,
+            "responses": responses,
         }),
     ))
 }

@@ -11,6 +11,7 @@
 //! | `send_refused` | webhook: Meta refused a message after accepting it with a code the sender acts on ([`super::classify::acted_on_after_acceptance`]: 131049, 131042, 131050, ...) | conclude the alert as if the send had answered with that code |
 //! | `release` | webhook: a template was approved, rejected or disabled, or a CSM with waiting alerts wrote; template reconcile; the sender itself, when a pass ran out of budget | run the tenant's release pass over its waiting alerts ([`super::release`]) |
 //! | `sweep` | an EventBridge schedule, every 5 minutes | start a release pass for every tenant with waiting alerts (deadlines; a release that was missed) |
+//! | `mark_read` | webhook: a CSM responded to an alert ([`crate::webhook`]; the webhook holds no access token) | mark the CSM's message read at Meta, once, best effort |
 //!
 //! The control messages are the service's own: one that cannot be read is
 //! parked like an invalid request, so it is seen rather than retried.
@@ -58,6 +59,7 @@ pub enum Control {
     SendRefused(Refused),
     Release(Release),
     Sweep(Sweep),
+    MarkRead(MarkRead),
 }
 
 impl Control {
@@ -100,6 +102,15 @@ impl Control {
         })
     }
 
+    /// Mark the CSM's message `message_id` read.
+    pub fn mark_read(tenant_id: TenantId, message_id: String) -> Control {
+        Control::MarkRead(MarkRead {
+            version: CONTROL_VERSION,
+            tenant_id,
+            message_id,
+        })
+    }
+
     /// The scheduled sweep.
     pub fn sweep() -> Control {
         Control::Sweep(Sweep {
@@ -111,6 +122,14 @@ impl Control {
         // Plain structs of strings and numbers: serialising cannot fail.
         serde_json::to_string(self).unwrap_or_default()
     }
+}
+
+/// "Mark this CSM message read": the CSM responded to an alert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarkRead {
+    pub version: u32,
+    pub tenant_id: TenantId,
+    pub message_id: String,
 }
 
 /// "Send this alert's template instead": Meta refused the free-form message

@@ -85,6 +85,7 @@ use crate::graph::{GraphError, SendResponse};
 use crate::identity::Identity;
 use crate::ids::TenantId;
 use crate::queues::ParkReason;
+use crate::responses;
 use crate::startup::App;
 use crate::store::{
     waiting_sk, ClaimOutcome, LedgerEntry, LedgerState, MessageStatusRecord, Named, SendHold,
@@ -406,6 +407,7 @@ impl Sender {
                 return self.release(&r.tenant_id, r.why).await
             }
             QueueMessage::Control(Control::Sweep(_)) => return self.sweep().await,
+            QueueMessage::Control(Control::MarkRead(r)) => return self.mark_read(&r).await,
             QueueMessage::Request(Ok(r)) => r,
             QueueMessage::Request(Err(invalid)) => {
                 return self.park_invalid(cx, body, &invalid).await
@@ -426,6 +428,34 @@ impl Sender {
             return Ok(Disposition::Done);
         };
         self.deliver(cx, &tenant, &req, body, arrival).await
+    }
+
+    /// Marks a CSM's response read at Meta. Best effort: a failure is
+    /// logged and the record done (an unread tick is not worth a retry
+    /// storm), and an unknown tenant is skipped.
+    async fn mark_read(&self, r: &message::MarkRead) -> Result<Disposition, SenderError> {
+        let Some(tenant) = self.app.directory.tenant(&r.tenant_id).await? else {
+            warn!(tenant = %r.tenant_id, "read receipt for an unknown tenant; skipped");
+            return Ok(Disposition::Done);
+        };
+        let phone = tenant.phone_number_id.as_str();
+        let result = self
+            .app
+            .directory
+            .with_token(&tenant, |secrets| async move {
+                self.app
+                    .graph
+                    .mark_read(phone, &secrets.access_token, &r.message_id)
+                    .await
+            })
+            .await;
+        match result {
+            Ok(()) => info!(message_id = %r.message_id, "CSM's response marked read"),
+            Err(e) => {
+                warn!(message_id = %r.message_id, error = %e, "read receipt failed; the CSM's message stays unread")
+            }
+        }
+        Ok(Disposition::Done)
     }
 
     /// Delivers a request of a configured tenant: expired if stale, paced
@@ -847,9 +877,16 @@ impl Sender {
             }
             _ => false,
         };
+        let reference = a.entry.response_ref.as_deref();
         if free_form {
             let text = req.text.as_deref().unwrap_or_default();
-            match self.call(tenant, &text_message(req, a.to, text)).await {
+            // Reply buttons when the text fits an interactive body; plain
+            // text otherwise (and for an alert without a reference).
+            let message = match reference.and_then(|r| responses::interactive(text, req.event, r)) {
+                Some(interactive) => interactive_message(req, a.to, interactive),
+                None => text_message(req, a.to, text),
+            };
+            match self.call(tenant, &message).await {
                 Err(e) if classify(&e) == Class::OutsideWindow => {
                     info!("Meta says the window is closed (131047); closing it and sending the template now");
                     self.app
@@ -873,7 +910,12 @@ impl Sender {
             }
         }
         let component = match def.send_component(&req.params) {
-            Ok(c) => c,
+            Ok(mut c) => {
+                if let (Some(r), Some(list)) = (reference, c["components"].as_array_mut()) {
+                    list.extend(responses::quick_reply_components(&def.buttons, r));
+                }
+                c
+            }
             Err(e) => {
                 let reason = ParkReason {
                     reason: "invalid_request:template_params".into(),
@@ -1531,6 +1573,23 @@ fn text_message(req: &SendRequest, to: &Addressee, text: &str) -> serde_json::Va
         "recipient_type": "individual",
         "type": "text",
         "text": {"preview_url": false, "body": text},
+        "biz_opaque_callback_data": req.idempotency_key.as_str(),
+    });
+    address(&mut m, to);
+    m
+}
+
+/// A free-form alert with reply buttons ([`responses::interactive`]).
+fn interactive_message(
+    req: &SendRequest,
+    to: &Addressee,
+    interactive: serde_json::Value,
+) -> serde_json::Value {
+    let mut m = json!({
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "type": "interactive",
+        "interactive": interactive,
         "biz_opaque_callback_data": req.idempotency_key.as_str(),
     });
     address(&mut m, to);

@@ -142,6 +142,10 @@ pub struct LedgerEntry {
     pub redrive_pending: bool,
     /// A `retry` that may not be claimed before this time (131049).
     pub retry_at: Option<i64>,
+    /// The reference its response payloads carry ([`crate::responses`]);
+    /// `None` for an alert claimed before responses existed, or never
+    /// claimed (expired, parked on arrival).
+    pub response_ref: Option<String>,
 }
 
 /// What a claim found.
@@ -157,6 +161,11 @@ fn ledger_pk(t: &TenantId, key: &IdempotencyKey) -> String {
     format!("T#{t}#SEND#{key}")
 }
 
+/// The gsi1 key that finds an alert by its response reference.
+fn ref_gsi_pk(t: &TenantId, reference: &str) -> String {
+    format!("T#{t}#REF#{reference}")
+}
+
 impl Store {
     fn ledger_update(&self, tenant: &TenantId, key: &IdempotencyKey) -> UpdateItemFluentBuilder {
         self.update(ledger_pk(tenant, key), "LEDGER")
@@ -165,7 +174,10 @@ impl Store {
 
     /// Claims a key for sending: succeeds for a new key or one whose last
     /// attempt provably failed (and whose `retry_at`, if any, has passed). `request_json` is kept (first write wins) so
-    /// a hand-back can re-send without the original SQS message.
+    /// a hand-back can re-send without the original SQS message. The first
+    /// claim also gives the alert its response reference
+    /// ([`crate::responses`]), kept for good (first write wins), so every
+    /// send of the alert carries the same payloads.
     pub async fn claim(
         &self,
         tenant: &TenantId,
@@ -175,11 +187,13 @@ impl Store {
         now: i64,
         lease_secs: i64,
     ) -> Result<ClaimOutcome, StoreError> {
+        let reference = crate::responses::new_reference();
         let req = self
             .ledger_update(tenant, key)
             .update_expression(
                 "SET #state = :claimed, claim_token = :tok, lease_until = :lease, attempts = if_not_exists(attempts, :zero) + :one, \
-                 request_body = if_not_exists(request_body, :req), created_at = if_not_exists(created_at, :now), updated_at = :now, ikey = :k REMOVE decide_at, retry_at",
+                 request_body = if_not_exists(request_body, :req), created_at = if_not_exists(created_at, :now), updated_at = :now, ikey = :k, \
+                 response_ref = if_not_exists(response_ref, :ref), gsi1pk = if_not_exists(gsi1pk, :refpk), gsi1sk = :lsk REMOVE decide_at, retry_at",
             )
             .condition_expression(
                 "attribute_not_exists(#state) OR (#state = :retry AND (attribute_not_exists(retry_at) OR retry_at <= :now))",
@@ -192,8 +206,40 @@ impl Store {
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":req", s(request_json))
             .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":k", s(key.as_str()));
+            .expression_attribute_values(":k", s(key.as_str()))
+            .expression_attribute_values(":ref", s(&reference))
+            .expression_attribute_values(":refpk", s(ref_gsi_pk(tenant, &reference)))
+            .expression_attribute_values(":lsk", s("LEDGER"));
         self.claim_send(req).await
+    }
+
+    /// The idempotency key of the tenant's alert whose response reference is
+    /// `reference` (gsi1, `T#{tenant}#REF#{reference}`). Keyed under the
+    /// tenant, so another tenant's reference finds nothing. The index is
+    /// eventually consistent: a tap comes seconds after the send at the
+    /// earliest, long after the index has the claim.
+    pub async fn alert_by_reference(
+        &self,
+        tenant: &TenantId,
+        reference: &str,
+    ) -> Result<Option<IdempotencyKey>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("gsi1")
+            .key_condition_expression("gsi1pk = :g")
+            .expression_attribute_values(":g", s(ref_gsi_pk(tenant, reference)))
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("Query", e))?;
+        let prefix = format!("T#{tenant}#SEND#");
+        Ok(out
+            .items()
+            .iter()
+            .filter(|i| get_s(i, "pk").is_some_and(|pk| pk.starts_with(&prefix)))
+            .find_map(|i| get_s(i, "ikey"))
+            .and_then(|k| IdempotencyKey::parse(&k).ok()))
     }
 
     /// Takes over a key whose holder is gone (lease ran out) or whose last
@@ -627,5 +673,6 @@ fn parse_ledger(item: &Item) -> Result<LedgerEntry, StoreError> {
         redriven_from: get_s(item, "redriven_from"),
         redrive_pending: get_bool(item, "redrive_pending").unwrap_or(false),
         retry_at: get_n(item, "retry_at"),
+        response_ref: get_s(item, "response_ref"),
     })
 }

@@ -16,8 +16,9 @@
 //! | alias: WABA id | `WABA#{waba_id}` | `ALIAS` | | same transaction | webhook POST: tenant by `entry[].id` |
 //! | alias: verify token | `VERIFY#{sha256(verify_token)}` | `ALIAS` | | same transaction | webhook GET handshake: keyed lookup, then a constant-time compare |
 //! | 24-hour window | `T#{tenant}#WINDOW#{identity}` | `WINDOW` | `ttl` = expiry | webhook (inbound message; conditional: never shrinks), sender (closes on 131047) | sender: is the CSM's window open? |
-//! | send ledger | `T#{tenant}#SEND#{idempotency_key}` | `LEDGER` | | sender (conditional claim, then outcome) | sender (dedup, resume), timeline |
-//! | message status | `T#{tenant}#MSG#{wamid}` | `STATUS` | `gsi1pk` = `T#{tenant}#CB#{idempotency_key}`, `ttl` | webhook (conditional: status only moves forward) | timeline; sender resolving an ambiguous send (GSI by key) |
+//! | send ledger | `T#{tenant}#SEND#{idempotency_key}` | `LEDGER` | `gsi1pk` = `T#{tenant}#REF#{response_ref}` (set by the first claim) | sender (conditional claim, then outcome) | sender (dedup, resume), timeline; webhook: the alert a tapped payload names (GSI by reference, [`crate::responses`]) |
+//! | alert response | `T#{tenant}#SEND#{idempotency_key}` | `RESP#{message_id}` | | webhook (conditional: once per response, with its owed event) | timeline; see [`responses`] |
+//! | message status | `T#{tenant}#MSG#{wamid}` | `STATUS` | `gsi1pk` = `T#{tenant}#CB#{idempotency_key}`, `ttl` (90 days after its last status) | webhook (conditional: status only moves forward) | timeline; sender resolving an ambiguous send (GSI by key); webhook: the alert a quoted reply (`context.id`) answers |
 //! | template status | `T#{tenant}` | `TEMPLATE#{name}#{language}` | | template function (submit, reconcile), webhook (status updates) | sender (is it APPROVED? cached), status API: all of a tenant's templates (query `begins_with`) |
 //! | CSM roster entry | `T#{tenant}` | `CSMID#{csm_id}` | | admin API (`PUT`/`DELETE .../csms/{csm_id}`) | admin API: one CSM (get), the roster (query `begins_with`) |
 //! | send hold | `T#{tenant}` | `HOLD` | | sender (Meta's 131042: started by a conditional put, the probe taken by a conditional update, ended by a conditional delete) | sender: are the tenant's sends held? (cached for seconds); status API; see [`holds`] |
@@ -42,6 +43,7 @@ mod ledger;
 mod messages;
 mod parked;
 mod recipients;
+mod responses;
 mod roster;
 mod templates;
 mod tenants;
@@ -62,6 +64,7 @@ pub use ledger::{ClaimOutcome, LedgerEntry, LedgerState, SendMode};
 pub use messages::{MessageStatusRecord, StatusChange};
 pub use parked::ParkedAlert;
 pub use recipients::{Known, Named};
+pub use responses::ResponseRecord;
 pub use roster::RosterEntry;
 pub use templates::{TemplateRecord, TemplateStatusChange};
 pub use tenants::verify_token_digest;

@@ -269,6 +269,18 @@ pub enum CatalogError {
         count: usize,
         max: usize,
     },
+    /// A quick reply whose label names no action ([`crate::responses::Action`]):
+    /// a tap on it could not be answered.
+    #[error("template {template}: button {label:?} names no action a CSM can take (known: Acknowledge, Snooze 7 days, Snooze 3 days, Escalate, Call me)")]
+    UnknownAction { template: String, label: String },
+    #[error(
+        "template {template}: a quick-reply payload is {len} characters, the limit held is {max}"
+    )]
+    PayloadTooLong {
+        template: String,
+        len: usize,
+        max: usize,
+    },
     #[error("template {template}: {part}: {reason}")]
     BadText {
         template: String,
@@ -437,8 +449,9 @@ impl TemplateDef {
     }
 
     /// The `template` object of a send (`POST /{v}/{phone-number-id}/messages`
-    /// with `"type": "template"`). Quick replies need no send-time component:
-    /// they carry no variables. Refuses values Meta would refuse, so the
+    /// with `"type": "template"`). The quick replies' payloads are added by the
+    /// sender ([`crate::responses::quick_reply_components`]): they name the
+    /// alert, which this module does not know. Refuses values Meta would refuse, so the
     /// sender can fail the message as permanent instead of retrying a 400.
     pub fn send_component(&self, values: &[String]) -> Result<Value, ParamError> {
         self.check_values(values)?;
@@ -834,6 +847,22 @@ fn validate(r: RawTemplate) -> Result<TemplateDef, CatalogError> {
         }
         check_len(&template, &part, text, BUTTON_TEXT_MAX)?;
         check_static_line(&template, &part, text)?;
+        // Every quick reply is answerable: it names an action, and its
+        // payload (sent with the template) fits Meta's limit.
+        if crate::responses::Action::from_label(text).is_none() {
+            return Err(CatalogError::UnknownAction {
+                template,
+                label: text.clone(),
+            });
+        }
+    }
+    let longest = crate::responses::longest_payload();
+    if !r.buttons.is_empty() && longest > crate::responses::PAYLOAD_MAX {
+        return Err(CatalogError::PayloadTooLong {
+            template,
+            len: longest,
+            max: crate::responses::PAYLOAD_MAX,
+        });
     }
 
     Ok(TemplateDef {
@@ -1258,10 +1287,55 @@ mod tests {
         );
     }
 
+    /// GIVEN a quick reply whose label names no action WHEN loaded THEN
+    /// refused: a tap on it could not be answered.
+    #[test]
+    fn a_button_naming_no_action_fails() {
+        let e = load_err(|t| {
+            t.insert("buttons".into(), json!(["Acknowledge", "Maybe later"]));
+        });
+        assert!(
+            matches!(&e, CatalogError::UnknownAction { label, .. } if label == "Maybe later"),
+            "{e:?}"
+        );
+    }
+
+    /// GIVEN the data file WHEN loaded THEN every quick reply names an action
+    /// with a label within Meta's 25 characters, its payload within the 256
+    /// held (see `crate::responses`), and its send component carries it.
+    #[test]
+    fn builtin_quick_replies_are_answerable_within_metas_limits() {
+        let catalog = Catalog::builtin();
+        let reference = crate::responses::new_reference();
+        for name in REQUIRED {
+            let t = catalog.get(name).expect("builtin");
+            assert!(!t.buttons.is_empty(), "{name} has no buttons");
+            let comps = crate::responses::quick_reply_components(&t.buttons, &reference);
+            assert_eq!(
+                comps.len(),
+                t.buttons.len(),
+                "{name}: a button without action"
+            );
+            for (label, c) in t.buttons.iter().zip(&comps) {
+                assert!(label.chars().count() <= BUTTON_TEXT_MAX);
+                let p = c["parameters"][0]["payload"].as_str().expect("payload");
+                assert!(p.len() <= crate::responses::PAYLOAD_MAX, "{name}: {p}");
+                assert_eq!(c["sub_type"], "quick_reply");
+            }
+        }
+    }
+
     /// GIVEN eleven quick replies WHEN loaded THEN refused; ten load.
     #[test]
     fn more_than_ten_quick_replies_fail() {
-        let buttons = |n: usize| (1..=n).map(|i| format!("Option {i}")).collect::<Vec<_>>();
+        // Labels must name actions (see `a_button_naming_no_action_fails`).
+        let buttons = |n: usize| {
+            ["Acknowledge", "Escalate"]
+                .iter()
+                .cycle()
+                .take(n)
+                .collect::<Vec<_>>()
+        };
         assert!(Catalog::from_yaml(&file_with(|t| {
             t.insert("buttons".into(), json!(buttons(10)));
         }))

@@ -33,6 +33,7 @@
 
 pub mod lambda;
 pub mod payload;
+mod respond;
 pub mod signature;
 
 use bytes::Bytes;
@@ -324,7 +325,7 @@ async fn act(app: &App, tenant: &Tenant, intake: &Intake<'_>) -> Result<usize, R
     // Boxed so the borrowed futures have one concrete type (and the
     // handler's future stays `Send` under lambda_http).
     type ActionFuture<'f> = std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<Option<Owed<'f>>, Refusal>> + Send + 'f>,
+        Box<dyn std::future::Future<Output = Result<Vec<Owed<'f>>, Refusal>> + Send + 'f>,
     >;
     // Before the messages: a message in the same body may come from the id
     // the change introduced.
@@ -336,14 +337,21 @@ async fn act(app: &App, tenant: &Tenant, intake: &Intake<'_>) -> Result<usize, R
         futures.push(Box::pin(on_message(app, tenant, m, now)));
     }
     for s in &intake.statuses {
-        futures.push(Box::pin(on_status(app, tenant, s, now)));
+        futures.push(Box::pin(async move {
+            Ok(on_status(app, tenant, s, now).await?.into_iter().collect())
+        }));
     }
     for t in &intake.template_updates {
-        futures.push(Box::pin(on_template(app, tenant, t, now)));
+        futures.push(Box::pin(async move {
+            Ok(on_template(app, tenant, t, now)
+                .await?
+                .into_iter()
+                .collect())
+        }));
     }
     // Every action runs to its end, even when another fails: the events of
     // the writes that did apply are published now (or kept for Meta's retry).
-    let results: Vec<Result<Option<Owed<'_>>, Refusal>> = stream::iter(futures)
+    let results: Vec<Result<Vec<Owed<'_>>, Refusal>> = stream::iter(futures)
         .buffer_unordered(WRITE_CONCURRENCY)
         .collect()
         .await;
@@ -351,8 +359,7 @@ async fn act(app: &App, tenant: &Tenant, intake: &Intake<'_>) -> Result<usize, R
     let mut failed = None;
     for r in results {
         match r {
-            Ok(Some(p)) => produced.push(p),
-            Ok(None) => {}
+            Ok(p) => produced.extend(p),
             Err(e) => failed = failed.or(Some(e)),
         }
     }
@@ -364,19 +371,25 @@ async fn act(app: &App, tenant: &Tenant, intake: &Intake<'_>) -> Result<usize, R
 }
 
 /// An inbound CSM message opens or refreshes the window (idempotent, never
-/// shrinks), then is recorded once; only the first sighting publishes.
+/// shrinks), then is recorded once; only the first sighting publishes. A
+/// message that answers an alert is also recorded as its response, once,
+/// with an `alert.response` event of its own ([`respond`]).
 async fn on_message<'a>(
     app: &App,
     tenant: &Tenant,
     m: &'a InboundMessage<'_>,
     now: i64,
-) -> Result<Option<Owed<'a>>, Refusal> {
+) -> Result<Vec<Owed<'a>>, Refusal> {
     let t = &tenant.tenant_id;
     let ids = m.sender();
     let Some(who) = identify(&app.store, t, ids, now).await? else {
         warn!(message_id = %m.id, "inbound message naming neither a wa_id nor a user id Meta uses for a person; skipped");
-        return Ok(None);
+        return Ok(Vec::new());
     };
+    // Its own record and mark, so a response whose event is still owed is
+    // published by Meta's retry even when the message's own event went out.
+    let response = respond::response_of(app, t, m, &who, ids, now).await?;
+    let mut owed: Vec<Owed<'a>> = response.into_iter().collect();
     let csm = m.from.as_deref().and_then(|f| E164::from_wa_id(f).ok());
     app.store.open_window(t, &who, m.timestamp, &m.id).await?;
     // Alerts held for their template can go to this CSM as free-form text
@@ -388,7 +401,7 @@ async fn on_message<'a>(
     match app.store.record_sighting(t, "msg", &m.id, now).await? {
         Change::Applied | Change::Owed => {}
         Change::InFlight => return Err(Refusal::EventInFlight),
-        Change::Unchanged => return Ok(None),
+        Change::Unchanged => return Ok(owed),
     }
     info!(csm = %who, message_id = %m.id, kind = %m.kind, "CSM message received; window open");
     let event = Event::CsmMessageReceived {
@@ -401,10 +414,14 @@ async fn on_message<'a>(
         text: m.text.as_deref().map(str::to_owned),
         window_expires_at: m.timestamp + WINDOW_SECS,
     };
-    Ok(Some(Owed {
-        event,
-        mark: Mark::Sighting { message_id: &m.id },
-    }))
+    owed.insert(
+        0,
+        Owed {
+            event,
+            mark: Mark::Sighting { message_id: &m.id },
+        },
+    );
+    Ok(owed)
 }
 
 /// A user's number or BSUID changed: their new ids lead to the same person,

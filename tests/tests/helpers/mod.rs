@@ -668,3 +668,15 @@ pub async fn admin(
     };
     (status, value, text)
 }
+
+/// Meta's `type` of a free-form alert: reply buttons ([`fincelo::responses`]),
+/// or plain text when the alert is too long for an interactive body.
+pub const FREE_FORM: &str = "interactive";
+
+/// What the CSM reads of a message the sandbox received: a text's body or an
+/// interactive message's body (`None` for a template).
+pub fn body_of(m: &MessageRecord) -> Option<String> {
+    m.text
+        .clone()
+        .or_else(|| m.interactive.as_ref().map(|i| i.body.clone()))
+}
