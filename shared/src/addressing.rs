@@ -69,7 +69,10 @@ pub async fn identify(
             identity = link(store, tenant, &alias, &identity, now).await?;
         }
     }
-    if ids.user_id.is_some() || ids.username.is_some() || ids.parent_user_id.is_some() {
+    // The profile keeps what no alias holds (the username, with the ids it
+    // came with). Only when a username came: statuses carry BSUIDs on every
+    // delivery step, and a write per status would buy nothing.
+    if ids.username.is_some() {
         let profile = Profile {
             number: identity.number().map(|n| n.to_string()),
             wa_ids: ids.wa_id.map(str::to_string).into_iter().collect(),
