@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use fincelo::config::Config;
 use fincelo::ids::TenantId;
-use fincelo::startup::{local_sdk_config, App};
+use fincelo::startup::App;
 use fincelo_local::{LocalTenant, Resources, Stack, StackOptions};
 use meta_sandbox::{SandboxClient, SandboxConfig, SandboxHandle};
 use serde_json::json;
@@ -170,7 +170,9 @@ impl World {
     ) -> Result<App, String> {
         let env = self.function_env(sender_max_concurrency);
         let config = Config::from_lookup(|k| env.get(k).cloned()).map_err(boxed)?;
-        let sdk = local_sdk_config(&self.moto).await.map_err(boxed)?;
+        let sdk = fincelo_local::emulator::sdk_config(&self.moto)
+            .await
+            .map_err(boxed)?;
         let (dynamo, sqs, secrets) = counted_clients(&sdk, counter);
         App::from_clients(config, dynamo, sqs, secrets).map_err(boxed)
     }

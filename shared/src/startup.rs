@@ -111,27 +111,6 @@ pub async fn sdk_config() -> Result<SdkConfig, StartupError> {
         .await)
 }
 
-/// An SDK configuration for a local emulator (moto) at `endpoint`, with
-/// dummy credentials: used by the local runner, `fwa` and the tests, so
-/// they never depend on the caller's AWS profile.
-///
-/// It uses the functions' HTTP client, so every test through moto also
-/// goes through [`aws_http`](crate::aws_http).
-pub async fn local_sdk_config(endpoint: &str) -> Result<SdkConfig, StartupError> {
-    let creds = aws_credential_types::Credentials::new("test", "test", None, None, "fincelo-local");
-    Ok(aws_config::defaults(BehaviorVersion::latest())
-        .http_client(aws_http::http_client().map_err(StartupError::AwsHttp)?)
-        .endpoint_url(endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(creds)
-        // moto's development server occasionally answers 500 under parallel
-        // load; a few more retries than the default keep tests honest about
-        // our logic rather than the emulator.
-        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(6))
-        .load()
-        .await)
-}
-
 /// Installs the JSON log subscriber once. The filter is the configured level
 /// (`AWS_LAMBDA_LOG_LEVEL`, `RUST_LOG`), e.g. `INFO` or `fincelo=debug,info`.
 pub fn init_tracing(level: &str) {

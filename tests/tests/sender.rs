@@ -3,12 +3,14 @@
 use std::time::Duration;
 
 use crate::helpers::now;
-use fincelo::sender::CrashPoint;
-use fincelo::store::LedgerState;
+use fincelo::ids::IdempotencyKey;
+use fincelo::store::{ClaimOutcome, LedgerState};
+use secrecy::SecretString;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    body_of, csm_number, eventually, send_request, spawn_world, World, FREE_FORM, TEMPLATE_ROWS,
+    body_of, csm_number, eventually, send_request, spawn_world, SendRequestBuilder, World,
+    FREE_FORM, TEMPLATE_ROWS,
 };
 
 async fn wait_for_messages(
@@ -305,50 +307,99 @@ async fn a_stale_alert_in_doubt_is_expired_not_resent() {
     w.shutdown().await;
 }
 
-/// Arms a simulated crash, sends one alert, and returns the world once the
-/// alert is recorded as sent with exactly one message at Meta.
-async fn crash_then_exactly_once(point: CrashPoint) -> (World, String) {
-    let w = spawn_world().await;
-    let csm = csm_number();
-    w.csm_writes(&csm).await;
-    w.stack.sender.crash_next(point);
-    let req = send_request(&w.tenant.tenant_id, &csm).text("survives a crash");
-    w.enqueue(&req.json()).await;
-    wait_for_state(&w, &req.key, LedgerState::Sent, Duration::from_secs(40)).await;
+/// What a sender instance that died right after its claim leaves behind:
+/// the key claimed, under a claim token no running instance holds, with
+/// its lease running. The request itself is still on the queue (the dead
+/// instance never acknowledged it); the test delivers it.
+async fn claim_as_a_dead_instance(w: &World, req: &SendRequestBuilder) {
+    let key = IdempotencyKey::parse(req.key.as_str()).expect("key");
+    let lease = w.stack.app.config.sender.claim_lease.as_secs() as i64;
+    let claimed = w
+        .stack
+        .app
+        .store
+        .claim(
+            &w.tenant_id,
+            &key,
+            &req.json().to_string(),
+            "claim-of-a-dead-instance",
+            w.now(),
+            lease,
+        )
+        .await
+        .expect("claim written");
     assert!(
-        !w.stack.sender.crash_pending(),
-        "{point:?}: the simulated crash happened"
+        matches!(claimed, ClaimOutcome::Claimed(_)),
+        "the dead instance held the key"
     );
+}
+
+/// What a sender instance that died after Meta accepted its send, before
+/// recording it, leaves behind: its claim, and the message at Meta carrying
+/// the key as callback data (as the sender writes it), whose statuses Meta
+/// then reports to the webhook.
+async fn send_as_a_dead_instance(w: &World, req: &SendRequestBuilder) {
+    claim_as_a_dead_instance(w, req).await;
+    let message = json!({
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": req.phone,
+        "type": "text",
+        "text": {"preview_url": false, "body": req.text.as_deref().unwrap_or_default()},
+        "biz_opaque_callback_data": req.key,
+    });
+    w.stack
+        .app
+        .graph
+        .send_message(
+            &w.tenant.phone_number_id,
+            &SecretString::from(w.tenant.access_token.clone()),
+            &message,
+        )
+        .await
+        .expect("Meta accepted the dead instance's send");
+}
+
+/// Delivers the request of a dead instance to the running senders and
+/// waits until it is recorded as sent, with exactly one message at Meta.
+async fn delivered_after_a_crash(w: &World, csm: &str, req: &SendRequestBuilder) {
+    w.enqueue(&req.json()).await;
+    wait_for_state(w, &req.key, LedgerState::Sent, Duration::from_secs(40)).await;
     tokio::time::sleep(Duration::from_secs(4)).await;
-    assert_eq!(
-        w.messages_to(&csm).await.len(),
-        1,
-        "{point:?}: exactly one message"
-    );
-    (w, req.key)
+    assert_eq!(w.messages_to(csm).await.len(), 1, "exactly one message");
 }
 
 /// An instance dying between claim and send: the lease runs out, another attempt sends, exactly one message.
 #[tokio::test]
 async fn crash_after_claim_still_sends_exactly_once() {
-    let (w, key) = crash_then_exactly_once(CrashPoint::AfterClaim).await;
+    let w = spawn_world().await;
+    let csm = csm_number();
+    w.csm_writes(&csm).await;
+    let req = send_request(&w.tenant.tenant_id, &csm).text("survives a crash");
+    claim_as_a_dead_instance(&w, &req).await;
+    delivered_after_a_crash(&w, &csm, &req).await;
     // The abandoned claim was taken over once its lease and the ambiguity delay ran out.
-    assert_eq!(w.ledger(&key).await.unwrap().attempts, 2);
+    assert_eq!(w.ledger(&req.key).await.unwrap().attempts, 2);
     w.shutdown().await;
 }
 
 /// An instance dying after Meta accepted: the next attempt finds the status by key and does not resend.
 #[tokio::test]
 async fn crash_after_send_does_not_send_twice() {
-    let (w, key) = crash_then_exactly_once(CrashPoint::AfterSend).await;
+    let w = spawn_world().await;
+    let csm = csm_number();
+    w.csm_writes(&csm).await;
+    let req = send_request(&w.tenant.tenant_id, &csm).text("survives a crash");
+    send_as_a_dead_instance(&w, &req).await;
+    delivered_after_a_crash(&w, &csm, &req).await;
     // Resolved from Meta's status webhook, not by a second attempt.
-    assert_eq!(w.ledger(&key).await.unwrap().attempts, 1);
+    assert_eq!(w.ledger(&req.key).await.unwrap().attempts, 1);
     let events = w
         .drain_until("EventsQueue", Duration::from_secs(1), |_| false)
         .await;
     assert!(
         events.iter().any(|e| e["type"] == "send.outcome"
-            && e["idempotency_key"] == key.as_str()
+            && e["idempotency_key"] == req.key.as_str()
             && e["reason"] == "resolved from status webhook"),
         "{events:#?}"
     );

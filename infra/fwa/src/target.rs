@@ -17,7 +17,6 @@
 use std::collections::HashMap;
 use std::time::SystemTime;
 
-use fincelo::startup::local_sdk_config;
 use http::Method;
 use serde_json::Value;
 
@@ -115,7 +114,7 @@ impl Target {
     /// (`AWS_ENDPOINT_URL` is honoured too).
     pub async fn sdk(&self) -> Result<aws_config::SdkConfig, String> {
         Ok(match self {
-            Target::Local(_) => local_sdk_config(self.get("moto", "")?)
+            Target::Local(_) => fincelo_local::emulator::sdk_config(self.get("moto", "")?)
                 .await
                 .map_err(|e| e.to_string())?,
             Target::Deployed(_) => {

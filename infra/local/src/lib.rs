@@ -1,11 +1,13 @@
 //! Everything for running fincelo-whatsapp on one machine: provisioning the
-//! AWS emulator from `template.yaml` ([`provision`]), the local runner that
+//! AWS emulator from `template.yaml` ([`provision`]) and the SDK
+//! configuration that reaches it ([`emulator`]), the local runner that
 //! wires the Lambda handlers to HTTP and the send queue ([`stack`]), the
 //! state file `fwa` reads ([`dev_state`]), the newcomer's scenario that
 //! `make dev` plays ([`scenario`]), and the operator's day one to day three
 //! that `make journey` runs through `fwa` ([`journey`]).
 
 pub mod dev_state;
+pub mod emulator;
 pub mod journey;
 pub mod provision;
 pub mod scenario;

@@ -39,7 +39,7 @@ use fincelo::ids::{PhoneNumberId, TenantId, WabaId};
 use fincelo::secrets::TenantSecrets;
 use fincelo::sender::message::Control;
 use fincelo::sender::Sender;
-use fincelo::startup::{local_sdk_config, App};
+use fincelo::startup::App;
 use fincelo::store::{verify_token_digest, TenantRecord};
 use fincelo::webhook::{handle, WebhookRequest};
 use serde_json::Value;
@@ -228,7 +228,7 @@ impl Stack {
     /// Provisions, builds the app from a configuration (the same code path
     /// as the environment in Lambda), and starts HTTP and the pollers.
     pub async fn start(opts: StackOptions) -> Result<Stack, StackError> {
-        let sdk = local_sdk_config(&opts.moto_endpoint).await?;
+        let sdk = crate::emulator::sdk_config(&opts.moto_endpoint).await?;
         let resources = provision(&sdk, &opts.prefix, &opts.overrides).await?;
         let mut env: HashMap<String, String> = [
             ("TABLE_NAME", resources.table_name.clone()),

@@ -132,14 +132,6 @@ pub enum SenderError {
     Queue(#[from] crate::queues::QueueError),
 }
 
-/// Test hook: where a simulated crash ends processing, as if the instance
-/// died (nothing after that point happens; the record is not acknowledged).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CrashPoint {
-    AfterClaim,
-    AfterSend,
-}
-
 /// The sender: the app plus its in-process state (pacing, template cache).
 pub struct Sender {
     app: App,
@@ -150,24 +142,21 @@ pub struct Sender {
     addressees: TtlMap<Named, Reached>,
     /// Each tenant's send hold as last read ([`hold`]).
     holds: TtlMap<TenantId, Option<SendHold>>,
-    /// Shared with [`Sender::sibling`]s, so an armed crash fires once in
-    /// whichever instance gets there first.
-    crash: Arc<std::sync::Mutex<Option<CrashPoint>>>,
 }
 
 impl Sender {
     pub fn new(app: App) -> Arc<Self> {
-        Self::build(app, Arc::default())
+        Self::build(app)
     }
 
     /// Another instance of the same function, as Lambda runs several: its
     /// own pacer and caches, the same app. The local runner uses one per
     /// poller so that per-instance pacing is what it is in Lambda.
     pub fn sibling(&self) -> Arc<Self> {
-        Self::build(self.app.clone(), self.crash.clone())
+        Self::build(self.app.clone())
     }
 
-    fn build(app: App, crash: Arc<std::sync::Mutex<Option<CrashPoint>>>) -> Arc<Self> {
+    fn build(app: App) -> Arc<Self> {
         let cfg = &app.config.sender;
         let pacer = Pacer::new(
             cfg.mps_cap,
@@ -185,37 +174,11 @@ impl Sender {
             template_statuses: TtlMap::new(),
             addressees: TtlMap::new(),
             holds: TtlMap::new(),
-            crash,
         })
     }
 
     pub fn app(&self) -> &App {
         &self.app
-    }
-
-    /// Arms a simulated crash for the next record that reaches `point`.
-    #[doc(hidden)]
-    pub fn crash_next(&self, point: CrashPoint) {
-        *self.crash.lock().unwrap_or_else(|p| p.into_inner()) = Some(point);
-    }
-
-    /// Whether an armed crash has not fired yet (tests check that it did).
-    #[doc(hidden)]
-    pub fn crash_pending(&self) -> bool {
-        self.crash
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_some()
-    }
-
-    fn crashes_at(&self, point: CrashPoint) -> bool {
-        let mut armed = self.crash.lock().unwrap_or_else(|p| p.into_inner());
-        if *armed == Some(point) {
-            *armed = None;
-            true
-        } else {
-            false
-        }
     }
 
     /// Handles one SQS batch. Every record gets its own answer: a failure is
@@ -548,10 +511,6 @@ impl Sender {
                 }
             }
         };
-        if self.crashes_at(CrashPoint::AfterClaim) {
-            warn!("simulated crash after claim");
-            return Ok(Disposition::RetryAfter(0));
-        }
         let to = match reached {
             Reached::To(to) => to,
             Reached::Undeliverable(to) => {
@@ -973,10 +932,6 @@ impl Sender {
         let now = self.app.clock.now();
         let err = match result {
             Ok(resp) => {
-                if self.crashes_at(CrashPoint::AfterSend) {
-                    warn!("simulated crash after send");
-                    return Ok(Disposition::RetryAfter(0));
-                }
                 let wamid = resp
                     .messages
                     .first()
