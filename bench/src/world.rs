@@ -9,6 +9,7 @@ use std::time::Duration;
 use fincelo::config::Config;
 use fincelo::ids::TenantId;
 use fincelo::startup::App;
+use fincelo::templates::handler::Action;
 use fincelo_local::{LocalTenant, Resources, Stack, StackOptions};
 use meta_sandbox::{SandboxClient, SandboxConfig, SandboxHandle};
 use serde_json::json;
@@ -99,7 +100,10 @@ impl World {
             meta.register_tenant(&tenant.sandbox_spec(stack.webhook_url()))
                 .await
                 .map_err(boxed)?;
-            let (status, body) = stack.invoke_templates("submit", Some(&tenant_id)).await;
+            let submit = Action::Submit {
+                tenant_id: TenantId::parse(tenant_id.as_str()).map_err(boxed)?,
+            };
+            let (status, body) = stack.invoke_templates(submit).await;
             if status != 200 {
                 return Err(format!("template submit answered {status}: {body}"));
             }

@@ -2,6 +2,7 @@
 //! publish loses no event. Each change is written with its owed mark
 //! (`fincelo::owed`), so the retry of the same change publishes the event.
 
+use fincelo::templates::handler::Action;
 use std::time::Duration;
 
 use fincelo::webhook::{handle, WebhookRequest};
@@ -84,7 +85,9 @@ async fn a_reconcile_that_dies_before_its_publish_loses_no_event() {
         .unwrap();
     let (status, body) = w
         .stack
-        .invoke_templates("submit", Some(&w.tenant.tenant_id))
+        .invoke_templates(Action::Submit {
+            tenant_id: w.tenant_id.clone(),
+        })
         .await;
     assert_eq!(status, 200, "{body}");
     w.meta
@@ -124,7 +127,9 @@ async fn a_reconcile_that_dies_before_its_publish_loses_no_event() {
     for expected in [1, 0] {
         let (status, body) = w
             .stack
-            .invoke_templates("reconcile", Some(&w.tenant.tenant_id))
+            .invoke_templates(Action::Reconcile {
+                tenant_id: w.tenant_id.clone(),
+            })
             .await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(

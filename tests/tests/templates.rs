@@ -1,5 +1,6 @@
 //! Issue 6: submitting the six templates and keeping their status right.
 
+use fincelo::templates::handler::Action;
 use std::time::Duration;
 
 use fincelo::store::TemplateStatusChange;
@@ -20,7 +21,9 @@ async fn submit_while_meta_reviews(w: &World) -> serde_json::Value {
         .unwrap();
     let (status, body) = w
         .stack
-        .invoke_templates("submit", Some(&w.tenant.tenant_id))
+        .invoke_templates(Action::Submit {
+            tenant_id: w.tenant_id.clone(),
+        })
         .await;
     assert_eq!(status, 200, "{body}");
     body
@@ -73,7 +76,9 @@ async fn submit_creates_six_then_reports_already_there() {
 
     let (status, body) = w
         .stack
-        .invoke_templates("submit", Some(&w.tenant.tenant_id))
+        .invoke_templates(Action::Submit {
+            tenant_id: w.tenant_id.clone(),
+        })
         .await;
     assert_eq!(status, 200, "{body}");
     let results = body["results"].as_array().unwrap();
@@ -99,7 +104,9 @@ async fn a_rejected_template_lands_with_its_reason() {
     w.meta.set_knobs(&json!({"reject_templates": ["fincelo_usage_risk"], "template_approval_delay_ms": 1500})).await.unwrap();
     let (status, body) = w
         .stack
-        .invoke_templates("submit", Some(&w.tenant.tenant_id))
+        .invoke_templates(Action::Submit {
+            tenant_id: w.tenant_id.clone(),
+        })
         .await;
     assert_eq!(status, 200, "{body}");
     eventually(Duration::from_secs(10), || async {
@@ -139,7 +146,9 @@ async fn reconcile_repairs_a_missed_webhook() {
     assert_eq!(stale.status, "PENDING", "no webhook, no change");
     let (status, body) = w
         .stack
-        .invoke_templates("reconcile", Some(&w.tenant.tenant_id))
+        .invoke_templates(Action::Reconcile {
+            tenant_id: w.tenant_id.clone(),
+        })
         .await;
     assert_eq!(status, 200, "{body}");
     let fixed = w.template("fincelo_escalation_notify").await.unwrap();
@@ -234,7 +243,9 @@ async fn a_reconcile_event_refused_by_the_queue_is_published_by_the_next_reconci
     };
     let (status, body) = w
         .stack
-        .invoke_templates("reconcile", Some(&w.tenant.tenant_id))
+        .invoke_templates(Action::Reconcile {
+            tenant_id: w.tenant_id.clone(),
+        })
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
@@ -252,7 +263,9 @@ async fn a_reconcile_event_refused_by_the_queue_is_published_by_the_next_reconci
 
     let (status, body) = w
         .stack
-        .invoke_templates("reconcile", Some(&w.tenant.tenant_id))
+        .invoke_templates(Action::Reconcile {
+            tenant_id: w.tenant_id.clone(),
+        })
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(approved(w.stack.drain("EventsQueue").await.unwrap()), 0);
@@ -276,7 +289,9 @@ async fn a_rotated_token_is_picked_up_on_the_first_190() {
     let w = spawn_world().await;
     let (status, body) = w
         .stack
-        .invoke_templates("reconcile", Some(&w.tenant.tenant_id))
+        .invoke_templates(Action::Reconcile {
+            tenant_id: w.tenant_id.clone(),
+        })
         .await;
     assert_eq!(status, 200, "the old token is cached: {body}");
     w.rotate_token().await;
@@ -291,5 +306,170 @@ async fn a_rotated_token_is_picked_up_on_the_first_190() {
     let stats = w.meta.stats().await.unwrap();
     assert_eq!(stats.rejections_by_code.get("190").copied(), Some(1));
     assert_eq!(w.meta.templates(&w.tenant.waba_id).await.unwrap().len(), 6);
+    w.shutdown().await;
+}
+
+/// An API Gateway HTTP API (payload 2.0) event for the template routes, as
+/// AWS sends it with the `AWS_IAM` authoriser: the route key as declared in
+/// template.yaml, the path's `tenant_id` under `pathParameters`
+/// (<https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html>).
+fn templates_http_event(method: &str, tenant_id: &str) -> serde_json::Value {
+    let path = format!("/admin/tenants/{tenant_id}/templates");
+    json!({
+        "version": "2.0",
+        "routeKey": format!("{method} /admin/tenants/{{tenant_id}}/templates"),
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {
+            "accept": "*/*",
+            "content-length": "0",
+            "host": "id.execute-api.us-east-1.amazonaws.com",
+            "user-agent": "fincelo-backend",
+            "x-amz-date": "20261130T143000Z",
+            "x-forwarded-proto": "https"
+        },
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "api-id",
+            "authorizer": {"iam": {
+                "accessKey": "AKIA",
+                "accountId": "123456789012",
+                "callerId": "AROA:backend",
+                "principalOrgId": null,
+                "userArn": "arn:aws:sts::123456789012:assumed-role/fincelo-backend/x",
+                "userId": "AROA"
+            }},
+            "domainName": "id.execute-api.us-east-1.amazonaws.com",
+            "domainPrefix": "id",
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "10.0.0.1",
+                "userAgent": "fincelo-backend"
+            },
+            "requestId": "request-id",
+            "routeKey": format!("{method} /admin/tenants/{{tenant_id}}/templates"),
+            "stage": "$default",
+            "time": "30/Nov/2026:14:30:00 +0000",
+            "timeEpoch": 1_796_049_000_000_u64
+        },
+        "pathParameters": {"tenant_id": tenant_id},
+        "isBase64Encoded": false
+    })
+}
+
+/// Calls the template function's Lambda entry point with an HTTP API
+/// event; returns the response's status and JSON body.
+async fn via_lambda_http(w: &World, method: &str, tenant_id: &str) -> (i64, serde_json::Value) {
+    let resp =
+        fincelo::templates::lambda::serve(&w.stack.app, templates_http_event(method, tenant_id))
+            .await;
+    assert_eq!(
+        resp["headers"]["content-type"], "application/json",
+        "{resp:#}"
+    );
+    let body = resp["body"]
+        .as_str()
+        .and_then(|b| serde_json::from_str(b).ok())
+        .unwrap_or_default();
+    (resp["statusCode"].as_i64().unwrap_or_default(), body)
+}
+
+/// The admin API through the Lambda entry point: POST submits the six
+/// templates, GET lists them as recorded, an unknown tenant is 404 and
+/// another method 405, each as an API Gateway v2 response.
+#[tokio::test]
+async fn the_http_api_submits_and_lists_templates_through_the_lambda_entry_point() {
+    let w = spawn_world().await;
+    w.meta
+        .set_knobs(&json!({"template_review": "manual"}))
+        .await
+        .unwrap();
+    let (status, body) = via_lambda_http(&w, "POST", &w.tenant.tenant_id).await;
+    assert_eq!(status, 200, "{body:#}");
+    let results = body["results"].as_array().expect("results");
+    assert_eq!(results.len(), 6, "{body:#}");
+    assert!(
+        results.iter().all(|r| r["outcome"] == "created"),
+        "{body:#}"
+    );
+    assert_eq!(w.meta.templates(&w.tenant.waba_id).await.unwrap().len(), 6);
+
+    let (status, body) = via_lambda_http(&w, "GET", &w.tenant.tenant_id).await;
+    assert_eq!(status, 200, "{body:#}");
+    assert_eq!(body["tenant_id"], w.tenant.tenant_id.as_str());
+    let listed = body["templates"].as_array().expect("templates");
+    assert_eq!(listed.len(), 6, "{body:#}");
+    assert!(listed.iter().all(|t| t["status"] == "PENDING"), "{body:#}");
+
+    let (status, _) = via_lambda_http(&w, "POST", "nobody").await;
+    assert_eq!(status, 404);
+    let (status, _) = via_lambda_http(&w, "DELETE", &w.tenant.tenant_id).await;
+    assert_eq!(status, 405);
+    w.shutdown().await;
+}
+
+/// The hourly schedule as template.yaml wires it: the event EventBridge
+/// delivers (the rule's `Input`) runs `reconcile_all` through the Lambda
+/// entry point, and an approval whose webhook Meta never delivered is
+/// repaired.
+#[tokio::test]
+async fn the_hourly_schedule_repairs_a_missed_approval() {
+    let template: serde_yaml::Value =
+        serde_yaml::from_str(fincelo_local::provision::TEMPLATE_YAML).expect("template.yaml");
+    let schedule =
+        &template["Resources"]["TemplatesFunction"]["Properties"]["Events"]["ReconcileHourly"];
+    assert_eq!(schedule["Type"].as_str(), Some("Schedule"));
+    assert_eq!(
+        schedule["Properties"]["Schedule"].as_str(),
+        Some("rate(1 hour)")
+    );
+    let event: serde_json::Value = serde_json::from_str(
+        schedule["Properties"]["Input"]
+            .as_str()
+            .expect("the schedule's Input"),
+    )
+    .expect("the schedule's Input is JSON");
+
+    let w = spawn_world().await;
+    submit_while_meta_reviews(&w).await;
+    approve_without_webhook(&w, "fincelo_escalation_notify").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stale = w.template("fincelo_escalation_notify").await.unwrap();
+    assert_eq!(stale.status, "PENDING", "no webhook, no change");
+
+    let answer = fincelo::templates::lambda::serve(&w.stack.app, event).await;
+    assert_eq!(answer["status"], 200, "{answer:#}");
+    let reports = answer["body"]["reports"].as_array().expect("reports");
+    assert_eq!(reports.len(), 1, "one tenant in this world: {answer:#}");
+    assert_eq!(reports[0]["tenant_id"], w.tenant.tenant_id.as_str());
+    assert!(
+        reports[0]["repaired"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|n| n
+                .as_str()
+                .is_some_and(|n| n.contains("fincelo_escalation_notify")))),
+        "{answer:#}"
+    );
+    let fixed = w.template("fincelo_escalation_notify").await.unwrap();
+    assert_eq!(fixed.status, "APPROVED");
+    w.shutdown().await;
+}
+
+/// A direct invoke the function does not understand is answered 400 with
+/// what it expected, not run.
+#[tokio::test]
+async fn a_direct_invoke_with_an_unknown_action_is_refused() {
+    let w = spawn_world().await;
+    let answer =
+        fincelo::templates::lambda::serve(&w.stack.app, json!({"action": "delete_all"})).await;
+    assert_eq!(answer["status"], 400, "{answer:#}");
+    assert!(
+        answer["body"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("reconcile_all")),
+        "{answer:#}"
+    );
     w.shutdown().await;
 }

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use fincelo::ids::{IdempotencyKey, TenantId};
 use fincelo::phone::E164;
 use fincelo::store::LedgerEntry;
+use fincelo::templates::handler::Action;
 use meta_sandbox::SandboxClient;
 use serde_json::{json, Value};
 
@@ -120,7 +121,9 @@ pub async fn play(
         ),
     );
     let (status, report) = stack
-        .invoke_templates("submit", Some(&tenant.tenant_id))
+        .invoke_templates(Action::Submit {
+            tenant_id: tenant_id.clone(),
+        })
         .await;
     if status != 200 {
         return Err(format!("template submission failed: {report}"));

@@ -41,6 +41,7 @@ use fincelo::sender::message::Control;
 use fincelo::sender::Sender;
 use fincelo::startup::App;
 use fincelo::store::{verify_token_digest, TenantRecord};
+use fincelo::templates::handler::{run as run_templates, Action};
 use fincelo::webhook::{handle, WebhookRequest};
 use serde_json::Value;
 use thiserror::Error;
@@ -388,8 +389,8 @@ impl Stack {
     }
 
     /// Invokes the template function as an operator would.
-    pub async fn invoke_templates(&self, action: &str, tenant_id: Option<&str>) -> (u16, Value) {
-        fincelo::templates::handler::direct(&self.app, action, tenant_id).await
+    pub async fn invoke_templates(&self, action: Action) -> (u16, Value) {
+        run_templates(&self.app, action).await
     }
 
     /// Receives (and deletes) what is on a queue now, as JSON bodies.
@@ -585,11 +586,17 @@ async fn admin_route(
 }
 
 async fn templates_submit(State(app): State<App>, Path(tenant): Path<String>) -> impl IntoResponse {
-    json_reply(fincelo::templates::handler::direct(&app, "submit", Some(&tenant)).await)
+    json_reply(match TenantId::parse(tenant) {
+        Ok(tenant_id) => run_templates(&app, Action::Submit { tenant_id }).await,
+        Err(e) => (400, serde_json::json!({"error": e.to_string()})),
+    })
 }
 
 async fn templates_status(State(app): State<App>, Path(tenant): Path<String>) -> impl IntoResponse {
-    json_reply(fincelo::templates::handler::direct(&app, "status", Some(&tenant)).await)
+    json_reply(match TenantId::parse(tenant) {
+        Ok(tenant_id) => run_templates(&app, Action::Status { tenant_id }).await,
+        Err(e) => (400, serde_json::json!({"error": e.to_string()})),
+    })
 }
 
 fn json_reply((status, body): (u16, Value)) -> impl IntoResponse {

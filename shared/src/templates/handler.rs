@@ -1,10 +1,13 @@
-//! The template function's edge: one Lambda serving three callers.
+//! What the template function does, by [`Action`]: submit a tenant's six
+//! templates, reconcile their statuses with Meta, list them, or reconcile
+//! every tenant. Which caller asked (the admin API, the hourly schedule, an
+//! operator) is the edge's business ([`super::lambda`]); the local runner
+//! and the tests call [`run`] directly.
 //!
-//! - API Gateway (HTTP API, `AWS_IAM`): `POST /admin/tenants/{tenant_id}/templates`
-//!   submits the six templates; `GET` lists their statuses.
-//! - EventBridge schedule: `{"action": "reconcile_all"}` every hour.
-//! - Operators (`sam remote invoke`, the local runner, `fwa`):
-//!   `{"action": "submit" | "reconcile" | "status", "tenant_id": "..."}`.
+//! An action is also the wire format of a direct invoke (the schedule's
+//! `Input` in template.yaml, `sam remote invoke`):
+//! `{"action": "submit" | "reconcile" | "status", "tenant_id": "..."}` or
+//! `{"action": "reconcile_all"}`.
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -14,49 +17,48 @@ use super::submit::{reconcile, submit_all, TemplatesError};
 use crate::ids::TenantId;
 use crate::startup::App;
 
-#[derive(Deserialize)]
-struct Direct {
-    action: String,
-    #[serde(default)]
-    tenant_id: Option<String>,
+/// One thing the template function is asked to do.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// Submits the tenant's six templates (those Meta already has are
+    /// reported as `already_there`).
+    Submit { tenant_id: TenantId },
+    /// Repairs the tenant's template records from Meta's list (a status
+    /// webhook Meta failed to deliver).
+    Reconcile { tenant_id: TenantId },
+    /// Lists the tenant's templates as recorded.
+    Status { tenant_id: TenantId },
+    /// [`Action::Reconcile`] for every tenant: what the hourly schedule asks.
+    ReconcileAll,
 }
 
-/// Dispatches any event the function receives. Errors become a JSON answer
-/// with a status; internals are logged, not returned.
-pub async fn handle_event(app: &App, event: Value) -> Value {
-    if event.get("routeKey").is_some() && event.get("requestContext").is_some() {
-        return http(app, &event).await;
-    }
-    match serde_json::from_value::<Direct>(event) {
-        Ok(d) => {
-            let (status, body) = direct(app, &d.action, d.tenant_id.as_deref()).await;
-            json!({"status": status, "body": body})
-        }
-        Err(_) => {
-            json!({"status": 400, "body": {"error": "expected {\"action\": \"submit|reconcile|status|reconcile_all\", \"tenant_id\": ...}"}})
+impl Action {
+    /// The action's name, as a direct invoke spells it (for logs).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Submit { .. } => "submit",
+            Action::Reconcile { .. } => "reconcile",
+            Action::Status { .. } => "status",
+            Action::ReconcileAll => "reconcile_all",
         }
     }
 }
 
-/// Runs one action. Returns an HTTP-like status and a JSON body.
-pub async fn direct(app: &App, action: &str, tenant_id: Option<&str>) -> (u16, Value) {
-    let tenant = match (action, tenant_id.map(TenantId::parse)) {
-        ("reconcile_all", _) => None,
-        (_, Some(Ok(t))) => Some(t),
-        (_, Some(Err(e))) => return (400, json!({"error": e.to_string()})),
-        (_, None) => return (400, json!({"error": "tenant_id is required"})),
-    };
-    let result = match (action, tenant) {
-        ("submit", Some(t)) => submit_all(app, &t).await.map(|r| json!(r)),
-        ("reconcile", Some(t)) => reconcile(app, &t).await.map(|r| json!(r)),
-        ("status", Some(t)) => app
+/// Runs one action. Returns an HTTP status and a JSON body; internals are
+/// logged, never returned.
+pub async fn run(app: &App, action: Action) -> (u16, Value) {
+    let name = action.name();
+    let result = match action {
+        Action::Submit { tenant_id } => submit_all(app, &tenant_id).await.map(|r| json!(r)),
+        Action::Reconcile { tenant_id } => reconcile(app, &tenant_id).await.map(|r| json!(r)),
+        Action::Status { tenant_id } => app
             .store
-            .list_templates(&t)
+            .list_templates(&tenant_id)
             .await
-            .map(|r| json!({"tenant_id": t, "templates": r}))
+            .map(|r| json!({"tenant_id": tenant_id, "templates": r}))
             .map_err(Into::into),
-        ("reconcile_all", _) => reconcile_all(app).await,
-        _ => return (400, json!({"error": format!("unknown action {action:?}")})),
+        Action::ReconcileAll => reconcile_all(app).await,
     };
     match result {
         Ok(body) => (200, body),
@@ -65,12 +67,14 @@ pub async fn direct(app: &App, action: &str, tenant_id: Option<&str>) -> (u16, V
             json!({"error": format!("tenant {t} is not configured")}),
         ),
         Err(e) => {
-            error!(error = %e, source = ?std::error::Error::source(&e).map(|s| s.to_string()), action, "template action failed");
+            error!(error = %e, source = ?std::error::Error::source(&e).map(|s| s.to_string()), action = name, "template action failed");
             (502, json!({"error": "template action failed; see logs"}))
         }
     }
 }
 
+/// Reconciles every tenant; one tenant's failure is reported and the
+/// others go on.
 async fn reconcile_all(app: &App) -> Result<Value, TemplatesError> {
     let tenants = app.store.list_tenant_ids().await?;
     let mut reports = Vec::new();
@@ -87,18 +91,31 @@ async fn reconcile_all(app: &App) -> Result<Value, TemplatesError> {
     Ok(json!({"reports": reports}))
 }
 
-async fn http(app: &App, event: &Value) -> Value {
-    let method = event
-        .pointer("/requestContext/http/method")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    let tenant = event
-        .pointer("/pathParameters/tenant_id")
-        .and_then(Value::as_str);
-    let (status, body) = match method {
-        "POST" => direct(app, "submit", tenant).await,
-        "GET" => direct(app, "status", tenant).await,
-        _ => (405, json!({"error": "method not allowed"})),
-    };
-    json!({"statusCode": status, "headers": {"content-type": "application/json"}, "body": body.to_string()})
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn action(v: Value) -> Result<Action, serde_json::Error> {
+        serde_json::from_value(v)
+    }
+
+    #[test]
+    fn a_direct_invoke_reads_as_its_action() {
+        let t = TenantId::parse("acme").unwrap();
+        assert_eq!(
+            action(json!({"action": "submit", "tenant_id": "acme"})).unwrap(),
+            Action::Submit { tenant_id: t }
+        );
+        assert_eq!(
+            action(json!({"action": "reconcile_all"})).unwrap(),
+            Action::ReconcileAll
+        );
+    }
+
+    #[test]
+    fn an_unknown_action_or_a_missing_tenant_is_refused() {
+        assert!(action(json!({"action": "delete_all"})).is_err());
+        assert!(action(json!({"action": "submit"})).is_err());
+        assert!(action(json!({"action": "status", "tenant_id": "a b"})).is_err());
+    }
 }

@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+use fincelo::templates::handler::Action;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Once;
@@ -423,7 +424,9 @@ impl World {
             .expect("knobs");
         let (status, body) = self
             .stack
-            .invoke_templates("submit", Some(&self.tenant.tenant_id))
+            .invoke_templates(Action::Submit {
+                tenant_id: self.tenant_id.clone(),
+            })
             .await;
         assert_eq!(status, 200, "submit: {body}");
     }
@@ -453,7 +456,9 @@ impl World {
     pub async fn approve_all_templates(&self) {
         let (status, body) = self
             .stack
-            .invoke_templates("submit", Some(&self.tenant.tenant_id))
+            .invoke_templates(Action::Submit {
+                tenant_id: self.tenant_id.clone(),
+            })
             .await;
         assert_eq!(status, 200, "submit: {body}");
         eventually(Duration::from_secs(15), || async {
