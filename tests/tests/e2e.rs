@@ -70,3 +70,58 @@ async fn make_dev_scenario_runs_end_to_end() {
     }
     world.shutdown().await;
 }
+
+/// Unix times in `line` near `now` (seconds or milliseconds, within two
+/// days either way): a digit run a person would have to convert.
+fn bare_unix_times(line: &str, now: i64) -> Vec<i64> {
+    const NEAR: i64 = 2 * 86_400;
+    line.split(|c: char| !c.is_ascii_digit())
+        .filter_map(|run| run.parse::<i64>().ok())
+        .filter(|&n| (n - now).abs() <= NEAR || (n - now * 1000).abs() <= NEAR * 1000)
+        .collect()
+}
+
+/// What `make dev` prints for the scenario is for people: every line is
+/// one readable line of text, times read as ISO-8601 UTC, and nothing
+/// shows Rust's Debug form (`Some(..)`, `None`) or bare unix seconds.
+/// (The scenario prints exactly [`Timeline::lines`].)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn make_dev_scenario_prints_only_what_a_person_reads() {
+    let mut opts = WorldOptions::default();
+    opts.sandbox.knobs.template_approval_delay_ms = 300;
+    let world = spawn_world_with(opts).await;
+    let csm = csm_number();
+
+    let timeline = fincelo_local::scenario::play(&world.stack, &world.meta, &world.tenant, &csm)
+        .await
+        .expect("scenario completes");
+    let now = world.now();
+    let lines = &timeline.lines;
+    assert!(lines.len() >= 10, "{lines:#?}");
+    for line in lines {
+        assert!(
+            !line.trim().is_empty() && !line.chars().any(char::is_control),
+            "one readable line: {line:?}"
+        );
+        for debug in ["Some(", "None", "\\\""] {
+            assert!(!line.contains(debug), "Debug text {debug:?} in {line:?}");
+        }
+        assert_eq!(
+            bare_unix_times(line, now),
+            Vec::<i64>::new(),
+            "bare unix time in {line:?}"
+        );
+    }
+    // The times a person reads are there, as ISO-8601 UTC.
+    let iso = |l: &&String| {
+        l.split(' ')
+            .any(|w| humantime::parse_rfc3339(w.trim_end_matches([',', ')'])).is_ok())
+    };
+    let timed: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("window open until") || l.contains("delivered at"))
+        .collect();
+    assert_eq!(timed.len(), 3, "{lines:#?}");
+    assert!(timed.iter().all(iso), "{timed:#?}");
+    world.shutdown().await;
+}

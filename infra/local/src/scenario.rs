@@ -5,12 +5,18 @@
 //! the CSM taps Acknowledge on the first alert, and the `alert.response`
 //! event it produced is printed.
 //!
+//! Its lines are for people: times as ISO-8601 UTC
+//! ([`fincelo::admin::when::iso8601`]), and words where a value is absent,
+//! never Rust's Debug form (`Some(..)`, `None`) or bare unix seconds; a
+//! test checks the printed lines.
+//!
 //! To print that event the scenario reads the events queue; everything it
 //! read is kept in [`Timeline::events`], so a test that checks the queue
 //! counts those too.
 
 use std::time::{Duration, Instant};
 
+use fincelo::admin::when::iso8601;
 use fincelo::ids::{IdempotencyKey, TenantId};
 use fincelo::phone::E164;
 use fincelo::store::LedgerEntry;
@@ -23,6 +29,7 @@ use crate::stack::{LocalTenant, Stack};
 /// What happened, step by step.
 #[derive(Debug, Default, Clone)]
 pub struct Timeline {
+    /// Exactly the lines printed, in order.
     pub lines: Vec<String>,
     /// wamid of the first alert (a template) and the second (free-form).
     pub template_wamid: Option<String>,
@@ -39,6 +46,16 @@ impl Timeline {
         println!("{line}");
         self.lines.push(line);
     }
+}
+
+/// An optional value as a person reads it: the value, or words.
+fn shown(value: Option<&str>, absent: &str) -> String {
+    value.unwrap_or(absent).to_string()
+}
+
+/// An optional unix time as a person reads it: ISO-8601 UTC, or words.
+fn shown_time(unix: Option<i64>, absent: &str) -> String {
+    unix.map(iso8601).unwrap_or_else(|| absent.to_string())
 }
 
 /// A send request (contract v1) for the demo.
@@ -145,7 +162,8 @@ pub async fn play(
         ),
     );
 
-    let run = stack.app.clock.now();
+    // Keys of this run, named by its start as people read it.
+    let run = iso8601(stack.app.clock.now());
     let sent1 = send_alert(
         stack,
         &tenant_id,
@@ -159,8 +177,8 @@ pub async fn play(
         format!(
             "alert 1 for CSM {} (no 24h window yet) sent as template {} ({})",
             csm.masked(),
-            sent1.template.clone().unwrap_or_default(),
-            sent1.wamid.clone().unwrap_or_default()
+            shown(sent1.template.as_deref(), "unnamed"),
+            shown(sent1.wamid.as_deref(), "no wamid")
         ),
     );
     t.template_wamid = sent1.wamid.clone();
@@ -188,7 +206,7 @@ pub async fn play(
     .await?;
     t.say(
         start,
-        format!("window open until {} (unix)", window.expires_at),
+        format!("window open until {}", iso8601(window.expires_at)),
     );
 
     let sent2 = send_alert(
@@ -203,7 +221,7 @@ pub async fn play(
         start,
         format!(
             "alert 2 sent free-form ({}), inside the window",
-            sent2.wamid.clone().unwrap_or_default()
+            shown(sent2.wamid.as_deref(), "no wamid")
         ),
     );
     t.free_form_wamid = sent2.wamid.clone();
@@ -225,8 +243,9 @@ pub async fn play(
         t.say(
             start,
             format!(
-                "{label}: delivered at {:?}, read at {:?}",
-                rec.delivered_at, rec.read_at
+                "{label}: delivered at {}, read at {}",
+                shown_time(rec.delivered_at, "no delivered status"),
+                shown_time(rec.read_at, "no read status")
             ),
         );
     }
