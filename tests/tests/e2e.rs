@@ -1,7 +1,22 @@
 //! The newcomer's scenario, end to end, exactly as `make dev` plays it:
 //! through queues and HTTP only.
 
-use crate::helpers::{csm_number, spawn_world_with, WorldOptions, FREE_FORM};
+use fincelo_local::scenario::Timeline;
+
+use crate::helpers::{csm_number, spawn_world_with, World, WorldOptions, FREE_FORM};
+
+/// A world with Meta approving templates at once, and the scenario played
+/// in it for a new CSM.
+async fn play_the_scenario() -> (World, String, Timeline) {
+    let mut opts = WorldOptions::default();
+    opts.sandbox.knobs.template_approval_delay_ms = 300;
+    let world = spawn_world_with(opts).await;
+    let csm = csm_number();
+    let timeline = fincelo_local::scenario::play(&world.stack, &world.meta, &world.tenant, &csm)
+        .await
+        .expect("scenario completes");
+    (world, csm, timeline)
+}
 
 /// Templates are submitted and approved by webhook; an alert to a CSM
 /// without a window goes out as a template; the CSM replies; the next alert
@@ -10,14 +25,7 @@ use crate::helpers::{csm_number, spawn_world_with, WorldOptions, FREE_FORM};
 /// what DynamoDB holds and what the events queue carries.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn make_dev_scenario_runs_end_to_end() {
-    let mut opts = WorldOptions::default();
-    opts.sandbox.knobs.template_approval_delay_ms = 300;
-    let world = spawn_world_with(opts).await;
-    let csm = csm_number();
-
-    let timeline = fincelo_local::scenario::play(&world.stack, &world.meta, &world.tenant, &csm)
-        .await
-        .expect("scenario completes");
+    let (world, csm, timeline) = play_the_scenario().await;
 
     let sent = world.messages_to(&csm).await;
     assert_eq!(sent.len(), 2, "exactly two messages reached Meta: {sent:?}");
@@ -87,14 +95,7 @@ fn bare_unix_times(line: &str, now: i64) -> Vec<i64> {
 /// (The scenario prints exactly [`Timeline::lines`].)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn make_dev_scenario_prints_only_what_a_person_reads() {
-    let mut opts = WorldOptions::default();
-    opts.sandbox.knobs.template_approval_delay_ms = 300;
-    let world = spawn_world_with(opts).await;
-    let csm = csm_number();
-
-    let timeline = fincelo_local::scenario::play(&world.stack, &world.meta, &world.tenant, &csm)
-        .await
-        .expect("scenario completes");
+    let (world, _, timeline) = play_the_scenario().await;
     let now = world.now();
     let lines = &timeline.lines;
     assert!(lines.len() >= 10, "{lines:#?}");

@@ -360,6 +360,15 @@ async fn send_as_a_dead_instance(w: &World, req: &SendRequestBuilder) {
         .expect("Meta accepted the dead instance's send");
 }
 
+/// A world whose CSM wrote (a window is open) and a text alert to them.
+async fn an_alert_inside_the_window() -> (World, String, SendRequestBuilder) {
+    let w = spawn_world().await;
+    let csm = csm_number();
+    w.csm_writes(&csm).await;
+    let req = send_request(&w.tenant.tenant_id, &csm).text("survives a crash");
+    (w, csm, req)
+}
+
 /// Delivers the request of a dead instance to the running senders and
 /// waits until it is recorded as sent, with exactly one message at Meta.
 async fn delivered_after_a_crash(w: &World, csm: &str, req: &SendRequestBuilder) {
@@ -372,10 +381,7 @@ async fn delivered_after_a_crash(w: &World, csm: &str, req: &SendRequestBuilder)
 /// An instance dying between claim and send: the lease runs out, another attempt sends, exactly one message.
 #[tokio::test]
 async fn crash_after_claim_still_sends_exactly_once() {
-    let w = spawn_world().await;
-    let csm = csm_number();
-    w.csm_writes(&csm).await;
-    let req = send_request(&w.tenant.tenant_id, &csm).text("survives a crash");
+    let (w, csm, req) = an_alert_inside_the_window().await;
     claim_as_a_dead_instance(&w, &req).await;
     delivered_after_a_crash(&w, &csm, &req).await;
     // The abandoned claim was taken over once its lease and the ambiguity delay ran out.
@@ -386,10 +392,7 @@ async fn crash_after_claim_still_sends_exactly_once() {
 /// An instance dying after Meta accepted: the next attempt finds the status by key and does not resend.
 #[tokio::test]
 async fn crash_after_send_does_not_send_twice() {
-    let w = spawn_world().await;
-    let csm = csm_number();
-    w.csm_writes(&csm).await;
-    let req = send_request(&w.tenant.tenant_id, &csm).text("survives a crash");
+    let (w, csm, req) = an_alert_inside_the_window().await;
     send_as_a_dead_instance(&w, &req).await;
     delivered_after_a_crash(&w, &csm, &req).await;
     // Resolved from Meta's status webhook, not by a second attempt.

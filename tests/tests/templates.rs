@@ -11,14 +11,19 @@ use fincelo::templates::catalog::Catalog;
 
 use crate::helpers::{eventually, spawn_world, World};
 
-/// Submits the six templates while Meta reviews them by hand, so they stay
-/// PENDING for the test (whatever the clock does); returns the submission
-/// report.
-async fn submit_while_meta_reviews(w: &World) -> serde_json::Value {
+/// Meta reviews templates by hand: they stay PENDING until the test decides.
+async fn meta_reviews_by_hand(w: &World) {
     w.meta
         .set_knobs(&json!({"template_review": "manual"}))
         .await
         .unwrap();
+}
+
+/// Submits the six templates while Meta reviews them by hand, so they stay
+/// PENDING for the test (whatever the clock does); returns the submission
+/// report.
+async fn submit_while_meta_reviews(w: &World) -> serde_json::Value {
+    meta_reviews_by_hand(w).await;
     let (status, body) = w
         .stack
         .invoke_templates(Action::Submit {
@@ -42,6 +47,18 @@ async fn approve_without_webhook(w: &World, name: &str) {
         })
         .await
         .unwrap();
+}
+
+/// A world whose six templates were submitted and `name` approved at Meta
+/// with its webhook lost: the record still says PENDING.
+async fn world_with_a_missed_approval(name: &str) -> World {
+    let w = spawn_world().await;
+    submit_while_meta_reviews(&w).await;
+    approve_without_webhook(&w, name).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stale = w.template(name).await.unwrap();
+    assert_eq!(stale.status, "PENDING", "no webhook, no change");
+    w
 }
 
 /// The first submit creates all six (PENDING while Meta reviews); a second submit reports each as `already_there`.
@@ -138,12 +155,7 @@ async fn a_rejected_template_lands_with_its_reason() {
 /// A decision whose webhook was missed leaves the record stale until `reconcile` repairs it from Meta's list.
 #[tokio::test]
 async fn reconcile_repairs_a_missed_webhook() {
-    let w = spawn_world().await;
-    submit_while_meta_reviews(&w).await;
-    approve_without_webhook(&w, "fincelo_escalation_notify").await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let stale = w.template("fincelo_escalation_notify").await.unwrap();
-    assert_eq!(stale.status, "PENDING", "no webhook, no change");
+    let w = world_with_a_missed_approval("fincelo_escalation_notify").await;
     let (status, body) = w
         .stack
         .invoke_templates(Action::Reconcile {
@@ -382,10 +394,7 @@ async fn via_lambda_http(w: &World, method: &str, tenant_id: &str) -> (i64, serd
 #[tokio::test]
 async fn the_http_api_submits_and_lists_templates_through_the_lambda_entry_point() {
     let w = spawn_world().await;
-    w.meta
-        .set_knobs(&json!({"template_review": "manual"}))
-        .await
-        .unwrap();
+    meta_reviews_by_hand(&w).await;
     let (status, body) = via_lambda_http(&w, "POST", &w.tenant.tenant_id).await;
     assert_eq!(status, 200, "{body:#}");
     let results = body["results"].as_array().expect("results");
@@ -432,12 +441,7 @@ async fn the_hourly_schedule_repairs_a_missed_approval() {
     )
     .expect("the schedule's Input is JSON");
 
-    let w = spawn_world().await;
-    submit_while_meta_reviews(&w).await;
-    approve_without_webhook(&w, "fincelo_escalation_notify").await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let stale = w.template("fincelo_escalation_notify").await.unwrap();
-    assert_eq!(stale.status, "PENDING", "no webhook, no change");
+    let w = world_with_a_missed_approval("fincelo_escalation_notify").await;
 
     let answer = fincelo::templates::lambda::serve(&w.stack.app, event).await;
     assert_eq!(answer["status"], 200, "{answer:#}");
