@@ -4,6 +4,7 @@
 mod helpers;
 
 mod admin;
+mod costs;
 mod e2e;
 mod foundation;
 mod handback;

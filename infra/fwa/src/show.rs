@@ -281,6 +281,59 @@ pub fn parked(v: &Value) -> String {
     out.join("\n")
 }
 
+/// One line's figures of `GET .../costs`: messages, billable, cost.
+fn cost_figures(v: &Value, currency: &str) -> String {
+    let mut line = format!(
+        "{} delivered, {} billable, {currency} {:.4}",
+        v["messages"].as_u64().unwrap_or(0),
+        v["billable"].as_u64().unwrap_or(0),
+        v["estimated_cost"].as_f64().unwrap_or(0.0)
+    );
+    if let Some(n) = v["unpriced"].as_u64().filter(|n| *n > 0) {
+        line.push_str(&format!(" ({n} billable without a price on the rate card)"));
+    }
+    line
+}
+
+/// `GET .../costs`.
+pub fn costs(v: &Value) -> String {
+    let currency = s(&v["currency"]);
+    let mut out = vec![format!(
+        "tenant {}, {}: {}",
+        s(&v["tenant_id"]),
+        s(&v["month"]),
+        cost_figures(&v["totals"], currency)
+    )];
+    for c in v["totals"]["categories"].as_array().into_iter().flatten() {
+        out.push(format!(
+            "  {}: {}",
+            s(&c["category"]),
+            cost_figures(c, currency)
+        ));
+    }
+    let days = v["days"].as_array().cloned().unwrap_or_default();
+    if days.is_empty() {
+        out.push("no delivered messages counted this month".into());
+    }
+    for d in &days {
+        out.push(format!("{}: {}", s(&d["day"]), cost_figures(d, currency)));
+        for c in d["categories"].as_array().into_iter().flatten() {
+            out.push(format!(
+                "  {} ({}): {}",
+                s(&c["category"]),
+                s(&c["type"]),
+                cost_figures(c, currency)
+            ));
+        }
+    }
+    out.push(format!(
+        "Estimates from the rate card of {} ({}); Meta's invoice is the truth.",
+        s(&v["rate_card"]["as_of"]),
+        s(&v["rate_card"]["source"])
+    ));
+    out.join("\n")
+}
+
 /// `POST .../redrive`.
 pub fn redriven(v: &Value) -> String {
     let mut line = format!(
@@ -441,6 +494,34 @@ mod tests {
         assert!(
             loud.contains("SENDS HELD        since 2025-11-25T12:00:00Z: Meta 131042 (payment_issue); the next alert probes at 2025-11-25T12:15:00Z"),
             "{loud}"
+        );
+    }
+
+    /// `fwa costs` reads per day and category in words, with the currency,
+    /// what the card could not price, and where the prices come from.
+    #[test]
+    fn costs_read_per_day_and_category_with_the_rate_cards_source() {
+        let v = json!({
+            "tenant_id": "acme", "month": "2026-11", "currency": "USD",
+            "rate_card": {"source": "https://example.com/card", "as_of": "2026-11-30"},
+            "totals": {"messages": 3, "billable": 2, "unpriced": 1, "estimated_cost": 0.0017,
+                       "categories": [{"category": "utility", "messages": 3, "billable": 2, "unpriced": 1, "estimated_cost": 0.0017}]},
+            "days": [{"day": "2026-11-30", "messages": 3, "billable": 2, "unpriced": 1, "estimated_cost": 0.0017,
+                      "categories": [{"category": "utility", "type": "regular", "messages": 2, "billable": 2, "unpriced": 1, "estimated_cost": 0.0017, "countries": {"91": 1, "unknown": 1}}]}],
+        });
+        let out = costs(&v);
+        assert!(
+            out.starts_with("tenant acme, 2026-11: 3 delivered, 2 billable, USD 0.0017 (1 billable without a price on the rate card)"),
+            "{out}"
+        );
+        assert!(out.contains("2026-11-30: 3 delivered"), "{out}");
+        assert!(
+            out.contains("  utility (regular): 2 delivered, 2 billable, USD 0.0017"),
+            "{out}"
+        );
+        assert!(
+            out.contains("rate card of 2026-11-30 (https://example.com/card)"),
+            "{out}"
         );
     }
 }
