@@ -83,6 +83,25 @@ pub enum Event {
         /// When the CSM answered (Meta's timestamp), ISO-8601 UTC.
         at: String,
     },
+    /// Meta reported a change of the tenant's messaging limit, its number's
+    /// quality, or its account's standing (restrictions, violations, bans).
+    /// One event per aspect that changed, in Meta's order.
+    #[serde(rename = "account.limits_changed")]
+    AccountLimitsChanged {
+        tenant_id: String,
+        waba_id: String,
+        /// `messaging_limit`, `quality` or `standing`.
+        aspect: String,
+        /// The webhook field it came in: `phone_number_quality_update`,
+        /// `business_capability_update`, `account_update`.
+        field: String,
+        /// Meta's time of the change, ISO-8601 UTC.
+        at: String,
+        /// What Meta said, as the status API shows it: `{event, limit,
+        /// old_limit, ...}`, `{event}`, or `{event, restrictions[{type,
+        /// expiration}], violation_type, ban_state, ban_date}`.
+        detail: serde_json::Value,
+    },
     /// What the sender did with a send request.
     #[serde(rename = "send.outcome")]
     SendOutcome {

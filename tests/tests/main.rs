@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod account;
 mod admin;
 mod costs;
 mod e2e;

@@ -176,6 +176,7 @@ pub fn status(v: &Value) -> String {
             time(&held["next_probe_at"]),
         ));
     }
+    out.extend(account_lines(&v["account"]));
     out.push(format!(
         "  Graph API         {}",
         s(&v["graph_api"]["version"])
@@ -209,6 +210,66 @@ pub fn status(v: &Value) -> String {
     }
     out.push(csm_lines(&v["csms"]));
     out.join("\n")
+}
+
+/// The status's `account`: what Meta's account webhooks last said.
+fn account_lines(a: &Value) -> Vec<String> {
+    let since = |v: &Value| {
+        v["at"]
+            .as_i64()
+            .map(|t| format!(" since {}", iso8601(t)))
+            .unwrap_or_default()
+    };
+    let mut out = Vec::new();
+    let l = &a["messaging_limit"];
+    out.push(if l.is_object() {
+        let mut line = format!(
+            "  messaging limit   {}",
+            l["limit"].as_str().unwrap_or("not given")
+        );
+        if let Some(old) = l["old_limit"].as_str() {
+            line.push_str(&format!(" (was {old})"));
+        }
+        if let Some(e) = l["event"].as_str() {
+            line.push_str(&format!(", {e}"));
+        }
+        line + &since(l)
+    } else {
+        "  messaging limit   not reported by Meta yet".into()
+    });
+    let q = &a["quality"];
+    if q.is_object() {
+        let said = match q["event"].as_str() {
+            Some("FLAGGED") => "FLAGGED: Meta rates the number's quality low",
+            Some("UNFLAGGED") => "UNFLAGGED: the number's quality recovered",
+            Some(other) => other,
+            None => "reported",
+        };
+        out.push(format!("  number quality    {said}{}", since(q)));
+    }
+    let st = &a["standing"];
+    if st.is_object() {
+        let restrictions: Vec<String> = st["restrictions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| match r["expiration"].as_str() {
+                Some(until) => format!("{} until {until}", s(&r["type"])),
+                None => s(&r["type"]).to_string(),
+            })
+            .collect();
+        let mut line = format!("  ACCOUNT           {}", s(&st["event"]));
+        if !restrictions.is_empty() {
+            line.push_str(&format!(": {}", restrictions.join(", ")));
+        }
+        for (key, label) in [("violation_type", "violation"), ("ban_state", "ban")] {
+            if let Some(x) = st[key].as_str() {
+                line.push_str(&format!(", {label} {x}"));
+            }
+        }
+        out.push(line + &since(st));
+    }
+    out
 }
 
 /// The roster (`GET .../csms`, and the status's `csms`).
@@ -523,5 +584,39 @@ mod tests {
             out.contains("rate card of 2026-11-30 (https://example.com/card)"),
             "{out}"
         );
+    }
+
+    /// The status names the messaging limit, a quality flag and a
+    /// restriction in words, with Meta's times.
+    #[test]
+    fn the_status_shows_the_accounts_limit_quality_and_restrictions() {
+        let v = json!({
+            "tenant_id": "acme", "waiting_alerts": 0,
+            "dlq": {"parked": 0, "window_days": 14},
+            "graph_api": {"version": "v26.0", "warning": null},
+            "sends_held": null, "templates": [], "csms": [],
+            "account": {
+                "messaging_limit": {"limit": "TIER_2K", "old_limit": "TIER_250", "event": "UPGRADE", "at": 1_764_496_800},
+                "quality": {"event": "FLAGGED", "at": 1_764_496_800},
+                "standing": {"event": "ACCOUNT_RESTRICTION", "restrictions": [{"type": "RESTRICTED_BIZ_INITIATED_MESSAGING", "expiration": "2026-12-19T13:59:20+0000"}], "at": 1_764_496_800},
+            },
+        });
+        let out = status(&v);
+        assert!(
+            out.contains(
+                "messaging limit   TIER_2K (was TIER_250), UPGRADE since 2025-11-30T10:00:00Z"
+            ),
+            "{out}"
+        );
+        assert!(out.contains("number quality    FLAGGED: Meta rates the number's quality low since 2025-11-30T10:00:00Z"), "{out}");
+        assert!(out.contains("ACCOUNT           ACCOUNT_RESTRICTION: RESTRICTED_BIZ_INITIATED_MESSAGING until 2026-12-19T13:59:20+0000 since 2025-11-30T10:00:00Z"), "{out}");
+        let quiet = status(
+            &json!({"tenant_id": "acme", "account": {"messaging_limit": null, "quality": null, "standing": null}}),
+        );
+        assert!(
+            quiet.contains("messaging limit   not reported by Meta yet"),
+            "{quiet}"
+        );
+        assert!(!quiet.contains("ACCOUNT "), "{quiet}");
     }
 }

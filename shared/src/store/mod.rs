@@ -21,6 +21,7 @@
 //! | message status | `T#{tenant}#MSG#{wamid}` | `STATUS` | `gsi1pk` = `T#{tenant}#CB#{idempotency_key}`, `ttl` (90 days after its last status) | webhook (conditional: status only moves forward) | timeline; sender resolving an ambiguous send (GSI by key); webhook: the alert a quoted reply (`context.id`) answers |
 //! | cost counters | `T#{tenant}#COST` | `DAY#{yyyy-mm-dd}` (UTC, of Meta's delivery time) | `ttl` = day + 400 days (13 months) | webhook: one transaction per delivered priced message, an atomic `ADD` on the counter `n#{category}#{type}#{country}` with a `cost_counted` mark on the message status item, conditional on no mark (so each message counts once; see [`costs`]) | admin costs: a month's days (query `begins_with DAY#{yyyy-mm}-`) |
 //! | template status | `T#{tenant}` | `TEMPLATE#{name}#{language}` | | template function (submit, reconcile), webhook (status updates) | sender (is it APPROVED? cached), status API: all of a tenant's templates (query `begins_with`) |
+//! | account standing | `T#{tenant}` | `ACCOUNT` | | webhook (account webhooks: one conditional update per aspect, ordered by Meta's time, with its owed event; see [`account`]) | status API |
 //! | CSM roster entry | `T#{tenant}` | `CSMID#{csm_id}` | | admin API (`PUT`/`DELETE .../csms/{csm_id}`) | admin API: one CSM (get), the roster (query `begins_with`) |
 //! | send hold | `T#{tenant}` | `HOLD` | | sender (Meta's 131042: started by a conditional put, the probe taken by a conditional update, ended by a conditional delete) | sender: are the tenant's sends held? (cached for seconds); status API; see [`holds`] |
 //! | number reachability | `T#{tenant}` | `CSM#{e164}` | | sender and webhook (flag on 131026), admin API (clears it when a CSM's number changes to this one) | sender, admin API: is the number flagged undeliverable? |
@@ -36,6 +37,7 @@
 //! and the emulator never deletes at all, so every reader checks expiry
 //! itself; `ttl` only keeps the table small.
 
+mod account;
 mod activity;
 mod costs;
 mod dedup;
@@ -59,6 +61,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use thiserror::Error;
 
+pub use account::{account_mark, AccountAspect, AccountFact};
 pub use activity::{Activity, DLQ_RETENTION_DAYS};
 pub use costs::{CostCount, CostDay, COST_TTL_SECS};
 pub use holds::SendHold;

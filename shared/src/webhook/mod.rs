@@ -31,6 +31,7 @@
 //! | POST, verified, a store or queue failure | 500 (Meta retries) |
 //! | other methods | 405 |
 
+mod account;
 pub mod lambda;
 pub mod payload;
 mod respond;
@@ -258,6 +259,7 @@ async fn intake(app: &App, headers: &HeaderMap, body: &Bytes) -> Result<WebhookR
         messages = intake.messages.len(),
         statuses = intake.statuses.len(),
         template_updates = intake.template_updates.len(),
+        account_updates = intake.account_updates.len(),
         skipped = intake.skipped.len(),
         events = outcome,
         "webhook processed"
@@ -341,6 +343,9 @@ async fn act(app: &App, tenant: &Tenant, intake: &Intake<'_>) -> Result<usize, R
         futures.push(Box::pin(async move {
             Ok(on_status(app, tenant, s, now).await?.into_iter().collect())
         }));
+    }
+    for u in &intake.account_updates {
+        futures.push(Box::pin(account::on_account(app, tenant, u, now)));
     }
     for t in &intake.template_updates {
         futures.push(Box::pin(async move {
