@@ -46,6 +46,9 @@ pub enum Event {
         /// `csm_id` when there is one) with the ids Meta reported. `None`
         /// when the status named nobody.
         recipient: Option<EventCsm>,
+        /// What Meta bills for the message, when the status says
+        /// (`sent`, `delivered`, `read` under per-message pricing).
+        pricing: Option<EventPricing>,
     },
     /// A template's status, quality or category changed at Meta.
     #[serde(rename = "template.status_changed")]
@@ -79,6 +82,25 @@ pub enum Event {
         message_id: String,
         /// When the CSM answered (Meta's timestamp), ISO-8601 UTC.
         at: String,
+    },
+    /// Meta reported a change of the tenant's messaging limit, its number's
+    /// quality, or its account's standing (restrictions, violations, bans).
+    /// One event per aspect that changed, in Meta's order.
+    #[serde(rename = "account.limits_changed")]
+    AccountLimitsChanged {
+        tenant_id: String,
+        waba_id: String,
+        /// `messaging_limit`, `quality` or `standing`.
+        aspect: String,
+        /// The webhook field it came in: `phone_number_quality_update`,
+        /// `business_capability_update`, `account_update`.
+        field: String,
+        /// Meta's time of the change, ISO-8601 UTC.
+        at: String,
+        /// What Meta said, as the status API shows it: `{event, limit,
+        /// old_limit, ...}`, `{event}`, or `{event, restrictions[{type,
+        /// expiration}], violation_type, ban_state, ban_date}`.
+        detail: serde_json::Value,
     },
     /// What the sender did with a send request.
     #[serde(rename = "send.outcome")]
@@ -135,6 +157,20 @@ impl EventCsm {
     }
 }
 
+/// A status's `pricing`, as Meta sent it, and whether Meta bills it
+/// (`type` is `regular`; see [`crate::costs`]).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct EventPricing {
+    pub billable: bool,
+    /// `PMP`.
+    pub pricing_model: Option<String>,
+    /// `utility`, `marketing`, `authentication`, `service`, ...
+    pub category: Option<String>,
+    /// `regular`, `free_customer_service`, `free_entry_point`.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+}
+
 /// A Meta error inside an event.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct EventError {
@@ -175,10 +211,18 @@ mod tests {
             timestamp: 1,
             errors: vec![],
             recipient: None,
+            pricing: Some(EventPricing {
+                billable: true,
+                pricing_model: Some("PMP".into()),
+                category: Some("utility".into()),
+                kind: Some("regular".into()),
+            }),
         };
         let v: serde_json::Value = serde_json::from_str(&e.to_json()).expect("json");
         assert_eq!(v["type"], "message.status_changed");
         assert_eq!(v["version"], 1);
         assert_eq!(v["wamid"], "wamid.X");
+        assert_eq!(v["pricing"]["type"], "regular");
+        assert_eq!(v["pricing"]["billable"], true);
     }
 }

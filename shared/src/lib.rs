@@ -23,6 +23,7 @@ pub mod aws_http;
 pub mod cache;
 pub mod clock;
 pub mod config;
+pub mod costs;
 pub mod events;
 pub mod graph;
 pub mod identity;

@@ -55,6 +55,11 @@ pub enum Mark<'a> {
         change: TemplateStatusChange<'a>,
         ts: i64,
     },
+    /// The tenant's account item, marked with an aspect's change.
+    Account {
+        aspect: crate::store::AccountAspect,
+        mark: String,
+    },
 }
 
 impl Mark<'_> {
@@ -79,6 +84,7 @@ impl Mark<'_> {
                     .clear_template_owed(t, name, language, change, *ts)
                     .await
             }
+            Mark::Account { aspect, mark } => app.store.clear_account_owed(t, *aspect, mark).await,
         }
     }
 

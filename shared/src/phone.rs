@@ -66,6 +66,16 @@ impl E164 {
         Ok(E164(format!("+{digits}")))
     }
 
+    /// The country calling code (`91` for `+91 98765 43210`), as
+    /// libphonenumber reads it; `None` if it reads none. Meta prices a
+    /// message by this code (its pricing page: "the recipient WhatsApp
+    /// phone number's country calling code").
+    pub fn country_code(&self) -> Option<u16> {
+        phonenumber::parse(None, &self.0)
+            .ok()
+            .map(|p| p.code().value())
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

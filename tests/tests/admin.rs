@@ -105,6 +105,7 @@ async fn admin_direct(app: &App, method: &str, path: &str, body: Value) -> (u16,
         fincelo::admin::AdminRequest {
             method: method.parse().expect("method"),
             path: path.to_string(),
+            query: None,
             body: body.to_string().into(),
             caller: Some(backend()),
         },
@@ -1053,6 +1054,7 @@ async fn an_admin_request_without_an_iam_identity_writes_nothing() {
         fincelo::admin::AdminRequest {
             method: http::Method::PUT,
             path: t.path(),
+            query: None,
             body: t.body().to_string().into(),
             caller: None,
         },

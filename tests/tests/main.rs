@@ -3,7 +3,9 @@
 
 mod helpers;
 
+mod account;
 mod admin;
+mod costs;
 mod e2e;
 mod foundation;
 mod handback;

@@ -121,7 +121,8 @@ fn fault_knobs(undeliverable: &[String]) -> Value {
 /// duplicates, zero lost) and the ledger records it as sent with the
 /// sandbox's wamid and mode; every key that cannot be sent (131026, an
 /// invalid request) is in the DLQ with its permanent reason and never reached
-/// Meta; nothing else is in the DLQ.
+/// Meta; nothing else is in the DLQ; the cost ledger counts every delivered
+/// message once, exactly as the sandbox billed it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fault_run_sends_every_alert_exactly_once_or_parks_it() {
     let n = env_size("FWA_FAULT_N", 300);
@@ -363,6 +364,13 @@ async fn fault_run_sends_every_alert_exactly_once_or_parks_it() {
             }
         }
     }
+    // Every delivered message is in the cost ledger once, as the sandbox
+    // billed it, despite duplicated and reordered status webhooks.
+    let priced = accepted.iter().filter(|m| m.pricing.is_some()).count() as u64;
+    let costs = crate::costs::ledger_agrees_with_sandbox(&w, priced, Duration::from_secs(60)).await;
+    if let Err(e) = &costs {
+        problems.push(e.clone());
+    }
     for (key, reasons) in &parked {
         if !planned_keys.contains(key.as_str()) {
             problems.push(format!("the DLQ holds an unknown key {key}: {reasons:?}"));
@@ -375,7 +383,7 @@ async fn fault_run_sends_every_alert_exactly_once_or_parks_it() {
     }
 
     println!(
-        "fault run: {n} requests ({} enqueued twice, {} SQS messages, enqueued in {:.1?}), {} CSMs ({} with an open window), settled in {:.1?}\n  sent: {} free-form + {} template = {}; duplicates: {}; lost: {}\n  parked by reason: {:?} ({} DLQ copies; more than one for {:?})\n  ambiguous (response lost) resolved from a status webhook without a resend: {}\n  attempts per key (ledger claims): {:?}\n  sandbox: {} accepted, rejections by code {:?}, webhooks {:?}",
+        "fault run: {n} requests ({} enqueued twice, {} SQS messages, enqueued in {:.1?}), {} CSMs ({} with an open window), settled in {:.1?}\n  sent: {} free-form + {} template = {}; duplicates: {}; lost: {}\n  parked by reason: {:?} ({} DLQ copies; more than one for {:?})\n  ambiguous (response lost) resolved from a status webhook without a resend: {}\n  attempts per key (ledger claims): {:?}\n  sandbox: {} accepted, rejections by code {:?}, webhooks {:?}\n  cost ledger: {} delivered, {} billable, estimated {} {}",
         plan.iter().filter(|p| p.duplicated).count(),
         bodies.len(),
         enqueued_in,
@@ -395,6 +403,14 @@ async fn fault_run_sends_every_alert_exactly_once_or_parks_it() {
         stats.accepted,
         stats.rejections_by_code,
         stats.webhooks,
+        costs.as_ref().map(|v| v["totals"]["messages"].clone()).unwrap_or_default(),
+        costs.as_ref().map(|v| v["totals"]["billable"].clone()).unwrap_or_default(),
+        costs.as_ref().map(|v| v["totals"]["estimated_cost"].clone()).unwrap_or_default(),
+        costs
+            .as_ref()
+            .ok()
+            .and_then(|v| v["currency"].as_str())
+            .unwrap_or(""),
     );
     assert!(
         problems.is_empty(),

@@ -1,7 +1,7 @@
 //! `fwa`: the operator's tool for fincelo-whatsapp, on the local stack and
 //! on a deployed one, for the whole journey from day one (connect the
 //! channel, submit the templates, add the CSMs) to the days after (status,
-//! parked alerts, redrive, an alert's timeline).
+//! parked alerts, redrive, an alert's timeline, what the messages cost).
 //!
 //! Where it acts is read in one place ([`target`]): the local stack's state
 //! file (`--state`, default `.local/dev.json`, written by `make dev`), or a
@@ -91,6 +91,13 @@ enum Command {
     },
     /// The tenant's parked alerts with their reasons.
     Parked,
+    /// Delivered messages and their estimated cost at Meta, per day and
+    /// pricing category, for a month (UTC).
+    Costs {
+        /// YYYY-MM; the current month by default.
+        #[arg(long)]
+        month: Option<String>,
+    },
     /// Put a parked alert back on the send queue after its fix.
     Redrive { key: String },
     /// An alert's timeline by idempotency key.
@@ -328,6 +335,15 @@ async fn run(cli: Cli) -> Result<(), CallError> {
                 .admin(Method::GET, &format!("{t}/parked"), None)
                 .await?;
             print(cli.json, &v, show::parked);
+        }
+        Command::Costs { month } => {
+            let query = month
+                .map(|m| format!("?month={}", seg(&m)))
+                .unwrap_or_default();
+            let v = target
+                .admin(Method::GET, &format!("{t}/costs{query}"), None)
+                .await?;
+            print(cli.json, &v, show::costs);
         }
         Command::Redrive { key } => {
             let v = target

@@ -176,6 +176,7 @@ pub fn status(v: &Value) -> String {
             time(&held["next_probe_at"]),
         ));
     }
+    out.extend(account_lines(&v["account"]));
     out.push(format!(
         "  Graph API         {}",
         s(&v["graph_api"]["version"])
@@ -209,6 +210,66 @@ pub fn status(v: &Value) -> String {
     }
     out.push(csm_lines(&v["csms"]));
     out.join("\n")
+}
+
+/// The status's `account`: what Meta's account webhooks last said.
+fn account_lines(a: &Value) -> Vec<String> {
+    let since = |v: &Value| {
+        v["at"]
+            .as_i64()
+            .map(|t| format!(" since {}", iso8601(t)))
+            .unwrap_or_default()
+    };
+    let mut out = Vec::new();
+    let l = &a["messaging_limit"];
+    out.push(if l.is_object() {
+        let mut line = format!(
+            "  messaging limit   {}",
+            l["limit"].as_str().unwrap_or("not given")
+        );
+        if let Some(old) = l["old_limit"].as_str() {
+            line.push_str(&format!(" (was {old})"));
+        }
+        if let Some(e) = l["event"].as_str() {
+            line.push_str(&format!(", {e}"));
+        }
+        line + &since(l)
+    } else {
+        "  messaging limit   not reported by Meta yet".into()
+    });
+    let q = &a["quality"];
+    if q.is_object() {
+        let said = match q["event"].as_str() {
+            Some("FLAGGED") => "FLAGGED: Meta rates the number's quality low",
+            Some("UNFLAGGED") => "UNFLAGGED: the number's quality recovered",
+            Some(other) => other,
+            None => "reported",
+        };
+        out.push(format!("  number quality    {said}{}", since(q)));
+    }
+    let st = &a["standing"];
+    if st.is_object() {
+        let restrictions: Vec<String> = st["restrictions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| match r["expiration"].as_str() {
+                Some(until) => format!("{} until {until}", s(&r["type"])),
+                None => s(&r["type"]).to_string(),
+            })
+            .collect();
+        let mut line = format!("  ACCOUNT           {}", s(&st["event"]));
+        if !restrictions.is_empty() {
+            line.push_str(&format!(": {}", restrictions.join(", ")));
+        }
+        for (key, label) in [("violation_type", "violation"), ("ban_state", "ban")] {
+            if let Some(x) = st[key].as_str() {
+                line.push_str(&format!(", {label} {x}"));
+            }
+        }
+        out.push(line + &since(st));
+    }
+    out
 }
 
 /// The roster (`GET .../csms`, and the status's `csms`).
@@ -278,6 +339,59 @@ pub fn parked(v: &Value) -> String {
         ));
     }
     out.push("After the fix, `fwa redrive KEY` sends one again. Requests too broken to name their tenant are only in the send DLQ (docs/operating.md, Parked alerts).".into());
+    out.join("\n")
+}
+
+/// One line's figures of `GET .../costs`: messages, billable, cost.
+fn cost_figures(v: &Value, currency: &str) -> String {
+    let mut line = format!(
+        "{} delivered, {} billable, {currency} {:.4}",
+        v["messages"].as_u64().unwrap_or(0),
+        v["billable"].as_u64().unwrap_or(0),
+        v["estimated_cost"].as_f64().unwrap_or(0.0)
+    );
+    if let Some(n) = v["unpriced"].as_u64().filter(|n| *n > 0) {
+        line.push_str(&format!(" ({n} billable without a price on the rate card)"));
+    }
+    line
+}
+
+/// `GET .../costs`.
+pub fn costs(v: &Value) -> String {
+    let currency = s(&v["currency"]);
+    let mut out = vec![format!(
+        "tenant {}, {}: {}",
+        s(&v["tenant_id"]),
+        s(&v["month"]),
+        cost_figures(&v["totals"], currency)
+    )];
+    for c in v["totals"]["categories"].as_array().into_iter().flatten() {
+        out.push(format!(
+            "  {}: {}",
+            s(&c["category"]),
+            cost_figures(c, currency)
+        ));
+    }
+    let days = v["days"].as_array().cloned().unwrap_or_default();
+    if days.is_empty() {
+        out.push("no delivered messages counted this month".into());
+    }
+    for d in &days {
+        out.push(format!("{}: {}", s(&d["day"]), cost_figures(d, currency)));
+        for c in d["categories"].as_array().into_iter().flatten() {
+            out.push(format!(
+                "  {} ({}): {}",
+                s(&c["category"]),
+                s(&c["type"]),
+                cost_figures(c, currency)
+            ));
+        }
+    }
+    out.push(format!(
+        "Estimates from the rate card of {} ({}); Meta's invoice is the truth.",
+        s(&v["rate_card"]["as_of"]),
+        s(&v["rate_card"]["source"])
+    ));
     out.join("\n")
 }
 
@@ -442,5 +556,67 @@ mod tests {
             loud.contains("SENDS HELD        since 2025-11-25T12:00:00Z: Meta 131042 (payment_issue); the next alert probes at 2025-11-25T12:15:00Z"),
             "{loud}"
         );
+    }
+
+    /// `fwa costs` reads per day and category in words, with the currency,
+    /// what the card could not price, and where the prices come from.
+    #[test]
+    fn costs_read_per_day_and_category_with_the_rate_cards_source() {
+        let v = json!({
+            "tenant_id": "acme", "month": "2026-11", "currency": "USD",
+            "rate_card": {"source": "https://example.com/card", "as_of": "2026-11-30"},
+            "totals": {"messages": 3, "billable": 2, "unpriced": 1, "estimated_cost": 0.0017,
+                       "categories": [{"category": "utility", "messages": 3, "billable": 2, "unpriced": 1, "estimated_cost": 0.0017}]},
+            "days": [{"day": "2026-11-30", "messages": 3, "billable": 2, "unpriced": 1, "estimated_cost": 0.0017,
+                      "categories": [{"category": "utility", "type": "regular", "messages": 2, "billable": 2, "unpriced": 1, "estimated_cost": 0.0017, "countries": {"91": 1, "unknown": 1}}]}],
+        });
+        let out = costs(&v);
+        assert!(
+            out.starts_with("tenant acme, 2026-11: 3 delivered, 2 billable, USD 0.0017 (1 billable without a price on the rate card)"),
+            "{out}"
+        );
+        assert!(out.contains("2026-11-30: 3 delivered"), "{out}");
+        assert!(
+            out.contains("  utility (regular): 2 delivered, 2 billable, USD 0.0017"),
+            "{out}"
+        );
+        assert!(
+            out.contains("rate card of 2026-11-30 (https://example.com/card)"),
+            "{out}"
+        );
+    }
+
+    /// The status names the messaging limit, a quality flag and a
+    /// restriction in words, with Meta's times.
+    #[test]
+    fn the_status_shows_the_accounts_limit_quality_and_restrictions() {
+        let v = json!({
+            "tenant_id": "acme", "waiting_alerts": 0,
+            "dlq": {"parked": 0, "window_days": 14},
+            "graph_api": {"version": "v26.0", "warning": null},
+            "sends_held": null, "templates": [], "csms": [],
+            "account": {
+                "messaging_limit": {"limit": "TIER_2K", "old_limit": "TIER_250", "event": "UPGRADE", "at": 1_764_496_800},
+                "quality": {"event": "FLAGGED", "at": 1_764_496_800},
+                "standing": {"event": "ACCOUNT_RESTRICTION", "restrictions": [{"type": "RESTRICTED_BIZ_INITIATED_MESSAGING", "expiration": "2026-12-19T13:59:20+0000"}], "at": 1_764_496_800},
+            },
+        });
+        let out = status(&v);
+        assert!(
+            out.contains(
+                "messaging limit   TIER_2K (was TIER_250), UPGRADE since 2025-11-30T10:00:00Z"
+            ),
+            "{out}"
+        );
+        assert!(out.contains("number quality    FLAGGED: Meta rates the number's quality low since 2025-11-30T10:00:00Z"), "{out}");
+        assert!(out.contains("ACCOUNT           ACCOUNT_RESTRICTION: RESTRICTED_BIZ_INITIATED_MESSAGING until 2026-12-19T13:59:20+0000 since 2025-11-30T10:00:00Z"), "{out}");
+        let quiet = status(
+            &json!({"tenant_id": "acme", "account": {"messaging_limit": null, "quality": null, "standing": null}}),
+        );
+        assert!(
+            quiet.contains("messaging limit   not reported by Meta yet"),
+            "{quiet}"
+        );
+        assert!(!quiet.contains("ACCOUNT "), "{quiet}");
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! - HTTP (the HTTP API): `GET|POST /webhooks/whatsapp` → `fincelo::webhook::handle`;
 //!   `POST|GET /admin/tenants/{tenant_id}/templates` → the template function;
-//!   `/admin/tenants/{tenant_id}/{channel,csms,csms/{csm_id},messages/{key},messages/{key}/redrive,parked}` →
+//!   `/admin/tenants/{tenant_id}/{channel,csms,csms/{csm_id},messages/{key},messages/{key}/redrive,parked,costs}` →
 //!   `fincelo::admin::handle` (the admin function).
 //! - The runner's own control route, local only (no Lambda has it):
 //!   `GET /_local/clock` reads the stack's clock, `POST /_local/clock`
@@ -470,6 +470,7 @@ fn router(runner: Runner) -> Router {
             any(admin_route),
         )
         .route("/admin/tenants/{tenant_id}/parked", any(admin_route))
+        .route("/admin/tenants/{tenant_id}/costs", any(admin_route))
         .route("/_local/clock", get(clock_read).post(clock_advance))
         .route("/health", get(|| async { "ok" }))
         .with_state(runner)
@@ -573,6 +574,7 @@ async fn admin_route(
         AdminRequest {
             method,
             path: uri.path().to_string(),
+            query: uri.query().map(str::to_string),
             body,
             caller: Some(Caller::local()),
         },

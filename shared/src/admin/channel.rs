@@ -26,7 +26,11 @@
 //!
 //! The status (`GET`) also says whether the tenant's sends are held
 //! (`sends_held`: Meta refuses them for a payment issue, 131042; see
-//! [`crate::sender`]).
+//! [`crate::sender`]), and what Meta's account webhooks last said of the
+//! messaging limit, the number's quality and the account's standing
+//! (`account`, each with Meta's time `at`, or `null`; see
+//! [`crate::store::AccountAspect`]). Template quality and paused state are
+//! in `templates` (`quality`, `status`).
 //!
 //! Running functions pick the new values up within `SECRET_CACHE_TTL_SECS`
 //! (secrets) and `TENANT_CACHE_TTL_SECS` (ids); a sender that meets a 190
@@ -150,7 +154,8 @@ async fn stale_aliases(app: &App, previous: &TenantRecord) -> Vec<(AliasKind, St
 
 /// `GET`: what the backend shows on the channel settings page (and `fwa
 /// status`): ids, templates, the last webhook, parked alerts, the roster,
-/// and how many alerts wait for a template's approval (`waiting_alerts`).
+/// how many alerts wait for a template's approval (`waiting_alerts`), and
+/// the account's limits and standing (`account`).
 pub async fn status(app: &App, tenant: &TenantId) -> Result<AdminResponse, AdminError> {
     let rec = configured(app, tenant).await?;
     let templates = app.store.list_templates(tenant).await?;
@@ -158,6 +163,15 @@ pub async fn status(app: &App, tenant: &TenantId) -> Result<AdminResponse, Admin
     let csms = super::roster::roster(app, tenant).await?;
     let waiting = app.store.count_waiting(tenant).await?;
     let hold = app.store.get_hold(tenant).await?;
+    let mut account = serde_json::Map::new();
+    for a in crate::store::AccountAspect::ALL {
+        account.insert(a.as_str().to_string(), serde_json::Value::Null);
+    }
+    for (aspect, fact) in app.store.account_facts(tenant).await? {
+        let mut v = fact.value;
+        v["at"] = json!(fact.at);
+        account.insert(aspect.as_str().to_string(), v);
+    }
     Ok(AdminResponse::json(
         200,
         with_ids(
@@ -173,6 +187,7 @@ pub async fn status(app: &App, tenant: &TenantId) -> Result<AdminResponse, Admin
                 "csms": csms,
                 "waiting_alerts": waiting,
                 "sends_held": hold.as_ref().map(sends_held),
+                "account": account,
                 "graph_api": graph_api(app),
             }),
         ),

@@ -54,6 +54,9 @@ pub enum AdminError {
     Secrets(#[from] SecretsError),
     #[error("the send queue could not be written")]
     Queue(#[from] QueueError),
+    /// The built-in rate card does not read (its unit test guards this).
+    #[error("the rate card could not be read")]
+    RateCard(#[source] &'static crate::costs::RateCardError),
 }
 
 impl AdminError {
@@ -97,6 +100,7 @@ impl AdminError {
                 )
             }
             AdminError::GraphUnavailable(_) => (502, "graph_unavailable", self.to_string()),
+            AdminError::RateCard(_) => (500, "internal", format!("{self}; see the logs")),
             AdminError::Store(_) | AdminError::Secrets(_) | AdminError::Queue(_) => {
                 (502, "dependency_failed", format!("{self}; see the logs"))
             }

@@ -47,6 +47,7 @@ pub async fn serve(app: &App, req: Request) -> Result<Response<Body>, lambda_htt
         AdminRequest {
             method: parts.method,
             path: parts.uri.path().to_string(),
+            query: parts.uri.query().map(str::to_string),
             body,
             caller,
         },

@@ -14,6 +14,7 @@
 //! | `GET /admin/tenants/{tenant_id}/messages/{idempotency_key}` | an alert's timeline |
 //! | `POST /admin/tenants/{tenant_id}/messages/{idempotency_key}/redrive` | puts a parked alert back on the send queue ([`redrive`], `fwa redrive`) |
 //! | `GET /admin/tenants/{tenant_id}/parked` | the tenant's parked alerts with their reasons ([`parked`], `fwa parked`) |
+//! | `GET /admin/tenants/{tenant_id}/costs?month=YYYY-MM` | delivered messages and their estimated cost per day and pricing category ([`costs`], `fwa costs`) |
 //!
 //! The tenant is always the one in the path, and every read and write is
 //! keyed under it (see [`crate::store`]): no route can name another tenant's
@@ -21,10 +22,11 @@
 //! `SecretString` from the moment they are parsed ([`input`]).
 //!
 //! Modules: [`input`] (validation), [`error`] (errors → HTTP), [`channel`],
-//! [`roster`], [`timeline`], [`parked`], [`redrive`] (the routes), [`when`]
+//! [`roster`], [`timeline`], [`parked`], [`redrive`], [`costs`] (the routes), [`when`]
 //! (times as people read them), [`lambda`] (the `lambda_http` edge).
 
 pub mod channel;
+pub mod costs;
 pub mod error;
 pub mod input;
 pub mod lambda;
@@ -50,6 +52,8 @@ pub struct AdminRequest {
     pub method: Method,
     /// The path without query string, e.g. `/admin/tenants/acme/channel`.
     pub path: String,
+    /// The raw query string, without `?` (only `costs` reads one).
+    pub query: Option<String>,
     pub body: Bytes,
     /// Who signed the request, as the `AWS_IAM` authoriser saw it; `None`
     /// when the request context carries no IAM identity (answered 403).
@@ -104,6 +108,7 @@ enum Route {
     Message(String, String),
     Redrive(String, String),
     Parked(String),
+    Costs(String),
 }
 
 fn route(path: &str) -> Option<Route> {
@@ -124,6 +129,7 @@ fn route(path: &str) -> Option<Route> {
             Some(Route::Redrive(t.to_string(), k.to_string()))
         }
         ["admin", "tenants", t, "parked"] => Some(Route::Parked(t.to_string())),
+        ["admin", "tenants", t, "costs"] => Some(Route::Costs(t.to_string())),
         _ => None,
     }
 }
@@ -163,6 +169,7 @@ fn route_name(req: &AdminRequest) -> &'static str {
         Some(Route::Message(..)) => "/admin/tenants/{tenant_id}/messages/{idempotency_key}",
         Some(Route::Redrive(..)) => "/admin/tenants/{tenant_id}/messages/{idempotency_key}/redrive",
         Some(Route::Parked(_)) => "/admin/tenants/{tenant_id}/parked",
+        Some(Route::Costs(_)) => "/admin/tenants/{tenant_id}/costs",
         None => "unknown",
     }
 }
@@ -181,7 +188,8 @@ async fn dispatch(app: &App, req: &AdminRequest) -> Result<AdminResponse, AdminE
         | Route::Csm(t, _)
         | Route::Message(t, _)
         | Route::Redrive(t, _)
-        | Route::Parked(t) => t,
+        | Route::Parked(t)
+        | Route::Costs(t) => t,
     };
     let tenant = input::tenant_id(tenant_segment)?;
     tracing::Span::current().record("tenant", tenant.as_str());
@@ -203,6 +211,7 @@ async fn dispatch(app: &App, req: &AdminRequest) -> Result<AdminResponse, AdminE
             redrive::post(app, &tenant, &input::idempotency_key(&k)?).await
         }
         (Route::Parked(_), &Method::GET) => parked::list(app, &tenant).await,
+        (Route::Costs(_), &Method::GET) => costs::get(app, &tenant, req.query.as_deref()).await,
         _ => Err(AdminError::MethodNotAllowed),
     }
 }

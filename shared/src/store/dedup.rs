@@ -31,7 +31,7 @@ impl Store {
             .expression_attribute_values(":ttl", n(now + DEDUP_TTL_SECS))
             .expression_attribute_values(":now", n(now));
         Ok(match update_or_old(req).await? {
-            Written::Applied => Change::Applied,
+            Written::Applied(_) => Change::Applied,
             Written::Refused(old) => {
                 let at = get_n(&old, "owed_at");
                 owed(at.is_some(), at, now)

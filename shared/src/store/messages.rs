@@ -36,6 +36,16 @@ pub struct StatusChange<'a> {
     pub now: i64,
 }
 
+/// What a status write did, and what it found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusWritten {
+    pub change: Change,
+    /// Whether the message's cost had been counted before this write
+    /// ([`Store::count_cost`]): read from the item as the write found it, so
+    /// a message already counted costs no counting transaction.
+    pub cost_counted: bool,
+}
+
 /// A message's status as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageStatusRecord {
@@ -50,7 +60,7 @@ pub struct MessageStatusRecord {
     pub errors_json: Option<String>,
 }
 
-fn msg_pk(t: &TenantId, wamid: &str) -> String {
+pub(super) fn msg_pk(t: &TenantId, wamid: &str) -> String {
     format!("T#{t}#MSG#{wamid}")
 }
 
@@ -60,14 +70,14 @@ pub(crate) fn callback_gsi_pk(t: &TenantId, key: &str) -> String {
 }
 
 impl Store {
-    /// Applies a status event: [`Change::Applied`] if the status moved
+    /// Applies a status event. Its change is [`Change::Applied`] if the status moved
     /// forward (its event is to be published; the record is marked with it
     /// until [`Store::clear_status_owed`]); [`Change::Owed`] or
     /// [`Change::InFlight`] if it had moved to this status before and that
     /// event is still marked owed; [`Change::Unchanged`] for a duplicate or a
     /// straggler. A later status replaces an earlier one's mark: its event
     /// supersedes the earlier one.
-    pub async fn apply_status(&self, c: &StatusChange<'_>) -> Result<Change, StoreError> {
+    pub async fn apply_status(&self, c: &StatusChange<'_>) -> Result<StatusWritten, StoreError> {
         let ts_attr = format!("{}_at", c.status);
         let mut update = String::from(
             "SET #status = :s, #rank = :r, #tsa = :ts, recipient_id = :rcp, tenant_id = :t, wamid = :w, #ttl = :ttl",
@@ -99,19 +109,30 @@ impl Store {
         }
         update.push_str(", owed_event = :s, owed_at = :now");
         req = req.expression_attribute_values(":now", n(c.now));
-        let old = match update_or_old(req.update_expression(update)).await? {
-            Written::Applied => return Ok(Change::Applied),
+        let req = req
+            .update_expression(update)
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld);
+        let old = match update_or_old(req).await? {
+            Written::Applied(old) => {
+                return Ok(StatusWritten {
+                    change: Change::Applied,
+                    cost_counted: old.contains_key("cost_counted"),
+                })
+            }
             Written::Refused(old) => old,
         };
         self.fill_straggler_timestamp(c, &ts_attr).await?;
         // The mark names the status the record holds (every status write
         // replaces it), so a matching mark means the record still holds
         // this status and its event was not published yet.
-        Ok(owed(
-            get_s(&old, "owed_event").as_deref() == Some(c.status),
-            get_n(&old, "owed_at"),
-            c.now,
-        ))
+        Ok(StatusWritten {
+            change: owed(
+                get_s(&old, "owed_event").as_deref() == Some(c.status),
+                get_n(&old, "owed_at"),
+                c.now,
+            ),
+            cost_counted: old.contains_key("cost_counted"),
+        })
     }
 
     /// Clears the mark of a status whose event was published. `false` if

@@ -19,7 +19,9 @@
 //! | send ledger | `T#{tenant}#SEND#{idempotency_key}` | `LEDGER` | `gsi1pk` = `T#{tenant}#REF#{response_ref}` (set by the first claim) | sender (conditional claim, then outcome) | sender (dedup, resume), timeline; webhook: the alert a tapped payload names (GSI by reference, [`crate::responses`]) |
 //! | alert response | `T#{tenant}#SEND#{idempotency_key}` | `RESP#{message_id}` | | webhook (conditional: once per response, with its owed event) | timeline; see [`responses`] |
 //! | message status | `T#{tenant}#MSG#{wamid}` | `STATUS` | `gsi1pk` = `T#{tenant}#CB#{idempotency_key}`, `ttl` (90 days after its last status) | webhook (conditional: status only moves forward) | timeline; sender resolving an ambiguous send (GSI by key); webhook: the alert a quoted reply (`context.id`) answers |
+//! | cost counters | `T#{tenant}#COST` | `DAY#{yyyy-mm-dd}` (UTC, of Meta's delivery time) | `ttl` = day + 400 days (13 months) | webhook: one transaction per delivered priced message, an atomic `ADD` on the counter `n#{category}#{type}#{country}` with a `cost_counted` mark on the message status item, conditional on no mark (so each message counts once; see [`costs`]) | admin costs: a month's days (query `begins_with DAY#{yyyy-mm}-`) |
 //! | template status | `T#{tenant}` | `TEMPLATE#{name}#{language}` | | template function (submit, reconcile), webhook (status updates) | sender (is it APPROVED? cached), status API: all of a tenant's templates (query `begins_with`) |
+//! | account standing | `T#{tenant}` | `ACCOUNT` | | webhook (account webhooks: one conditional update per aspect, ordered by Meta's time, with its owed event; see [`account`]) | status API |
 //! | CSM roster entry | `T#{tenant}` | `CSMID#{csm_id}` | | admin API (`PUT`/`DELETE .../csms/{csm_id}`) | admin API: one CSM (get), the roster (query `begins_with`) |
 //! | send hold | `T#{tenant}` | `HOLD` | | sender (Meta's 131042: started by a conditional put, the probe taken by a conditional update, ended by a conditional delete) | sender: are the tenant's sends held? (cached for seconds); status API; see [`holds`] |
 //! | number reachability | `T#{tenant}` | `CSM#{e164}` | | sender and webhook (flag on 131026), admin API (clears it when a CSM's number changes to this one) | sender, admin API: is the number flagged undeliverable? |
@@ -35,7 +37,9 @@
 //! and the emulator never deletes at all, so every reader checks expiry
 //! itself; `ttl` only keeps the table small.
 
+mod account;
 mod activity;
+mod costs;
 mod dedup;
 mod holds;
 mod identities;
@@ -57,11 +61,13 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use thiserror::Error;
 
+pub use account::{account_mark, AccountAspect, AccountFact};
 pub use activity::{Activity, DLQ_RETENTION_DAYS};
+pub use costs::{CostCount, CostDay, COST_TTL_SECS};
 pub use holds::SendHold;
 pub use identities::{Linked, Profile};
 pub use ledger::{ClaimOutcome, LedgerEntry, LedgerState, SendMode};
-pub use messages::{MessageStatusRecord, StatusChange};
+pub use messages::{MessageStatusRecord, StatusChange, StatusWritten};
 pub use parked::ParkedAlert;
 pub use recipients::{Known, Named};
 pub use responses::ResponseRecord;
@@ -265,10 +271,11 @@ fn owed(mark_matches: bool, owed_at: Option<i64>, now: i64) -> Change {
     }
 }
 
-/// A conditional UpdateItem's result: applied, or refused with the item as
-/// it was (DynamoDB returns it with the refusal, at no extra request).
+/// A conditional UpdateItem's result: applied (with the item as it was, if
+/// the request asked for `ReturnValues`), or refused with the item as it was
+/// (DynamoDB returns it with the refusal, at no extra request).
 enum Written {
-    Applied,
+    Applied(Item),
     Refused(Item),
 }
 
@@ -282,7 +289,7 @@ async fn update_or_old(
         .send()
         .await
     {
-        Ok(_) => Ok(Written::Applied),
+        Ok(out) => Ok(Written::Applied(out.attributes.unwrap_or_default())),
         Err(e) => match e.as_service_error() {
             Some(UpdateItemError::ConditionalCheckFailedException(ccf)) => {
                 Ok(Written::Refused(ccf.item().cloned().unwrap_or_default()))

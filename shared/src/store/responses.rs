@@ -71,7 +71,7 @@ impl Store {
             req = req.expression_attribute_values(":u", n(u));
         }
         Ok(match update_or_old(req.update_expression(update)).await? {
-            Written::Applied => (Change::Applied, r.clone()),
+            Written::Applied(_) => (Change::Applied, r.clone()),
             Written::Refused(old) => {
                 let at = get_n(&old, "owed_at");
                 let stored = parse_response(&old).unwrap_or_else(|| r.clone());

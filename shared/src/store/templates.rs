@@ -160,7 +160,7 @@ impl Store {
         )
         .await?
         {
-            Written::Applied => Ok(Change::Applied),
+            Written::Applied(_) => Ok(Change::Applied),
             Written::Refused(old) => Ok(owed(
                 get_s(&old, mark_attr).is_some_and(|m| m == change.mark(ts)),
                 get_n(&old, at_attr),

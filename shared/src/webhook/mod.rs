@@ -31,6 +31,7 @@
 //! | POST, verified, a store or queue failure | 500 (Meta retries) |
 //! | other methods | 405 |
 
+mod account;
 pub mod lambda;
 pub mod payload;
 mod respond;
@@ -45,7 +46,8 @@ use thiserror::Error;
 use tracing::{info, warn, Instrument};
 
 use crate::addressing::{follow_change, identify};
-use crate::events::{Event, EventCsm, EventError};
+use crate::costs::CostKey;
+use crate::events::{Event, EventCsm, EventError, EventPricing};
 use crate::identity::Identity;
 use crate::ids::IdempotencyKey;
 use crate::owed::{publish_owed, Mark, Owed};
@@ -257,6 +259,7 @@ async fn intake(app: &App, headers: &HeaderMap, body: &Bytes) -> Result<WebhookR
         messages = intake.messages.len(),
         statuses = intake.statuses.len(),
         template_updates = intake.template_updates.len(),
+        account_updates = intake.account_updates.len(),
         skipped = intake.skipped.len(),
         events = outcome,
         "webhook processed"
@@ -340,6 +343,9 @@ async fn act(app: &App, tenant: &Tenant, intake: &Intake<'_>) -> Result<usize, R
         futures.push(Box::pin(async move {
             Ok(on_status(app, tenant, s, now).await?.into_iter().collect())
         }));
+    }
+    for u in &intake.account_updates {
+        futures.push(Box::pin(account::on_account(app, tenant, u, now)));
     }
     for t in &intake.template_updates {
         futures.push(Box::pin(async move {
@@ -505,7 +511,7 @@ async fn on_status<'a>(
     }
     let errors_json =
         (!s.errors.is_empty()).then(|| serde_json::to_string(&s.errors).unwrap_or_default());
-    let changed = app
+    let written = app
         .store
         .apply_status(&StatusChange {
             tenant: t,
@@ -519,7 +525,10 @@ async fn on_status<'a>(
             now,
         })
         .await?;
-    match changed {
+    if !written.cost_counted {
+        count_cost(app, t, s).await?;
+    }
+    match written.change {
         Change::Applied | Change::Owed => {}
         Change::InFlight => return Err(Refusal::EventInFlight),
         Change::Unchanged => return Ok(None),
@@ -539,6 +548,12 @@ async fn on_status<'a>(
             })
             .collect(),
         recipient: who.as_ref().map(|w| EventCsm::of(w, ids)),
+        pricing: s.pricing.as_ref().map(|p| EventPricing {
+            billable: CostKey::of(p, s.recipient_id.as_deref()).billable(),
+            pricing_model: p.pricing_model.as_deref().map(str::to_owned),
+            category: p.category.as_deref().map(str::to_owned),
+            kind: p.kind.as_deref().map(str::to_owned),
+        }),
     };
     Ok(Some(Owed {
         event,
@@ -547,6 +562,36 @@ async fn on_status<'a>(
             status: s.status.as_str(),
         },
     }))
+}
+
+/// Counts a delivered message in the tenant's cost ledger, once
+/// ([`crate::costs`]). Meta charges on delivery, so only a `delivered` or
+/// `read` status (delivery implied: Meta may skip `delivered`) that
+/// carries `pricing` counts; whichever of them comes first counts, a replay
+/// or the other finds the message counted. Done before the status's event
+/// is answered for, so a failure is retried by Meta with the count still
+/// owed.
+async fn count_cost(
+    app: &App,
+    tenant: &crate::ids::TenantId,
+    s: &StatusUpdate<'_>,
+) -> Result<(), Refusal> {
+    let (Some(pricing), DeliveryStatus::Delivered | DeliveryStatus::Read) = (&s.pricing, &s.status)
+    else {
+        return Ok(());
+    };
+    let key = CostKey::of(pricing, s.recipient_id.as_deref());
+    let day_start = s.timestamp - s.timestamp.rem_euclid(86_400);
+    let day = crate::admin::when::iso8601(day_start);
+    let day = day.get(..10).unwrap_or(&day);
+    if app
+        .store
+        .count_cost(tenant, &s.id, day, day_start, &key)
+        .await?
+    {
+        info!(wamid = %s.id, category = %key.category, pricing_type = %key.kind, country = %key.country, day, "delivered message counted in the cost ledger");
+    }
+    Ok(())
 }
 
 /// A `failed` status whose code changes what becomes of the alert (131049,

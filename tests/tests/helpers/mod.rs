@@ -319,6 +319,7 @@ impl World {
             fincelo::admin::AdminRequest {
                 method: http::Method::GET,
                 path: format!("/admin/tenants/{}/messages/{key}", self.tenant.tenant_id),
+                query: None,
                 body: bytes::Bytes::new(),
                 caller: Some(fincelo::admin::Caller::local()),
             },
