@@ -23,6 +23,16 @@ pub async fn sdk_config(endpoint: &str) -> Result<SdkConfig, StartupError> {
         // load; a few more retries than the default keep tests honest about
         // our logic rather than the emulator.
         .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(6))
+        // moto is one Python process: on a loaded machine (a fresh build
+        // beside the tests) it can send nothing for longer than the SDK's
+        // default 5 s grace, which fails the call as a stalled stream
+        // (seen: a GetItem of the full-size fault run, while a fresh clone
+        // built beside it). The emulator's pause is not our logic's failure.
+        .stalled_stream_protection(
+            aws_config::stalled_stream_protection::StalledStreamProtectionConfig::enabled()
+                .grace_period(std::time::Duration::from_secs(60))
+                .build(),
+        )
         .load()
         .await)
 }
