@@ -176,7 +176,7 @@ impl RateCard {
         let bad = |m: String| Err(RateCardError::Invalid(m));
         if self.currency.len() != 3 || !self.currency.bytes().all(|b| b.is_ascii_uppercase()) {
             return bad(format!(
-                "currency {:?} is not an ISO 4217 code",
+                "currency '{}' is not an ISO 4217 code",
                 self.currency
             ));
         }
@@ -192,7 +192,7 @@ impl RateCard {
                 .enumerate()
                 .all(|(i, b)| i == 4 || i == 7 || b.is_ascii_digit())
         {
-            return bad(format!("as_of {:?} is not YYYY-MM-DD", self.as_of));
+            return bad(format!("as_of '{}' is not YYYY-MM-DD", self.as_of));
         }
         let mut seen: HashMap<&str, &str> = HashMap::new();
         for m in &self.markets {

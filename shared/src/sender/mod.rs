@@ -242,7 +242,7 @@ impl Sender {
                 Ok(Disposition::Done | Disposition::Held) => continue,
                 Ok(Disposition::RetryAfter(secs)) => Some(secs),
                 Err(e) => {
-                    error!(error = %e, source = ?std::error::Error::source(&e).map(|s| s.to_string()), "record failed; SQS will redeliver it");
+                    error!(error = %e, source = %std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_default(), "record failed; SQS will redeliver it");
                     None
                 }
             };

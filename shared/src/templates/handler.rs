@@ -67,7 +67,7 @@ pub async fn run(app: &App, action: Action) -> (u16, Value) {
             json!({"error": format!("tenant {t} is not configured")}),
         ),
         Err(e) => {
-            error!(error = %e, source = ?std::error::Error::source(&e).map(|s| s.to_string()), action = name, "template action failed");
+            error!(error = %e, source = %std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_default(), action = name, "template action failed");
             (502, json!({"error": "template action failed; see logs"}))
         }
     }

@@ -105,7 +105,7 @@ pub(super) async fn on_account<'a>(
             || value["event"] == "FLAGGED"
             || value["event"] == "DOWNGRADE"
         {
-            warn!(aspect = aspect.as_str(), field = %u.field, event = ?value["event"].as_str(), at, "Meta reports a worse standing for the account");
+            warn!(aspect = aspect.as_str(), field = %u.field, event = value["event"].as_str().unwrap_or("none"), at, "Meta reports a worse standing for the account");
         } else {
             info!(aspect = aspect.as_str(), field = %u.field, at, "account limits updated");
         }
