@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::{condition_failed, get_s, n, s, Item, Store, StoreError};
 use crate::identity::{Alias, Identity};
@@ -63,56 +63,13 @@ impl Store {
             by_pk.entry(alias_pk(tenant, a)).or_insert(a);
         }
         let mut out = HashMap::new();
-        if by_pk.is_empty() {
-            return Ok(out);
-        }
-        let pks: Vec<&String> = by_pk.keys().collect();
-        for chunk in pks.chunks(100) {
-            let mut keys = KeysAndAttributes::builder().consistent_read(true);
-            for pk in chunk {
-                keys = keys.keys(HashMap::from([
-                    ("pk".to_string(), s(pk.as_str())),
-                    ("sk".to_string(), s("ALIAS")),
-                ]));
-            }
-            let keys = keys.build().map_err(|e| StoreError::Dynamo {
-                op: "BatchGetItem",
-                detail: e.to_string(),
-                source: Box::new(e),
-            })?;
-            let answer = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, keys)
-                .send()
-                .await
-                .map_err(|e| StoreError::dynamo("BatchGetItem", e))?;
-            if answer
-                .unprocessed_keys
-                .as_ref()
-                .is_some_and(|u| !u.is_empty())
-            {
-                // Rare (throttling): read each alias on its own instead.
-                for pk in chunk {
-                    if let Some(item) = self.get(pk, "ALIAS").await? {
-                        if let Some(id) = holder_of(&item) {
-                            out.insert(by_pk[pk.as_str()].clone(), id);
-                        }
-                    }
-                }
-                continue;
-            }
-            for item in answer
-                .responses
-                .and_then(|mut r| r.remove(&self.table))
-                .unwrap_or_default()
-            {
-                let (Some(pk), Some(id)) = (get_s(&item, "pk"), holder_of(&item)) else {
-                    continue;
-                };
-                if let Some(alias) = by_pk.get(pk.as_str()) {
-                    out.insert((*alias).clone(), id);
-                }
+        let keys: Vec<(String, String)> = by_pk
+            .keys()
+            .map(|pk| (pk.clone(), "ALIAS".to_string()))
+            .collect();
+        for ((pk, _), item) in self.get_many(&keys).await? {
+            if let (Some(alias), Some(id)) = (by_pk.get(pk.as_str()), holder_of(&item)) {
+                out.insert((*alias).clone(), id);
             }
         }
         Ok(out)

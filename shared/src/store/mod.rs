@@ -192,6 +192,67 @@ impl Store {
             .key("sk", s(sk))
     }
 
+    /// The items at `keys` (`(pk, sk)`, repeats allowed), read consistently
+    /// in BatchGetItem requests of 100 keys (DynamoDB's maximum, and it
+    /// refuses a request naming one key twice). A key DynamoDB leaves
+    /// unprocessed (throttling) is read on its own, so the answer is
+    /// complete: a key missing from it has no item. One place for the batch
+    /// read that windows, aliases and recipients all need.
+    async fn get_many(
+        &self,
+        keys: &[(String, String)],
+    ) -> Result<HashMap<(String, String), Item>, StoreError> {
+        let mut wanted: Vec<&(String, String)> = keys.iter().collect();
+        wanted.sort();
+        wanted.dedup();
+        let mut found = HashMap::with_capacity(wanted.len());
+        for chunk in wanted.chunks(100) {
+            let mut request =
+                aws_sdk_dynamodb::types::KeysAndAttributes::builder().consistent_read(true);
+            for (pk, sk) in chunk {
+                request = request.keys(HashMap::from([
+                    ("pk".to_string(), s(pk.as_str())),
+                    ("sk".to_string(), s(sk.as_str())),
+                ]));
+            }
+            let request = request.build().map_err(|e| StoreError::Dynamo {
+                op: "BatchGetItem",
+                detail: e.to_string(),
+                source: Box::new(e),
+            })?;
+            let answer = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(|e| StoreError::dynamo("BatchGetItem", e))?;
+            for item in answer
+                .responses
+                .and_then(|mut r| r.remove(&self.table))
+                .unwrap_or_default()
+            {
+                if let (Some(pk), Some(sk)) = (get_s(&item, "pk"), get_s(&item, "sk")) {
+                    found.insert((pk, sk), item);
+                }
+            }
+            for key in answer
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&self.table))
+                .map(|k| k.keys)
+                .unwrap_or_default()
+            {
+                let (Some(pk), Some(sk)) = (get_s(&key, "pk"), get_s(&key, "sk")) else {
+                    continue;
+                };
+                if let Some(item) = self.get(&pk, &sk).await? {
+                    found.insert((pk, sk), item);
+                }
+            }
+        }
+        Ok(found)
+    }
+
     async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
         let out = self
             .client

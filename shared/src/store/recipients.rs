@@ -3,11 +3,7 @@
 //! a BSUID is an alias of, and whether a number is flagged undeliverable.
 //! [`crate::addressing::addressee_from`] turns it into who an alert goes to.
 
-use std::collections::HashMap;
-
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
-
-use super::{get_bool, get_s, s, Item, Store, StoreError};
+use super::{get_bool, get_s, Store, StoreError};
 use crate::identity::{Alias, Identity};
 use crate::ids::{CsmId, TenantId};
 use crate::phone::E164;
@@ -35,14 +31,9 @@ pub struct Known {
     pub roster_number_flagged: bool,
 }
 
-fn key(pk: String, sk: &str) -> HashMap<String, AttributeValue> {
-    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
-}
-
 impl Store {
-    /// Reads what is known of each recipient, in one BatchGetItem per 100
-    /// keys (strongly consistent). A recipient whose keys DynamoDB left
-    /// unprocessed is read again on its own.
+    /// Reads what is known of each recipient, in one batch read
+    /// ([`Store::get_many`]).
     pub async fn lookup_recipients(&self, named: &[Named]) -> Result<Vec<Known>, StoreError> {
         let mut known = self.lookup_once(named).await?;
         // A roster number the request did not name: its flag, in one more
@@ -95,51 +86,8 @@ impl Store {
             }
             keys
         };
-        let mut wanted: Vec<(String, String)> = named.iter().flat_map(keys_of).collect();
-        wanted.sort();
-        wanted.dedup();
-        let mut found: HashMap<(String, String), Item> = HashMap::new();
-        for chunk in wanted.chunks(100) {
-            let mut request = KeysAndAttributes::builder().consistent_read(true);
-            for (pk, sk) in chunk {
-                request = request.keys(key(pk.clone(), sk));
-            }
-            let request = request.build().map_err(|e| StoreError::Dynamo {
-                op: "BatchGetItem",
-                detail: e.to_string(),
-                source: Box::new(e),
-            })?;
-            let answer = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, request)
-                .send()
-                .await
-                .map_err(|e| StoreError::dynamo("BatchGetItem", e))?;
-            for item in answer
-                .responses
-                .and_then(|mut r| r.remove(&self.table))
-                .unwrap_or_default()
-            {
-                if let (Some(pk), Some(sk)) = (get_s(&item, "pk"), get_s(&item, "sk")) {
-                    found.insert((pk, sk), item);
-                }
-            }
-            for unprocessed in answer
-                .unprocessed_keys
-                .and_then(|mut u| u.remove(&self.table))
-                .map(|k| k.keys)
-                .unwrap_or_default()
-            {
-                let (Some(pk), Some(sk)) = (get_s(&unprocessed, "pk"), get_s(&unprocessed, "sk"))
-                else {
-                    continue;
-                };
-                if let Some(item) = self.get(&pk, &sk).await? {
-                    found.insert((pk, sk), item);
-                }
-            }
-        }
+        let wanted: Vec<(String, String)> = named.iter().flat_map(keys_of).collect();
+        let found = self.get_many(&wanted).await?;
         Ok(named
             .iter()
             .map(|n| {

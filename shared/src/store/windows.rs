@@ -11,9 +11,9 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{KeysAndAttributes, ReturnValue};
+use aws_sdk_dynamodb::types::ReturnValue;
 
-use super::{applied, get_n, get_s, n, s, Item, Store, StoreError};
+use super::{applied, get_n, n, s, Item, Store, StoreError};
 use crate::identity::Identity;
 use crate::ids::TenantId;
 
@@ -87,13 +87,13 @@ impl Store {
         }
     }
 
-    /// The windows of several CSMs, in one BatchGetItem per 100 (a sender
-    /// batch has at most 10), strongly consistent like [`Store::get_window`].
+    /// The windows of several CSMs in one batch read ([`Store::get_many`]; a
+    /// sender batch has at most 10), strongly consistent like
+    /// [`Store::get_window`].
     ///
     /// A CSM in the answer is known: `Some` window, or `None` for no item.
-    /// A CSM missing from the answer is not: DynamoDB left its key
-    /// unprocessed, or its item is malformed. The caller reads those alone,
-    /// so one bad item fails one alert, not the batch.
+    /// A CSM missing from the answer has a malformed item: the caller reads
+    /// it alone, so one bad item fails one alert, not the batch.
     pub async fn get_windows(
         &self,
         csms: &[(TenantId, Identity)],
@@ -103,56 +103,22 @@ impl Store {
         for csm in csms {
             by_pk.entry(window_pk(&csm.0, &csm.1)).or_insert(csm);
         }
-        let pks: Vec<&String> = by_pk.keys().collect();
+        let keys: Vec<(String, String)> = by_pk
+            .keys()
+            .map(|pk| (pk.clone(), "WINDOW".to_string()))
+            .collect();
+        let mut found = self.get_many(&keys).await?;
         let mut out = HashMap::with_capacity(by_pk.len());
-        for chunk in pks.chunks(100) {
-            let mut keys = KeysAndAttributes::builder().consistent_read(true);
-            for pk in chunk {
-                keys = keys.keys(HashMap::from([
-                    ("pk".to_string(), s(pk.as_str())),
-                    ("sk".to_string(), s("WINDOW")),
-                ]));
-            }
-            let keys = keys.build().map_err(|e| StoreError::Dynamo {
-                op: "BatchGetItem",
-                detail: e.to_string(),
-                source: Box::new(e),
-            })?;
-            let answer = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, keys)
-                .send()
-                .await
-                .map_err(|e| StoreError::dynamo("BatchGetItem", e))?;
-            let mut found: HashMap<String, Item> = answer
-                .responses
-                .and_then(|mut r| r.remove(&self.table))
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|item| Some((get_s(&item, "pk")?, item)))
-                .collect();
-            let unprocessed: Vec<String> = answer
-                .unprocessed_keys
-                .and_then(|mut u| u.remove(&self.table))
-                .map(|k| k.keys)
-                .unwrap_or_default()
-                .iter()
-                .filter_map(|key| get_s(key, "pk"))
-                .collect();
-            for pk in chunk {
-                if unprocessed.contains(pk) {
-                    continue;
-                }
-                let window = match found.remove(pk.as_str()) {
-                    None => None,
-                    Some(item) => match window_from(&item) {
-                        Ok(w) => Some(w),
-                        Err(_) => continue,
-                    },
-                };
-                out.insert(by_pk[pk.as_str()].clone(), window);
-            }
+        for (pk, csm) in by_pk {
+            let window = match found.remove(&(pk, "WINDOW".to_string())) {
+                None => None,
+                // Left out: the caller reads it alone, and fails one alert.
+                Some(item) => match window_from(&item) {
+                    Ok(w) => Some(w),
+                    Err(_) => continue,
+                },
+            };
+            out.insert(csm.clone(), window);
         }
         Ok(out)
     }
