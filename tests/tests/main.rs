@@ -15,6 +15,7 @@ mod outbox;
 mod reliability;
 mod responses;
 mod security;
+mod send_rate;
 mod sender;
 mod sender_limits;
 mod templates;
