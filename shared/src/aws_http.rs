@@ -8,6 +8,26 @@
 //! first SDK client is built: the largest part of every function's init in
 //! the benchmark (issue 9). See [`crate::tls`] for the root set used instead.
 //!
+//! # Why not the SDK's own client with a chosen root set
+//! `aws-smithy-http-client` (1.5) can be given the roots to trust through
+//! `tls::TlsContext` and `TrustStore`, but a `TrustStore` takes PEM
+//! certificates only, not the parsed trust anchors `webpki-roots` compiles
+//! in. Every connector it builds then decodes the whole Mozilla set again
+//! (`pem_slice_iter`, then `RootCertStore::add` per certificate), and it
+//! builds one connector when each SDK client is built
+//! (`validate_base_client_config`, "so that native certs load at client
+//! initialization time") and one per distinct timeout setting at the
+//! first request. Measured on the 2-core build VM on 2026-11-30, release,
+//! one fresh process per sample, 31 samples, under a load average of 3.6:
+//! building the rustls configuration from the compiled-in anchors (this
+//! module, 120 roots) took a median of 21 µs; from the same set as PEM
+//! certificates (`webpki-root-certs`, 118 roots), parsed the way the SDK's
+//! client does, a median of 1,136 µs (p90 1,617 µs). Three SDK clients
+//! per function make that about 3.4 ms more init, against a budget of
+//! 5 ms over hello-world that the functions already use +2.8 to +3.7 ms of
+//! (`docs/bench-2026-11-26.md`). So this module stays. The measuring
+//! program was a scratch crate, not kept in the repository.
+//!
 //! # What it keeps from the default client
 //! The SDK's retry strategy decides what to retry from the [`ConnectorError`]
 //! kind, so failures are classified as the default client does: a timeout is
