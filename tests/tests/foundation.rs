@@ -303,3 +303,117 @@ async fn moto_keeps_dynamodb_update_expression_rules_for_repeated_expressions() 
     }
     w.shutdown().await;
 }
+
+/// `infra/moto_server.py` backs up only the items a TransactWriteItems
+/// names, not whole tables (moto's own backup made each transaction cost as
+/// much as the table holds). What DynamoDB answers must not change with
+/// that: a cancelled transaction leaves every item as it was (an updated one
+/// unchanged, a put one absent, a deleted one present), and a committed one
+/// applies all of its writes.
+#[tokio::test]
+async fn moto_puts_back_every_item_a_cancelled_transaction_touched() {
+    use aws_sdk_dynamodb::types::{ConditionCheck, Delete, Put, TransactWriteItem, Update};
+    let w = spawn_world().await;
+    let store = &w.stack.app.store;
+    let table = store.table_name().to_string();
+    let pk = format!("tx-{}", short_id());
+    let s = |v: &str| AttributeValue::S(v.to_string());
+    let key = |sk: &str| {
+        [("pk".to_string(), s(&pk)), ("sk".to_string(), s(sk))]
+            .into_iter()
+            .collect::<std::collections::HashMap<_, _>>()
+    };
+    for sk in ["counted", "doomed", "guard"] {
+        store
+            .client()
+            .put_item()
+            .table_name(&table)
+            .set_item(Some(key(sk)))
+            .item("n", AttributeValue::N("1".into()))
+            .send()
+            .await
+            .expect("seed item");
+    }
+    let transact = |guard: &str| {
+        let table = table.clone();
+        let items = vec![
+            TransactWriteItem::builder()
+                .update(
+                    Update::builder()
+                        .table_name(&table)
+                        .set_key(Some(key("counted")))
+                        .update_expression("ADD n :one")
+                        .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+            TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(&table)
+                        .set_item(Some(key("new")))
+                        .item("n", AttributeValue::N("7".into()))
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+            TransactWriteItem::builder()
+                .delete(
+                    Delete::builder()
+                        .table_name(&table)
+                        .set_key(Some(key("doomed")))
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+            TransactWriteItem::builder()
+                .condition_check(
+                    ConditionCheck::builder()
+                        .table_name(&table)
+                        .set_key(Some(key(guard)))
+                        .condition_expression("attribute_exists(pk)")
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        ];
+        store
+            .client()
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+    };
+    let read = |sk: &'static str| {
+        let k = key(sk);
+        async move {
+            store
+                .client()
+                .get_item()
+                .table_name(store.table_name())
+                .set_key(Some(k))
+                .consistent_read(true)
+                .send()
+                .await
+                .expect("get")
+                .item
+                .and_then(|i| i.get("n").and_then(|n| n.as_n().ok()).cloned())
+                .unwrap_or_else(|| "absent".into())
+        }
+    };
+    let refused = transact("no-such-item").await.expect_err("the check fails");
+    assert_eq!(
+        aws_sdk_dynamodb::error::ProvideErrorMetadata::code(&refused),
+        Some("TransactionCanceledException")
+    );
+    assert_eq!(read("counted").await, "1", "the update is undone");
+    assert_eq!(read("new").await, "absent", "the put is undone");
+    assert_eq!(read("doomed").await, "1", "the delete is undone");
+
+    // The same transaction with a check that holds applies every write.
+    transact("guard").await.expect("committed");
+    assert_eq!(read("counted").await, "2");
+    assert_eq!(read("new").await, "7");
+    assert_eq!(read("doomed").await, "absent");
+    w.shutdown().await;
+}
