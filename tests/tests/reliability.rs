@@ -382,30 +382,44 @@ async fn fault_run_sends_every_alert_exactly_once_or_parks_it() {
         ));
     }
 
+    let w_stats = &stats.webhooks;
     println!(
-        "fault run: {n} requests ({} enqueued twice, {} SQS messages, enqueued in {:.1?}), {} CSMs ({} with an open window), settled in {:.1?}\n  sent: {} free-form + {} template = {}; duplicates: {}; lost: {}\n  parked by reason: {:?} ({} DLQ copies; more than one for {:?})\n  ambiguous (response lost) resolved from a status webhook without a resend: {}\n  attempts per key (ledger claims): {:?}\n  sandbox: {} accepted, rejections by code {:?}, webhooks {:?}\n  cost ledger: {} delivered, {} billable, estimated {} {}",
+        "fault run: {n} requests ({} enqueued twice, {} SQS messages, enqueued in {:.1} s), {} CSMs ({} with an open window), settled in {:.1} s\n  sent: {} free-form + {} template = {}; duplicates: {}; lost: {}\n  parked by reason: {} ({} DLQ copies; parked more than once: {})\n  ambiguous (response lost) resolved from a status webhook without a resend: {}\n  attempts per key (ledger claims): {}\n  sandbox: {} accepted, rejections by code: {}; webhooks: {} delivered, {} failed, {} duplicated, {} retries\n  cost ledger: {} delivered, {} billable, estimated {} {}",
         plan.iter().filter(|p| p.duplicated).count(),
         bodies.len(),
-        enqueued_in,
+        enqueued_in.as_secs_f64(),
         csm_count,
         open.len(),
-        settled_in,
+        settled_in.as_secs_f64(),
         tally.free_form,
         tally.template,
         tally.free_form + tally.template,
         tally.duplicates,
         tally.lost,
-        tally.parked,
+        listed(&tally.parked),
         tally.dlq_copies,
-        tally.parked_more_than_once,
+        if tally.parked_more_than_once.is_empty() {
+            "none".to_string()
+        } else {
+            tally.parked_more_than_once.join(", ")
+        },
         tally.resolved_from_status,
-        tally.attempts,
+        listed(&tally.attempts),
         stats.accepted,
-        stats.rejections_by_code,
-        stats.webhooks,
-        costs.as_ref().map(|v| v["totals"]["messages"].clone()).unwrap_or_default(),
-        costs.as_ref().map(|v| v["totals"]["billable"].clone()).unwrap_or_default(),
-        costs.as_ref().map(|v| v["totals"]["estimated_cost"].clone()).unwrap_or_default(),
+        listed(&stats.rejections_by_code),
+        w_stats.delivered,
+        w_stats.failed,
+        w_stats.duplicated,
+        w_stats.retries,
+        costs.as_ref().map(|v| v["totals"]["messages"].to_string()).unwrap_or_default(),
+        costs.as_ref().map(|v| v["totals"]["billable"].to_string()).unwrap_or_default(),
+        costs
+            .as_ref()
+            .map(|v| match &v["totals"]["estimated_cost"] {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .unwrap_or_default(),
         costs
             .as_ref()
             .ok()
@@ -448,6 +462,18 @@ struct Tally {
     parked_more_than_once: Vec<String>,
     resolved_from_status: usize,
     attempts: BTreeMap<u32, usize>,
+}
+
+/// A tally's counts as a person reads them: `key: count, ...`, or `none`.
+fn listed<K: std::fmt::Display, V: std::fmt::Display>(counts: &BTreeMap<K, V>) -> String {
+    if counts.is_empty() {
+        return "none".into();
+    }
+    counts
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Puts the bodies on the send queue, ten per request, several requests at once.
@@ -988,15 +1014,17 @@ async fn webhook_storm_ends_in_the_ordered_deduplicated_state() {
     let check_time = checked.elapsed();
 
     println!(
-        "webhook storm: {deliveries_total} event deliveries ({} distinct: {status_events} statuses over {} wamids, {inbound_n} inbound messages over {csm_count} CSMs; {} replays: {} in other bodies, {replayed_in_bodies} in {body_replays} bodies resent byte for byte)\n  {} bodies posted 24 at a time in {post_time:.1?} ({:.0} events/s, {:.0} bodies/s), {retried} retries after a non-200\n  events published: {} inbound, {status_events_published} status changes (an ordered delivery would publish {status_events}); {received_twice} received twice from SQS (same message id, ignored); checked in {check_time:.1?}; problems: {}",
+        "webhook storm: {deliveries_total} event deliveries ({} distinct: {status_events} statuses over {} wamids, {inbound_n} inbound messages over {csm_count} CSMs; {} replays: {} in other bodies, {replayed_in_bodies} in {body_replays} bodies resent byte for byte)\n  {} bodies posted 24 at a time in {:.1} s ({:.0} events/s, {:.0} bodies/s), {retried} retries after a non-200\n  events published: {} inbound, {status_events_published} status changes (an ordered delivery would publish {status_events}); {received_twice} received twice from SQS (same message id, ignored); checked in {:.1} s; problems: {}",
         events.len(),
         want_status.len(),
         deliveries_total - events.len(),
         replays / 2,
         bodies.len(),
+        post_time.as_secs_f64(),
         deliveries_total as f64 / post_time.as_secs_f64(),
         bodies.len() as f64 / post_time.as_secs_f64(),
         inbound_n,
+        check_time.as_secs_f64(),
         problems.len(),
     );
     assert!(
