@@ -64,6 +64,7 @@
 pub mod classify;
 mod hold;
 pub mod message;
+mod outcome;
 pub mod pacer;
 mod refused;
 mod release;
@@ -83,19 +84,20 @@ use crate::cache::TtlMap;
 use crate::events::Event;
 use crate::graph::{GraphError, SendResponse};
 use crate::identity::Identity;
-use crate::ids::TenantId;
+use crate::ids::{IdempotencyKey, TenantId};
 use crate::queues::ParkReason;
 use crate::responses;
 use crate::startup::App;
 use crate::store::{
-    waiting_sk, ClaimOutcome, LedgerEntry, LedgerState, MessageStatusRecord, Named, SendHold,
-    SendMode, StoreError, WaitingAlert, Window,
+    waiting_sk, AmbiguousRecord, ClaimOutcome, FinalRecord, LedgerEntry, LedgerState,
+    MessageStatusRecord, Named, SendHold, SendMode, SentRecord, StoreError, WaitingAlert, Window,
 };
 use crate::templates::catalog::{Catalog, TemplateDef};
 use crate::templates::status::TemplateStatus;
 use crate::tenants::{DirectoryError, Tenant, TokenCallError};
 use classify::{backoff_secs, classify, Class, USER_LIMIT_GIVE_UP_SECS, USER_LIMIT_WAIT_SECS};
 use message::{Control, Handback, QueueMessage};
+use outcome::Reported;
 use pacer::{Pacer, PairLimit, PairSlot};
 use request::{InvalidRequest, SendRequest};
 
@@ -444,15 +446,17 @@ impl Sender {
                     &req.tenant_id,
                     &req.idempotency_key,
                     None,
-                    LedgerState::Expired,
-                    STALE,
-                    Some(body),
+                    FinalRecord {
+                        state: LedgerState::Expired,
+                        reason: STALE,
+                        request_json: Some(body),
+                    },
                     now,
                 )
                 .await?
         {
             info!("alert is stale (deliver_by passed); recorded as expired, not sent");
-            cx.outcome(req, "expired", None, None, None, Some(STALE.into()));
+            cx.outcome(req, Reported::expired(STALE));
             return Ok(Disposition::Done);
         }
         // A held tenant's alert goes back on the queue unclaimed.
@@ -590,23 +594,17 @@ impl Sender {
                 &tenant,
                 &key,
                 None,
-                LedgerState::Parked,
-                &format!("{}: {}", reason.reason, reason.detail),
-                Some(body),
+                FinalRecord {
+                    state: LedgerState::Parked,
+                    reason: &reason.ledger_text(),
+                    request_json: Some(body),
+                },
                 now,
             )
             .await?;
         if recorded {
             self.note_parked(&tenant, &key, &reason, now).await;
-            cx.outcome_for(
-                &tenant,
-                &key,
-                "parked",
-                None,
-                None,
-                None,
-                Some(reason.reason.clone()),
-            );
+            cx.outcome_for(&tenant, &key, Reported::parked(&reason));
         }
         Ok(Disposition::Done)
     }
@@ -665,11 +663,12 @@ impl Sender {
                         info!(wamid = %status.wamid, "ambiguous send resolved: Meta reported a status for it, so it was sent");
                         cx.outcome(
                             req,
-                            "sent",
-                            existing.mode,
-                            existing.template.clone(),
-                            Some(status.wamid.clone()),
-                            Some("resolved from status webhook".into()),
+                            Reported::sent(
+                                existing.mode,
+                                existing.template.clone(),
+                                status.wamid.clone(),
+                                Some("resolved from status webhook".into()),
+                            ),
                         );
                     }
                     return Ok(Resume::Stop(Disposition::Done));
@@ -688,15 +687,17 @@ impl Sender {
                             &req.tenant_id,
                             &req.idempotency_key,
                             Some(prev),
-                            LedgerState::Expired,
-                            STALE,
-                            None,
+                            FinalRecord {
+                                state: LedgerState::Expired,
+                                reason: STALE,
+                                request_json: None,
+                            },
                             now,
                         )
                         .await?
                     {
                         info!("ambiguous send judged lost, but the alert is stale now; recorded as expired");
-                        cx.outcome(req, "expired", None, None, None, Some(STALE.into()));
+                        cx.outcome(req, Reported::expired(STALE));
                     }
                     return Ok(Resume::Stop(Disposition::Done));
                 }
@@ -942,9 +943,11 @@ impl Sender {
                         &req.tenant_id,
                         &req.idempotency_key,
                         a.token,
-                        mode,
-                        template,
-                        &wamid,
+                        SentRecord {
+                            mode,
+                            template,
+                            wamid: &wamid,
+                        },
                         now,
                     )
                     .await?
@@ -961,11 +964,7 @@ impl Sender {
                 info!(mode = mode.as_str(), template, wamid = %wamid, csm = %a.to.identity, "alert sent");
                 cx.outcome(
                     req,
-                    "sent",
-                    Some(mode),
-                    template.map(str::to_string),
-                    Some(wamid),
-                    None,
+                    Reported::sent(Some(mode), template.map(str::to_string), wamid, None),
                 );
                 return Ok(Disposition::Done);
             }
@@ -1008,21 +1007,19 @@ impl Sender {
                         &req.tenant_id,
                         &req.idempotency_key,
                         a.token,
-                        &detail,
-                        now + delay,
-                        mode,
-                        template,
+                        AmbiguousRecord {
+                            error: &detail,
+                            decide_at: now + delay,
+                            mode,
+                            template,
+                        },
                         now,
                     )
                     .await?;
                 warn!(error = %detail, decide_in = delay, "send outcome unknown; parked as ambiguous until a status arrives or decide_at passes");
                 cx.outcome(
                     req,
-                    "ambiguous",
-                    Some(mode),
-                    template.map(str::to_string),
-                    None,
-                    Some(detail),
+                    Reported::ambiguous(mode, template.map(str::to_string), detail),
                 );
                 Ok(Disposition::RetryAfter(i32::try_from(delay).unwrap_or(600)))
             }
@@ -1224,11 +1221,10 @@ impl Sender {
         info!(template = %def.name, status = %status, deadline, "template not approved yet; the alert waits for it, outside the send queue");
         cx.outcome(
             req,
-            "waiting",
-            None,
-            Some(def.name.as_str().to_string()),
-            None,
-            Some(format!("template {} is {status}", def.name)),
+            Reported::waiting(
+                def.name.as_str().to_string(),
+                Some(format!("template {} is {status}", def.name)),
+            ),
         );
         Ok(Disposition::Held)
     }
@@ -1269,16 +1265,18 @@ impl Sender {
                 &req.tenant_id,
                 &req.idempotency_key,
                 token,
-                LedgerState::Parked,
-                &format!("{}: {}", reason.reason, reason.detail),
-                Some(body),
+                FinalRecord {
+                    state: LedgerState::Parked,
+                    reason: &reason.ledger_text(),
+                    request_json: Some(body),
+                },
                 now,
             )
             .await?;
         self.note_parked(&req.tenant_id, &req.idempotency_key, &reason, now)
             .await;
         warn!(reason = %reason.reason, meta_code = reason.meta_code, "alert parked in the DLQ");
-        cx.outcome(req, "parked", None, None, None, Some(reason.reason.clone()));
+        cx.outcome(req, Reported::parked(&reason));
         Ok(Disposition::Done)
     }
 
@@ -1288,7 +1286,7 @@ impl Sender {
     async fn note_parked(
         &self,
         tenant: &TenantId,
-        key: &crate::ids::IdempotencyKey,
+        key: &IdempotencyKey,
         reason: &ParkReason,
         now: i64,
     ) {
@@ -1414,54 +1412,19 @@ struct InBatch<'b> {
 impl InBatch<'_> {
     /// Queues the record's outcome event; [`Sender::handle_batch`]
     /// publishes it with the batch's.
-    fn outcome(
-        &self,
-        req: &SendRequest,
-        outcome: &str,
-        mode: Option<SendMode>,
-        template: Option<String>,
-        wamid: Option<String>,
-        reason: Option<String>,
-    ) {
-        self.outcome_for(
-            &req.tenant_id,
-            &req.idempotency_key,
-            outcome,
-            mode,
-            template,
-            wamid,
-            reason,
-        )
+    fn outcome(&self, req: &SendRequest, reported: Reported) {
+        self.outcome_for(&req.tenant_id, &req.idempotency_key, reported)
     }
 
     /// [`InBatch::outcome`] for an alert known only by its tenant and key
     /// (a request too broken to parse whole).
-    // The fields of one event.
-    #[allow(clippy::too_many_arguments)]
-    fn outcome_for(
-        &self,
-        tenant: &TenantId,
-        key: &crate::ids::IdempotencyKey,
-        outcome: &str,
-        mode: Option<SendMode>,
-        template: Option<String>,
-        wamid: Option<String>,
-        reason: Option<String>,
-    ) {
-        let event = Event::SendOutcome {
-            tenant_id: tenant.to_string(),
-            idempotency_key: key.to_string(),
-            outcome: outcome.to_string(),
-            mode: mode.map(|m| m.as_str().to_string()),
-            template,
-            wamid,
-            reason,
-        };
+    fn outcome_for(&self, tenant: &TenantId, key: &IdempotencyKey, reported: Reported) {
         self.events
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push(event);
+            .push(reported.event(tenant, key));
     }
+
     /// Queues again the outcome event of an alert that finished earlier.
     ///
     /// A request delivered after its alert finished may be the redelivery of
@@ -1474,44 +1437,12 @@ impl InBatch<'_> {
     }
 
     /// [`InBatch::repeat_outcome`] by tenant and key.
-    fn repeat_outcome_for(
-        &self,
-        tenant: &TenantId,
-        key: &crate::ids::IdempotencyKey,
-        entry: &LedgerEntry,
-    ) {
-        let (outcome, mode, template, wamid, reason) = match entry.state {
-            LedgerState::Sent => (
-                "sent",
-                entry.mode,
-                entry.template.clone(),
-                entry.wamid.clone(),
-                None,
-            ),
-            LedgerState::Expired => ("expired", None, None, None, entry.last_error.clone()),
-            // Stored as "reason: detail"; the event carries the reason.
-            LedgerState::Parked => (
-                "parked",
-                None,
-                None,
-                None,
-                entry.last_error.as_deref().map(|e| {
-                    e.split_once(": ")
-                        .map_or(e, |(reason, _)| reason)
-                        .to_string()
-                }),
-            ),
-            LedgerState::Waiting => (
-                "waiting",
-                None,
-                entry.waiting_for.clone(),
-                None,
-                entry.last_error.clone(),
-            ),
-            _ => return,
-        };
-        self.outcome_for(tenant, key, outcome, mode, template, wamid, reason)
+    fn repeat_outcome_for(&self, tenant: &TenantId, key: &IdempotencyKey, entry: &LedgerEntry) {
+        if let Some(reported) = Reported::of_ledger(entry) {
+            self.outcome_for(tenant, key, reported)
+        }
     }
+
     fn into_events(self) -> Vec<Event> {
         self.events.into_inner().unwrap_or_else(|p| p.into_inner())
     }

@@ -19,7 +19,7 @@ use super::message::Refused;
 use super::request::SendRequest;
 use super::{Arrival, Attempt, Disposition, InBatch, Sender, SenderError};
 use crate::graph::{GraphError, MetaError};
-use crate::store::{ClaimOutcome, LedgerState, SendMode, StoreError};
+use crate::store::{ClaimOutcome, LedgerState, RefusedSend, SendMode, StoreError};
 use tracing::info;
 
 impl Sender {
@@ -45,8 +45,10 @@ impl Sender {
             .claim_refused(
                 &r.tenant_id,
                 &r.idempotency_key,
-                &r.wamid,
-                code,
+                RefusedSend {
+                    wamid: &r.wamid,
+                    code,
+                },
                 &token,
                 now,
                 lease,

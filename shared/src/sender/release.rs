@@ -41,11 +41,12 @@ use futures::future::{join_all, FutureExt};
 use tracing::{info, warn, Instrument};
 
 use super::message::{Control, ReleaseWhy};
+use super::outcome::Reported;
 use super::request::SendRequest;
 use super::{Arrival, Attempt, BatchReads, Disposition, InBatch, Sender, SenderError, Windows};
 use crate::ids::TenantId;
 use crate::queues::ParkReason;
-use crate::store::{ClaimOutcome, LedgerState, TemplateRecord, WaitingAlert};
+use crate::store::{ClaimOutcome, FinalRecord, LedgerState, TemplateRecord, WaitingAlert};
 use crate::templates::status::TemplateStatus;
 use crate::tenants::Tenant;
 
@@ -356,13 +357,15 @@ impl Sender {
                         t,
                         &w.key,
                         Some(&token),
-                        LedgerState::Parked,
-                        &format!("{}: {}", reason.reason, reason.detail),
-                        None,
+                        FinalRecord {
+                            state: LedgerState::Parked,
+                            reason: &reason.ledger_text(),
+                            request_json: None,
+                        },
                         now,
                     )
                     .await?;
-                cx.outcome_for(t, &w.key, "parked", None, None, None, Some(reason.reason));
+                cx.outcome_for(t, &w.key, Reported::parked(&reason));
                 return Ok(Released::Gone);
             }
         };
