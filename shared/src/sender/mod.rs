@@ -62,6 +62,7 @@
 //! webhook delayed longer than that delay: then the CSM gets the alert twice.
 
 pub mod classify;
+mod decide;
 mod hold;
 pub mod message;
 mod outcome;
@@ -89,13 +90,14 @@ use crate::queues::ParkReason;
 use crate::responses;
 use crate::startup::App;
 use crate::store::{
-    waiting_sk, AmbiguousRecord, ClaimOutcome, FinalRecord, LedgerEntry, LedgerState,
-    MessageStatusRecord, Named, SendHold, SendMode, SentRecord, StoreError, WaitingAlert, Window,
+    waiting_sk, AmbiguousRecord, ClaimOutcome, FinalRecord, LedgerEntry, LedgerState, Named,
+    SendHold, SendMode, SentRecord, StoreError, WaitingAlert, Window,
 };
 use crate::templates::catalog::{Catalog, TemplateDef};
 use crate::templates::status::TemplateStatus;
 use crate::tenants::{DirectoryError, Tenant, TokenCallError};
-use classify::{backoff_secs, classify, Class, USER_LIMIT_GIVE_UP_SECS, USER_LIMIT_WAIT_SECS};
+use classify::{backoff_secs, classify, Class};
+use decide::{Doubt, Existing, NotReady, OnFailure, UserLimit};
 use message::{Control, Handback, QueueMessage};
 use outcome::Reported;
 use pacer::{Pacer, PairLimit, PairSlot};
@@ -620,87 +622,87 @@ impl Sender {
         now: i64,
     ) -> Result<Resume, SenderError> {
         let store = &self.app.store;
-        match existing.state {
-            s if s.is_final() || s == LedgerState::Waiting => {
+        match decide::on_existing(existing, now) {
+            Existing::Finished => {
                 info!(
-                    state = s.as_str(),
+                    state = existing.state.as_str(),
                     "already handled; acknowledged without sending, its outcome published again"
                 );
                 cx.repeat_outcome(req, existing);
+                return Ok(Resume::Stop(Disposition::Done));
+            }
+            Existing::Busy { retry_after } => {
+                return Ok(Resume::Stop(Disposition::RetryAfter(retry_after)))
+            }
+            // A later try not due yet (Meta's per-user limit, 131049): this
+            // copy comes back then, or at SQS's longest visibility, 12 h.
+            Existing::NotDue {
+                retry_at,
+                retry_after,
+            } => {
+                info!(
+                    retry_at = %hold::utc(retry_at),
+                    "a later try of this alert is not due yet; not sent"
+                );
+                return Ok(Resume::Stop(Disposition::RetryAfter(retry_after)));
+            }
+            Existing::Unexpected => return Ok(Resume::Stop(Disposition::RetryAfter(1))),
+            Existing::InDoubt => {}
+        }
+        let prev = existing.claim_token.as_deref().unwrap_or("");
+        let seen = store
+            .statuses_by_key(&req.tenant_id, &req.idempotency_key)
+            .await?;
+        let delay = self.app.config.sender.ambiguous_delay.as_secs() as i64;
+        match decide::judge_doubt(existing, &seen, req.deliver_by, now, delay) {
+            Doubt::WasSent(wamid) => {
+                if store
+                    .resolve_ambiguous_as_sent(
+                        &req.tenant_id,
+                        &req.idempotency_key,
+                        prev,
+                        wamid,
+                        now,
+                    )
+                    .await?
+                {
+                    info!(wamid = %wamid, "ambiguous send resolved: Meta reported a status for it, so it was sent");
+                    cx.outcome(
+                        req,
+                        Reported::sent(
+                            existing.mode,
+                            existing.template.clone(),
+                            wamid.to_string(),
+                            Some("resolved from status webhook".into()),
+                        ),
+                    );
+                }
                 Ok(Resume::Stop(Disposition::Done))
             }
-            LedgerState::Claimed if existing.lease_until > now => {
-                Ok(Resume::Stop(Disposition::RetryAfter(
-                    i32::try_from(existing.lease_until - now + 1).unwrap_or(60),
-                )))
+            Doubt::Undecided { retry_after } => {
+                Ok(Resume::Stop(Disposition::RetryAfter(retry_after)))
             }
-            LedgerState::Claimed | LedgerState::Ambiguous => {
-                let prev = existing.claim_token.as_deref().unwrap_or("");
-                // Meta's statuses for this key, except those of a free-form
-                // message handed back with 131047: that one was refused, and
-                // the send in doubt is the template that replaced it.
-                let handed_back = existing
-                    .force_template
-                    .then_some(existing.wamid.as_deref())
-                    .flatten();
-                let seen = store
-                    .statuses_by_key(&req.tenant_id, &req.idempotency_key)
-                    .await?;
-                if let Some(status) = seen
-                    .iter()
-                    .find(|s| Some(s.wamid.as_str()) != handed_back && !is_handled_refusal(s))
+            Doubt::Stale => {
+                if store
+                    .record_final(
+                        &req.tenant_id,
+                        &req.idempotency_key,
+                        Some(prev),
+                        FinalRecord {
+                            state: LedgerState::Expired,
+                            reason: STALE,
+                            request_json: None,
+                        },
+                        now,
+                    )
+                    .await?
                 {
-                    if store
-                        .resolve_ambiguous_as_sent(
-                            &req.tenant_id,
-                            &req.idempotency_key,
-                            prev,
-                            &status.wamid,
-                            now,
-                        )
-                        .await?
-                    {
-                        info!(wamid = %status.wamid, "ambiguous send resolved: Meta reported a status for it, so it was sent");
-                        cx.outcome(
-                            req,
-                            Reported::sent(
-                                existing.mode,
-                                existing.template.clone(),
-                                status.wamid.clone(),
-                                Some("resolved from status webhook".into()),
-                            ),
-                        );
-                    }
-                    return Ok(Resume::Stop(Disposition::Done));
+                    info!("ambiguous send judged lost, but the alert is stale now; recorded as expired");
+                    cx.outcome(req, Reported::expired(STALE));
                 }
-                let decide_at = existing.decide_at.unwrap_or(
-                    existing.lease_until + self.app.config.sender.ambiguous_delay.as_secs() as i64,
-                );
-                if now < decide_at {
-                    return Ok(Resume::Stop(Disposition::RetryAfter(
-                        i32::try_from(decide_at - now).unwrap_or(600).max(1),
-                    )));
-                }
-                if req.deliver_by.is_some_and(|d| d <= now) {
-                    if store
-                        .record_final(
-                            &req.tenant_id,
-                            &req.idempotency_key,
-                            Some(prev),
-                            FinalRecord {
-                                state: LedgerState::Expired,
-                                reason: STALE,
-                                request_json: None,
-                            },
-                            now,
-                        )
-                        .await?
-                    {
-                        info!("ambiguous send judged lost, but the alert is stale now; recorded as expired");
-                        cx.outcome(req, Reported::expired(STALE));
-                    }
-                    return Ok(Resume::Stop(Disposition::Done));
-                }
+                Ok(Resume::Stop(Disposition::Done))
+            }
+            Doubt::SendAgain => {
                 let lease = self.app.config.sender.claim_lease.as_secs() as i64;
                 match store
                     .take_over(
@@ -720,20 +722,6 @@ impl Sender {
                     ClaimOutcome::Existing(_) => Ok(Resume::Stop(Disposition::RetryAfter(1))),
                 }
             }
-            // A later try not due yet (Meta's per-user limit, 131049): this
-            // copy comes back then, or at SQS's longest visibility, 12 h.
-            LedgerState::Retry if existing.retry_at.is_some_and(|at| at > now) => {
-                let wait = existing.retry_at.unwrap_or(now) - now;
-                info!(
-                    retry_at = %hold::utc(now + wait),
-                    "a later try of this alert is not due yet; not sent"
-                );
-                Ok(Resume::Stop(Disposition::RetryAfter(
-                    i32::try_from(wait.clamp(1, 43_200)).unwrap_or(43_200),
-                )))
-            }
-            // `retry` is claimable, so a claim never fails on it; be safe.
-            _ => Ok(Resume::Stop(Disposition::RetryAfter(1))),
         }
     }
 
@@ -821,24 +809,27 @@ impl Sender {
         let cfg = &self.app.config.sender;
         let req = a.req;
         let now = self.app.clock.now();
-        let free_form = match (&req.text, a.entry.force_template) {
-            (Some(_), false) => {
-                let csm = (req.tenant_id.clone(), a.to.identity.clone());
-                let window = match cx.reads.clone().await.windows.get(&csm) {
-                    Some(read) => *read,
-                    None => {
-                        self.app
-                            .store
-                            .get_window(&req.tenant_id, &a.to.identity)
-                            .await?
-                    }
-                };
-                window.is_some_and(|w| w.is_open(now, cfg.window_margin.as_secs() as i64))
+        let has_text = req.text.is_some();
+        let force_template = a.entry.force_template;
+        // The window is read only for an alert that may go free-form.
+        let window = if decide::may_go_free_form(has_text, force_template) {
+            let csm = (req.tenant_id.clone(), a.to.identity.clone());
+            match cx.reads.clone().await.windows.get(&csm) {
+                Some(read) => *read,
+                None => {
+                    self.app
+                        .store
+                        .get_window(&req.tenant_id, &a.to.identity)
+                        .await?
+                }
             }
-            _ => false,
+        } else {
+            None
         };
+        let margin = cfg.window_margin.as_secs() as i64;
+        let mode = decide::choose_mode(has_text, force_template, window.as_ref(), now, margin);
         let reference = a.entry.response_ref.as_deref();
-        if free_form {
+        if mode == SendMode::FreeForm {
             let text = req.text.as_deref().unwrap_or_default();
             // Reply buttons when the text fits an interactive body; plain
             // text otherwise (and for an alert without a reference).
@@ -970,23 +961,23 @@ impl Sender {
             }
             Err(e) => e,
         };
-        let class = classify(&err);
         let code = err.code();
         let detail = describe(&err);
-        match class {
-            Class::Transient | Class::AuthExpired | Class::OutsideWindow => {
-                if a.arrival.receive_count >= self.app.config.sender.max_attempts {
-                    let reason = ParkReason {
-                        reason: "max_attempts".into(),
-                        detail: format!(
-                            "gave up after {} attempts; last: {detail}",
-                            a.arrival.receive_count
-                        ),
-                        meta_code: code,
-                        meta_title: meta_title(&err),
-                    };
-                    return self.park(cx, req, a.body, Some(a.token), reason).await;
-                }
+        let max_attempts = self.app.config.sender.max_attempts;
+        match decide::on_failure(classify(&err), a.arrival.receive_count, max_attempts) {
+            OnFailure::GiveUp => {
+                let reason = ParkReason {
+                    reason: "max_attempts".into(),
+                    detail: format!(
+                        "gave up after {} attempts; last: {detail}",
+                        a.arrival.receive_count
+                    ),
+                    meta_code: code,
+                    meta_title: meta_title(&err),
+                };
+                self.park(cx, req, a.body, Some(a.token), reason).await
+            }
+            OnFailure::Retry => {
                 store
                     .record_retry(&req.tenant_id, &req.idempotency_key, a.token, &detail, now)
                     .await?;
@@ -1000,7 +991,7 @@ impl Sender {
                 warn!(error = %detail, delay, "transient failure; will retry");
                 Ok(Disposition::RetryAfter(delay))
             }
-            Class::Ambiguous => {
+            OnFailure::InDoubt => {
                 let delay = self.app.config.sender.ambiguous_delay.as_secs() as i64;
                 store
                     .record_ambiguous(
@@ -1023,7 +1014,7 @@ impl Sender {
                 );
                 Ok(Disposition::RetryAfter(i32::try_from(delay).unwrap_or(600)))
             }
-            Class::Undeliverable => {
+            OnFailure::Undeliverable => {
                 if let Some(phone) = &a.to.phone {
                     store
                         .flag_undeliverable(&req.tenant_id, phone, 131026, now)
@@ -1038,9 +1029,9 @@ impl Sender {
                 };
                 self.park(cx, req, a.body, Some(a.token), reason).await
             }
-            Class::UserLimited => self.wait_for_user(cx, a, &err, detail).await,
-            Class::PaymentHold => self.hold_for_payment(a, &err, &detail).await,
-            Class::Permanent(reason) => {
+            OnFailure::UserLimited => self.wait_for_user(cx, a, &err, detail).await,
+            OnFailure::PaymentHold => self.hold_for_payment(a, &err, &detail).await,
+            OnFailure::Refused(reason) => {
                 let reason = ParkReason {
                     reason: reason.into(),
                     detail,
@@ -1069,23 +1060,21 @@ impl Sender {
     ) -> Result<Disposition, SenderError> {
         let req = a.req;
         let now = self.app.clock.now();
-        let retry_at = now + USER_LIMIT_WAIT_SECS;
-        let give_up_at = req
-            .deliver_by
-            .unwrap_or(i64::MAX)
-            .min(a.entry.created_at + USER_LIMIT_GIVE_UP_SECS);
-        if retry_at > give_up_at {
-            let reason = ParkReason {
-                reason: "user_limited".into(),
-                detail: format!(
-                    "{detail}; Meta asks to wait 24 h, and the next try would come after {}",
-                    hold::utc(give_up_at)
-                ),
-                meta_code: err.code(),
-                meta_title: meta_title(err),
-            };
-            return self.park(cx, req, a.body, Some(a.token), reason).await;
-        }
+        let retry_at = match decide::user_limit(now, req.deliver_by, a.entry.created_at) {
+            UserLimit::TryAgainAt(at) => at,
+            UserLimit::GiveUp { after: give_up_at } => {
+                let reason = ParkReason {
+                    reason: "user_limited".into(),
+                    detail: format!(
+                        "{detail}; Meta asks to wait 24 h, and the next try would come after {}",
+                        hold::utc(give_up_at)
+                    ),
+                    meta_code: err.code(),
+                    meta_title: meta_title(err),
+                };
+                return self.park(cx, req, a.body, Some(a.token), reason).await;
+            }
+        };
         // The ledger first: a crash before the re-queue leaves `retry` with
         // `retry_at`, which the redelivered record (or the webhook's retry)
         // carries on.
@@ -1175,17 +1164,24 @@ impl Sender {
     ) -> Result<Disposition, SenderError> {
         let req = a.req;
         let now = self.app.clock.now();
-        if status.is_refused() {
-            let reason = release::template_rejected(def.name.as_str(), status, meta_reason);
-            return self.park(cx, req, a.body, Some(a.token), reason).await;
-        }
-        let deadline = req.deliver_by.unwrap_or(
-            a.entry.created_at + self.app.config.sender.template_wait_limit.as_secs() as i64,
-        );
-        if now >= deadline {
-            let reason = release::template_not_approved(def.name.as_str(), status);
-            return self.park(cx, req, a.body, Some(a.token), reason).await;
-        }
+        let wait_limit = self.app.config.sender.template_wait_limit.as_secs() as i64;
+        let deadline = match decide::template_not_ready(
+            status,
+            req.deliver_by,
+            a.entry.created_at,
+            wait_limit,
+            now,
+        ) {
+            NotReady::Refused => {
+                let reason = release::template_rejected(def.name.as_str(), status, meta_reason);
+                return self.park(cx, req, a.body, Some(a.token), reason).await;
+            }
+            NotReady::TooLate => {
+                let reason = release::template_not_approved(def.name.as_str(), status);
+                return self.park(cx, req, a.body, Some(a.token), reason).await;
+            }
+            NotReady::Hold { deadline } => deadline,
+        };
         let waiting = WaitingAlert {
             sk: waiting_sk(a.arrival.enqueued_ms, &req.idempotency_key),
             key: req.idempotency_key.clone(),
@@ -1506,26 +1502,6 @@ fn address(message: &mut serde_json::Value, to: &Addressee) {
         (None, Some(user)) => message["recipient"] = json!(user),
         (None, None) => {}
     }
-}
-
-/// A status that says nothing about the send in doubt: Meta's `failed`
-/// for an earlier send of this key, refused with a code the webhook handed
-/// back and the sender acted on (131049, 131042, ...: [`refused`]). Meta did
-/// take that earlier send, so without this its status would pass for the
-/// new one's. (A 131047 hand-back's status is left out by its wamid.)
-fn is_handled_refusal(status: &MessageStatusRecord) -> bool {
-    if status.status != "failed" {
-        return false;
-    }
-    let errors: Vec<serde_json::Value> = status
-        .errors_json
-        .as_deref()
-        .and_then(|e| serde_json::from_str(e).ok())
-        .unwrap_or_default();
-    errors
-        .iter()
-        .filter_map(|e| e.get("code").and_then(serde_json::Value::as_i64))
-        .any(classify::acted_on_after_acceptance)
 }
 
 fn describe(err: &GraphError) -> String {
