@@ -242,6 +242,34 @@ pub(super) fn template_not_ready(
     }
 }
 
+/// What becomes of an SQS record once its batch has tried to publish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Acknowledge {
+    /// Deleted from the queue: done, and its outcome is out.
+    Delete,
+    /// Reported as a batch item failure: SQS delivers it again.
+    Redeliver,
+    /// Redelivered, with its visibility pushed out this many seconds.
+    RedeliverAfter(i32),
+}
+
+/// Decides a record from what it came to (`None`: it failed) and whether
+/// its outcome events were lost to a failed publish. A lost event wins over
+/// everything: the record is redelivered so the event is published again
+/// (at least once).
+pub(super) fn acknowledge(
+    disposition: Option<super::Disposition>,
+    events_lost: bool,
+) -> Acknowledge {
+    use super::Disposition;
+    match disposition {
+        _ if events_lost => Acknowledge::Redeliver,
+        Some(Disposition::Done | Disposition::Held) => Acknowledge::Delete,
+        Some(Disposition::RetryAfter(secs)) => Acknowledge::RedeliverAfter(secs),
+        None => Acknowledge::Redeliver,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,6 +316,32 @@ mod tests {
             failed_at: None,
             errors_json: errors.map(str::to_string),
         }
+    }
+
+    #[test]
+    fn a_record_whose_outcome_was_not_published_is_redelivered() {
+        use super::super::Disposition;
+        assert_eq!(
+            acknowledge(Some(Disposition::Done), false),
+            Acknowledge::Delete
+        );
+        assert_eq!(
+            acknowledge(Some(Disposition::Held), false),
+            Acknowledge::Delete
+        );
+        assert_eq!(
+            acknowledge(Some(Disposition::Done), true),
+            Acknowledge::Redeliver
+        );
+        assert_eq!(
+            acknowledge(Some(Disposition::RetryAfter(30)), true),
+            Acknowledge::Redeliver
+        );
+        assert_eq!(
+            acknowledge(Some(Disposition::RetryAfter(30)), false),
+            Acknowledge::RedeliverAfter(30)
+        );
+        assert_eq!(acknowledge(None, false), Acknowledge::Redeliver);
     }
 
     #[test]

@@ -32,9 +32,9 @@ impl Sender {
         let span = tracing::Span::current();
         span.record("tenant", r.tenant_id.as_str());
         span.record("idempotency_key", r.idempotency_key.as_str());
-        if self.app.directory.tenant(&r.tenant_id).await?.is_none() {
+        let Some(tenant) = self.app.directory.tenant(&r.tenant_id).await? else {
             return Ok(Disposition::Done);
-        }
+        };
         let token = uuid::Uuid::new_v4().to_string();
         let now = self.app.clock.now();
         let lease = self.app.config.sender.claim_lease.as_secs() as i64;
@@ -110,6 +110,7 @@ impl Sender {
             super::Reached::Not(_) => return Ok(Disposition::Done),
         };
         let attempt = Attempt {
+            tenant: &tenant,
             req: &req,
             to: &to,
             body: &body,

@@ -406,6 +406,7 @@ impl Sender {
             }
         }
         let attempt = Attempt {
+            tenant,
             req: &req,
             to: &to,
             body: &body,
@@ -416,7 +417,7 @@ impl Sender {
                 enqueued_ms: w.enqueued_ms,
             },
         };
-        match self.send(cx, tenant, &attempt).await? {
+        match self.send(cx, &attempt).await? {
             Disposition::Done => Ok(Released::Gone),
             Disposition::Held => Ok(Released::Kept),
             Disposition::RetryAfter(secs) => {
