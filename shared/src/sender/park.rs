@@ -23,25 +23,23 @@ impl Sender {
         invalid: &InvalidRequest,
     ) -> Result<Disposition, SenderError> {
         warn!(reason = invalid.code(), detail = %invalid, "invalid send request; parked");
-        let reason = ParkReason {
-            reason: format!("invalid_request:{}", invalid.code()),
-            detail: invalid.to_string(),
-            meta_code: None,
-            meta_title: None,
+        let reason = invalid_reason(invalid);
+        // Its tenant and key, if they can be read and the tenant is ours.
+        let known = match request::readable_ids(body) {
+            Some((tenant, key)) => {
+                let span = tracing::Span::current();
+                span.record("tenant", tenant.as_str());
+                span.record("idempotency_key", key.as_str());
+                let configured = self.app.directory.tenant(&tenant).await?.is_some();
+                configured.then_some((tenant, key))
+            }
+            None => None,
         };
-        let Some((tenant, key)) = request::readable_ids(body) else {
-            self.app.queues.park(body, &reason).await?;
-            return Ok(Disposition::Done);
-        };
-        let span = tracing::Span::current();
-        span.record("tenant", tenant.as_str());
-        span.record("idempotency_key", key.as_str());
-        if self.app.directory.tenant(&tenant).await?.is_none() {
-            self.app.queues.park(body, &reason).await?;
-            return Ok(Disposition::Done);
-        }
         let now = self.app.clock.now();
         self.app.queues.park(body, &reason).await?;
+        let Some((tenant, key)) = known else {
+            return Ok(Disposition::Done);
+        };
         let recorded = self
             .app
             .store
@@ -49,11 +47,7 @@ impl Sender {
                 &tenant,
                 &key,
                 None,
-                FinalRecord {
-                    state: LedgerState::Parked,
-                    reason: &reason.ledger_text(),
-                    request_json: Some(body),
-                },
+                parked_record(&reason.ledger_text(), Some(body)),
                 now,
             )
             .await?;
@@ -64,6 +58,8 @@ impl Sender {
         Ok(Disposition::Done)
     }
 
+    /// Parks a claimed (or never claimed: `token` `None`) alert with its
+    /// reason.
     pub(super) async fn park(
         &self,
         cx: &InBatch<'_>,
@@ -83,11 +79,7 @@ impl Sender {
                 &req.tenant_id,
                 &req.idempotency_key,
                 token,
-                FinalRecord {
-                    state: LedgerState::Parked,
-                    reason: &reason.ledger_text(),
-                    request_json: Some(body),
-                },
+                parked_record(&reason.ledger_text(), Some(body)),
                 now,
             )
             .await?;
@@ -126,5 +118,25 @@ impl Sender {
         {
             warn!(error = %e, "could not list the parked alert for the tenant");
         }
+    }
+}
+
+/// Why a request that cannot be sent is parked: `invalid_request:{code}`.
+pub(super) fn invalid_reason(invalid: &InvalidRequest) -> ParkReason {
+    ParkReason {
+        reason: format!("invalid_request:{}", invalid.code()),
+        detail: invalid.to_string(),
+        meta_code: None,
+        meta_title: None,
+    }
+}
+
+/// What the ledger records of a park: its reason as
+/// [`ParkReason::ledger_text`], and the request if none is stored yet.
+pub(super) fn parked_record<'a>(ledger_text: &'a str, body: Option<&'a str>) -> FinalRecord<'a> {
+    FinalRecord {
+        state: LedgerState::Parked,
+        reason: ledger_text,
+        request_json: body,
     }
 }

@@ -46,7 +46,7 @@ use super::request::SendRequest;
 use super::{Arrival, Attempt, BatchReads, Disposition, InBatch, Sender, SenderError, Windows};
 use crate::ids::TenantId;
 use crate::queues::ParkReason;
-use crate::store::{ClaimOutcome, FinalRecord, LedgerState, TemplateRecord, WaitingAlert};
+use crate::store::{ClaimOutcome, TemplateRecord, WaitingAlert};
 use crate::templates::status::TemplateStatus;
 use crate::tenants::Tenant;
 
@@ -345,23 +345,14 @@ impl Sender {
             Ok(req) => req,
             Err(invalid) => {
                 // Held under older rules than the ones it is read with now.
-                let reason = ParkReason {
-                    reason: format!("invalid_request:{}", invalid.code()),
-                    detail: invalid.to_string(),
-                    meta_code: None,
-                    meta_title: None,
-                };
+                let reason = super::park::invalid_reason(&invalid);
                 queues.park(&body, &reason).await?;
                 store
                     .record_final(
                         t,
                         &w.key,
                         Some(&token),
-                        FinalRecord {
-                            state: LedgerState::Parked,
-                            reason: &reason.ledger_text(),
-                            request_json: None,
-                        },
+                        super::park::parked_record(&reason.ledger_text(), None),
                         now,
                     )
                     .await?;

@@ -37,12 +37,7 @@ impl Sender {
         let status = self
             .template_statuses
             .get_or_load(&key, || async {
-                let record = self
-                    .app
-                    .store
-                    .get_template(tenant, def.name.as_str(), &def.language)
-                    .await?;
-                let status = TemplateStatus::from_meta(record.as_ref().map(|t| t.status.as_str()));
+                let (status, _) = self.read_template_status(tenant, def).await?;
                 let ttl = status_ttl(&status);
                 Ok::<_, SenderError>((status, ttl))
             })
@@ -150,13 +145,24 @@ impl Sender {
         tenant: &TenantId,
         def: &TemplateDef,
     ) -> Result<(TemplateStatus, Option<String>), SenderError> {
+        let (status, reason) = self.read_template_status(tenant, def).await?;
+        self.remember_template_status(tenant, def.name.as_str(), &def.language, status.clone());
+        Ok((status, reason))
+    }
+
+    /// The template's status as recorded (not submitted if there is no
+    /// record), and Meta's rejection reason.
+    async fn read_template_status(
+        &self,
+        tenant: &TenantId,
+        def: &TemplateDef,
+    ) -> Result<(TemplateStatus, Option<String>), SenderError> {
         let record = self
             .app
             .store
             .get_template(tenant, def.name.as_str(), &def.language)
             .await?;
         let status = TemplateStatus::from_meta(record.as_ref().map(|t| t.status.as_str()));
-        self.remember_template_status(tenant, def.name.as_str(), &def.language, status.clone());
         Ok((status, record.and_then(|t| t.reason)))
     }
 }
