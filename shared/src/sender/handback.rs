@@ -20,10 +20,7 @@ impl Sender {
         h: Handback,
         arrival: Arrival,
     ) -> Result<Disposition, SenderError> {
-        let span = tracing::Span::current();
-        span.record("tenant", h.tenant_id.as_str());
-        span.record("idempotency_key", h.idempotency_key.as_str());
-        let Some(tenant) = self.app.directory.tenant(&h.tenant_id).await? else {
+        let Some(tenant) = self.alert_of(&h.tenant_id, &h.idempotency_key).await? else {
             return Ok(Disposition::Done);
         };
         let token = uuid::Uuid::new_v4().to_string();

@@ -111,7 +111,7 @@ use tracing::{error, info, warn, Instrument};
 use crate::addressing::Unaddressable;
 use crate::cache::TtlMap;
 use crate::graph::{GraphError, SendResponse};
-use crate::ids::TenantId;
+use crate::ids::{IdempotencyKey, TenantId};
 use crate::queues::ParkReason;
 use crate::responses;
 use crate::startup::App;
@@ -283,6 +283,20 @@ impl Sender {
             return Ok(Disposition::Done);
         };
         self.deliver(cx, &tenant, &req, body, arrival).await
+    }
+
+    /// The tenant of a control message about one alert (a hand-back, a
+    /// refusal), with the alert's ids on the record's span; `None` for a
+    /// tenant not configured (the message is dropped).
+    async fn alert_of(
+        &self,
+        tenant: &TenantId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<Tenant>, SenderError> {
+        let span = tracing::Span::current();
+        span.record("tenant", tenant.as_str());
+        span.record("idempotency_key", key.as_str());
+        Ok(self.app.directory.tenant(tenant).await?)
     }
 
     /// Delivers a request of a configured tenant: expired if stale, paced

@@ -29,10 +29,7 @@ impl Sender {
         r: Refused,
         arrival: Arrival,
     ) -> Result<Disposition, SenderError> {
-        let span = tracing::Span::current();
-        span.record("tenant", r.tenant_id.as_str());
-        span.record("idempotency_key", r.idempotency_key.as_str());
-        let Some(tenant) = self.app.directory.tenant(&r.tenant_id).await? else {
+        let Some(tenant) = self.alert_of(&r.tenant_id, &r.idempotency_key).await? else {
             return Ok(Disposition::Done);
         };
         let token = uuid::Uuid::new_v4().to_string();
