@@ -10,7 +10,8 @@
 //! tenant's secret lives (a name prefix), never a token.
 //!
 //! Every variable, its default and what `template.yaml` sets it to:
-//! `docs/operating.md`, "Configuration reference" (the one list).
+//! `docs/operating.md`, "Configuration reference" (the one list). A unit
+//! test below reads that table and fails when it and this module disagree.
 
 use std::time::Duration;
 
@@ -385,5 +386,55 @@ mod tests {
         assert_eq!(read(&m).expect("valid").log_level, "debug");
         m.insert("AWS_LAMBDA_LOG_LEVEL", "warn".into());
         assert_eq!(read(&m).expect("valid").log_level, "warn");
+    }
+
+    /// The variables the configuration table documents
+    /// (`docs/operating.md`, "Configuration reference"): the first cell of
+    /// each row, where `A` / `B` names two.
+    fn documented() -> std::collections::BTreeSet<String> {
+        let page = include_str!("../../docs/operating.md");
+        let table = page
+            .split_once("## Configuration reference")
+            .map(|(_, rest)| rest.split("\n## ").next().unwrap_or(rest))
+            .unwrap_or("");
+        table
+            .lines()
+            .filter_map(|l| l.strip_prefix("| `"))
+            .filter_map(|l| l.split(" |").next())
+            .flat_map(|cell| cell.split(" / "))
+            .map(|v| v.trim_matches('`').to_string())
+            .collect()
+    }
+
+    /// The variables [`Config::from_lookup`] reads, as it reads them: every
+    /// name it looks up when only the required ones are set.
+    fn read_by_config() -> std::collections::BTreeSet<String> {
+        let asked = std::sync::Mutex::new(std::collections::BTreeSet::new());
+        let map = base();
+        let config = Config::from_lookup(|k| {
+            asked
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(k.to_string());
+            map.get(k).cloned()
+        });
+        assert!(config.is_ok(), "the base configuration is valid");
+        asked.into_inner().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// One place per fact, checked: the docs' configuration table lists
+    /// exactly the variables `config.rs` reads.
+    #[test]
+    fn the_configuration_table_lists_every_variable_config_reads_and_no_other() {
+        let documented = documented();
+        let read = read_by_config();
+        assert!(read.len() > 20, "config.rs reads {read:?}");
+        let undocumented: Vec<_> = read.difference(&documented).collect();
+        let unread: Vec<_> = documented.difference(&read).collect();
+        assert!(
+            undocumented.is_empty() && unread.is_empty(),
+            "docs/operating.md's configuration table is out of step with config.rs: \
+             read but not documented {undocumented:?}; documented but not read {unread:?}"
+        );
     }
 }

@@ -107,9 +107,8 @@ pub enum Event {
     SendOutcome {
         tenant_id: String,
         idempotency_key: String,
-        /// `sent`, `expired`, `parked`, `retrying`, `ambiguous`.
-        outcome: String,
-        mode: Option<String>,
+        outcome: crate::store::Outcome,
+        mode: Option<crate::store::SendMode>,
         template: Option<String>,
         wamid: Option<String>,
         reason: Option<String>,

@@ -36,6 +36,27 @@ pub struct ParkReason {
     pub meta_title: Option<String>,
 }
 
+impl ParkReason {
+    /// How the ledger keeps it (its `last_error`): `reason: detail`, the
+    /// form stored items already have.
+    pub fn ledger_text(&self) -> String {
+        format!("{}: {}", self.reason, self.detail)
+    }
+
+    /// The reason and detail of a ledger text [`ParkReason::ledger_text`]
+    /// wrote (Meta's code and title are not in it). A text without the
+    /// separator is all reason.
+    pub fn from_ledger_text(text: &str) -> ParkReason {
+        let (reason, detail) = text.split_once(": ").unwrap_or((text, ""));
+        ParkReason {
+            reason: reason.to_string(),
+            detail: detail.to_string(),
+            meta_code: None,
+            meta_title: None,
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct Parked<'a> {
     version: u32,
@@ -189,5 +210,34 @@ impl Queues {
                 op: "ChangeMessageVisibility",
                 source: Box::new(e),
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ParkReason;
+
+    /// The ledger keeps a park reason as one text; reading it back gives
+    /// the reason code the event carries, even when the detail has a colon.
+    #[test]
+    fn a_park_reason_reads_back_from_its_ledger_text() {
+        let parked = ParkReason {
+            reason: "invalid_request:no_recipient".into(),
+            detail: "the request names nobody: no csm_id, phone or user_id".into(),
+            meta_code: Some(131026),
+            meta_title: None,
+        };
+        let text = parked.ledger_text();
+        assert_eq!(
+            text,
+            "invalid_request:no_recipient: the request names nobody: no csm_id, phone or user_id"
+        );
+        let back = ParkReason::from_ledger_text(&text);
+        assert_eq!(back.reason, parked.reason);
+        assert_eq!(back.detail, parked.detail);
+        assert_eq!(
+            ParkReason::from_ledger_text("max_attempts").reason,
+            "max_attempts"
+        );
     }
 }

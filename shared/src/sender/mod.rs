@@ -50,6 +50,26 @@
 //! outcome events are delivered at least once, never lost to a failed
 //! publish.
 //!
+//! # Where each step lives
+//! This module is the orchestration: a batch ([`Sender::handle_batch`]), a
+//! record ([`Sender::process`]), a request's way to its claim
+//! ([`Sender::deliver`]) and to Meta ([`Sender::send`]). The rest:
+//!
+//! | module | what it does |
+//! |---|---|
+//! | `decide.rs` | every decision, as pure functions with unit tests: a key found taken, a send in doubt, free-form or template, what a failure means, the per-user limit, the wait for a template, acknowledging a record |
+//! | `attempt.rs` | the one struct an attempt's steps pass along ([`Attempt`]) and the SQS record it arrived in |
+//! | `batch.rs` | what a batch's records share: their reads, their outcome events, and publish-then-acknowledge |
+//! | `reach.rs` | who a request goes to (roster, alias, undeliverable flag), cached |
+//! | `resume.rs` | a key a claim found taken |
+//! | `template_gate.rs` | a template's status, and an alert held or parked for it |
+//! | `compose.rs` | the message bodies posted to Meta |
+//! | `conclude.rs` | Meta's answer, recorded |
+//! | `park.rs` | an alert parked: DLQ, ledger, parked list, event |
+//! | `outcome.rs` | the `send.outcome` event, from an attempt or from the ledger |
+//! | `classify.rs`, `hold.rs`, `refused.rs`, `release.rs`, `pacer.rs` | Meta's codes, the tenant's payment hold, refusals after acceptance, the release pass, pacing |
+//! | `handback.rs`, `read_receipt.rs` | the 131047 hand-back, read receipts |
+//!
 //! # The ambiguous send
 //! A request that may have reached Meta (timeout, a dead instance between
 //! claim and record) is never re-sent blindly. Every send carries the
@@ -61,53 +81,58 @@
 //! seconds), it was lost and is sent again. The residual risk is a status
 //! webhook delayed longer than that delay: then the CSM gets the alert twice.
 
+mod attempt;
+mod batch;
 pub mod classify;
+mod compose;
+mod conclude;
+mod decide;
+mod handback;
 mod hold;
 pub mod message;
+mod outcome;
 pub mod pacer;
+mod park;
+mod reach;
+mod read_receipt;
 mod refused;
 mod release;
 pub mod request;
+mod resume;
+mod template_gate;
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use futures::future::{join_all, BoxFuture, FutureExt, Shared};
-use serde_json::json;
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use futures::future::{join_all, FutureExt};
 use tracing::{error, info, warn, Instrument};
 
-use crate::addressing::{addressee_from, learn_from_send, Addressee, Unaddressable};
+use crate::addressing::Unaddressable;
 use crate::cache::TtlMap;
-use crate::events::Event;
 use crate::graph::{GraphError, SendResponse};
-use crate::identity::Identity;
-use crate::ids::TenantId;
+use crate::ids::{IdempotencyKey, TenantId};
 use crate::queues::ParkReason;
 use crate::responses;
 use crate::startup::App;
-use crate::store::{
-    waiting_sk, ClaimOutcome, LedgerEntry, LedgerState, MessageStatusRecord, Named, SendHold,
-    SendMode, StoreError, WaitingAlert, Window,
-};
-use crate::templates::catalog::{Catalog, TemplateDef};
+use crate::store::{ClaimOutcome, FinalRecord, LedgerState, Named, SendHold, SendMode, StoreError};
+use crate::templates::catalog::Catalog;
 use crate::templates::status::TemplateStatus;
 use crate::tenants::{DirectoryError, Tenant, TokenCallError};
-use classify::{backoff_secs, classify, Class, USER_LIMIT_GIVE_UP_SECS, USER_LIMIT_WAIT_SECS};
-use message::{Control, Handback, QueueMessage};
+use attempt::{Arrival, Attempt};
+use batch::{requests_of, BatchReads, Finished, InBatch, Windows};
+use classify::{classify, Class};
+use compose::{interactive_message, template_message, text_message};
+use conclude::meta_title;
+use message::{Control, QueueMessage};
+use outcome::Reported;
 use pacer::{Pacer, PairLimit, PairSlot};
-use request::{InvalidRequest, SendRequest};
+use reach::{named, Reached};
+use request::SendRequest;
+use resume::Resume;
 
 /// Why a stale alert was not sent.
 const STALE: &str = "deliver_by passed before sending";
-/// How long an approved template is trusted from the cache.
-const APPROVED_TTL: Duration = Duration::from_secs(60);
-/// How long who a request goes to (the roster's number, an alias, the
-/// undeliverable flag) is trusted from the cache.
-const ADDRESSEE_TTL: Duration = Duration::from_secs(60);
-/// How long "not approved" is trusted: short, so an approval is seen soon.
-const UNAPPROVED_TTL: Duration = Duration::from_secs(5);
 
 /// What to do with a record after processing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,150 +229,17 @@ impl Sender {
             };
             async move {
                 let result = self.process(rec, read, &cx).await;
-                (rec, result, cx.into_events())
+                Finished {
+                    rec,
+                    result,
+                    events: cx.into_events(),
+                }
             }
             .instrument(span)
         }));
         // The batch's reads are polled first: the records wait for them.
-        let (_, results) = futures::join!(windows, records);
-        // Every record's outcome events in one publish. If it fails, the
-        // records that had one are redelivered, as each was when it
-        // published its own.
-        let mut events = Vec::new();
-        let results: Vec<_> = results
-            .into_iter()
-            .map(|(rec, result, mut own)| {
-                let had_events = !own.is_empty();
-                events.append(&mut own);
-                (rec, result, had_events)
-            })
-            .collect();
-        let published = match self.app.queues.publish(&events).await {
-            Ok(()) => true,
-            Err(e) => {
-                error!(error = %e, "could not publish the batch's outcome events; their records will be redelivered");
-                // The redelivered records find their alerts finished and
-                // publish their outcomes again from the ledger; logged too,
-                // for the record that runs out of receives first.
-                for event in &events {
-                    error!(event = %event.to_json(), "outcome event not published");
-                }
-                false
-            }
-        };
-        let mut failures = Vec::new();
-        for (rec, result, had_events) in results {
-            let retry_after = match result {
-                _ if had_events && !published => None,
-                Ok(Disposition::Done | Disposition::Held) => continue,
-                Ok(Disposition::RetryAfter(secs)) => Some(secs),
-                Err(e) => {
-                    error!(error = %e, source = %std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_default(), "record failed; SQS will redeliver it");
-                    None
-                }
-            };
-            if let (Some(secs), Some(handle)) = (retry_after, rec.receipt_handle.as_deref()) {
-                if let Err(e) = self.app.queues.delay_retry(handle, secs).await {
-                    warn!(error = %e, "could not push the retry out; SQS's visibility timeout applies");
-                }
-            }
-            let mut f = BatchItemFailure::default();
-            f.item_identifier = rec.message_id.clone().unwrap_or_default();
-            failures.push(f);
-        }
-        let mut resp = SqsBatchResponse::default();
-        resp.batch_item_failures = failures;
-        resp
-    }
-
-    /// What the batch's records read together: who each request goes to
-    /// (from the cache, or all the misses in one read), then the windows of
-    /// those that may go as free-form text, in one read. A failed read is
-    /// logged and leaves each record to read its own.
-    async fn read_batch(&self, requests: Vec<SendRequest>) -> Arc<BatchReads> {
-        let reached = match self.reach_all(&requests).await {
-            Ok(reached) => reached,
-            Err(e) => {
-                warn!(error = %e, "could not read the batch's recipients together; each record reads its own");
-                return Arc::default();
-            }
-        };
-        let csms: Vec<_> = requests
-            .iter()
-            .zip(&reached)
-            .filter_map(|(req, r)| match r {
-                Reached::To(to) if req.text.is_some() => {
-                    Some((req.tenant_id.clone(), to.identity.clone()))
-                }
-                _ => None,
-            })
-            .collect();
-        let reached = requests.iter().map(named).zip(reached).collect();
-        if csms.is_empty() {
-            return Arc::new(BatchReads {
-                reached,
-                windows: Windows::new(),
-            });
-        }
-        let windows = match self.app.store.get_windows(&csms).await {
-            Ok(windows) => windows,
-            Err(e) => {
-                warn!(error = %e, "could not read the batch's windows together; each record reads its own");
-                Windows::new()
-            }
-        };
-        Arc::new(BatchReads { reached, windows })
-    }
-
-    /// Who `req` goes to (see [`Sender::reach_all`]).
-    async fn reach(&self, req: &SendRequest) -> Result<Reached, SenderError> {
-        let mut one = self.reach_all(std::slice::from_ref(req)).await?;
-        Ok(one
-            .pop()
-            .unwrap_or(Reached::Not(Unaddressable::NoRecipient)))
-    }
-
-    /// Who each request goes to: the roster entry or alias that names them,
-    /// and whether their number is flagged undeliverable. From a cache of
-    /// `ADDRESSEE_TTL`, else in one read for all the misses.
-    async fn reach_all(&self, requests: &[SendRequest]) -> Result<Vec<Reached>, SenderError> {
-        let named: Vec<Named> = requests.iter().map(named).collect();
-        let mut out: Vec<Option<Reached>> = named.iter().map(|n| self.addressees.get(n)).collect();
-        let misses: Vec<Named> = named
-            .iter()
-            .zip(&out)
-            .filter(|(_, hit)| hit.is_none())
-            .map(|(n, _)| n.clone())
-            .collect();
-        if !misses.is_empty() {
-            let known = self.app.store.lookup_recipients(&misses).await?;
-            let mut fresh: HashMap<Named, Reached> = HashMap::new();
-            for (n, k) in misses.into_iter().zip(known) {
-                let reached = match addressee_from(&n, &k) {
-                    Ok((to, false)) => Reached::To(to),
-                    Ok((to, true)) => Reached::Undeliverable(to),
-                    Err(why) => Reached::Not(why),
-                };
-                // Not someone sent to by BSUID: their id can change at any
-                // time (`user_id_update`), and Meta refuses the old one, so
-                // each request reads where it leads now.
-                let by_bsuid = matches!(&reached, Reached::To(to) if to.user_id.is_some());
-                if !by_bsuid {
-                    self.addressees
-                        .put(n.clone(), reached.clone(), ADDRESSEE_TTL);
-                }
-                fresh.insert(n, reached);
-            }
-            for (slot, n) in out.iter_mut().zip(&named) {
-                if slot.is_none() {
-                    *slot = fresh.get(n).cloned();
-                }
-            }
-        }
-        Ok(out
-            .into_iter()
-            .map(|r| r.unwrap_or(Reached::Not(Unaddressable::NoRecipient)))
-            .collect())
+        let (_, finished) = futures::join!(windows, records);
+        self.publish_then_acknowledge(finished).await
     }
 
     /// Processes one record.
@@ -393,32 +285,18 @@ impl Sender {
         self.deliver(cx, &tenant, &req, body, arrival).await
     }
 
-    /// Marks a CSM's response read at Meta. Best effort: a failure is
-    /// logged and the record done (an unread tick is not worth a retry
-    /// storm), and an unknown tenant is skipped.
-    async fn mark_read(&self, r: &message::MarkRead) -> Result<Disposition, SenderError> {
-        let Some(tenant) = self.app.directory.tenant(&r.tenant_id).await? else {
-            warn!(tenant = %r.tenant_id, "read receipt for an unknown tenant; skipped");
-            return Ok(Disposition::Done);
-        };
-        let phone = tenant.phone_number_id.as_str();
-        let result = self
-            .app
-            .directory
-            .with_token(&tenant, |secrets| async move {
-                self.app
-                    .graph
-                    .mark_read(phone, &secrets.access_token, &r.message_id)
-                    .await
-            })
-            .await;
-        match result {
-            Ok(()) => info!(message_id = %r.message_id, "CSM's response marked read"),
-            Err(e) => {
-                warn!(message_id = %r.message_id, error = %e, "read receipt failed; the CSM's message stays unread")
-            }
-        }
-        Ok(Disposition::Done)
+    /// The tenant of a control message about one alert (a hand-back, a
+    /// refusal), with the alert's ids on the record's span; `None` for a
+    /// tenant not configured (the message is dropped).
+    async fn alert_of(
+        &self,
+        tenant: &TenantId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<Tenant>, SenderError> {
+        let span = tracing::Span::current();
+        span.record("tenant", tenant.as_str());
+        span.record("idempotency_key", key.as_str());
+        Ok(self.app.directory.tenant(tenant).await?)
     }
 
     /// Delivers a request of a configured tenant: expired if stale, paced
@@ -444,15 +322,17 @@ impl Sender {
                     &req.tenant_id,
                     &req.idempotency_key,
                     None,
-                    LedgerState::Expired,
-                    STALE,
-                    Some(body),
+                    FinalRecord {
+                        state: LedgerState::Expired,
+                        reason: STALE,
+                        request_json: Some(body),
+                    },
                     now,
                 )
                 .await?
         {
             info!("alert is stale (deliver_by passed); recorded as expired, not sent");
-            cx.outcome(req, "expired", None, None, None, Some(STALE.into()));
+            cx.outcome(req, Reported::expired(STALE));
             return Ok(Disposition::Done);
         }
         // A held tenant's alert goes back on the queue unclaimed.
@@ -544,6 +424,7 @@ impl Sender {
             }
         };
         let attempt = Attempt {
+            tenant,
             req,
             to: &to,
             body,
@@ -551,293 +432,36 @@ impl Sender {
             entry: &entry,
             arrival,
         };
-        self.send(cx, tenant, &attempt).await
-    }
-
-    /// A request that cannot be sent, parked at once with its reason. If its
-    /// tenant (a configured one) and key can be read, its ledger says so too,
-    /// so its timeline shows it, and its outcome is published.
-    async fn park_invalid(
-        &self,
-        cx: &InBatch<'_>,
-        body: &str,
-        invalid: &InvalidRequest,
-    ) -> Result<Disposition, SenderError> {
-        warn!(reason = invalid.code(), detail = %invalid, "invalid send request; parked");
-        let reason = ParkReason {
-            reason: format!("invalid_request:{}", invalid.code()),
-            detail: invalid.to_string(),
-            meta_code: None,
-            meta_title: None,
-        };
-        let Some((tenant, key)) = request::readable_ids(body) else {
-            self.app.queues.park(body, &reason).await?;
-            return Ok(Disposition::Done);
-        };
-        let span = tracing::Span::current();
-        span.record("tenant", tenant.as_str());
-        span.record("idempotency_key", key.as_str());
-        if self.app.directory.tenant(&tenant).await?.is_none() {
-            self.app.queues.park(body, &reason).await?;
-            return Ok(Disposition::Done);
-        }
-        let now = self.app.clock.now();
-        self.app.queues.park(body, &reason).await?;
-        let recorded = self
-            .app
-            .store
-            .record_final(
-                &tenant,
-                &key,
-                None,
-                LedgerState::Parked,
-                &format!("{}: {}", reason.reason, reason.detail),
-                Some(body),
-                now,
-            )
-            .await?;
-        if recorded {
-            self.note_parked(&tenant, &key, &reason, now).await;
-            cx.outcome_for(
-                &tenant,
-                &key,
-                "parked",
-                None,
-                None,
-                None,
-                Some(reason.reason.clone()),
-            );
-        }
-        Ok(Disposition::Done)
-    }
-
-    /// A key that someone already claimed: finished, in flight, in doubt, or
-    /// waiting for its template.
-    async fn resume(
-        &self,
-        cx: &InBatch<'_>,
-        req: &SendRequest,
-        existing: &LedgerEntry,
-        token: &str,
-        now: i64,
-    ) -> Result<Resume, SenderError> {
-        let store = &self.app.store;
-        match existing.state {
-            s if s.is_final() || s == LedgerState::Waiting => {
-                info!(
-                    state = s.as_str(),
-                    "already handled; acknowledged without sending, its outcome published again"
-                );
-                cx.repeat_outcome(req, existing);
-                Ok(Resume::Stop(Disposition::Done))
-            }
-            LedgerState::Claimed if existing.lease_until > now => {
-                Ok(Resume::Stop(Disposition::RetryAfter(
-                    i32::try_from(existing.lease_until - now + 1).unwrap_or(60),
-                )))
-            }
-            LedgerState::Claimed | LedgerState::Ambiguous => {
-                let prev = existing.claim_token.as_deref().unwrap_or("");
-                // Meta's statuses for this key, except those of a free-form
-                // message handed back with 131047: that one was refused, and
-                // the send in doubt is the template that replaced it.
-                let handed_back = existing
-                    .force_template
-                    .then_some(existing.wamid.as_deref())
-                    .flatten();
-                let seen = store
-                    .statuses_by_key(&req.tenant_id, &req.idempotency_key)
-                    .await?;
-                if let Some(status) = seen
-                    .iter()
-                    .find(|s| Some(s.wamid.as_str()) != handed_back && !is_handled_refusal(s))
-                {
-                    if store
-                        .resolve_ambiguous_as_sent(
-                            &req.tenant_id,
-                            &req.idempotency_key,
-                            prev,
-                            &status.wamid,
-                            now,
-                        )
-                        .await?
-                    {
-                        info!(wamid = %status.wamid, "ambiguous send resolved: Meta reported a status for it, so it was sent");
-                        cx.outcome(
-                            req,
-                            "sent",
-                            existing.mode,
-                            existing.template.clone(),
-                            Some(status.wamid.clone()),
-                            Some("resolved from status webhook".into()),
-                        );
-                    }
-                    return Ok(Resume::Stop(Disposition::Done));
-                }
-                let decide_at = existing.decide_at.unwrap_or(
-                    existing.lease_until + self.app.config.sender.ambiguous_delay.as_secs() as i64,
-                );
-                if now < decide_at {
-                    return Ok(Resume::Stop(Disposition::RetryAfter(
-                        i32::try_from(decide_at - now).unwrap_or(600).max(1),
-                    )));
-                }
-                if req.deliver_by.is_some_and(|d| d <= now) {
-                    if store
-                        .record_final(
-                            &req.tenant_id,
-                            &req.idempotency_key,
-                            Some(prev),
-                            LedgerState::Expired,
-                            STALE,
-                            None,
-                            now,
-                        )
-                        .await?
-                    {
-                        info!("ambiguous send judged lost, but the alert is stale now; recorded as expired");
-                        cx.outcome(req, "expired", None, None, None, Some(STALE.into()));
-                    }
-                    return Ok(Resume::Stop(Disposition::Done));
-                }
-                let lease = self.app.config.sender.claim_lease.as_secs() as i64;
-                match store
-                    .take_over(
-                        &req.tenant_id,
-                        &req.idempotency_key,
-                        prev,
-                        token,
-                        now,
-                        lease,
-                    )
-                    .await?
-                {
-                    ClaimOutcome::Claimed(e) => {
-                        warn!("ambiguous send judged lost (no status by decide_at); sending again");
-                        Ok(Resume::Proceed(Box::new(e)))
-                    }
-                    ClaimOutcome::Existing(_) => Ok(Resume::Stop(Disposition::RetryAfter(1))),
-                }
-            }
-            // A later try not due yet (Meta's per-user limit, 131049): this
-            // copy comes back then, or at SQS's longest visibility, 12 h.
-            LedgerState::Retry if existing.retry_at.is_some_and(|at| at > now) => {
-                let wait = existing.retry_at.unwrap_or(now) - now;
-                info!(
-                    retry_at = %hold::utc(now + wait),
-                    "a later try of this alert is not due yet; not sent"
-                );
-                Ok(Resume::Stop(Disposition::RetryAfter(
-                    i32::try_from(wait.clamp(1, 43_200)).unwrap_or(43_200),
-                )))
-            }
-            // `retry` is claimable, so a claim never fails on it; be safe.
-            _ => Ok(Resume::Stop(Disposition::RetryAfter(1))),
-        }
-    }
-
-    /// A 131047 hand-back from the webhook: re-claim the key for a template.
-    async fn handback(
-        &self,
-        cx: &InBatch<'_>,
-        h: Handback,
-        arrival: Arrival,
-    ) -> Result<Disposition, SenderError> {
-        let span = tracing::Span::current();
-        span.record("tenant", h.tenant_id.as_str());
-        span.record("idempotency_key", h.idempotency_key.as_str());
-        let Some(tenant) = self.app.directory.tenant(&h.tenant_id).await? else {
-            return Ok(Disposition::Done);
-        };
-        let token = uuid::Uuid::new_v4().to_string();
-        let now = self.app.clock.now();
-        let lease = self.app.config.sender.claim_lease.as_secs() as i64;
-        let entry = match self
-            .app
-            .store
-            .claim_handback(
-                &h.tenant_id,
-                &h.idempotency_key,
-                &h.wamid,
-                &token,
-                now,
-                lease,
-            )
-            .await
-        {
-            Ok(ClaimOutcome::Claimed(e)) => e,
-            // Handed back before, and not finished: the template send
-            // failed, is waiting for approval, is in doubt, or its instance
-            // died. The stored request takes the ordinary path from where
-            // the ledger stands (its `force_template` keeps it a template).
-            Ok(ClaimOutcome::Existing(e))
-                if e.force_template && !e.state.is_final() && e.state != LedgerState::Waiting =>
-            {
-                let Some(body) = e.request_json.clone() else {
-                    return Ok(Disposition::Done);
-                };
-                return match SendRequest::parse(&body) {
-                    Ok(req) => self.deliver(cx, &tenant, &req, &body, arrival).await,
-                    Err(invalid) => self.park_invalid(cx, &body, &invalid).await,
-                };
-            }
-            Ok(ClaimOutcome::Existing(_)) => {
-                info!("hand-back already taken or not applicable");
-                return Ok(Disposition::Done);
-            }
-            Err(StoreError::Malformed { .. }) => return Ok(Disposition::Done),
-            Err(e) => return Err(e.into()),
-        };
-        let Some(body) = entry.request_json.clone() else {
-            return Ok(Disposition::Done);
-        };
-        let req = match SendRequest::parse(&body) {
-            Ok(r) => r,
-            Err(_) => return Ok(Disposition::Done),
-        };
-        let to = match self.reach(&req).await? {
-            Reached::To(to) | Reached::Undeliverable(to) => to,
-            Reached::Not(_) => return Ok(Disposition::Done),
-        };
-        let attempt = Attempt {
-            req: &req,
-            to: &to,
-            body: &body,
-            token: &token,
-            entry: &entry,
-            arrival,
-        };
-        self.send(cx, &tenant, &attempt).await
+        self.send(cx, &attempt).await
     }
 
     /// Chooses free-form or template, sends, and records the outcome.
-    async fn send(
-        &self,
-        cx: &InBatch<'_>,
-        tenant: &Tenant,
-        a: &Attempt<'_>,
-    ) -> Result<Disposition, SenderError> {
+    async fn send(&self, cx: &InBatch<'_>, a: &Attempt<'_>) -> Result<Disposition, SenderError> {
+        let tenant = a.tenant;
         let cfg = &self.app.config.sender;
         let req = a.req;
         let now = self.app.clock.now();
-        let free_form = match (&req.text, a.entry.force_template) {
-            (Some(_), false) => {
-                let csm = (req.tenant_id.clone(), a.to.identity.clone());
-                let window = match cx.reads.clone().await.windows.get(&csm) {
-                    Some(read) => *read,
-                    None => {
-                        self.app
-                            .store
-                            .get_window(&req.tenant_id, &a.to.identity)
-                            .await?
-                    }
-                };
-                window.is_some_and(|w| w.is_open(now, cfg.window_margin.as_secs() as i64))
+        let has_text = req.text.is_some();
+        let force_template = a.entry.force_template;
+        // The window is read only for an alert that may go free-form.
+        let window = if decide::may_go_free_form(has_text, force_template) {
+            let csm = (req.tenant_id.clone(), a.to.identity.clone());
+            match cx.reads.clone().await.windows.get(&csm) {
+                Some(read) => *read,
+                None => {
+                    self.app
+                        .store
+                        .get_window(&req.tenant_id, &a.to.identity)
+                        .await?
+                }
             }
-            _ => false,
+        } else {
+            None
         };
+        let margin = cfg.window_margin.as_secs() as i64;
+        let mode = decide::choose_mode(has_text, force_template, window.as_ref(), now, margin);
         let reference = a.entry.response_ref.as_deref();
-        if free_form {
+        if mode == SendMode::FreeForm {
             let text = req.text.as_deref().unwrap_or_default();
             // Reply buttons when the text fits an interactive body; plain
             // text otherwise (and for an alert without a reference).
@@ -917,704 +541,5 @@ impl Sender {
                 Err(GraphError::NotSent("the tenant's token could not be read"))
             }
         }
-    }
-
-    async fn conclude(
-        &self,
-        cx: &InBatch<'_>,
-        a: &Attempt<'_>,
-        mode: SendMode,
-        template: Option<&str>,
-        result: Result<SendResponse, GraphError>,
-    ) -> Result<Disposition, SenderError> {
-        let store = &self.app.store;
-        let req = a.req;
-        let now = self.app.clock.now();
-        let err = match result {
-            Ok(resp) => {
-                let wamid = resp
-                    .messages
-                    .first()
-                    .map(|m| m.id.clone())
-                    .unwrap_or_default();
-                if !store
-                    .record_sent(
-                        &req.tenant_id,
-                        &req.idempotency_key,
-                        a.token,
-                        mode,
-                        template,
-                        &wamid,
-                        now,
-                    )
-                    .await?
-                {
-                    error!(wamid = %wamid, "sent, but the claim was taken over meanwhile (lease too short?)");
-                }
-                // The wa_id the number became: the reply from it finds this
-                // CSM's window. A failure costs only that (a template next).
-                if let Err(e) =
-                    learn_from_send(store, &req.tenant_id, a.to, &resp.contacts, now).await
-                {
-                    warn!(error = %e, "could not record the wa_id Meta reported for the CSM");
-                }
-                info!(mode = mode.as_str(), template, wamid = %wamid, csm = %a.to.identity, "alert sent");
-                cx.outcome(
-                    req,
-                    "sent",
-                    Some(mode),
-                    template.map(str::to_string),
-                    Some(wamid),
-                    None,
-                );
-                return Ok(Disposition::Done);
-            }
-            Err(e) => e,
-        };
-        let class = classify(&err);
-        let code = err.code();
-        let detail = describe(&err);
-        match class {
-            Class::Transient | Class::AuthExpired | Class::OutsideWindow => {
-                if a.arrival.receive_count >= self.app.config.sender.max_attempts {
-                    let reason = ParkReason {
-                        reason: "max_attempts".into(),
-                        detail: format!(
-                            "gave up after {} attempts; last: {detail}",
-                            a.arrival.receive_count
-                        ),
-                        meta_code: code,
-                        meta_title: meta_title(&err),
-                    };
-                    return self.park(cx, req, a.body, Some(a.token), reason).await;
-                }
-                store
-                    .record_retry(&req.tenant_id, &req.idempotency_key, a.token, &detail, now)
-                    .await?;
-                let hint = match &err {
-                    GraphError::Api {
-                        retry_after_secs, ..
-                    } => *retry_after_secs,
-                    _ => None,
-                };
-                let delay = backoff_secs(a.arrival.receive_count, hint);
-                warn!(error = %detail, delay, "transient failure; will retry");
-                Ok(Disposition::RetryAfter(delay))
-            }
-            Class::Ambiguous => {
-                let delay = self.app.config.sender.ambiguous_delay.as_secs() as i64;
-                store
-                    .record_ambiguous(
-                        &req.tenant_id,
-                        &req.idempotency_key,
-                        a.token,
-                        &detail,
-                        now + delay,
-                        mode,
-                        template,
-                        now,
-                    )
-                    .await?;
-                warn!(error = %detail, decide_in = delay, "send outcome unknown; parked as ambiguous until a status arrives or decide_at passes");
-                cx.outcome(
-                    req,
-                    "ambiguous",
-                    Some(mode),
-                    template.map(str::to_string),
-                    None,
-                    Some(detail),
-                );
-                Ok(Disposition::RetryAfter(i32::try_from(delay).unwrap_or(600)))
-            }
-            Class::Undeliverable => {
-                if let Some(phone) = &a.to.phone {
-                    store
-                        .flag_undeliverable(&req.tenant_id, phone, 131026, now)
-                        .await?;
-                }
-                warn!(csm = %a.to.identity, "Meta says the CSM's number is not a usable WhatsApp account (131026); flagged undeliverable, alert parked");
-                let reason = ParkReason {
-                    reason: "undeliverable_number".into(),
-                    detail,
-                    meta_code: code,
-                    meta_title: meta_title(&err),
-                };
-                self.park(cx, req, a.body, Some(a.token), reason).await
-            }
-            Class::UserLimited => self.wait_for_user(cx, a, &err, detail).await,
-            Class::PaymentHold => self.hold_for_payment(a, &err, &detail).await,
-            Class::Permanent(reason) => {
-                let reason = ParkReason {
-                    reason: reason.into(),
-                    detail,
-                    meta_code: code,
-                    meta_title: meta_title(&err),
-                };
-                self.park(cx, req, a.body, Some(a.token), reason).await
-            }
-        }
-    }
-
-    /// Meta's per-user limit (131049): the alert is tried again for this CSM
-    /// once, no sooner than Meta's 24 hours, and other CSMs' alerts go on.
-    /// It waits in the ledger (`retry` with `retry_at`, which no claim passes
-    /// before that time) and on the queue as a fresh copy, whose deliveries
-    /// until then each push it out by up to SQS's 12 h; so no receive is a
-    /// failed attempt and no burst of retries follows. Parked
-    /// (`user_limited`) when the next try would come after `deliver_by`, or
-    /// more than [`USER_LIMIT_GIVE_UP_SECS`] after the alert was first taken.
-    async fn wait_for_user(
-        &self,
-        cx: &InBatch<'_>,
-        a: &Attempt<'_>,
-        err: &GraphError,
-        detail: String,
-    ) -> Result<Disposition, SenderError> {
-        let req = a.req;
-        let now = self.app.clock.now();
-        let retry_at = now + USER_LIMIT_WAIT_SECS;
-        let give_up_at = req
-            .deliver_by
-            .unwrap_or(i64::MAX)
-            .min(a.entry.created_at + USER_LIMIT_GIVE_UP_SECS);
-        if retry_at > give_up_at {
-            let reason = ParkReason {
-                reason: "user_limited".into(),
-                detail: format!(
-                    "{detail}; Meta asks to wait 24 h, and the next try would come after {}",
-                    hold::utc(give_up_at)
-                ),
-                meta_code: err.code(),
-                meta_title: meta_title(err),
-            };
-            return self.park(cx, req, a.body, Some(a.token), reason).await;
-        }
-        // The ledger first: a crash before the re-queue leaves `retry` with
-        // `retry_at`, which the redelivered record (or the webhook's retry)
-        // carries on.
-        self.app
-            .store
-            .record_retry_at(
-                &req.tenant_id,
-                &req.idempotency_key,
-                a.token,
-                &detail,
-                retry_at,
-                now,
-            )
-            .await?;
-        self.app
-            .queues
-            .enqueue_send_delayed(a.body, self.requeue_delay())
-            .await?;
-        warn!(
-            csm = %a.to.identity,
-            retry_at = %hold::utc(retry_at),
-            "Meta's per-user limit (131049): this CSM's alert is tried again in 24 h; other CSMs are not affected"
-        );
-        Ok(Disposition::Done)
-    }
-
-    /// The template's status at Meta as recorded (not submitted if we have
-    /// no record), from a short cache: an APPROVED answer is trusted for a
-    /// minute, anything else for seconds. Anything but APPROVED is read
-    /// afresh ([`Sender::fresh_template_status`]) before an alert is held or
-    /// parked for it.
-    async fn template_status(
-        &self,
-        tenant: &TenantId,
-        def: &TemplateDef,
-    ) -> Result<TemplateStatus, SenderError> {
-        let key = (
-            tenant.clone(),
-            def.name.as_str().to_string(),
-            def.language.clone(),
-        );
-        let status = self
-            .template_statuses
-            .get_or_load(&key, || async {
-                let record = self
-                    .app
-                    .store
-                    .get_template(tenant, def.name.as_str(), &def.language)
-                    .await?;
-                let status = TemplateStatus::from_meta(record.as_ref().map(|t| t.status.as_str()));
-                let ttl = status_ttl(&status);
-                Ok::<_, SenderError>((status, ttl))
-            })
-            .await?;
-        Ok(status)
-    }
-
-    /// Puts a template status read elsewhere (the release pass) in the
-    /// cache [`Sender::template_status`] reads.
-    fn remember_template_status(
-        &self,
-        tenant: &TenantId,
-        name: &str,
-        language: &str,
-        status: TemplateStatus,
-    ) {
-        let ttl = status_ttl(&status);
-        self.template_statuses.put(
-            (tenant.clone(), name.to_string(), language.to_string()),
-            status,
-            ttl,
-        );
-    }
-
-    /// The template is not approved. Refused for good (rejected, disabled):
-    /// the alert is parked with Meta's reason. Otherwise (in review, paused,
-    /// not submitted yet) the alert is held until the template is approved,
-    /// its CSM opens a window, or `deliver_by` / `TEMPLATE_WAIT_LIMIT_SECS`
-    /// from its first attempt passes.
-    async fn template_not_ready(
-        &self,
-        cx: &InBatch<'_>,
-        a: &Attempt<'_>,
-        def: &TemplateDef,
-        status: &TemplateStatus,
-        meta_reason: Option<&str>,
-    ) -> Result<Disposition, SenderError> {
-        let req = a.req;
-        let now = self.app.clock.now();
-        if status.is_refused() {
-            let reason = release::template_rejected(def.name.as_str(), status, meta_reason);
-            return self.park(cx, req, a.body, Some(a.token), reason).await;
-        }
-        let deadline = req.deliver_by.unwrap_or(
-            a.entry.created_at + self.app.config.sender.template_wait_limit.as_secs() as i64,
-        );
-        if now >= deadline {
-            let reason = release::template_not_approved(def.name.as_str(), status);
-            return self.park(cx, req, a.body, Some(a.token), reason).await;
-        }
-        let waiting = WaitingAlert {
-            sk: waiting_sk(a.arrival.enqueued_ms, &req.idempotency_key),
-            key: req.idempotency_key.clone(),
-            template: def.name.as_str().to_string(),
-            language: def.language.clone(),
-            who: a.to.identity.clone(),
-            has_text: req.text.is_some(),
-            deadline,
-            enqueued_ms: a.arrival.enqueued_ms,
-        };
-        // The item first: a crash before the ledger write leaves a claimed
-        // key whose redelivery holds it again (same item), never an alert
-        // that waits with no item to wake it.
-        self.app.store.put_waiting(&req.tenant_id, &waiting).await?;
-        if !self
-            .app
-            .store
-            .record_waiting(
-                &req.tenant_id,
-                &req.idempotency_key,
-                a.token,
-                def.name.as_str(),
-                deadline,
-                now,
-            )
-            .await?
-        {
-            error!(
-                "could not hold the alert: its claim was taken over meanwhile (lease too short?)"
-            );
-            return Ok(Disposition::Done);
-        }
-        info!(template = %def.name, status = %status, deadline, "template not approved yet; the alert waits for it, outside the send queue");
-        cx.outcome(
-            req,
-            "waiting",
-            None,
-            Some(def.name.as_str().to_string()),
-            None,
-            Some(format!("template {} is {status}", def.name)),
-        );
-        Ok(Disposition::Held)
-    }
-
-    /// The template's status read from its record (not the cache, which
-    /// learns it), with Meta's rejection reason.
-    async fn fresh_template_status(
-        &self,
-        tenant: &TenantId,
-        def: &TemplateDef,
-    ) -> Result<(TemplateStatus, Option<String>), SenderError> {
-        let record = self
-            .app
-            .store
-            .get_template(tenant, def.name.as_str(), &def.language)
-            .await?;
-        let status = TemplateStatus::from_meta(record.as_ref().map(|t| t.status.as_str()));
-        self.remember_template_status(tenant, def.name.as_str(), &def.language, status.clone());
-        Ok((status, record.and_then(|t| t.reason)))
-    }
-
-    async fn park(
-        &self,
-        cx: &InBatch<'_>,
-        req: &SendRequest,
-        body: &str,
-        token: Option<&str>,
-        reason: ParkReason,
-    ) -> Result<Disposition, SenderError> {
-        // The DLQ copy first: if recording fails after it, the retry finds
-        // the key still claimed and parks again (a duplicate DLQ entry,
-        // never a lost one).
-        self.app.queues.park(body, &reason).await?;
-        let now = self.app.clock.now();
-        self.app
-            .store
-            .record_final(
-                &req.tenant_id,
-                &req.idempotency_key,
-                token,
-                LedgerState::Parked,
-                &format!("{}: {}", reason.reason, reason.detail),
-                Some(body),
-                now,
-            )
-            .await?;
-        self.note_parked(&req.tenant_id, &req.idempotency_key, &reason, now)
-            .await;
-        warn!(reason = %reason.reason, meta_code = reason.meta_code, "alert parked in the DLQ");
-        cx.outcome(req, "parked", None, None, None, Some(reason.reason.clone()));
-        Ok(Disposition::Done)
-    }
-
-    /// The tenant's parked count (status API) and list (`fwa parked`). A
-    /// failure is logged and not retried: re-running the park would put a
-    /// second copy in the DLQ for the sake of an index.
-    async fn note_parked(
-        &self,
-        tenant: &TenantId,
-        key: &crate::ids::IdempotencyKey,
-        reason: &ParkReason,
-        now: i64,
-    ) {
-        if let Err(e) = self.app.store.count_parked(tenant, now).await {
-            warn!(error = %e, "could not count the parked alert for the tenant");
-        }
-        if let Err(e) = self
-            .app
-            .store
-            .put_parked(
-                tenant,
-                key,
-                &reason.reason,
-                &reason.detail,
-                reason.meta_code,
-                now,
-            )
-            .await
-        {
-            warn!(error = %e, "could not list the parked alert for the tenant");
-        }
-    }
-}
-
-/// How long a template status is trusted from the cache: an approval for a
-/// minute, anything else for seconds so an approval is seen soon.
-fn status_ttl(status: &TemplateStatus) -> Duration {
-    if *status == TemplateStatus::Approved {
-        APPROVED_TTL
-    } else {
-        UNAPPROVED_TTL
-    }
-}
-
-/// When and how often SQS delivered the record an attempt came from.
-#[derive(Debug, Clone, Copy)]
-struct Arrival {
-    /// SQS's `ApproximateReceiveCount` (1 for an alert the release pass
-    /// took from the waiting list).
-    receive_count: u32,
-    /// When upstream enqueued it (SQS's `SentTimestamp`, unix ms): an
-    /// alert held for its template is released in this order.
-    enqueued_ms: i64,
-}
-
-impl Arrival {
-    fn of(rec: &SqsMessage, clock: &crate::clock::Clock) -> Arrival {
-        let attr = |name: &str| rec.attributes.get(name).and_then(|c| c.parse::<i64>().ok());
-        Arrival {
-            receive_count: attr("ApproximateReceiveCount")
-                .and_then(|c| u32::try_from(c).ok())
-                .unwrap_or(1),
-            enqueued_ms: attr("SentTimestamp").unwrap_or_else(|| clock.now_ms()),
-        }
-    }
-}
-
-/// One attempt to deliver an alert: the request, the claim that holds its
-/// key, and the record it came from.
-struct Attempt<'a> {
-    req: &'a SendRequest,
-    /// Who it goes to.
-    to: &'a Addressee,
-    /// The request as received (what a park puts in the DLQ).
-    body: &'a str,
-    /// The claim token every ledger write after the claim must present.
-    token: &'a str,
-    /// The ledger entry as the claim left it.
-    entry: &'a LedgerEntry,
-    arrival: Arrival,
-}
-
-/// The CSMs' windows as read for a batch: a CSM missing here is read alone.
-type Windows = HashMap<(TenantId, Identity), Option<Window>>;
-
-/// The batch's send requests: the ones whose recipients (and, for those
-/// that may go as free-form text, windows) the batch reads together.
-fn requests_of(bodies: &[QueueMessage]) -> Vec<SendRequest> {
-    bodies
-        .iter()
-        .filter_map(|b| match b {
-            QueueMessage::Request(Ok(req)) => Some(req.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
-/// A request's recipient as it names them.
-fn named(r: &SendRequest) -> Named {
-    Named {
-        tenant: r.tenant_id.clone(),
-        phone: r.phone.clone(),
-        csm_id: r.csm_id.clone(),
-        user_id: r.user_id.clone(),
-    }
-}
-
-/// What a batch's records read together.
-#[derive(Debug, Default)]
-struct BatchReads {
-    /// Who each request goes to; a request missing here is read alone.
-    reached: HashMap<Named, Reached>,
-    windows: Windows,
-}
-
-/// Who a request goes to, or why it cannot go.
-#[derive(Debug, Clone)]
-enum Reached {
-    To(Addressee),
-    /// Meta answered 131026 for the number: not sent to until it changes.
-    Undeliverable(Addressee),
-    Not(Unaddressable),
-}
-
-/// What one record's processing shares with the rest of its batch.
-struct InBatch<'b> {
-    /// The batch's reads (recipients, windows), awaited by the records.
-    reads: Shared<BoxFuture<'b, Arc<BatchReads>>>,
-    /// The record's outcome events, published with the batch's.
-    events: Mutex<Vec<Event>>,
-}
-
-impl InBatch<'_> {
-    /// Queues the record's outcome event; [`Sender::handle_batch`]
-    /// publishes it with the batch's.
-    fn outcome(
-        &self,
-        req: &SendRequest,
-        outcome: &str,
-        mode: Option<SendMode>,
-        template: Option<String>,
-        wamid: Option<String>,
-        reason: Option<String>,
-    ) {
-        self.outcome_for(
-            &req.tenant_id,
-            &req.idempotency_key,
-            outcome,
-            mode,
-            template,
-            wamid,
-            reason,
-        )
-    }
-
-    /// [`InBatch::outcome`] for an alert known only by its tenant and key
-    /// (a request too broken to parse whole).
-    // The fields of one event.
-    #[allow(clippy::too_many_arguments)]
-    fn outcome_for(
-        &self,
-        tenant: &TenantId,
-        key: &crate::ids::IdempotencyKey,
-        outcome: &str,
-        mode: Option<SendMode>,
-        template: Option<String>,
-        wamid: Option<String>,
-        reason: Option<String>,
-    ) {
-        let event = Event::SendOutcome {
-            tenant_id: tenant.to_string(),
-            idempotency_key: key.to_string(),
-            outcome: outcome.to_string(),
-            mode: mode.map(|m| m.as_str().to_string()),
-            template,
-            wamid,
-            reason,
-        };
-        self.events
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(event);
-    }
-    /// Queues again the outcome event of an alert that finished earlier.
-    ///
-    /// A request delivered after its alert finished may be the redelivery of
-    /// a record whose batch could not publish its events; nothing tells the
-    /// two apart without a write per message, so the outcome always goes out
-    /// again. An event repeated (same key, outcome and wamid) is one a
-    /// consumer drops; an event lost is gone.
-    fn repeat_outcome(&self, req: &SendRequest, entry: &LedgerEntry) {
-        self.repeat_outcome_for(&req.tenant_id, &req.idempotency_key, entry)
-    }
-
-    /// [`InBatch::repeat_outcome`] by tenant and key.
-    fn repeat_outcome_for(
-        &self,
-        tenant: &TenantId,
-        key: &crate::ids::IdempotencyKey,
-        entry: &LedgerEntry,
-    ) {
-        let (outcome, mode, template, wamid, reason) = match entry.state {
-            LedgerState::Sent => (
-                "sent",
-                entry.mode,
-                entry.template.clone(),
-                entry.wamid.clone(),
-                None,
-            ),
-            LedgerState::Expired => ("expired", None, None, None, entry.last_error.clone()),
-            // Stored as "reason: detail"; the event carries the reason.
-            LedgerState::Parked => (
-                "parked",
-                None,
-                None,
-                None,
-                entry.last_error.as_deref().map(|e| {
-                    e.split_once(": ")
-                        .map_or(e, |(reason, _)| reason)
-                        .to_string()
-                }),
-            ),
-            LedgerState::Waiting => (
-                "waiting",
-                None,
-                entry.waiting_for.clone(),
-                None,
-                entry.last_error.clone(),
-            ),
-            _ => return,
-        };
-        self.outcome_for(tenant, key, outcome, mode, template, wamid, reason)
-    }
-    fn into_events(self) -> Vec<Event> {
-        self.events.into_inner().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-enum Resume {
-    Proceed(Box<LedgerEntry>),
-    Stop(Disposition),
-}
-
-fn text_message(req: &SendRequest, to: &Addressee, text: &str) -> serde_json::Value {
-    let mut m = json!({
-        "messaging_product": "whatsapp",
-        "recipient_type": "individual",
-        "type": "text",
-        "text": {"preview_url": false, "body": text},
-        "biz_opaque_callback_data": req.idempotency_key.as_str(),
-    });
-    address(&mut m, to);
-    m
-}
-
-/// A free-form alert with reply buttons ([`responses::interactive`]).
-fn interactive_message(
-    req: &SendRequest,
-    to: &Addressee,
-    interactive: serde_json::Value,
-) -> serde_json::Value {
-    let mut m = json!({
-        "messaging_product": "whatsapp",
-        "recipient_type": "individual",
-        "type": "interactive",
-        "interactive": interactive,
-        "biz_opaque_callback_data": req.idempotency_key.as_str(),
-    });
-    address(&mut m, to);
-    m
-}
-
-fn template_message(
-    req: &SendRequest,
-    to: &Addressee,
-    template: serde_json::Value,
-) -> serde_json::Value {
-    let mut m = json!({
-        "messaging_product": "whatsapp",
-        "recipient_type": "individual",
-        "type": "template",
-        "template": template,
-        "biz_opaque_callback_data": req.idempotency_key.as_str(),
-    });
-    address(&mut m, to);
-    m
-}
-
-/// Meta's `to` (a number) or, for someone known only by a BSUID, its
-/// `recipient` (<https://developers.facebook.com/docs/whatsapp/cloud-api/business-scoped-user-ids>).
-fn address(message: &mut serde_json::Value, to: &Addressee) {
-    match (&to.phone, &to.user_id) {
-        (Some(phone), _) => message["to"] = json!(phone.as_str()),
-        (None, Some(user)) => message["recipient"] = json!(user),
-        (None, None) => {}
-    }
-}
-
-/// A status that says nothing about the send in doubt: Meta's `failed`
-/// for an earlier send of this key, refused with a code the webhook handed
-/// back and the sender acted on (131049, 131042, ...: [`refused`]). Meta did
-/// take that earlier send, so without this its status would pass for the
-/// new one's. (A 131047 hand-back's status is left out by its wamid.)
-fn is_handled_refusal(status: &MessageStatusRecord) -> bool {
-    if status.status != "failed" {
-        return false;
-    }
-    let errors: Vec<serde_json::Value> = status
-        .errors_json
-        .as_deref()
-        .and_then(|e| serde_json::from_str(e).ok())
-        .unwrap_or_default();
-    errors
-        .iter()
-        .filter_map(|e| e.get("code").and_then(serde_json::Value::as_i64))
-        .any(classify::acted_on_after_acceptance)
-}
-
-fn describe(err: &GraphError) -> String {
-    match err {
-        GraphError::Api {
-            http_status, error, ..
-        } => {
-            format!(
-                "meta:{} (HTTP {http_status}) {}",
-                error.code,
-                error.details().unwrap_or(&error.message)
-            )
-        }
-        other => other.to_string(),
-    }
-}
-
-fn meta_title(err: &GraphError) -> Option<String> {
-    match err {
-        GraphError::Api { error, .. } => Some(error.message.clone()),
-        _ => None,
     }
 }

@@ -19,7 +19,7 @@ use super::message::Refused;
 use super::request::SendRequest;
 use super::{Arrival, Attempt, Disposition, InBatch, Sender, SenderError};
 use crate::graph::{GraphError, MetaError};
-use crate::store::{ClaimOutcome, LedgerState, SendMode, StoreError};
+use crate::store::{ClaimOutcome, LedgerState, RefusedSend, SendMode, StoreError};
 use tracing::info;
 
 impl Sender {
@@ -29,12 +29,9 @@ impl Sender {
         r: Refused,
         arrival: Arrival,
     ) -> Result<Disposition, SenderError> {
-        let span = tracing::Span::current();
-        span.record("tenant", r.tenant_id.as_str());
-        span.record("idempotency_key", r.idempotency_key.as_str());
-        if self.app.directory.tenant(&r.tenant_id).await?.is_none() {
+        let Some(tenant) = self.alert_of(&r.tenant_id, &r.idempotency_key).await? else {
             return Ok(Disposition::Done);
-        }
+        };
         let token = uuid::Uuid::new_v4().to_string();
         let now = self.app.clock.now();
         let lease = self.app.config.sender.claim_lease.as_secs() as i64;
@@ -45,8 +42,10 @@ impl Sender {
             .claim_refused(
                 &r.tenant_id,
                 &r.idempotency_key,
-                &r.wamid,
-                code,
+                RefusedSend {
+                    wamid: &r.wamid,
+                    code,
+                },
                 &token,
                 now,
                 lease,
@@ -108,6 +107,7 @@ impl Sender {
             super::Reached::Not(_) => return Ok(Disposition::Done),
         };
         let attempt = Attempt {
+            tenant: &tenant,
             req: &req,
             to: &to,
             body: &body,

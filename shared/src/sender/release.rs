@@ -41,11 +41,12 @@ use futures::future::{join_all, FutureExt};
 use tracing::{info, warn, Instrument};
 
 use super::message::{Control, ReleaseWhy};
+use super::outcome::Reported;
 use super::request::SendRequest;
 use super::{Arrival, Attempt, BatchReads, Disposition, InBatch, Sender, SenderError, Windows};
 use crate::ids::TenantId;
 use crate::queues::ParkReason;
-use crate::store::{ClaimOutcome, LedgerState, TemplateRecord, WaitingAlert};
+use crate::store::{ClaimOutcome, TemplateRecord, WaitingAlert};
 use crate::templates::status::TemplateStatus;
 use crate::tenants::Tenant;
 
@@ -344,25 +345,18 @@ impl Sender {
             Ok(req) => req,
             Err(invalid) => {
                 // Held under older rules than the ones it is read with now.
-                let reason = ParkReason {
-                    reason: format!("invalid_request:{}", invalid.code()),
-                    detail: invalid.to_string(),
-                    meta_code: None,
-                    meta_title: None,
-                };
+                let reason = super::park::invalid_reason(&invalid);
                 queues.park(&body, &reason).await?;
                 store
                     .record_final(
                         t,
                         &w.key,
                         Some(&token),
-                        LedgerState::Parked,
-                        &format!("{}: {}", reason.reason, reason.detail),
-                        None,
+                        super::park::parked_record(&reason.ledger_text(), None),
                         now,
                     )
                     .await?;
-                cx.outcome_for(t, &w.key, "parked", None, None, None, Some(reason.reason));
+                cx.outcome_for(t, &w.key, Reported::parked(&reason));
                 return Ok(Released::Gone);
             }
         };
@@ -403,6 +397,7 @@ impl Sender {
             }
         }
         let attempt = Attempt {
+            tenant,
             req: &req,
             to: &to,
             body: &body,
@@ -413,7 +408,7 @@ impl Sender {
                 enqueued_ms: w.enqueued_ms,
             },
         };
-        match self.send(cx, tenant, &attempt).await? {
+        match self.send(cx, &attempt).await? {
             Disposition::Done => Ok(Released::Gone),
             Disposition::Held => Ok(Released::Kept),
             Disposition::RetryAfter(secs) => {

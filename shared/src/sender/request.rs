@@ -276,7 +276,7 @@ fn schema_error(e: &serde_json::Error) -> InvalidRequest {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn valid() -> serde_json::Value {

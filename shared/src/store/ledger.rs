@@ -58,30 +58,72 @@ pub enum LedgerState {
     Waiting,
 }
 
+/// What became of an alert, as far as anyone outside the sender hears: the
+/// ledger states a `send.outcome` event reports. One name per state, on the
+/// ledger item (`state`) and in the event (`outcome`) alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Sent,
+    Expired,
+    Parked,
+    Ambiguous,
+    Waiting,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Sent => "sent",
+            Outcome::Expired => "expired",
+            Outcome::Parked => "parked",
+            Outcome::Ambiguous => "ambiguous",
+            Outcome::Waiting => "waiting",
+        }
+    }
+}
+
 impl LedgerState {
+    /// Every state, for [`LedgerState::parse`].
+    const ALL: [LedgerState; 7] = [
+        LedgerState::Claimed,
+        LedgerState::Sent,
+        LedgerState::Retry,
+        LedgerState::Ambiguous,
+        LedgerState::Expired,
+        LedgerState::Parked,
+        LedgerState::Waiting,
+    ];
+
+    /// The `state` attribute's value; a state that is an outcome has the
+    /// outcome's name.
     pub fn as_str(self) -> &'static str {
         match self {
             LedgerState::Claimed => "claimed",
-            LedgerState::Sent => "sent",
             LedgerState::Retry => "retry",
-            LedgerState::Ambiguous => "ambiguous",
-            LedgerState::Expired => "expired",
-            LedgerState::Parked => "parked",
-            LedgerState::Waiting => "waiting",
+            LedgerState::Sent => Outcome::Sent.as_str(),
+            LedgerState::Ambiguous => Outcome::Ambiguous.as_str(),
+            LedgerState::Expired => Outcome::Expired.as_str(),
+            LedgerState::Parked => Outcome::Parked.as_str(),
+            LedgerState::Waiting => Outcome::Waiting.as_str(),
+        }
+    }
+
+    /// The outcome this state reports; `None` while the sender is still at
+    /// it (`claimed`, `retry`).
+    pub fn outcome(self) -> Option<Outcome> {
+        match self {
+            LedgerState::Claimed | LedgerState::Retry => None,
+            LedgerState::Sent => Some(Outcome::Sent),
+            LedgerState::Ambiguous => Some(Outcome::Ambiguous),
+            LedgerState::Expired => Some(Outcome::Expired),
+            LedgerState::Parked => Some(Outcome::Parked),
+            LedgerState::Waiting => Some(Outcome::Waiting),
         }
     }
 
     fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "claimed" => LedgerState::Claimed,
-            "sent" => LedgerState::Sent,
-            "retry" => LedgerState::Retry,
-            "ambiguous" => LedgerState::Ambiguous,
-            "expired" => LedgerState::Expired,
-            "parked" => LedgerState::Parked,
-            "waiting" => LedgerState::Waiting,
-            _ => return None,
-        })
+        Self::ALL.into_iter().find(|st| st.as_str() == s)
     }
 
     /// Nothing more will ever be sent for this key (short of a 131047 hand-back).
@@ -146,6 +188,41 @@ pub struct LedgerEntry {
     /// `None` for an alert claimed before responses existed, or never
     /// claimed (expired, parked on arrival).
     pub response_ref: Option<String>,
+}
+
+/// What [`Store::record_sent`] records: Meta's acceptance of a send.
+#[derive(Debug, Clone, Copy)]
+pub struct SentRecord<'a> {
+    pub mode: SendMode,
+    pub template: Option<&'a str>,
+    pub wamid: &'a str,
+}
+
+/// What [`Store::record_ambiguous`] records: a send whose outcome is
+/// unknown, decided at `decide_at`.
+#[derive(Debug, Clone, Copy)]
+pub struct AmbiguousRecord<'a> {
+    pub error: &'a str,
+    pub decide_at: i64,
+    pub mode: SendMode,
+    pub template: Option<&'a str>,
+}
+
+/// What [`Store::record_final`] records: the end of a key (`expired` or
+/// `parked`), why, and the request (kept only if none is stored yet).
+#[derive(Debug, Clone, Copy)]
+pub struct FinalRecord<'a> {
+    pub state: LedgerState,
+    pub reason: &'a str,
+    pub request_json: Option<&'a str>,
+}
+
+/// What [`Store::claim_refused`] matches and records: the send Meta refused
+/// after accepting it, and Meta's code.
+#[derive(Debug, Clone, Copy)]
+pub struct RefusedSend<'a> {
+    pub wamid: &'a str,
+    pub code: i64,
 }
 
 /// What a claim found.
@@ -303,17 +380,16 @@ impl Store {
     /// claimed again so the refusal can be concluded like a send's answer.
     /// Only the send with that wamid, once; no attempt is counted (the
     /// attempt was the send that Meta refused).
-    #[allow(clippy::too_many_arguments)]
     pub async fn claim_refused(
         &self,
         tenant: &TenantId,
         key: &IdempotencyKey,
-        wamid: &str,
-        code: i64,
+        refused: RefusedSend<'_>,
         token: &str,
         now: i64,
         lease_secs: i64,
     ) -> Result<ClaimOutcome, StoreError> {
+        let RefusedSend { wamid, code } = refused;
         let req = self
             .ledger_update(tenant, key)
             .update_expression("SET #state = :claimed, claim_token = :tok, lease_until = :lease, updated_at = :now, last_error = :why")
@@ -402,18 +478,19 @@ impl Store {
 
     /// Records Meta's acceptance. Returns `false` if the claim was lost to
     /// another instance meanwhile.
-    // A flat list of the attributes one conditional write sets.
-    #[allow(clippy::too_many_arguments)]
     pub async fn record_sent(
         &self,
         tenant: &TenantId,
         key: &IdempotencyKey,
         token: &str,
-        mode: SendMode,
-        template: Option<&str>,
-        wamid: &str,
+        sent: SentRecord<'_>,
         now: i64,
     ) -> Result<bool, StoreError> {
+        let SentRecord {
+            mode,
+            template,
+            wamid,
+        } = sent;
         let mut req = self
             .ledger_update(tenant, key)
             .expression_attribute_names("#mode", "mode")
@@ -474,19 +551,20 @@ impl Store {
     }
 
     /// Records an attempt whose outcome is unknown: decided at `decide_at`.
-    // A flat list of the attributes one conditional write sets.
-    #[allow(clippy::too_many_arguments)]
     pub async fn record_ambiguous(
         &self,
         tenant: &TenantId,
         key: &IdempotencyKey,
         token: &str,
-        error: &str,
-        decide_at: i64,
-        mode: SendMode,
-        template: Option<&str>,
+        ambiguous: AmbiguousRecord<'_>,
         now: i64,
     ) -> Result<bool, StoreError> {
+        let AmbiguousRecord {
+            error,
+            decide_at,
+            mode,
+            template,
+        } = ambiguous;
         let req = self
             .ledger_update(tenant, key)
             .update_expression("SET #state = :amb, last_error = :e, decide_at = :d, updated_at = :now, #mode = :mode, template = :tpl REMOVE lease_until")
@@ -527,18 +605,19 @@ impl Store {
     /// Ends a key for good (`expired` or `parked`) with a reason. With a
     /// token it must be the holder's (claimed, or ambiguous and being
     /// decided); without one the key must be new or in `retry`.
-    // A flat list of the attributes one conditional write sets.
-    #[allow(clippy::too_many_arguments)]
     pub async fn record_final(
         &self,
         tenant: &TenantId,
         key: &IdempotencyKey,
         token: Option<&str>,
-        state: LedgerState,
-        reason: &str,
-        request_json: Option<&str>,
+        ending: FinalRecord<'_>,
         now: i64,
     ) -> Result<bool, StoreError> {
+        let FinalRecord {
+            state,
+            reason,
+            request_json,
+        } = ending;
         let mut req = self
             .ledger_update(tenant, key)
             .update_expression("SET #state = :st, last_error = :e, updated_at = :now, created_at = if_not_exists(created_at, :now), request_body = if_not_exists(request_body, :req), ikey = :k REMOVE lease_until, decide_at")
@@ -675,4 +754,38 @@ fn parse_ledger(item: &Item) -> Result<LedgerEntry, StoreError> {
         retry_at: get_n(item, "retry_at"),
         response_ref: get_s(item, "response_ref"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The item's `state` and the event's `outcome` are one name, as items
+    /// already stored and consumers already read it.
+    #[test]
+    fn an_outcome_has_the_same_name_on_the_item_and_in_the_event() {
+        for st in LedgerState::ALL {
+            assert_eq!(LedgerState::parse(st.as_str()), Some(st));
+            if let Some(o) = st.outcome() {
+                assert_eq!(st.as_str(), o.as_str());
+                assert_eq!(
+                    serde_json::to_value(o).ok(),
+                    Some(serde_json::json!(o.as_str()))
+                );
+            }
+        }
+        let names: Vec<_> = LedgerState::ALL.iter().map(|s| s.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "claimed",
+                "sent",
+                "retry",
+                "ambiguous",
+                "expired",
+                "parked",
+                "waiting"
+            ]
+        );
+    }
 }

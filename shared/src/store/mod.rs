@@ -67,7 +67,10 @@ pub use activity::{Activity, DLQ_RETENTION_DAYS};
 pub use costs::{CostCount, CostDay, COST_TTL_SECS};
 pub use holds::SendHold;
 pub use identities::{Linked, Profile};
-pub use ledger::{ClaimOutcome, LedgerEntry, LedgerState, SendMode};
+pub use ledger::{
+    AmbiguousRecord, ClaimOutcome, FinalRecord, LedgerEntry, LedgerState, Outcome, RefusedSend,
+    SendMode, SentRecord,
+};
 pub use messages::{MessageStatusRecord, StatusChange, StatusWritten};
 pub use parked::ParkedAlert;
 pub use rate::{Claim, NumberRate, Slots, HORIZON};
