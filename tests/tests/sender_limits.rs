@@ -9,7 +9,7 @@ use crate::helpers::now;
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use fincelo::ids::IdempotencyKey;
 use fincelo::phone::E164;
-use fincelo::store::{LedgerState, SendMode};
+use fincelo::store::{LedgerState, SendMode, TemplateChangeAt};
 use serde_json::{json, Value};
 
 use crate::helpers::{
@@ -202,12 +202,14 @@ async fn a_template_meta_does_not_know_is_parked_with_metas_code() {
         .store
         .apply_template_change(
             &w.tenant_id,
-            "fincelo_usage_opportunity",
-            "en",
-            None,
-            &change,
-            now(),
-            None,
+            &TemplateChangeAt {
+                name: "fincelo_usage_opportunity",
+                language: "en",
+                template_id: None,
+                change: &change,
+                at: now(),
+                event_owed_at: None,
+            },
         )
         .await
         .unwrap();

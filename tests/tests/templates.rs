@@ -3,7 +3,7 @@
 use fincelo::templates::handler::Action;
 use std::time::Duration;
 
-use fincelo::store::TemplateStatusChange;
+use fincelo::store::{TemplateChangeAt, TemplateStatusChange};
 use meta_sandbox::TemplateDecision;
 use serde_json::json;
 
@@ -184,15 +184,17 @@ async fn approval_webhook_racing_the_submission_is_not_overwritten() {
     store
         .apply_template_change(
             &w.tenant_id,
-            "fincelo_usage_risk",
-            "en",
-            Some("123"),
-            &TemplateStatusChange::Status {
-                status: "APPROVED",
-                reason: None,
+            &TemplateChangeAt {
+                name: "fincelo_usage_risk",
+                language: "en",
+                template_id: Some("123"),
+                change: &TemplateStatusChange::Status {
+                    status: "APPROVED",
+                    reason: None,
+                },
+                at: ts,
+                event_owed_at: None,
             },
-            ts,
-            None,
         )
         .await
         .unwrap();

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use crate::helpers::now;
 use bytes::Bytes;
 use fincelo::phone::E164;
-use fincelo::store::{StatusChange, TemplateStatusChange};
+use fincelo::store::{StatusChange, TemplateChangeAt, TemplateStatusChange};
 use fincelo::webhook::signature::sign;
 use fincelo::webhook::{handle, WebhookRequest};
 use http::{HeaderMap, HeaderValue, Method};
@@ -365,15 +365,17 @@ async fn one_tenants_webhook_cannot_touch_anothers_records() {
     store
         .apply_template_change(
             &b_id,
-            "fincelo_usage_risk",
-            "en",
-            None,
-            &TemplateStatusChange::Status {
-                status: "PENDING",
-                reason: None,
+            &TemplateChangeAt {
+                name: "fincelo_usage_risk",
+                language: "en",
+                template_id: None,
+                change: &TemplateStatusChange::Status {
+                    status: "PENDING",
+                    reason: None,
+                },
+                at: then,
+                event_owed_at: None,
             },
-            then,
-            None,
         )
         .await
         .unwrap();

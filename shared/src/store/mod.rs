@@ -77,7 +77,7 @@ pub use rate::{Claim, NumberRate, Slots, HORIZON};
 pub use recipients::{Known, Named};
 pub use responses::ResponseRecord;
 pub use roster::RosterEntry;
-pub use templates::{TemplateRecord, TemplateStatusChange};
+pub use templates::{TemplateChangeAt, TemplateRecord, TemplateStatusChange};
 pub use tenants::verify_token_digest;
 pub use tenants::{AliasKind, TenantRecord};
 pub use waiting::{waiting_sk, WaitingAlert};

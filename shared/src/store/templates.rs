@@ -92,24 +92,40 @@ impl TemplateStatusChange<'_> {
     }
 }
 
+/// One change of one template, as Meta reported it at `at`.
+#[derive(Debug, Clone, Copy)]
+pub struct TemplateChangeAt<'a> {
+    pub name: &'a str,
+    pub language: &'a str,
+    /// Meta's id of the template, when the report carries it.
+    pub template_id: Option<&'a str>,
+    pub change: &'a TemplateStatusChange<'a>,
+    /// Meta's time of the change (unix seconds): changes of one kind are
+    /// applied in this order.
+    pub at: i64,
+    /// Now, when the change has an event to publish; `None` otherwise.
+    pub event_owed_at: Option<i64>,
+}
+
 impl Store {
-    /// Applies a change observed at `ts` (Meta's time). Each kind of change
-    /// is ordered by its `ts`. A change with an event (`event_owed_at`: now) is
+    /// Applies a change observed at its `at` (Meta's time). Each kind of
+    /// change is ordered by its `at`. A change with an event (`event_owed_at`: now) is
     /// marked owed until [`Store::clear_template_owed`]; its retry then finds
     /// [`Change::Owed`] or [`Change::InFlight`]. A newer change of the same
     /// kind replaces (or, without an event, drops) an older one's mark.
-    // The attributes of one conditional write.
-    #[allow(clippy::too_many_arguments)]
     pub async fn apply_template_change(
         &self,
         tenant: &TenantId,
-        name: &str,
-        language: &str,
-        template_id: Option<&str>,
-        change: &TemplateStatusChange<'_>,
-        ts: i64,
-        event_owed_at: Option<i64>,
+        observed: &TemplateChangeAt<'_>,
     ) -> Result<Change, StoreError> {
+        let &TemplateChangeAt {
+            name,
+            language,
+            template_id,
+            change,
+            at: ts,
+            event_owed_at,
+        } = observed;
         let mut req = self
             .template_item(tenant, name, language)
             .expression_attribute_names("#name", "name")
@@ -216,27 +232,31 @@ impl Store {
         let changed = self
             .apply_template_change(
                 tenant,
-                name,
-                language,
-                Some(template_id),
-                &TemplateStatusChange::Status {
-                    status,
-                    reason: None,
+                &TemplateChangeAt {
+                    name,
+                    language,
+                    template_id: Some(template_id),
+                    change: &TemplateStatusChange::Status {
+                        status,
+                        reason: None,
+                    },
+                    at: ts,
+                    event_owed_at: None,
                 },
-                ts,
-                None,
             )
             .await?
             == Change::Applied;
         if let Some(c) = category {
             self.apply_template_change(
                 tenant,
-                name,
-                language,
-                None,
-                &TemplateStatusChange::Category { category: c },
-                ts,
-                None,
+                &TemplateChangeAt {
+                    name,
+                    language,
+                    template_id: None,
+                    change: &TemplateStatusChange::Category { category: c },
+                    at: ts,
+                    event_owed_at: None,
+                },
             )
             .await?;
         }

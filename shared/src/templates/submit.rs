@@ -17,7 +17,7 @@ use crate::ids::TenantId;
 use crate::owed::{publish_owed, Mark, Owed};
 use crate::sender::message::{Control, ReleaseWhy};
 use crate::startup::App;
-use crate::store::{Change, TemplateStatusChange, OWED_LEASE_SECS};
+use crate::store::{Change, TemplateChangeAt, TemplateStatusChange, OWED_LEASE_SECS};
 use crate::templates::status::TemplateStatus;
 use crate::tenants::{DirectoryError, Tenant, TokenCallError};
 
@@ -258,12 +258,14 @@ async fn reconcile_with(
                 .store
                 .apply_template_change(
                     t,
-                    &r.name,
-                    &r.language,
-                    Some(&r.id),
-                    &change,
-                    now,
-                    Some(now),
+                    &TemplateChangeAt {
+                        name: &r.name,
+                        language: &r.language,
+                        template_id: Some(&r.id),
+                        change: &change,
+                        at: now,
+                        event_owed_at: Some(now),
+                    },
                 )
                 .await?
                 == Change::Applied
@@ -295,12 +297,14 @@ async fn reconcile_with(
                 app.store
                     .apply_template_change(
                         t,
-                        &r.name,
-                        &r.language,
-                        None,
-                        &TemplateStatusChange::Category { category: cat },
-                        now,
-                        None,
+                        &TemplateChangeAt {
+                            name: &r.name,
+                            language: &r.language,
+                            template_id: None,
+                            change: &TemplateStatusChange::Category { category: cat },
+                            at: now,
+                            event_owed_at: None,
+                        },
                     )
                     .await?;
             }

@@ -57,8 +57,8 @@ use crate::secrets::SecretsError;
 use crate::sender::message::{Control, ReleaseWhy};
 use crate::startup::App;
 use crate::store::{
-    verify_token_digest, AliasKind, Change, StatusChange, StoreError, TemplateStatusChange,
-    WINDOW_SECS,
+    verify_token_digest, AliasKind, Change, StatusChange, StoreError, TemplateChangeAt,
+    TemplateStatusChange, WINDOW_SECS,
 };
 use crate::templates::status::TemplateStatus;
 use crate::tenants::{DirectoryError, Tenant};
@@ -656,12 +656,14 @@ async fn on_template<'a>(
         .store
         .apply_template_change(
             &tenant.tenant_id,
-            name,
-            language,
-            u.template_id.as_deref(),
-            &change,
-            ts,
-            Some(now),
+            &TemplateChangeAt {
+                name,
+                language,
+                template_id: u.template_id.as_deref(),
+                change: &change,
+                at: ts,
+                event_owed_at: Some(now),
+            },
         )
         .await?;
     // Alerts waiting for this template are sent (approved) or parked
