@@ -126,6 +126,10 @@ pub struct Config {
     /// `READ_RECEIPTS` (default `true`): a CSM's response to an alert is
     /// marked read at Meta, so the CSM sees it reached Fincelo.
     pub read_receipts: bool,
+    /// `RETENTION_DAYS` (default 90, at least 1): an alert's ledger item,
+    /// its responses and its message statuses expire (DynamoDB TTL) this
+    /// many days after their last write ([`crate::store::Retention`]).
+    pub retention_days: u32,
 }
 
 impl Config {
@@ -243,6 +247,15 @@ impl Config {
                 reason: "too large".into(),
             })?,
             read_receipts: env.flag("READ_RECEIPTS", true)?,
+            retention_days: match env.number("RETENTION_DAYS", 90)? {
+                days @ 1..=36_500 => days as u32,
+                days => {
+                    return Err(ConfigError::Invalid {
+                        var: "RETENTION_DAYS",
+                        reason: format!("expected 1 to 36500 days, got {days}"),
+                    })
+                }
+            },
         })
     }
 }
@@ -306,6 +319,22 @@ mod tests {
 
     fn read(map: &HashMap<&'static str, String>) -> Result<Config, ConfigError> {
         Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn retention_is_ninety_days_unless_set() {
+        let mut env = base();
+        assert_eq!(read(&env).expect("valid").retention_days, 90);
+        env.insert("RETENTION_DAYS", "30".into());
+        assert_eq!(read(&env).expect("valid").retention_days, 30);
+        env.insert("RETENTION_DAYS", "0".into());
+        assert!(matches!(
+            read(&env),
+            Err(ConfigError::Invalid {
+                var: "RETENTION_DAYS",
+                ..
+            })
+        ));
     }
 
     #[test]

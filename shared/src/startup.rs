@@ -70,7 +70,11 @@ impl App {
         sqs: aws_sdk_sqs::Client,
         secrets: aws_sdk_secretsmanager::Client,
     ) -> Result<App, StartupError> {
-        let store = Store::new(dynamo, &config.table_name);
+        let store = Store::new(
+            dynamo,
+            &config.table_name,
+            crate::store::Retention::days(config.retention_days),
+        );
         let directory = TenantDirectory::new(
             store.clone(),
             SecretStore::new(secrets, &config.tenant_secret_prefix),

@@ -1,10 +1,19 @@
 //! Issue 20's operations: every alarm in `template.yaml` notifies the
 //! optional `AlarmTopicArn`, and the alarms cover what the operator must
 //! hear about (each function's errors and throttles, the send queue's age,
-//! both dead-letter queues, a tenant's held sends).
+//! both dead-letter queues, a tenant's held sends); and an alert's history
+//! carries its DynamoDB TTL (`RETENTION_DAYS`), which the emulator never
+//! acts on, so the written attribute is what is asserted.
 
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use fincelo::store::LedgerState;
 use serde_yaml::Value as Yaml;
 
+use crate::helpers::*;
+use crate::responses::{csm_sends, quick_reply, sent_alert, tap};
 use crate::security::{resource, strings, template, text};
 
 /// Every `AWS::CloudWatch::Alarm`, by logical id.
@@ -85,4 +94,84 @@ fn the_alarms_cover_functions_queues_and_held_sends() {
         ));
     }
     assert!(watched.iter().any(|(_, m, _)| m == "SendsHeld"));
+}
+
+/// Every item under `pk`, as DynamoDB holds it.
+async fn items(w: &World, pk: &str) -> Vec<HashMap<String, AttributeValue>> {
+    let store = &w.stack.app.store;
+    store
+        .client()
+        .query()
+        .table_name(store.table_name())
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(":pk", AttributeValue::S(pk.into()))
+        .send()
+        .await
+        .expect("query")
+        .items
+        .unwrap_or_default()
+}
+
+fn ttl_of(item: &HashMap<String, AttributeValue>) -> i64 {
+    item.get("ttl")
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no ttl on {item:?}"))
+}
+
+/// With `RETENTION_DAYS=30`, an alert's ledger item (which holds its text),
+/// its delivery status and the CSM's answer each expire 30 days after they
+/// were written; nothing of the alert is kept for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alerts_history_expires_after_the_retention() {
+    let w = spawn_world_with(WorldOptions {
+        env: HashMap::from([("RETENTION_DAYS".into(), "30".into())]),
+        ..WorldOptions::default()
+    })
+    .await;
+    w.approve_all_templates().await;
+    let csm = csm_number();
+    let req = send_request(&w.tenant.tenant_id, &csm);
+    let before = w.now();
+    let alert = sent_alert(&w, &req).await;
+    eventually(Duration::from_secs(20), || async {
+        w.message_status(&alert.wamid).await.is_some()
+    })
+    .await;
+    let payload = quick_reply(&alert, "Acknowledge");
+    csm_sends(
+        &w,
+        &w.tenant.phone_number_id,
+        &csm,
+        tap(&alert, &payload, "Acknowledge"),
+    )
+    .await;
+    eventually(Duration::from_secs(20), || async {
+        items(&w, &format!("T#{}#SEND#{}", w.tenant.tenant_id, req.key))
+            .await
+            .len()
+            == 2
+    })
+    .await;
+    let after = w.now();
+    let days = 30 * 86_400;
+    let within = |ttl: i64, what: &str| {
+        assert!(
+            (before + days..=after + days).contains(&ttl),
+            "{what}: ttl {ttl} not 30 days after {before}..{after}"
+        )
+    };
+    let history = items(&w, &format!("T#{}#SEND#{}", w.tenant.tenant_id, req.key)).await;
+    for item in &history {
+        let sk = item["sk"].as_s().expect("sk").clone();
+        within(ttl_of(item), &sk);
+    }
+    assert_eq!(
+        w.ledger(&req.key).await.map(|l| l.state),
+        Some(LedgerState::Sent)
+    );
+    let status = items(&w, &format!("T#{}#MSG#{}", w.tenant.tenant_id, alert.wamid)).await;
+    assert_eq!(status.len(), 1);
+    within(ttl_of(&status[0]), "status");
+    w.shutdown().await;
 }
