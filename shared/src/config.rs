@@ -130,6 +130,13 @@ pub struct Config {
     /// its responses and its message statuses expire (DynamoDB TTL) this
     /// many days after their last write ([`crate::store::Retention`]).
     pub retention_days: u32,
+    /// `METRICS_NAMESPACE` (default `fincelo-whatsapp/local`; the template
+    /// sets `fincelo-whatsapp/<stack>`): the CloudWatch namespace of the
+    /// service's metrics ([`crate::metrics`]).
+    pub metrics_namespace: String,
+    /// `AWS_LAMBDA_FUNCTION_NAME` (set by Lambda; `local` otherwise): the
+    /// `Function` dimension of every metric.
+    pub function_name: String,
 }
 
 impl Config {
@@ -247,6 +254,12 @@ impl Config {
                 reason: "too large".into(),
             })?,
             read_receipts: env.flag("READ_RECEIPTS", true)?,
+            metrics_namespace: env
+                .optional("METRICS_NAMESPACE")
+                .unwrap_or_else(|| "fincelo-whatsapp/local".into()),
+            function_name: env
+                .optional("AWS_LAMBDA_FUNCTION_NAME")
+                .unwrap_or_else(|| "local".into()),
             retention_days: match env.number("RETENTION_DAYS", 90)? {
                 days @ 1..=36_500 => days as u32,
                 days => {
@@ -270,6 +283,13 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
             Some(v) if !v.trim().is_empty() => Ok(v.trim().to_string()),
             _ => Err(ConfigError::Missing { var }),
         }
+    }
+
+    /// A variable's value, `None` when unset or blank.
+    fn optional(&self, var: &'static str) -> Option<String> {
+        (self.lookup)(var)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
     }
 
     fn flag(&self, var: &'static str, default: bool) -> Result<bool, ConfigError> {

@@ -88,6 +88,11 @@ impl App {
                 config.send_queue_url.clone(),
                 config.send_dlq_url.clone(),
                 config.events_queue_url.clone(),
+                crate::metrics::Metrics::new(
+                    &config.metrics_namespace,
+                    &config.function_name,
+                    Clock::system(),
+                ),
             ),
             store,
             directory: Arc::new(directory),
@@ -100,6 +105,7 @@ impl App {
     /// The same app reading time from `clock` (the local stack's shifted
     /// clock).
     pub fn with_clock(mut self, clock: Clock) -> App {
+        self.queues = self.queues.with_clock(clock.clone());
         self.clock = clock;
         self
     }

@@ -175,3 +175,77 @@ async fn an_alerts_history_expires_after_the_retention() {
     within(ttl_of(&status[0]), "status");
     w.shutdown().await;
 }
+
+/// The service's own metrics the dashboard and the alarms name: every
+/// metric of `fincelo-whatsapp/<stack>`, in a metric array or a SEARCH.
+fn service_metrics_named(t: &Yaml) -> Vec<String> {
+    let body = text(&resource(t, "Dashboard")["Properties"]["DashboardBody"]);
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&body).expect("the dashboard body is JSON");
+    let mut names = Vec::new();
+    for widget in dashboard["widgets"].as_array().expect("widgets") {
+        for m in widget["properties"]["metrics"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            if m[0]
+                .as_str()
+                .is_some_and(|ns| ns.starts_with("fincelo-whatsapp/"))
+            {
+                names.push(m[1].as_str().expect("metric name").to_string());
+            }
+            if let Some(search) = m[0]["expression"].as_str() {
+                let name = search
+                    .split("MetricName=\"")
+                    .nth(1)
+                    .and_then(|rest| rest.split('"').next())
+                    .expect("a SEARCH names its metric");
+                names.push(name.to_string());
+            }
+        }
+    }
+    for (_, p) in alarms(t) {
+        if text(&p["Namespace"]).starts_with("fincelo-whatsapp/") {
+            names.push(text(&p["MetricName"]));
+        }
+    }
+    names
+}
+
+/// The dashboard shows every metric `shared/src/metrics.rs` emits, and it
+/// and the alarms name no other of the service's metrics than those and
+/// the sender's log-filter metric `SendsHeld`: a renamed metric cannot
+/// leave an empty graph or an alarm that never fires.
+#[test]
+fn the_dashboard_and_alarms_name_the_metrics_the_code_emits() {
+    let t = template();
+    let named = service_metrics_named(&t);
+    let log_filter = text(
+        &resource(&t, "SendsHeldMetricFilter")["Properties"]["MetricTransformations"][0]
+            ["MetricName"],
+    );
+    for name in &named {
+        assert!(
+            fincelo::metrics::ALL.contains(&name.as_str()) || *name == log_filter,
+            "{name} is named in template.yaml but never emitted"
+        );
+    }
+    for emitted in fincelo::metrics::ALL {
+        assert!(
+            named.iter().any(|n| n == emitted),
+            "{emitted} is emitted but not on the dashboard"
+        );
+    }
+    for alarmed in [
+        fincelo::metrics::NUMBER_FLAGGED,
+        fincelo::metrics::ACCOUNT_RESTRICTED,
+    ] {
+        assert!(
+            alarms(&t)
+                .iter()
+                .any(|(_, p)| text(&p["MetricName"]) == alarmed),
+            "{alarmed} has an alarm"
+        );
+    }
+}
