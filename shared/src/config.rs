@@ -130,10 +130,11 @@ pub struct Config {
     /// its responses and its message statuses expire (DynamoDB TTL) this
     /// many days after their last write ([`crate::store::Retention`]).
     pub retention_days: u32,
-    /// `METRICS_NAMESPACE` (default `fincelo-whatsapp/local`; the template
-    /// sets `fincelo-whatsapp/<stack>`): the CloudWatch namespace of the
-    /// service's metrics ([`crate::metrics`]).
-    pub metrics_namespace: String,
+    /// `METRICS_NAMESPACE` (the template sets `fincelo-whatsapp/<stack>`):
+    /// the CloudWatch namespace of the service's metrics
+    /// ([`crate::metrics`]). Unset (the local stack, the tests): no metric
+    /// lines, so stdout carries only what the tests print.
+    pub metrics_namespace: Option<String>,
     /// `AWS_LAMBDA_FUNCTION_NAME` (set by Lambda; `local` otherwise): the
     /// `Function` dimension of every metric.
     pub function_name: String,
@@ -254,9 +255,7 @@ impl Config {
                 reason: "too large".into(),
             })?,
             read_receipts: env.flag("READ_RECEIPTS", true)?,
-            metrics_namespace: env
-                .optional("METRICS_NAMESPACE")
-                .unwrap_or_else(|| "fincelo-whatsapp/local".into()),
+            metrics_namespace: env.optional("METRICS_NAMESPACE"),
             function_name: env
                 .optional("AWS_LAMBDA_FUNCTION_NAME")
                 .unwrap_or_else(|| "local".into()),

@@ -106,7 +106,8 @@ pub const FUNCTION_DIMENSION: &str = "Function";
 /// Where the metrics go and what they are stamped with. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Metrics {
-    namespace: String,
+    /// `None`: no metrics (`METRICS_NAMESPACE` unset).
+    namespace: Option<String>,
     function: String,
     clock: Clock,
 }
@@ -251,11 +252,12 @@ impl Entry for Line<'_> {
 }
 
 impl Metrics {
-    /// Metrics in CloudWatch namespace `namespace` (`METRICS_NAMESPACE`),
-    /// from the function `function`, stamped by `clock`.
-    pub fn new(namespace: impl Into<String>, function: impl Into<String>, clock: Clock) -> Metrics {
+    /// Metrics in CloudWatch namespace `namespace` (`METRICS_NAMESPACE`;
+    /// `None` writes nothing), from the function `function`, stamped by
+    /// `clock`.
+    pub fn new(namespace: Option<String>, function: impl Into<String>, clock: Clock) -> Metrics {
         Metrics {
-            namespace: namespace.into(),
+            namespace,
             function: function.into(),
             clock,
         }
@@ -279,11 +281,14 @@ impl Metrics {
     /// Writes the metrics of `events` to `out`, one or more EMF lines per
     /// event that counts.
     pub fn write(&self, events: &[Event], out: &mut impl io::Write) -> Result<(), IoStreamError> {
+        let Some(namespace) = &self.namespace else {
+            return Ok(());
+        };
         let now_ms = self.clock.now_ms();
         let at = SystemTime::UNIX_EPOCH + Duration::from_millis(u64::try_from(now_ms).unwrap_or(0));
         let card = RateCard::builtin().ok();
         let mut format = Emf::builder(
-            self.namespace.clone(),
+            namespace.clone(),
             vec![vec![FUNCTION_DIMENSION.to_string()]],
         )
         .build();
@@ -320,7 +325,7 @@ mod tests {
     fn metrics() -> Metrics {
         let offset = NOW_MS - Clock::system().now_ms();
         Metrics::new(
-            "fincelo-whatsapp/test",
+            Some("fincelo-whatsapp/test".into()),
             "webhook-fn",
             Clock::shifted(Arc::new(AtomicI64::new(offset))),
         )
@@ -411,6 +416,11 @@ mod tests {
             reason: Some("meta_permanent".into()),
         };
         assert!(lines(&[parked]).is_empty(), "a parked alert is not sent");
+        let mut out = Vec::new();
+        Metrics::new(None, "local", Clock::system())
+            .write(&[sent("template")], &mut out)
+            .expect("written");
+        assert!(out.is_empty(), "no namespace, no metrics");
     }
 
     #[test]

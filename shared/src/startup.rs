@@ -89,7 +89,7 @@ impl App {
                 config.send_dlq_url.clone(),
                 config.events_queue_url.clone(),
                 crate::metrics::Metrics::new(
-                    &config.metrics_namespace,
+                    config.metrics_namespace.clone(),
                     &config.function_name,
                     Clock::system(),
                 ),
