@@ -62,7 +62,8 @@ for key, want in [("Runtime", "provided.al2023"), ("Architectures", ["arm64"]),
         problems.append(f"Globals.Function.{key} is {g.get(key)!r}, want {want!r}")
 contract = {"TABLE_NAME", "SEND_QUEUE_URL", "SEND_DLQ_URL", "EVENTS_QUEUE_URL",
             "TENANT_SECRET_PREFIX", "GRAPH_API_BASE_URL", "GRAPH_API_VERSION",
-            "SEND_MPS_CAP", "SENDER_MAX_CONCURRENCY"}
+            "SEND_MPS_CAP", "SENDER_MAX_CONCURRENCY", "RETENTION_DAYS",
+            "METRICS_NAMESPACE"}
 names = set(g.get("Environment", {}).get("Variables", {}))
 if names != contract:
     problems.append(f"Globals environment differs from the contract: "

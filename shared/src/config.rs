@@ -127,6 +127,18 @@ pub struct Config {
     /// `READ_RECEIPTS` (default `true`): a CSM's response to an alert is
     /// marked read at Meta, so the CSM sees it reached Fincelo.
     pub read_receipts: bool,
+    /// `RETENTION_DAYS` (default 90, at least 1): an alert's ledger item,
+    /// its responses and its message statuses expire (DynamoDB TTL) this
+    /// many days after their last write ([`crate::store::Retention`]).
+    pub retention_days: u32,
+    /// `METRICS_NAMESPACE` (the template sets `fincelo-whatsapp/<stack>`):
+    /// the CloudWatch namespace of the service's metrics
+    /// ([`crate::metrics`]). Unset (the local stack, the tests): no metric
+    /// lines, so stdout carries only what the tests print.
+    pub metrics_namespace: Option<String>,
+    /// `AWS_LAMBDA_FUNCTION_NAME` (set by Lambda; `local` otherwise): the
+    /// `Function` dimension of every metric.
+    pub function_name: String,
 }
 
 impl Config {
@@ -244,6 +256,19 @@ impl Config {
                 reason: "too large".into(),
             })?,
             read_receipts: env.flag("READ_RECEIPTS", true)?,
+            metrics_namespace: env.optional("METRICS_NAMESPACE"),
+            function_name: env
+                .optional("AWS_LAMBDA_FUNCTION_NAME")
+                .unwrap_or_else(|| "local".into()),
+            retention_days: match env.number("RETENTION_DAYS", 90)? {
+                days @ 1..=36_500 => days as u32,
+                days => {
+                    return Err(ConfigError::Invalid {
+                        var: "RETENTION_DAYS",
+                        reason: format!("expected 1 to 36500 days, got {days}"),
+                    })
+                }
+            },
         })
     }
 }
@@ -258,6 +283,13 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
             Some(v) if !v.trim().is_empty() => Ok(v.trim().to_string()),
             _ => Err(ConfigError::Missing { var }),
         }
+    }
+
+    /// A variable's value, `None` when unset or blank.
+    fn optional(&self, var: &'static str) -> Option<String> {
+        (self.lookup)(var)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
     }
 
     fn flag(&self, var: &'static str, default: bool) -> Result<bool, ConfigError> {
@@ -307,6 +339,22 @@ mod tests {
 
     fn read(map: &HashMap<&'static str, String>) -> Result<Config, ConfigError> {
         Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn retention_is_ninety_days_unless_set() {
+        let mut env = base();
+        assert_eq!(read(&env).expect("valid").retention_days, 90);
+        env.insert("RETENTION_DAYS", "30".into());
+        assert_eq!(read(&env).expect("valid").retention_days, 30);
+        env.insert("RETENTION_DAYS", "0".into());
+        assert!(matches!(
+            read(&env),
+            Err(ConfigError::Invalid {
+                var: "RETENTION_DAYS",
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -28,6 +28,7 @@ pub mod events;
 pub mod graph;
 pub mod identity;
 pub mod ids;
+pub mod metrics;
 pub mod owed;
 pub mod phone;
 pub mod queues;

@@ -11,6 +11,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::events::Event;
+use crate::metrics::Metrics;
 
 #[derive(Debug, Error)]
 pub enum QueueError {
@@ -72,6 +73,8 @@ pub struct Queues {
     pub send_queue_url: String,
     pub send_dlq_url: String,
     pub events_queue_url: String,
+    /// What every published event counts ([`crate::metrics`]).
+    metrics: Metrics,
 }
 
 impl Queues {
@@ -80,20 +83,29 @@ impl Queues {
         send_queue_url: String,
         send_dlq_url: String,
         events_queue_url: String,
+        metrics: Metrics,
     ) -> Self {
         Queues {
             client,
             send_queue_url,
             send_dlq_url,
             events_queue_url,
+            metrics,
         }
+    }
+
+    /// The same queues, their metrics stamped by `clock`.
+    pub fn with_clock(mut self, clock: crate::clock::Clock) -> Self {
+        self.metrics = self.metrics.with_clock(clock);
+        self
     }
 
     pub fn client(&self) -> &Client {
         &self.client
     }
 
-    /// Publishes events, ten per request.
+    /// Publishes events, ten per request, and emits the metrics of each ten
+    /// SQS took (the one place events are counted: [`crate::metrics`]).
     pub async fn publish(&self, events: &[Event]) -> Result<(), QueueError> {
         for chunk in events.chunks(10) {
             let entries = chunk
@@ -127,6 +139,7 @@ impl Queues {
                     total: chunk.len(),
                 });
             }
+            self.metrics.emit(chunk);
         }
         Ok(())
     }

@@ -70,7 +70,11 @@ impl App {
         sqs: aws_sdk_sqs::Client,
         secrets: aws_sdk_secretsmanager::Client,
     ) -> Result<App, StartupError> {
-        let store = Store::new(dynamo, &config.table_name);
+        let store = Store::new(
+            dynamo,
+            &config.table_name,
+            crate::store::Retention::days(config.retention_days),
+        );
         let directory = TenantDirectory::new(
             store.clone(),
             SecretStore::new(secrets, &config.tenant_secret_prefix),
@@ -84,6 +88,11 @@ impl App {
                 config.send_queue_url.clone(),
                 config.send_dlq_url.clone(),
                 config.events_queue_url.clone(),
+                crate::metrics::Metrics::new(
+                    config.metrics_namespace.clone(),
+                    &config.function_name,
+                    Clock::system(),
+                ),
             ),
             store,
             directory: Arc::new(directory),
@@ -96,6 +105,7 @@ impl App {
     /// The same app reading time from `clock` (the local stack's shifted
     /// clock).
     pub fn with_clock(mut self, clock: Clock) -> App {
+        self.queues = self.queues.with_clock(clock.clone());
         self.clock = clock;
         self
     }

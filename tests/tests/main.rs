@@ -11,6 +11,7 @@ mod foundation;
 mod handback;
 mod identity;
 mod meta_codes;
+mod observability;
 mod outbox;
 mod reliability;
 mod responses;

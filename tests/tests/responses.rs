@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use crate::helpers::*;
 
 /// Enqueues `req`, waits until it is sent, and returns what Meta received.
-async fn sent_alert(w: &World, req: &SendRequestBuilder) -> MessageRecord {
+pub(crate) async fn sent_alert(w: &World, req: &SendRequestBuilder) -> MessageRecord {
     w.enqueue(&req.json()).await;
     eventually(Duration::from_secs(30), || async {
         w.ledger(&req.key)
@@ -31,7 +31,7 @@ async fn sent_alert(w: &World, req: &SendRequestBuilder) -> MessageRecord {
 }
 
 /// The payload Meta would hand back for the template button labelled `label`.
-fn quick_reply(m: &MessageRecord, label: &str) -> String {
+pub(crate) fn quick_reply(m: &MessageRecord, label: &str) -> String {
     let t = m.template.as_ref().expect("a template alert");
     t.quick_replies
         .iter()
@@ -42,7 +42,12 @@ fn quick_reply(m: &MessageRecord, label: &str) -> String {
 }
 
 /// The CSM `from` sends `m` (type, content, context) to the tenant's number.
-async fn csm_sends(w: &World, phone_number_id: &str, from: &str, mut m: Value) -> InboundResult {
+pub(crate) async fn csm_sends(
+    w: &World,
+    phone_number_id: &str,
+    from: &str,
+    mut m: Value,
+) -> InboundResult {
     m["phone_number_id"] = json!(phone_number_id);
     m["from"] = json!(from);
     let msg: InboundMessage = serde_json::from_value(m).expect("inbound shape");
@@ -58,7 +63,7 @@ async fn csm_sends(w: &World, phone_number_id: &str, from: &str, mut m: Value) -
 }
 
 /// A template quick-reply tap on `alert`, quoting it.
-fn tap(alert: &MessageRecord, payload: &str, label: &str) -> Value {
+pub(crate) fn tap(alert: &MessageRecord, payload: &str, label: &str) -> Value {
     json!({
         "type": "button",
         "button": {"payload": payload, "text": label},

@@ -217,18 +217,18 @@ async fn each_function_reads_only_its_own_secret() {
 
 // ------------------------------------------------------------ template.yaml
 
-fn template() -> Yaml {
+pub(crate) fn template() -> Yaml {
     serde_yaml::from_str(fincelo_local::provision::TEMPLATE_YAML).expect("template.yaml parses")
 }
 
-fn resource<'a>(t: &'a Yaml, id: &str) -> &'a Yaml {
+pub(crate) fn resource<'a>(t: &'a Yaml, id: &str) -> &'a Yaml {
     t.get("Resources")
         .and_then(|r| r.get(id))
         .unwrap_or_else(|| panic!("resource {id}"))
 }
 
 /// The text of a scalar, `!Sub`, `!Ref` or `!GetAtt` (the tag dropped).
-fn text(v: &Yaml) -> String {
+pub(crate) fn text(v: &Yaml) -> String {
     match v {
         Yaml::String(s) => s.clone(),
         Yaml::Tagged(t) => text(&t.value),
@@ -238,7 +238,7 @@ fn text(v: &Yaml) -> String {
 }
 
 /// Every string under `v`, tags dropped, in order.
-fn strings(v: &Yaml, out: &mut Vec<String>) {
+pub(crate) fn strings(v: &Yaml, out: &mut Vec<String>) {
     match v {
         Yaml::String(s) => out.push(s.clone()),
         Yaml::Tagged(t) => strings(&t.value, out),

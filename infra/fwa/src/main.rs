@@ -364,7 +364,12 @@ async fn run(cli: Cli) -> Result<(), CallError> {
         Command::Window { phone } => {
             let csm = E164::parse(&phone).map_err(|e| e.to_string())?;
             let sdk = target.sdk().await?;
-            let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), target.table()?);
+            // Reads only: the retention applies to writes.
+            let store = Store::new(
+                aws_sdk_dynamodb::Client::new(&sdk),
+                target.table()?,
+                fincelo::store::Retention::default(),
+            );
             let who = fincelo::addressing::identity_of_number(&store, &tenant, &csm)
                 .await
                 .map_err(|e| e.to_string())?;

@@ -270,7 +270,7 @@ impl Store {
             .update_expression(
                 "SET #state = :claimed, claim_token = :tok, lease_until = :lease, attempts = if_not_exists(attempts, :zero) + :one, \
                  request_body = if_not_exists(request_body, :req), created_at = if_not_exists(created_at, :now), updated_at = :now, ikey = :k, \
-                 response_ref = if_not_exists(response_ref, :ref), gsi1pk = if_not_exists(gsi1pk, :refpk), gsi1sk = :lsk REMOVE decide_at, retry_at",
+                 response_ref = if_not_exists(response_ref, :ref), gsi1pk = if_not_exists(gsi1pk, :refpk), gsi1sk = :lsk, #ttl = :ttl REMOVE decide_at, retry_at",
             )
             .condition_expression(
                 "attribute_not_exists(#state) OR (#state = :retry AND (attribute_not_exists(retry_at) OR retry_at <= :now))",
@@ -286,7 +286,9 @@ impl Store {
             .expression_attribute_values(":k", s(key.as_str()))
             .expression_attribute_values(":ref", s(&reference))
             .expression_attribute_values(":refpk", s(ref_gsi_pk(tenant, &reference)))
-            .expression_attribute_values(":lsk", s("LEDGER"));
+            .expression_attribute_values(":lsk", s("LEDGER"))
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":ttl", self.retained_until(now));
         self.claim_send(req).await
     }
 
@@ -620,7 +622,9 @@ impl Store {
         } = ending;
         let mut req = self
             .ledger_update(tenant, key)
-            .update_expression("SET #state = :st, last_error = :e, updated_at = :now, created_at = if_not_exists(created_at, :now), request_body = if_not_exists(request_body, :req), ikey = :k REMOVE lease_until, decide_at")
+            .update_expression("SET #state = :st, last_error = :e, updated_at = :now, created_at = if_not_exists(created_at, :now), request_body = if_not_exists(request_body, :req), ikey = :k, #ttl = :ttl REMOVE lease_until, decide_at")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":ttl", self.retained_until(now))
             .expression_attribute_values(":st", s(state.as_str()))
             .expression_attribute_values(":e", s(reason))
             .expression_attribute_values(":now", n(now))

@@ -16,9 +16,6 @@ use super::{
 };
 use crate::ids::{IdempotencyKey, TenantId};
 
-/// Status records are kept for 90 days: long enough for any timeline question.
-pub const STATUS_TTL_SECS: i64 = 90 * 24 * 3600;
-
 /// One status event to apply.
 #[derive(Debug, Clone)]
 pub struct StatusChange<'a> {
@@ -95,7 +92,7 @@ impl Store {
             .expression_attribute_values(":rcp", s(c.recipient_id))
             .expression_attribute_values(":t", s(c.tenant.as_str()))
             .expression_attribute_values(":w", s(c.wamid))
-            .expression_attribute_values(":ttl", n(c.now + STATUS_TTL_SECS));
+            .expression_attribute_values(":ttl", self.retained_until(c.now));
         if let Some(errors) = &c.errors_json {
             update.push_str(", errors = :err");
             req = req.expression_attribute_values(":err", s(errors));

@@ -16,9 +16,9 @@
 //! | alias: WABA id | `WABA#{waba_id}` | `ALIAS` | | same transaction | webhook POST: tenant by `entry[].id` |
 //! | alias: verify token | `VERIFY#{sha256(verify_token)}` | `ALIAS` | | same transaction | webhook GET handshake: keyed lookup, then a constant-time compare |
 //! | 24-hour window | `T#{tenant}#WINDOW#{identity}` | `WINDOW` | `ttl` = expiry | webhook (inbound message; conditional: never shrinks), sender (closes on 131047) | sender: is the CSM's window open? |
-//! | send ledger | `T#{tenant}#SEND#{idempotency_key}` | `LEDGER` | `gsi1pk` = `T#{tenant}#REF#{response_ref}` (set by the first claim) | sender (conditional claim, then outcome) | sender (dedup, resume), timeline; webhook: the alert a tapped payload names (GSI by reference, [`crate::responses`]) |
-//! | alert response | `T#{tenant}#SEND#{idempotency_key}` | `RESP#{message_id}` | | webhook (conditional: once per response, with its owed event) | timeline; see [`responses`] |
-//! | message status | `T#{tenant}#MSG#{wamid}` | `STATUS` | `gsi1pk` = `T#{tenant}#CB#{idempotency_key}`, `ttl` (90 days after its last status) | webhook (conditional: status only moves forward) | timeline; sender resolving an ambiguous send (GSI by key); webhook: the alert a quoted reply (`context.id`) answers |
+//! | send ledger | `T#{tenant}#SEND#{idempotency_key}` | `LEDGER` | `gsi1pk` = `T#{tenant}#REF#{response_ref}` (set by the first claim), `ttl` (`RETENTION_DAYS` after its last claim or final outcome) | sender (conditional claim, then outcome) | sender (dedup, resume), timeline; webhook: the alert a tapped payload names (GSI by reference, [`crate::responses`]) |
+//! | alert response | `T#{tenant}#SEND#{idempotency_key}` | `RESP#{message_id}` | `ttl` (`RETENTION_DAYS` after it) | webhook (conditional: once per response, with its owed event) | timeline; see [`responses`] |
+//! | message status | `T#{tenant}#MSG#{wamid}` | `STATUS` | `gsi1pk` = `T#{tenant}#CB#{idempotency_key}`, `ttl` (`RETENTION_DAYS` after its last status, [`retention`]) | webhook (conditional: status only moves forward) | timeline; sender resolving an ambiguous send (GSI by key); webhook: the alert a quoted reply (`context.id`) answers |
 //! | cost counters | `T#{tenant}#COST` | `DAY#{yyyy-mm-dd}` (UTC, of Meta's delivery time) | `ttl` = day + 400 days (13 months) | webhook: one transaction per delivered priced message, an atomic `ADD` on the counter `n#{category}#{type}#{country}` with a `cost_counted` mark on the message status item, conditional on no mark (so each message counts once; see [`costs`]) | admin costs: a month's days (query `begins_with DAY#{yyyy-mm}-`) |
 //! | template status | `T#{tenant}` | `TEMPLATE#{name}#{language}` | | template function (submit, reconcile), webhook (status updates) | sender (is it APPROVED? cached), status API: all of a tenant's templates (query `begins_with`) |
 //! | account standing | `T#{tenant}` | `ACCOUNT` | | webhook (account webhooks: one conditional update per aspect, ordered by Meta's time, with its owed event; see [`account`]) | status API |
@@ -49,6 +49,7 @@ mod parked;
 mod rate;
 mod recipients;
 mod responses;
+mod retention;
 mod roster;
 mod templates;
 mod tenants;
@@ -76,6 +77,7 @@ pub use parked::ParkedAlert;
 pub use rate::{Claim, NumberRate, Slots, HORIZON};
 pub use recipients::{Known, Named};
 pub use responses::ResponseRecord;
+pub use retention::Retention;
 pub use roster::RosterEntry;
 pub use templates::{TemplateChangeAt, TemplateRecord, TemplateStatusChange};
 pub use tenants::verify_token_digest;
@@ -140,13 +142,16 @@ impl StoreError {
 pub struct Store {
     client: Client,
     table: String,
+    /// How long an alert's history is kept ([`retention`]).
+    retention: Retention,
 }
 
 impl Store {
-    pub fn new(client: Client, table: impl Into<String>) -> Self {
+    pub fn new(client: Client, table: impl Into<String>, retention: Retention) -> Self {
         Store {
             client,
             table: table.into(),
+            retention,
         }
     }
 

@@ -6,7 +6,7 @@
 //! event is owed ([`crate::owed`]), exactly as an inbound message's
 //! sighting is ([`super::dedup`]). Meta's replay of the tap finds it and
 //! publishes nothing, unless the event is still owed. Kept as long as the
-//! ledger item (no `ttl`): it is the alert's history. The text of a reply
+//! ledger item (`ttl`, [`super::retention`]): it is the alert's history. The text of a reply
 //! is not stored (as no inbound text is): it travels only in the events,
 //! and Meta's retry of the body carries it again.
 
@@ -51,13 +51,15 @@ impl Store {
         now: i64,
     ) -> Result<(Change, ResponseRecord), StoreError> {
         let mut update = String::from(
-            "SET #action = :a, csm = :c, #at = :at, created_at = :now, owed_at = :now",
+            "SET #action = :a, csm = :c, #at = :at, created_at = :now, owed_at = :now, #ttl = :ttl",
         );
         let mut req = self
             .update(resp_pk(tenant, key), resp_sk(&r.message_id))
             .condition_expression("attribute_not_exists(pk)")
             .expression_attribute_names("#action", "action")
             .expression_attribute_names("#at", "at")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":ttl", self.retained_until(now))
             .expression_attribute_values(":a", s(&r.action))
             .expression_attribute_values(":c", s(&r.csm_json))
             .expression_attribute_values(":at", n(r.at))

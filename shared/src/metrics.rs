@@ -1,0 +1,523 @@
+//! The service's CloudWatch metrics, derived from the events it publishes.
+//!
+//! Every fact a metric counts is already an [`Event`] for the Fincelo app,
+//! so the metrics are a function of the events and nothing else: the queue
+//! adapter ([`crate::queues::Queues::publish`]) hands each batch it
+//! published to [`Metrics::emit`], and no handler records a metric itself.
+//! A batch whose publish failed is counted when its owed events go out
+//! ([`crate::owed`]), so a change is counted once, when the app hears of it.
+//! `send.outcome` is published at least once (see [`crate::events`]): an
+//! alert's `sent` may count twice when its request is redelivered, and
+//! CloudWatch's own EMF ingestion is at-least-once too
+//! (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html).
+//! The metrics are for trends and alarms; the cost ledger ([`crate::costs`])
+//! and the send ledger are the exact record.
+//!
+//! The lines are CloudWatch Embedded Metric Format (EMF), written to stdout
+//! where Lambda ships them to the function's log group and CloudWatch
+//! extracts the metrics. They are written by awslabs' `metrique` EMF
+//! formatter (`metrique-writer-format-emf`), chosen over
+//! `metrics_cloudwatch_embedded` 0.10 because the latter keeps one
+//! process-wide recorder (`metrics::set_global_recorder`), so the local
+//! stack and the tests, which run every function and many tenants in one
+//! process, could not tell their lines apart, and it stamps lines with the
+//! system time; metrique formats an entry we build onto any writer, with
+//! the timestamp we give it (the injectable [`Clock`]), and keeps no global
+//! state. It brings more crates (its own dependency tree); both build
+//! offline here.
+//!
+//! Dimensions: every metric has `Function` (the Lambda function's name,
+//! `AWS_LAMBDA_FUNCTION_NAME`; `local` in the local stack); a few add one
+//! bounded label: `Mode` (`free_form`, `template`), `Code` (Meta's error
+//! code, a closed list of a few hundred), `Action` (the five response
+//! actions). No metric has a tenant dimension: tenants grow without bound
+//! and each dimension value is a metric CloudWatch bills. Per-tenant
+//! figures are in the cost ledger (`fwa costs`), the channel status
+//! (`fwa status`) and the events, which name the tenant.
+//!
+//! What the events do not carry, and so is not a metric yet: enqueue-to-sent
+//! latency (`send.outcome` has neither the enqueue time nor the send time),
+//! and why a template was used (a template send outside the window and a
+//! template forced by Meta's refusal of a free-form message both count as
+//! [`TEMPLATE_FALLBACKS`]).
+
+use std::io;
+use std::time::{Duration, SystemTime};
+
+use metrique_writer_core::config::AllowSplitEntries;
+use metrique_writer_core::format::Format;
+use metrique_writer_core::unit::AsSeconds;
+use metrique_writer_core::value::WithDimension;
+use metrique_writer_core::{Entry, EntryWriter, IoStreamError};
+use metrique_writer_format_emf::Emf;
+use tracing::warn;
+
+use crate::clock::Clock;
+use crate::costs::{self, CostKey, RateCard};
+use crate::events::Event;
+
+/// Alerts Meta accepted, by `Mode`.
+pub const ALERTS_SENT: &str = "AlertsSent";
+/// Alerts sent as a template (the CSM's window was closed, or Meta refused
+/// the free-form message).
+pub const TEMPLATE_FALLBACKS: &str = "TemplateFallbacks";
+/// Alerts sent free-form inside the CSM's 24-hour window.
+pub const WINDOW_HITS: &str = "WindowHits";
+/// Message statuses, one metric each.
+pub const MESSAGES_DELIVERED: &str = "MessagesDelivered";
+pub const MESSAGES_READ: &str = "MessagesRead";
+pub const MESSAGES_FAILED: &str = "MessagesFailed";
+/// Meta's errors in failed statuses, by `Code`.
+pub const META_ERRORS: &str = "MetaErrors";
+/// Seconds from Meta's timestamp of a status or an inbound message to its
+/// receipt by the webhook.
+pub const WEBHOOK_INTAKE_LAG: &str = "WebhookIntakeLag";
+/// CSMs' answers to alerts, by `Action`.
+pub const RESPONSES: &str = "Responses";
+/// Estimated cost of delivered billable messages, in the rate card's
+/// currency ([`crate::costs`]).
+pub const ESTIMATED_COST: &str = "EstimatedCost";
+/// A phone number Meta flagged (its quality dropped towards RED; Meta's
+/// webhook carries `FLAGGED`, not a colour).
+pub const NUMBER_FLAGGED: &str = "NumberFlagged";
+/// Meta restricted the account (`account_update` with restrictions).
+pub const ACCOUNT_RESTRICTED: &str = "AccountRestricted";
+
+/// Every metric this module emits: the dashboard and the alarms in
+/// `template.yaml` name only these (a test checks it).
+pub const ALL: &[&str] = &[
+    ALERTS_SENT,
+    TEMPLATE_FALLBACKS,
+    WINDOW_HITS,
+    MESSAGES_DELIVERED,
+    MESSAGES_READ,
+    MESSAGES_FAILED,
+    META_ERRORS,
+    WEBHOOK_INTAKE_LAG,
+    RESPONSES,
+    ESTIMATED_COST,
+    NUMBER_FLAGGED,
+    ACCOUNT_RESTRICTED,
+];
+
+/// The dimension every metric has.
+pub const FUNCTION_DIMENSION: &str = "Function";
+
+/// Where the metrics go and what they are stamped with. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Metrics {
+    /// `None`: no metrics (`METRICS_NAMESPACE` unset).
+    namespace: Option<String>,
+    function: String,
+    clock: Clock,
+}
+
+/// One value of one metric.
+#[derive(Debug, Clone, PartialEq)]
+enum Value {
+    Count(u64),
+    Seconds(u64),
+    Amount(f64),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Datum {
+    name: &'static str,
+    value: Value,
+    /// At most one bounded label.
+    label: Option<(&'static str, String)>,
+}
+
+fn count(name: &'static str) -> Datum {
+    Datum {
+        name,
+        value: Value::Count(1),
+        label: None,
+    }
+}
+
+impl Datum {
+    fn by(mut self, dimension: &'static str, value: impl Into<String>) -> Datum {
+        self.label = Some((dimension, value.into()));
+        self
+    }
+}
+
+/// What one event counts, at `now` (unix seconds).
+fn data(event: &Event, now: i64, card: Option<&RateCard>) -> Vec<Datum> {
+    let lag = |ts: i64| Datum {
+        name: WEBHOOK_INTAKE_LAG,
+        value: Value::Seconds(u64::try_from(now.saturating_sub(ts)).unwrap_or(0)),
+        label: None,
+    };
+    match event {
+        Event::SendOutcome { outcome, mode, .. } if outcome == "sent" => {
+            let mode = mode.as_deref().unwrap_or(costs::UNKNOWN);
+            let mut d = vec![count(ALERTS_SENT).by("Mode", mode)];
+            match mode {
+                "free_form" => d.push(count(WINDOW_HITS)),
+                "template" => d.push(count(TEMPLATE_FALLBACKS)),
+                _ => {}
+            }
+            d
+        }
+        Event::SendOutcome { .. } => vec![],
+        Event::MessageStatusChanged {
+            status,
+            timestamp,
+            errors,
+            recipient,
+            pricing,
+            ..
+        } => {
+            let mut d = vec![lag(*timestamp)];
+            match status.as_str() {
+                "delivered" => d.push(count(MESSAGES_DELIVERED)),
+                "read" => d.push(count(MESSAGES_READ)),
+                "failed" => d.push(count(MESSAGES_FAILED)),
+                _ => {}
+            }
+            let mut codes: Vec<i64> = errors.iter().map(|e| e.code).collect();
+            codes.sort_unstable();
+            codes.dedup();
+            d.extend(
+                codes
+                    .into_iter()
+                    .map(|c| count(META_ERRORS).by("Code", c.to_string())),
+            );
+            // Counted when delivered, as the cost ledger counts it.
+            if let (Some(p), Some(card), "delivered") = (pricing, card, status.as_str()) {
+                let key = CostKey {
+                    category: p.category.clone().unwrap_or_else(|| costs::UNKNOWN.into()),
+                    kind: p.kind.clone().unwrap_or_else(|| costs::UNKNOWN.into()),
+                    country: costs::country_of(recipient.as_ref().and_then(|r| r.wa_id.as_deref())),
+                };
+                let estimate = costs::Estimate::of(card, &key, 1);
+                if estimate.billable > 0 && estimate.unpriced == 0 {
+                    d.push(Datum {
+                        name: ESTIMATED_COST,
+                        value: Value::Amount(costs::amount(estimate.cost)),
+                        label: None,
+                    });
+                }
+            }
+            d
+        }
+        Event::CsmMessageReceived { timestamp, .. } => vec![lag(*timestamp)],
+        Event::AlertResponse { action, .. } => vec![count(RESPONSES).by("Action", action.as_str())],
+        Event::AccountLimitsChanged { aspect, detail, .. } => match aspect.as_str() {
+            "quality" if detail["event"] == "FLAGGED" => vec![count(NUMBER_FLAGGED)],
+            "standing"
+                if detail["restrictions"]
+                    .as_array()
+                    .is_some_and(|r| !r.is_empty()) =>
+            {
+                vec![count(ACCOUNT_RESTRICTED)]
+            }
+            _ => vec![],
+        },
+        Event::TemplateStatusChanged { .. } => vec![],
+    }
+}
+
+/// One event's metrics as an EMF entry.
+struct Line<'a> {
+    function: &'a str,
+    at: SystemTime,
+    data: Vec<Datum>,
+}
+
+impl Entry for Line<'_> {
+    fn write<'a>(&'a self, writer: &mut impl EntryWriter<'a>) {
+        writer.timestamp(self.at);
+        // Metrics with different labels go on lines of their own.
+        writer.config(const { &AllowSplitEntries::new() });
+        writer.value(FUNCTION_DIMENSION, self.function);
+        for d in &self.data {
+            let labels: Vec<(&'static str, String)> = d.label.iter().cloned().collect();
+            match d.value {
+                Value::Count(n) => {
+                    writer.value(d.name, &WithDimension::new_with_dimensions(n, labels))
+                }
+                Value::Seconds(s) => writer.value(
+                    d.name,
+                    &WithDimension::new_with_dimensions(AsSeconds::from(s), labels),
+                ),
+                Value::Amount(a) => {
+                    writer.value(d.name, &WithDimension::new_with_dimensions(a, labels))
+                }
+            }
+        }
+    }
+}
+
+impl Metrics {
+    /// Metrics in CloudWatch namespace `namespace` (`METRICS_NAMESPACE`;
+    /// `None` writes nothing), from the function `function`, stamped by
+    /// `clock`.
+    pub fn new(namespace: Option<String>, function: impl Into<String>, clock: Clock) -> Metrics {
+        Metrics {
+            namespace,
+            function: function.into(),
+            clock,
+        }
+    }
+
+    /// The same metrics stamped by `clock` (the local stack's clock).
+    pub fn with_clock(mut self, clock: Clock) -> Metrics {
+        self.clock = clock;
+        self
+    }
+
+    /// Writes the metrics of `events`, published just now, to stdout. A
+    /// line that cannot be written is logged and dropped: metrics never
+    /// fail a publish.
+    pub fn emit(&self, events: &[Event]) {
+        if let Err(e) = self.write(events, &mut io::stdout().lock()) {
+            warn!(error = %e, "metrics line not written");
+        }
+    }
+
+    /// Writes the metrics of `events` to `out`, one or more EMF lines per
+    /// event that counts.
+    pub fn write(&self, events: &[Event], out: &mut impl io::Write) -> Result<(), IoStreamError> {
+        let Some(namespace) = &self.namespace else {
+            return Ok(());
+        };
+        let now_ms = self.clock.now_ms();
+        let at = SystemTime::UNIX_EPOCH + Duration::from_millis(u64::try_from(now_ms).unwrap_or(0));
+        let card = RateCard::builtin().ok();
+        let mut format = Emf::builder(
+            namespace.clone(),
+            vec![vec![FUNCTION_DIMENSION.to_string()]],
+        )
+        .build();
+        for event in events {
+            let data = data(event, now_ms / 1000, card);
+            if data.is_empty() {
+                continue;
+            }
+            format.format(
+                &Line {
+                    function: &self.function,
+                    at,
+                    data,
+                },
+                out,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicI64;
+    use std::sync::Arc;
+
+    use serde_json::{json, Value as Json};
+
+    use super::*;
+    use crate::events::{EventCsm, EventError, EventPricing};
+
+    const NOW_MS: i64 = 1_790_000_000_000;
+
+    fn metrics() -> Metrics {
+        let offset = NOW_MS - Clock::system().now_ms();
+        Metrics::new(
+            Some("fincelo-whatsapp/test".into()),
+            "webhook-fn",
+            Clock::shifted(Arc::new(AtomicI64::new(offset))),
+        )
+    }
+
+    /// The EMF lines written for `events`, parsed.
+    fn lines(events: &[Event]) -> Vec<Json> {
+        let mut out = Vec::new();
+        metrics().write(events, &mut out).expect("written");
+        String::from_utf8(out)
+            .expect("utf-8")
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("each line is one JSON object"))
+            .collect()
+    }
+
+    /// The value of `name` across the lines, with the line's dimensions.
+    fn find<'a>(lines: &'a [Json], name: &str) -> Vec<&'a Json> {
+        lines.iter().filter(|l| !l[name].is_null()).collect()
+    }
+
+    fn sent(mode: &str) -> Event {
+        Event::SendOutcome {
+            tenant_id: "acme".into(),
+            idempotency_key: "k".into(),
+            outcome: "sent".into(),
+            mode: Some(mode.into()),
+            template: None,
+            wamid: Some("wamid.A".into()),
+            reason: None,
+        }
+    }
+
+    fn status(status: &str, ts: i64, codes: &[i64], pricing: Option<EventPricing>) -> Event {
+        Event::MessageStatusChanged {
+            tenant_id: "acme".into(),
+            wamid: "wamid.A".into(),
+            idempotency_key: None,
+            status: status.into(),
+            timestamp: ts,
+            errors: codes
+                .iter()
+                .map(|c| EventError {
+                    code: *c,
+                    title: None,
+                })
+                .collect(),
+            recipient: Some(EventCsm {
+                wa_id: Some("919876543210".into()),
+                ..EventCsm::default()
+            }),
+            pricing,
+        }
+    }
+
+    #[test]
+    fn a_free_form_send_is_a_window_hit_and_a_template_send_a_fallback() {
+        let got = lines(&[sent("free_form"), sent("template")]);
+        let mut by_mode = find(&got, ALERTS_SENT);
+        by_mode.sort_by_key(|l| l["Mode"].to_string());
+        assert_eq!(by_mode.len(), 2, "{got:?}");
+        assert_eq!(by_mode[0]["Mode"], "free_form");
+        assert_eq!(by_mode[0][ALERTS_SENT], 1);
+        assert_eq!(by_mode[1]["Mode"], "template");
+        assert_eq!(find(&got, WINDOW_HITS)[0][WINDOW_HITS], 1);
+        assert_eq!(find(&got, TEMPLATE_FALLBACKS)[0][TEMPLATE_FALLBACKS], 1);
+        for l in &got {
+            let directive = &l["_aws"]["CloudWatchMetrics"][0];
+            assert_eq!(directive["Namespace"], "fincelo-whatsapp/test");
+            assert_eq!(l["Function"], "webhook-fn");
+            assert!(
+                directive["Dimensions"]
+                    .as_array()
+                    .expect("dimension sets")
+                    .iter()
+                    .all(|set| set[0] == FUNCTION_DIMENSION),
+                "{l}"
+            );
+            assert_eq!(l["_aws"]["Timestamp"], NOW_MS, "the injected clock");
+        }
+        let parked = Event::SendOutcome {
+            tenant_id: "acme".into(),
+            idempotency_key: "k".into(),
+            outcome: "parked".into(),
+            mode: None,
+            template: None,
+            wamid: None,
+            reason: Some("meta_permanent".into()),
+        };
+        assert!(lines(&[parked]).is_empty(), "a parked alert is not sent");
+        let mut out = Vec::new();
+        Metrics::new(None, "local", Clock::system())
+            .write(&[sent("template")], &mut out)
+            .expect("written");
+        assert!(out.is_empty(), "no namespace, no metrics");
+    }
+
+    #[test]
+    fn a_failed_status_counts_its_meta_codes_and_its_intake_lag() {
+        let ts = NOW_MS / 1000 - 42;
+        let got = lines(&[status("failed", ts, &[131026, 131026, 131049], None)]);
+        assert_eq!(find(&got, MESSAGES_FAILED)[0][MESSAGES_FAILED], 1);
+        let lag = find(&got, WEBHOOK_INTAKE_LAG);
+        assert_eq!(lag[0][WEBHOOK_INTAKE_LAG], 42);
+        let unit = lag[0]["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .expect("metrics")
+            .iter()
+            .find(|m| m["Name"] == WEBHOOK_INTAKE_LAG)
+            .expect("declared")["Unit"]
+            .clone();
+        assert_eq!(unit, "Seconds");
+        let mut codes: Vec<(&Json, &Json)> = find(&got, META_ERRORS)
+            .into_iter()
+            .map(|l| (&l["Code"], &l[META_ERRORS]))
+            .collect();
+        codes.sort_by_key(|(c, _)| c.to_string());
+        assert_eq!(
+            codes,
+            [(&json!("131026"), &json!(1)), (&json!("131049"), &json!(1))],
+            "one per distinct code"
+        );
+    }
+
+    #[test]
+    fn a_delivered_billable_message_adds_its_estimated_cost() {
+        let card = RateCard::builtin().expect("built-in card");
+        let price = costs::amount(card.price("utility", "91").expect("India utility"));
+        let pricing = EventPricing {
+            billable: true,
+            pricing_model: Some("PMP".into()),
+            category: Some("utility".into()),
+            kind: Some("regular".into()),
+        };
+        let free = EventPricing {
+            kind: Some("free_customer_service".into()),
+            ..pricing.clone()
+        };
+        let ts = NOW_MS / 1000;
+        let got = lines(&[status("delivered", ts, &[], Some(pricing.clone()))]);
+        assert_eq!(find(&got, MESSAGES_DELIVERED)[0][MESSAGES_DELIVERED], 1);
+        assert_eq!(find(&got, ESTIMATED_COST)[0][ESTIMATED_COST], json!(price));
+        let read = lines(&[status("read", ts, &[], Some(pricing))]);
+        assert!(
+            find(&read, ESTIMATED_COST).is_empty(),
+            "counted once, when delivered"
+        );
+        let got = lines(&[status("delivered", ts, &[], Some(free))]);
+        assert!(
+            find(&got, ESTIMATED_COST).is_empty(),
+            "a free message costs nothing"
+        );
+    }
+
+    #[test]
+    fn responses_a_flagged_number_and_a_restriction_are_counted() {
+        let who = EventCsm::default();
+        let response = Event::AlertResponse {
+            tenant_id: "acme".into(),
+            idempotency_key: "k".into(),
+            wamid: None,
+            csm: who,
+            action: "snooze".into(),
+            snooze_until: None,
+            text: None,
+            message_id: "wamid.R".into(),
+            at: "2026-11-30T00:00:00Z".into(),
+        };
+        let account = |aspect: &str, detail: Json| Event::AccountLimitsChanged {
+            tenant_id: "acme".into(),
+            waba_id: "1".into(),
+            aspect: aspect.into(),
+            field: "x".into(),
+            at: "2026-11-30T00:00:00Z".into(),
+            detail,
+        };
+        let got = lines(&[
+            response,
+            account("quality", json!({"event": "FLAGGED"})),
+            account("quality", json!({"event": "UNFLAGGED"})),
+            account(
+                "standing",
+                json!({"event": "ACCOUNT_RESTRICTION", "restrictions": [{"type": "RESTRICTED_ADD_PHONE_NUMBER_ACTION"}]}),
+            ),
+            account(
+                "standing",
+                json!({"event": "ACCOUNT_RESTRICTION", "restrictions": []}),
+            ),
+        ]);
+        let r = find(&got, RESPONSES);
+        assert_eq!((r.len(), &r[0]["Action"]), (1, &json!("snooze")));
+        assert_eq!(find(&got, NUMBER_FLAGGED).len(), 1, "{got:?}");
+        assert_eq!(find(&got, ACCOUNT_RESTRICTED).len(), 1, "{got:?}");
+    }
+}

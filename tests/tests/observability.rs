@@ -1,0 +1,251 @@
+//! Issue 20's operations: every alarm in `template.yaml` notifies the
+//! optional `AlarmTopicArn`, and the alarms cover what the operator must
+//! hear about (each function's errors and throttles, the send queue's age,
+//! both dead-letter queues, a tenant's held sends); and an alert's history
+//! carries its DynamoDB TTL (`RETENTION_DAYS`), which the emulator never
+//! acts on, so the written attribute is what is asserted.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use fincelo::store::LedgerState;
+use serde_yaml::Value as Yaml;
+
+use crate::helpers::*;
+use crate::responses::{csm_sends, quick_reply, sent_alert, tap};
+use crate::security::{resource, strings, template, text};
+
+/// Every `AWS::CloudWatch::Alarm`, by logical id.
+fn alarms(t: &Yaml) -> Vec<(String, &Yaml)> {
+    t["Resources"]
+        .as_mapping()
+        .expect("resources")
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::CloudWatch::Alarm")
+        .map(|(id, r)| (text(id), &r["Properties"]))
+        .collect()
+}
+
+/// Each alarm notifies through `AlarmTopicArn` when the operator gave one
+/// (`HasAlarmTopic`), and nothing otherwise: one optional topic for all.
+#[test]
+fn every_alarm_notifies_the_optional_topic() {
+    let t = template();
+    let alarms = alarms(&t);
+    assert!(alarms.len() >= 12, "{} alarms", alarms.len());
+    for (id, p) in alarms {
+        let mut actions = Vec::new();
+        strings(&p["AlarmActions"], &mut actions);
+        assert_eq!(
+            actions,
+            ["HasAlarmTopic", "AlarmTopicArn", "AWS::NoValue"],
+            "{id}: AlarmActions"
+        );
+        if !p["OKActions"].is_null() {
+            let mut ok = Vec::new();
+            strings(&p["OKActions"], &mut ok);
+            assert_eq!(ok, actions, "{id}: OKActions");
+        }
+    }
+}
+
+/// The alarms watch each function's errors and throttles, the send queue's
+/// oldest message, both dead-letter queues and the held sends.
+#[test]
+fn the_alarms_cover_functions_queues_and_held_sends() {
+    let t = template();
+    let watched: Vec<(String, String, String)> = alarms(&t)
+        .into_iter()
+        .map(|(_, p)| {
+            (
+                text(&p["Namespace"]),
+                text(&p["MetricName"]),
+                text(&p["Dimensions"][0]["Value"]),
+            )
+        })
+        .collect();
+    let has = |ns: &str, metric: &str, dim: &str| {
+        watched
+            .iter()
+            .any(|(n, m, d)| n == ns && m == metric && d == dim)
+    };
+    for function in [
+        "WebhookFunction",
+        "SenderFunction",
+        "TemplatesFunction",
+        "AdminFunction",
+    ] {
+        assert!(resource(&t, function)["Type"] == "AWS::Serverless::Function");
+        for metric in ["Errors", "Throttles"] {
+            assert!(has("AWS/Lambda", metric, function), "{function} {metric}");
+        }
+    }
+    assert!(has(
+        "AWS/SQS",
+        "ApproximateAgeOfOldestMessage",
+        "SendQueue.QueueName"
+    ));
+    for dlq in ["SendDeadLetterQueue", "EventsDeadLetterQueue"] {
+        assert!(has(
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            &format!("{dlq}.QueueName")
+        ));
+    }
+    assert!(watched.iter().any(|(_, m, _)| m == "SendsHeld"));
+}
+
+/// Every item under `pk`, as DynamoDB holds it.
+async fn items(w: &World, pk: &str) -> Vec<HashMap<String, AttributeValue>> {
+    let store = &w.stack.app.store;
+    store
+        .client()
+        .query()
+        .table_name(store.table_name())
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(":pk", AttributeValue::S(pk.into()))
+        .send()
+        .await
+        .expect("query")
+        .items
+        .unwrap_or_default()
+}
+
+fn ttl_of(item: &HashMap<String, AttributeValue>) -> i64 {
+    item.get("ttl")
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no ttl on {item:?}"))
+}
+
+/// With `RETENTION_DAYS=30`, an alert's ledger item (which holds its text),
+/// its delivery status and the CSM's answer each expire 30 days after they
+/// were written; nothing of the alert is kept for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alerts_history_expires_after_the_retention() {
+    let w = spawn_world_with(WorldOptions {
+        env: HashMap::from([("RETENTION_DAYS".into(), "30".into())]),
+        ..WorldOptions::default()
+    })
+    .await;
+    w.approve_all_templates().await;
+    let csm = csm_number();
+    let req = send_request(&w.tenant.tenant_id, &csm);
+    let before = w.now();
+    let alert = sent_alert(&w, &req).await;
+    eventually(Duration::from_secs(20), || async {
+        w.message_status(&alert.wamid).await.is_some()
+    })
+    .await;
+    let payload = quick_reply(&alert, "Acknowledge");
+    csm_sends(
+        &w,
+        &w.tenant.phone_number_id,
+        &csm,
+        tap(&alert, &payload, "Acknowledge"),
+    )
+    .await;
+    eventually(Duration::from_secs(20), || async {
+        items(&w, &format!("T#{}#SEND#{}", w.tenant.tenant_id, req.key))
+            .await
+            .len()
+            == 2
+    })
+    .await;
+    let after = w.now();
+    let days = 30 * 86_400;
+    let within = |ttl: i64, what: &str| {
+        assert!(
+            (before + days..=after + days).contains(&ttl),
+            "{what}: ttl {ttl} not 30 days after {before}..{after}"
+        )
+    };
+    let history = items(&w, &format!("T#{}#SEND#{}", w.tenant.tenant_id, req.key)).await;
+    for item in &history {
+        let sk = item["sk"].as_s().expect("sk").clone();
+        within(ttl_of(item), &sk);
+    }
+    assert_eq!(
+        w.ledger(&req.key).await.map(|l| l.state),
+        Some(LedgerState::Sent)
+    );
+    let status = items(&w, &format!("T#{}#MSG#{}", w.tenant.tenant_id, alert.wamid)).await;
+    assert_eq!(status.len(), 1);
+    within(ttl_of(&status[0]), "status");
+    w.shutdown().await;
+}
+
+/// The service's own metrics the dashboard and the alarms name: every
+/// metric of `fincelo-whatsapp/<stack>`, in a metric array or a SEARCH.
+fn service_metrics_named(t: &Yaml) -> Vec<String> {
+    let body = text(&resource(t, "Dashboard")["Properties"]["DashboardBody"]);
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&body).expect("the dashboard body is JSON");
+    let mut names = Vec::new();
+    for widget in dashboard["widgets"].as_array().expect("widgets") {
+        for m in widget["properties"]["metrics"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            if m[0]
+                .as_str()
+                .is_some_and(|ns| ns.starts_with("fincelo-whatsapp/"))
+            {
+                names.push(m[1].as_str().expect("metric name").to_string());
+            }
+            if let Some(search) = m[0]["expression"].as_str() {
+                let name = search
+                    .split("MetricName=\"")
+                    .nth(1)
+                    .and_then(|rest| rest.split('"').next())
+                    .expect("a SEARCH names its metric");
+                names.push(name.to_string());
+            }
+        }
+    }
+    for (_, p) in alarms(t) {
+        if text(&p["Namespace"]).starts_with("fincelo-whatsapp/") {
+            names.push(text(&p["MetricName"]));
+        }
+    }
+    names
+}
+
+/// The dashboard shows every metric `shared/src/metrics.rs` emits, and it
+/// and the alarms name no other of the service's metrics than those and
+/// the sender's log-filter metric `SendsHeld`: a renamed metric cannot
+/// leave an empty graph or an alarm that never fires.
+#[test]
+fn the_dashboard_and_alarms_name_the_metrics_the_code_emits() {
+    let t = template();
+    let named = service_metrics_named(&t);
+    let log_filter = text(
+        &resource(&t, "SendsHeldMetricFilter")["Properties"]["MetricTransformations"][0]
+            ["MetricName"],
+    );
+    for name in &named {
+        assert!(
+            fincelo::metrics::ALL.contains(&name.as_str()) || *name == log_filter,
+            "{name} is named in template.yaml but never emitted"
+        );
+    }
+    for emitted in fincelo::metrics::ALL {
+        assert!(
+            named.iter().any(|n| n == emitted),
+            "{emitted} is emitted but not on the dashboard"
+        );
+    }
+    for alarmed in [
+        fincelo::metrics::NUMBER_FLAGGED,
+        fincelo::metrics::ACCOUNT_RESTRICTED,
+    ] {
+        assert!(
+            alarms(&t)
+                .iter()
+                .any(|(_, p)| text(&p["MetricName"]) == alarmed),
+            "{alarmed} has an alarm"
+        );
+    }
+}
