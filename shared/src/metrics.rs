@@ -55,6 +55,7 @@ use tracing::warn;
 use crate::clock::Clock;
 use crate::costs::{self, CostKey, RateCard};
 use crate::events::Event;
+use crate::store::{Outcome, SendMode};
 
 /// Alerts Meta accepted, by `Mode`.
 pub const ALERTS_SENT: &str = "AlertsSent";
@@ -151,13 +152,13 @@ fn data(event: &Event, now: i64, card: Option<&RateCard>) -> Vec<Datum> {
         label: None,
     };
     match event {
-        Event::SendOutcome { outcome, mode, .. } if outcome == "sent" => {
-            let mode = mode.as_deref().unwrap_or(costs::UNKNOWN);
-            let mut d = vec![count(ALERTS_SENT).by("Mode", mode)];
+        Event::SendOutcome { outcome, mode, .. } if *outcome == Outcome::Sent => {
+            let name = mode.map(SendMode::as_str).unwrap_or(costs::UNKNOWN);
+            let mut d = vec![count(ALERTS_SENT).by("Mode", name)];
             match mode {
-                "free_form" => d.push(count(WINDOW_HITS)),
-                "template" => d.push(count(TEMPLATE_FALLBACKS)),
-                _ => {}
+                Some(SendMode::FreeForm) => d.push(count(WINDOW_HITS)),
+                Some(SendMode::Template) => d.push(count(TEMPLATE_FALLBACKS)),
+                None => {}
             }
             d
         }
@@ -347,12 +348,12 @@ mod tests {
         lines.iter().filter(|l| !l[name].is_null()).collect()
     }
 
-    fn sent(mode: &str) -> Event {
+    fn sent(mode: SendMode) -> Event {
         Event::SendOutcome {
             tenant_id: "acme".into(),
             idempotency_key: "k".into(),
-            outcome: "sent".into(),
-            mode: Some(mode.into()),
+            outcome: Outcome::Sent,
+            mode: Some(mode),
             template: None,
             wamid: Some("wamid.A".into()),
             reason: None,
@@ -383,7 +384,7 @@ mod tests {
 
     #[test]
     fn a_free_form_send_is_a_window_hit_and_a_template_send_a_fallback() {
-        let got = lines(&[sent("free_form"), sent("template")]);
+        let got = lines(&[sent(SendMode::FreeForm), sent(SendMode::Template)]);
         let mut by_mode = find(&got, ALERTS_SENT);
         by_mode.sort_by_key(|l| l["Mode"].to_string());
         assert_eq!(by_mode.len(), 2, "{got:?}");
@@ -409,7 +410,7 @@ mod tests {
         let parked = Event::SendOutcome {
             tenant_id: "acme".into(),
             idempotency_key: "k".into(),
-            outcome: "parked".into(),
+            outcome: Outcome::Parked,
             mode: None,
             template: None,
             wamid: None,
@@ -418,7 +419,7 @@ mod tests {
         assert!(lines(&[parked]).is_empty(), "a parked alert is not sent");
         let mut out = Vec::new();
         Metrics::new(None, "local", Clock::system())
-            .write(&[sent("template")], &mut out)
+            .write(&[sent(SendMode::Template)], &mut out)
             .expect("written");
         assert!(out.is_empty(), "no namespace, no metrics");
     }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use fincelo::store::{Claim, NumberRate, Store};
+use fincelo::store::{Claim, NumberRate, Retention, Store};
 
 use crate::helpers::*;
 
@@ -25,7 +25,11 @@ async fn claim_concurrently(
         let config = fincelo_local::emulator::sdk_config(&endpoint)
             .await
             .expect("sdk config");
-        let store = Store::new(aws_sdk_dynamodb::Client::new(&config), table.clone());
+        let store = Store::new(
+            aws_sdk_dynamodb::Client::new(&config),
+            table.clone(),
+            Retention::default(),
+        );
         let clock = world.stack.app.clock.clone();
         let number = number.to_string();
         tasks.push(tokio::spawn(async move {
