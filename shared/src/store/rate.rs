@@ -171,40 +171,35 @@ impl Store {
         let spacing = rate.spacing_us();
         let horizon = i64::try_from(HORIZON.as_micros()).unwrap_or(i64::MAX);
         let ttl = now_ms.div_euclid(1000) + IDLE_TTL_SECS;
+        // What both writes share: the item, its idle expiry, and now.
+        let write = || {
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", s(rate_pk(phone_number_id)))
+                .key("sk", s(RATE_SK))
+                .expression_attribute_names("#ttl", "ttl")
+                .expression_attribute_values(":ttl", n(ttl))
+                .expression_attribute_values(":now", n(now_us))
+        };
         let mut known = Seen::Unknown;
         for _ in 0..MAX_ROUNDS {
             let (count, req) = match step(known, now_us, want, rate) {
                 Step::Wait(d) => return Ok(Claim::Full(d)),
                 Step::Extend(k) => {
                     let add = i64::from(k) * spacing;
-                    let req = self
-                        .client
-                        .update_item()
-                        .table_name(&self.table)
-                        .key("pk", s(rate_pk(phone_number_id)))
-                        .key("sk", s(RATE_SK))
+                    let req = write()
                         .update_expression("SET tat = tat + :add, #ttl = :ttl")
                         .condition_expression("tat >= :now AND tat <= :latest")
-                        .expression_attribute_names("#ttl", "ttl")
                         .expression_attribute_values(":add", n(add))
-                        .expression_attribute_values(":ttl", n(ttl))
-                        .expression_attribute_values(":now", n(now_us))
                         .expression_attribute_values(":latest", n(now_us + horizon - add));
                     (k, req)
                 }
                 Step::Restart(k) => {
-                    let req = self
-                        .client
-                        .update_item()
-                        .table_name(&self.table)
-                        .key("pk", s(rate_pk(phone_number_id)))
-                        .key("sk", s(RATE_SK))
+                    let req = write()
                         .update_expression("SET tat = :tat, #ttl = :ttl")
                         .condition_expression("attribute_not_exists(tat) OR tat < :now")
-                        .expression_attribute_names("#ttl", "ttl")
-                        .expression_attribute_values(":tat", n(now_us + i64::from(k) * spacing))
-                        .expression_attribute_values(":ttl", n(ttl))
-                        .expression_attribute_values(":now", n(now_us));
+                        .expression_attribute_values(":tat", n(now_us + i64::from(k) * spacing));
                     (k, req)
                 }
             };
