@@ -127,7 +127,8 @@ pub struct Config {
     /// `READ_RECEIPTS` (default `true`): a CSM's response to an alert is
     /// marked read at Meta, so the CSM sees it reached Fincelo.
     pub read_receipts: bool,
-    /// `RETENTION_DAYS` (default 90, at least 1): an alert's ledger item,
+    /// `RETENTION_DAYS` (default 90, at least 15: longer than a send
+    /// request can be redelivered): an alert's ledger item,
     /// its responses and its message statuses expire (DynamoDB TTL) this
     /// many days after their last write ([`crate::store::Retention`]).
     pub retention_days: u32,
@@ -260,12 +261,17 @@ impl Config {
             function_name: env
                 .optional("AWS_LAMBDA_FUNCTION_NAME")
                 .unwrap_or_else(|| "local".into()),
+            // The ledger item is what keeps a redelivered request from
+            // being sent twice, so it must outlive every copy of the request:
+            // the send queue keeps one 4 days, its DLQ (redrive) 14.
             retention_days: match env.number("RETENTION_DAYS", 90)? {
-                days @ 1..=36_500 => days as u32,
+                days @ 15..=36_500 => days as u32,
                 days => {
                     return Err(ConfigError::Invalid {
                         var: "RETENTION_DAYS",
-                        reason: format!("expected 1 to 36500 days, got {days}"),
+                        reason: format!(
+                            "expected 15 to 36500 days (longer than a send request can be redelivered), got {days}"
+                        ),
                     })
                 }
             },
@@ -347,7 +353,9 @@ mod tests {
         assert_eq!(read(&env).expect("valid").retention_days, 90);
         env.insert("RETENTION_DAYS", "30".into());
         assert_eq!(read(&env).expect("valid").retention_days, 30);
-        env.insert("RETENTION_DAYS", "0".into());
+        // 14 days: a request redriven from the DLQ could outlive its ledger
+        // item and be sent again.
+        env.insert("RETENTION_DAYS", "14".into());
         assert!(matches!(
             read(&env),
             Err(ConfigError::Invalid {
