@@ -95,6 +95,7 @@ impl World {
                 app_secret: APP_SECRET.into(),
                 verify_token: format!("{VERIFY_TOKEN}-{tenant_id}"),
                 display_phone_number: None,
+                messages_per_second: None,
             };
             stack.add_tenant(&tenant).await.map_err(boxed)?;
             meta.register_tenant(&tenant.sandbox_spec(stack.webhook_url()))

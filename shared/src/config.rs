@@ -44,11 +44,13 @@ pub struct GraphConfig {
 /// Knobs of the sender function.
 #[derive(Debug, Clone)]
 pub struct SenderConfig {
-    /// Meta's messages-per-second cap per phone number (80 by default).
+    /// Meta's messages-per-second cap per phone number (80 by default), for
+    /// a tenant whose channel sets none; all instances share it through the
+    /// store ([`crate::store::Claim`]).
     pub mps_cap: u32,
-    /// The event source mapping's maximum concurrency. Each instance paces
-    /// itself to `mps_cap / max_concurrency`, so all instances together never
-    /// exceed the cap without any shared counter.
+    /// The event source mapping's maximum concurrency, as deployed. The
+    /// sender's pacing no longer depends on it (the caps are shared); the
+    /// bench reports it beside its runs.
     pub max_concurrency: u32,
     /// A window that closes sooner than this is treated as closed, so a
     /// free-form send never races the 24-hour boundary.
@@ -66,9 +68,9 @@ pub struct SenderConfig {
     pub claim_lease: Duration,
     /// Meta's pair rate limit (error 131056) as the sender keeps it, for all
     /// instances together: `pair_burst` messages to one CSM back to back,
-    /// then one per `pair_interval`. With fewer than `max_concurrency`, each
-    /// instance still sends one at once, so the burst can reach
-    /// `max_concurrency` (then Meta's 131056 is retried).
+    /// then one per `pair_interval`, kept whole by each instance
+    /// ([`crate::sender::pacer`]); alerts to one CSM spread over several
+    /// instances can meet Meta's 131056, which is retried.
     pub pair_burst: u32,
     pub pair_interval: Duration,
     /// A send whose pair slot is further away than this is re-queued with a

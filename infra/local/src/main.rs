@@ -101,6 +101,7 @@ async fn dev(
         app_secret: "dev-app-secret-of-the-local-stack".into(),
         verify_token: "dev-verify-token".into(),
         display_phone_number: Some("+1 555 010 0000".into()),
+        messages_per_second: None,
     };
     stack.add_tenant(&tenant).await?;
     sandbox

@@ -167,6 +167,8 @@ pub struct LocalTenant {
     pub app_secret: String,
     pub verify_token: String,
     pub display_phone_number: Option<String>,
+    /// The number's send cap; `None` is the stack's `SEND_MPS_CAP`.
+    pub messages_per_second: Option<u32>,
 }
 
 impl LocalTenant {
@@ -184,6 +186,7 @@ impl LocalTenant {
             app_secret: format!("secret-{name}-{}", uuid::Uuid::new_v4().simple()),
             verify_token: format!("verify-{name}-{id}"),
             display_phone_number: None,
+            messages_per_second: None,
         }
     }
 
@@ -352,6 +355,7 @@ impl Stack {
             secret_id,
             display_phone_number: t.display_phone_number.clone(),
             verified_name: None,
+            messages_per_second: t.messages_per_second,
             updated_at: self.app.clock.now(),
         };
         self.app

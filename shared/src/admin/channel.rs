@@ -95,6 +95,7 @@ pub async fn put(app: &App, tenant: &TenantId, body: &[u8]) -> Result<AdminRespo
         secret_id: staged.base.clone(),
         display_phone_number: info.display_phone_number,
         verified_name: info.verified_name,
+        messages_per_second: input.messages_per_second,
         updated_at: app.clock.now(),
     };
     match app.store.put_tenant_replacing(&rec, &digest, &stale).await {
@@ -113,6 +114,7 @@ pub async fn put(app: &App, tenant: &TenantId, body: &[u8]) -> Result<AdminRespo
     Ok(AdminResponse::json(
         if previous.is_none() { 201 } else { 200 },
         with_ids(
+            app,
             &rec,
             json!({
                 "quality_rating": info.quality_rating,
@@ -175,6 +177,7 @@ pub async fn status(app: &App, tenant: &TenantId) -> Result<AdminResponse, Admin
     Ok(AdminResponse::json(
         200,
         with_ids(
+            app,
             &rec,
             json!({
                 "templates": templates,
@@ -223,13 +226,14 @@ fn sends_held(hold: &SendHold) -> serde_json::Value {
 
 /// A saved channel's ids and names, which every answer about it starts
 /// with, merged with `rest`. Never a secret: the record holds none.
-fn with_ids(rec: &TenantRecord, rest: serde_json::Value) -> serde_json::Value {
+fn with_ids(app: &App, rec: &TenantRecord, rest: serde_json::Value) -> serde_json::Value {
     let mut body = json!({
         "tenant_id": rec.tenant_id,
         "phone_number_id": rec.phone_number_id,
         "waba_id": rec.waba_id,
         "display_phone_number": rec.display_phone_number,
         "verified_name": rec.verified_name,
+        "messages_per_second": rec.messages_per_second.unwrap_or(app.config.sender.mps_cap),
         "updated_at": rec.updated_at,
     });
     if let (Some(map), serde_json::Value::Object(more)) = (body.as_object_mut(), rest) {

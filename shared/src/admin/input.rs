@@ -27,23 +27,31 @@ pub struct ChannelInput {
     pub phone_number_id: PhoneNumberId,
     pub waba_id: WabaId,
     pub secrets: TenantSecrets,
+    /// The number's send cap, when the operator sets one.
+    pub messages_per_second: Option<u32>,
 }
+
+/// The highest cap a number can have: Meta's upgraded throughput.
+/// <https://developers.facebook.com/documentation/business-messaging/whatsapp/throughput>
+pub const MAX_MESSAGES_PER_SECOND: u32 = 1_000;
 
 impl std::fmt::Debug for ChannelInput {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ChannelInput")
             .field("phone_number_id", &self.phone_number_id)
             .field("waba_id", &self.waba_id)
+            .field("messages_per_second", &self.messages_per_second)
             .finish_non_exhaustive()
     }
 }
 
-const CHANNEL_FIELDS: [&str; 5] = [
+const CHANNEL_FIELDS: [&str; 6] = [
     "phone_number_id",
     "waba_id",
     "access_token",
     "app_secret",
     "verify_token",
+    "messages_per_second",
 ];
 
 fn object(body: &[u8]) -> Result<Map<String, Value>, AdminError> {
@@ -85,6 +93,22 @@ fn digits_field(m: &Map<String, Value>, field: &str) -> Result<String, AdminErro
     Ok(v.to_string())
 }
 
+/// An optional cap: a whole number from 1 to Meta's 1,000.
+fn rate_field(m: &Map<String, Value>, field: &str) -> Result<Option<u32>, AdminError> {
+    match m.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => match v.as_u64().and_then(|v| u32::try_from(v).ok()) {
+            Some(r) if (1..=MAX_MESSAGES_PER_SECOND).contains(&r) => Ok(Some(r)),
+            _ => Err(AdminError::invalid(
+                "invalid_field",
+                format!(
+                    "{field} must be a whole number from 1 to {MAX_MESSAGES_PER_SECOND} (Meta's cap for the number: 80 by default, 1000 once Meta upgrades it)"
+                ),
+            )),
+        },
+    }
+}
+
 fn secret_field(m: &Map<String, Value>, field: &str) -> Result<SecretString, AdminError> {
     let v = string_field(m, field)?;
     if v.len() > MAX_SECRET_LEN {
@@ -124,6 +148,7 @@ pub fn channel(body: &[u8]) -> Result<ChannelInput, AdminError> {
             secret_field(&m, "app_secret")?,
             secret_field(&m, "verify_token")?,
         ),
+        messages_per_second: rate_field(&m, "messages_per_second")?,
     };
     // After every field is present and well-formed, so a missing field is
     // reported as missing, not as weak.

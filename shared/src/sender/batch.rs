@@ -150,6 +150,8 @@ pub(super) struct BatchReads {
 pub(super) struct InBatch<'b> {
     /// The batch's reads (recipients, windows), awaited by the records.
     pub(super) reads: Shared<BoxFuture<'b, Arc<BatchReads>>>,
+    /// The batch's send slots, shared by its records ([`super::slots`]).
+    pub(super) slots: &'b super::slots::SendSlots,
     /// The record's outcome events, published with the batch's.
     pub(super) events: Mutex<Vec<Event>>,
 }

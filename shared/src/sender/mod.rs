@@ -99,6 +99,7 @@ mod refused;
 mod release;
 pub mod request;
 mod resume;
+mod slots;
 mod template_gate;
 
 use std::sync::{Arc, Mutex};
@@ -115,7 +116,9 @@ use crate::ids::{IdempotencyKey, TenantId};
 use crate::queues::ParkReason;
 use crate::responses;
 use crate::startup::App;
-use crate::store::{ClaimOutcome, FinalRecord, LedgerState, Named, SendHold, SendMode, StoreError};
+use crate::store::{
+    ClaimOutcome, FinalRecord, LedgerState, Named, NumberRate, SendHold, SendMode, StoreError,
+};
 use crate::templates::catalog::Catalog;
 use crate::templates::status::TemplateStatus;
 use crate::tenants::{DirectoryError, Tenant, TokenCallError};
@@ -130,6 +133,7 @@ use pacer::{Pacer, PairLimit, PairSlot};
 use reach::{named, Reached};
 use request::SendRequest;
 use resume::Resume;
+use slots::SendSlots;
 
 /// Why a stale alert was not sent.
 const STALE: &str = "deliver_by passed before sending";
@@ -167,6 +171,8 @@ pub struct Sender {
     addressees: TtlMap<Named, Reached>,
     /// Each tenant's send hold as last read ([`hold`]).
     holds: TtlMap<TenantId, Option<SendHold>>,
+    /// How long this instance's last send-slot claim took ([`slots`]).
+    claim_lead_ms: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl Sender {
@@ -183,15 +189,11 @@ impl Sender {
 
     fn build(app: App) -> Arc<Self> {
         let cfg = &app.config.sender;
-        let pacer = Pacer::new(
-            cfg.mps_cap,
-            cfg.max_concurrency,
-            PairLimit {
-                burst: cfg.pair_burst,
-                interval: cfg.pair_interval,
-                max_wait: cfg.pair_max_wait,
-            },
-        );
+        let pacer = Pacer::new(PairLimit {
+            burst: cfg.pair_burst,
+            interval: cfg.pair_interval,
+            max_wait: cfg.pair_max_wait,
+        });
         Arc::new(Sender {
             app,
             catalog: Catalog::builtin(),
@@ -199,6 +201,7 @@ impl Sender {
             template_statuses: TtlMap::new(),
             addressees: TtlMap::new(),
             holds: TtlMap::new(),
+            claim_lead_ms: Arc::default(),
         })
     }
 
@@ -215,7 +218,12 @@ impl Sender {
             .iter()
             .map(|rec| QueueMessage::read(rec.body.as_deref().unwrap_or("")))
             .collect();
-        let windows = self.read_batch(requests_of(&bodies)).boxed().shared();
+        let requests = requests_of(&bodies);
+        let slots = SendSlots::for_records(
+            requests.iter().map(|r| &r.tenant_id),
+            self.claim_lead_ms.clone(),
+        );
+        let windows = self.read_batch(requests).boxed().shared();
         let records = join_all(event.records.iter().zip(bodies).map(|(rec, read)| {
             let span = tracing::info_span!(
                 "send",
@@ -225,6 +233,7 @@ impl Sender {
             );
             let cx = InBatch {
                 reads: windows.clone(),
+                slots: &slots,
                 events: Mutex::default(),
             };
             async move {
@@ -469,7 +478,7 @@ impl Sender {
                 Some(interactive) => interactive_message(req, a.to, interactive),
                 None => text_message(req, a.to, text),
             };
-            match self.call(tenant, &message).await {
+            match self.call(cx, tenant, &message).await {
                 Err(e) if classify(&e) == Class::OutsideWindow => {
                     info!("Meta says the window is closed (131047); closing it and sending the template now");
                     self.app
@@ -510,23 +519,37 @@ impl Sender {
             }
         };
         let message = template_message(req, a.to, component);
-        let result = self.call(tenant, &message).await;
+        let result = self.call(cx, tenant, &message).await;
         self.conclude(cx, a, SendMode::Template, Some(def.name.as_str()), result)
             .await
     }
 
-    /// One Graph call, paced, with one token refresh on 190.
+    /// One Graph call in one of the number's send slots ([`slots`]), with
+    /// one token refresh on 190.
     async fn call(
         &self,
+        cx: &InBatch<'_>,
         tenant: &Tenant,
         message: &serde_json::Value,
     ) -> Result<SendResponse, GraphError> {
         let phone = tenant.phone_number_id.as_str();
+        let rate = NumberRate {
+            per_second: tenant
+                .messages_per_second
+                .unwrap_or(self.app.config.sender.mps_cap),
+        };
+        if let Err(e) = cx
+            .slots
+            .take(&self.app.store, &self.app.clock, tenant, rate)
+            .await
+        {
+            warn!(error = %e, "no send slot for the number; the alert is retried");
+            return Err(GraphError::NotSent("no send slot for the number"));
+        }
         let result = self
             .app
             .directory
             .with_token(tenant, |secrets| async move {
-                self.pacer.wait(phone).await;
                 self.app
                     .graph
                     .send_message(phone, &secrets.access_token, message)

@@ -1,25 +1,24 @@
-//! Per-phone-number pacing so Meta's messages-per-second cap is never
-//! exceeded, across concurrent instances too.
+//! Pacing against Meta's pair rate limit: one business number may send
+//! one message every 6 s to the same user, with short bursts allowed
+//! (error 131056).
 //!
-//! Each instance allows itself `share = cap / max_concurrency` sends for a
-//! number in any rolling 1.02 s (a sliding-window log of its last `share`
-//! slots): a batch goes out at once while the share lasts, and the next
-//! send waits until the oldest of the last `share` is 1.02 s old. At most
-//! `max_concurrency` instances run (the event source mapping's
-//! `MaximumConcurrency`), so together they stay within `cap` in any rolling
-//! second with no shared counter and no extra request per message.
-//!
-//! Meta also limits one business number to one message every 6 s to the
-//! same user, with short bursts allowed (pair rate limit, error 131056).
-//! [`Pacer::pair_slot`] keeps within that the same way: a generic cell rate
-//! (GCRA) per (number, recipient) lets `burst / max_concurrency` messages
-//! through back to back, then one per `interval * max_concurrency` (plus
-//! 5 %). Over any span `t` one instance then sends at most
-//! `burst / n + t / (interval * n)`, so `n` instances together stay within
-//! Meta's `burst + t / interval`. A 131056 can still come from clock jitter
-//! or a limit Meta lowered; it is retried like any other throttle.
+//! Each instance keeps the whole of Meta's allowance for the pairs it sees,
+//! with a generic cell rate (GCRA) per (number, recipient): `burst`
+//! messages back to back, then one per `interval` (plus 5 % for the
+//! clocks). It is not split between instances. A number's cap is shared
+//! exactly by every instance through the store ([`super::slots`]), at one
+//! write per batch and number; a pair limit shared the same way would cost
+//! a write per recipient, up to one more per message, beyond the budget of
+//! three DynamoDB requests per alert. Splitting it instead (`burst / n`,
+//! `interval * n` for `n` instances) would make a second alert to one CSM
+//! wait minutes once many instances run. So alerts to one CSM that land on
+//! several instances at once can go over Meta's allowance; Meta then
+//! answers 131056 and the alert is retried with backoff like any throttle
+//! (nothing sent twice: the refusal means Meta did not take it). Alerts to
+//! one CSM come a few a day; a burst past ten of them in six seconds is
+//! what it takes.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -27,17 +26,12 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 pub struct Pacer {
-    /// Sends one instance may make per number in any rolling `WINDOW`.
-    share: usize,
-    /// The last `share` slots taken per number, oldest first.
-    slots: Mutex<HashMap<String, VecDeque<Instant>>>,
     pair: PairLimit,
     /// Theoretical arrival time of the next message per (number, recipient).
     pair_tat: Mutex<HashMap<(String, String), Instant>>,
 }
 
-/// Meta's per-recipient limit, for all instances together; each
-/// instance keeps its share.
+/// Meta's per-recipient limit, which each instance keeps whole.
 #[derive(Debug, Clone, Copy)]
 pub struct PairLimit {
     pub burst: u32,
@@ -55,25 +49,17 @@ pub enum PairSlot {
     Defer(Duration),
 }
 
-/// A second plus 2 %: slack for the clocks of Meta and of this instance.
-const WINDOW: Duration = Duration::from_millis(1020);
-
 /// Beyond this many remembered pairs, forgotten ones are swept.
 const PAIR_SWEEP_AT: usize = 10_000;
 
 impl Pacer {
-    pub fn new(cap_per_sec: u32, max_concurrency: u32, pair: PairLimit) -> Self {
-        let n = max_concurrency.max(1);
-        let share = usize::try_from((cap_per_sec / n).max(1)).unwrap_or(1);
-        let pair_share = PairLimit {
-            burst: (pair.burst / n).max(1),
-            interval: pair.interval.mul_f64(f64::from(n) * 1.05),
-            max_wait: pair.max_wait,
-        };
+    pub fn new(pair: PairLimit) -> Self {
         Pacer {
-            share,
-            slots: Mutex::new(HashMap::new()),
-            pair: pair_share,
+            pair: PairLimit {
+                burst: pair.burst.max(1),
+                interval: pair.interval.mul_f64(1.05),
+                max_wait: pair.max_wait,
+            },
             pair_tat: Mutex::new(HashMap::new()),
         }
     }
@@ -101,30 +87,6 @@ impl Pacer {
         map.insert(key, tat + interval);
         PairSlot::After(wait)
     }
-
-    /// Waits for this number's next free slot and takes it.
-    pub async fn wait(&self, phone_number_id: &str) {
-        let slot = {
-            let mut map = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-            let now = Instant::now();
-            let taken = map.entry(phone_number_id.to_string()).or_default();
-            let mut slot = now;
-            if taken.len() >= self.share {
-                if let Some(oldest) = taken.front() {
-                    slot = slot.max(*oldest + WINDOW);
-                }
-            }
-            if let Some(last) = taken.back() {
-                slot = slot.max(*last);
-            }
-            taken.push_back(slot);
-            while taken.len() > self.share {
-                taken.pop_front();
-            }
-            slot
-        };
-        tokio::time::sleep_until(slot).await;
-    }
 }
 
 #[cfg(test)]
@@ -139,41 +101,9 @@ mod tests {
         }
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn one_instance_stays_within_its_share() {
-        let pacer = Pacer::new(80, 2, pair(10, 6000, 5000));
-        let start = tokio::time::Instant::now();
-        let mut at = Vec::new();
-        for _ in 0..200 {
-            pacer.wait("123").await;
-            at.push(start.elapsed());
-        }
-        // The share (80 / 2 = 40) goes out at once...
-        assert!(at[39] < Duration::from_millis(1), "{:?}", at[39]);
-        assert!(at[40] >= Duration::from_millis(1020), "{:?}", at[40]);
-        // ...and no rolling second ever holds more than 40.
-        for (k, t) in at.iter().enumerate() {
-            let within = at[k..]
-                .iter()
-                .take_while(|u| **u < *t + Duration::from_secs(1))
-                .count();
-            assert!(within <= 40, "{within} sends in the second from {t:?}");
-        }
-        // 200 sends take four more windows, not more: the share is used.
-        assert!(
-            at[199] < Duration::from_millis(4 * 1020 + 5),
-            "{:?}",
-            at[199]
-        );
-        // Another number is paced on its own.
-        let t = tokio::time::Instant::now();
-        pacer.wait("456").await;
-        assert!(t.elapsed() < Duration::from_millis(1));
-    }
-
     #[test]
     fn a_burst_passes_then_one_per_interval_then_defers() {
-        let pacer = Pacer::new(80, 1, pair(3, 1000, 1500));
+        let pacer = Pacer::new(pair(3, 1000, 1500));
         let ms = |slot: PairSlot| match slot {
             PairSlot::After(d) => d.as_millis() as i64,
             PairSlot::Defer(d) => -(d.as_millis() as i64),
@@ -191,17 +121,18 @@ mod tests {
     }
 
     #[test]
-    fn instances_split_the_pair_limit_between_them() {
-        // Meta's 10 at once then one per 6 s, shared by two instances.
-        let pacer = Pacer::new(80, 2, pair(10, 6000, 0));
-        let taken = (0..10)
+    fn an_instance_keeps_metas_whole_burst() {
+        // Meta's 10 at once then one per 6 s: not split however many
+        // instances run (see the module doc).
+        let pacer = Pacer::new(pair(10, 6000, 0));
+        let taken = (0..20)
             .take_while(|_| pacer.pair_slot("1", "a") == PairSlot::After(Duration::ZERO))
             .count();
-        assert_eq!(taken, 5, "each instance gets half the burst");
+        assert_eq!(taken, 10);
         match pacer.pair_slot("1", "a") {
             PairSlot::Defer(d) => assert!(
-                (12_590..=12_600).contains(&d.as_millis()),
-                "then one per 2 x 6 s (+5 %): {d:?}"
+                (6_290..=6_300).contains(&d.as_millis()),
+                "then one per 6 s (+5 %): {d:?}"
             ),
             other => panic!("{other:?}"),
         }

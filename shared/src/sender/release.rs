@@ -43,6 +43,7 @@ use tracing::{info, warn, Instrument};
 use super::message::{Control, ReleaseWhy};
 use super::outcome::Reported;
 use super::request::SendRequest;
+use super::slots::SendSlots;
 use super::{Arrival, Attempt, BatchReads, Disposition, InBatch, Sender, SenderError, Windows};
 use crate::ids::TenantId;
 use crate::queues::ParkReason;
@@ -278,8 +279,16 @@ impl Sender {
         chunk: &[(WaitingAlert, Option<ParkReason>)],
         reads: Arc<BatchReads>,
     ) -> Result<(), SenderError> {
+        let slots = SendSlots::for_records(
+            chunk
+                .iter()
+                .filter(|(_, park)| park.is_none())
+                .map(|_| &tenant.tenant_id),
+            self.claim_lead_ms.clone(),
+        );
         let cx = InBatch {
             reads: futures::future::ready(reads).boxed().shared(),
+            slots: &slots,
             events: Mutex::default(),
         };
         let results = join_all(chunk.iter().map(|(w, park)| {

@@ -18,6 +18,12 @@ pub struct TenantRecord {
     pub secret_id: String,
     pub display_phone_number: Option<String>,
     pub verified_name: Option<String>,
+    /// The number's messages-per-second cap as the operator set it (Meta's
+    /// 80 by default, 1,000 once Meta upgrades the number, 20 for a number
+    /// shared with the WhatsApp Business app); `None` is the stack's
+    /// `SEND_MPS_CAP`. Every sender instance paces the number to it
+    /// together ([`super::rate`]).
+    pub messages_per_second: Option<u32>,
     pub updated_at: i64,
 }
 
@@ -94,6 +100,9 @@ impl Store {
         }
         if let Some(v) = &rec.verified_name {
             config = config.item("verified_name", s(v));
+        }
+        if let Some(mps) = rec.messages_per_second {
+            config = config.item("messages_per_second", n(i64::from(mps)));
         }
         let mut items = vec![TransactWriteItem::builder()
             .put(config.build().map_err(build)?)
@@ -219,6 +228,9 @@ fn parse_tenant(item: &Item) -> Result<TenantRecord, StoreError> {
         secret_id: required_s(item, "secret_id")?,
         display_phone_number: get_s(item, "display_phone_number"),
         verified_name: get_s(item, "verified_name"),
+        messages_per_second: super::get_n(item, "messages_per_second")
+            .and_then(|v| u32::try_from(v).ok())
+            .filter(|v| *v > 0),
         updated_at: super::get_n(item, "updated_at").unwrap_or(0),
     })
 }

@@ -78,6 +78,8 @@ pub struct WorldOptions {
     pub sandbox: SandboxConfig,
     /// Send-queue pollers; 0 lets the test call the sender itself.
     pub sender_instances: u32,
+    /// The tenant's own send cap (its channel's `messages_per_second`).
+    pub tenant_cap: Option<u32>,
 }
 
 impl Default for WorldOptions {
@@ -96,6 +98,7 @@ impl Default for WorldOptions {
             visibility_secs: Some(2),
             sandbox: SandboxConfig::default(),
             sender_instances: 2,
+            tenant_cap: None,
         }
     }
 }
@@ -140,7 +143,8 @@ pub async fn spawn_world_with(opts: WorldOptions) -> World {
     so.overrides.send_queue_visibility_secs = opts.visibility_secs;
     so.sender_instances = opts.sender_instances;
     let stack = Stack::start(so).await.expect("stack starts");
-    let tenant = LocalTenant::unique("tenant");
+    let mut tenant = LocalTenant::unique("tenant");
+    tenant.messages_per_second = opts.tenant_cap;
     stack.add_tenant(&tenant).await.expect("tenant stored");
     let meta = sandbox.client();
     meta.register_tenant(&tenant.sandbox_spec(stack.webhook_url()))
