@@ -9,7 +9,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use fincelo::store::LedgerState;
+use fincelo::ids::{IdempotencyKey, TenantId};
+use fincelo::store::{AmbiguousRecord, ClaimOutcome, LedgerState, SendMode, SentRecord};
 use serde_yaml::Value as Yaml;
 
 use crate::helpers::*;
@@ -248,4 +249,73 @@ fn the_dashboard_and_alarms_name_the_metrics_the_code_emits() {
             "{alarmed} has an alarm"
         );
     }
+}
+
+/// A ledger item expires its retention after its last write, not its
+/// first: an alert claimed one day and sent five days later (a wait for
+/// Meta's per-user limit, a template in review) is kept 30 days from its
+/// send. Likewise an ambiguous send that a status later proves sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sent_alerts_ledger_expires_its_retention_after_the_send() {
+    let w = spawn_world_with(WorldOptions {
+        env: HashMap::from([("RETENTION_DAYS".into(), "30".into())]),
+        sender_instances: 0,
+        ..WorldOptions::default()
+    })
+    .await;
+    let store = &w.stack.app.store;
+    let tenant = TenantId::parse(&w.tenant.tenant_id).expect("tenant id");
+    let days = 30 * 86_400;
+    let claimed_at = w.now();
+    let later = claimed_at + 5 * 86_400;
+
+    let sent = IdempotencyKey::parse("ttl-after-send").expect("key");
+    let claim = store
+        .claim(&tenant, &sent, "{}", "tok-1", claimed_at, 60)
+        .await
+        .expect("claim");
+    assert!(matches!(claim, ClaimOutcome::Claimed(_)));
+    assert_eq!(ledger_ttl(&w, &sent).await, claimed_at + days);
+    let record = SentRecord {
+        mode: SendMode::Template,
+        template: Some("alert_generic"),
+        wamid: "wamid.TTL1",
+    };
+    assert!(store
+        .record_sent(&tenant, &sent, "tok-1", record, later)
+        .await
+        .expect("recorded"));
+    assert_eq!(
+        ledger_ttl(&w, &sent).await,
+        later + days,
+        "30 days after the send, not after the claim"
+    );
+
+    let doubted = IdempotencyKey::parse("ttl-after-doubt").expect("key");
+    store
+        .claim(&tenant, &doubted, "{}", "tok-2", claimed_at, 60)
+        .await
+        .expect("claim");
+    let ambiguous = AmbiguousRecord {
+        error: "timeout",
+        decide_at: claimed_at + 600,
+        mode: SendMode::Template,
+        template: Some("alert_generic"),
+    };
+    assert!(store
+        .record_ambiguous(&tenant, &doubted, "tok-2", ambiguous, claimed_at)
+        .await
+        .expect("recorded"));
+    assert!(store
+        .resolve_ambiguous_as_sent(&tenant, &doubted, "tok-2", "wamid.TTL2", later)
+        .await
+        .expect("resolved"));
+    assert_eq!(ledger_ttl(&w, &doubted).await, later + days);
+    w.shutdown().await;
+}
+
+/// The `ttl` of the ledger item of `key`.
+async fn ledger_ttl(w: &World, key: &IdempotencyKey) -> i64 {
+    let item = items(w, &format!("T#{}#SEND#{key}", w.tenant.tenant_id)).await;
+    ttl_of(&item[0])
 }
