@@ -115,7 +115,7 @@ pub enum Event {
         /// A `sent` outcome: when the request that was sent reached the
         /// send queue (SQS's `SentTimestamp` of its record, epoch ms, which
         /// a redelivery keeps; a re-queued copy has its own:
-        /// https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ReceiveMessage.html).
+        /// <https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ReceiveMessage.html>).
         /// `None` on an
         /// outcome repeated from the ledger, which does not keep it.
         queued_at: Option<EventTime>,
@@ -217,7 +217,7 @@ pub enum Fallback {
     /// Meta refused the text as outside the window (131047), in its answer
     /// to the send or in a later `failed` status (the hand-back); the code
     /// as [`crate::sender::classify`] reads it from Meta's error reference
-    /// (https://developers.facebook.com/documentation/business-messaging/whatsapp/support/error-codes).
+    /// (<https://developers.facebook.com/documentation/business-messaging/whatsapp/support/error-codes>).
     #[serde(rename = "meta_131047")]
     Meta131047,
 }
