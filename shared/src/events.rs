@@ -112,6 +112,23 @@ pub enum Event {
         template: Option<String>,
         wamid: Option<String>,
         reason: Option<String>,
+        /// A `sent` outcome: when the request that was sent reached the
+        /// send queue (SQS's `SentTimestamp` of its record, epoch ms, which
+        /// a redelivery keeps; a re-queued copy has its own:
+        /// <https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ReceiveMessage.html>).
+        /// `None` on an
+        /// outcome repeated from the ledger, which does not keep it.
+        queued_at: Option<EventTime>,
+        /// A `sent` outcome: when Meta accepted the message (`None` when
+        /// the send was resolved from Meta's status after a lost answer).
+        sent_at: Option<EventTime>,
+        /// Meta's error code, when Meta's answer to the send parked the
+        /// alert or left it ambiguous.
+        meta_code: Option<i64>,
+        /// A `sent` template: why it went instead of the text the request
+        /// carried. `None` for free-form text, and for an alert that had no
+        /// text (the template is what it asked for).
+        fallback: Option<Fallback>,
     },
 }
 
@@ -168,6 +185,41 @@ pub struct EventPricing {
     /// `regular`, `free_customer_service`, `free_entry_point`.
     #[serde(rename = "type")]
     pub kind: Option<String>,
+}
+
+/// A time in an event, kept to the millisecond: ISO-8601 UTC in the JSON
+/// (`2026-11-30T10:00:00.250Z`), unix milliseconds to the code that reads
+/// a latency from it ([`crate::metrics`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventTime {
+    pub unix_ms: i64,
+}
+
+impl EventTime {
+    pub fn from_unix_ms(unix_ms: i64) -> EventTime {
+        EventTime { unix_ms }
+    }
+}
+
+impl Serialize for EventTime {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&crate::admin::when::iso8601_millis(self.unix_ms))
+    }
+}
+
+/// Why an alert that carried text went as a template instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Fallback {
+    /// The CSM's window was closed (or never opened), as the service
+    /// knows it.
+    #[serde(rename = "window_closed")]
+    WindowClosed,
+    /// Meta refused the text as outside the window (131047), in its answer
+    /// to the send or in a later `failed` status (the hand-back); the code
+    /// as [`crate::sender::classify`] reads it from Meta's error reference
+    /// (<https://developers.facebook.com/documentation/business-messaging/whatsapp/support/error-codes>).
+    #[serde(rename = "meta_131047")]
+    Meta131047,
 }
 
 /// A Meta error inside an event.

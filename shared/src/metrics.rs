@@ -35,18 +35,32 @@
 //! figures are in the cost ledger (`fwa costs`), the channel status
 //! (`fwa status`) and the events, which name the tenant.
 //!
-//! What the events do not carry, and so is not a metric yet: enqueue-to-sent
-//! latency (`send.outcome` has neither the enqueue time nor the send time),
-//! and why a template was used (a template send outside the window and a
-//! template forced by Meta's refusal of a free-form message both count as
-//! [`TEMPLATE_FALLBACKS`]).
+//! Enqueue-to-sent latency ([`SEND_LATENCY`]) is a sent outcome's
+//! `sent_at - queued_at`: from the moment its request's record reached the
+//! send queue (SQS's `SentTimestamp`, which a redelivery keeps) to Meta's
+//! acceptance. A copy the sender re-queued itself (a pair-rate deferral, a
+//! wait for Meta's per-user limit) and a 131047 hand-back are new messages:
+//! the latency then runs from that copy, and so measures the last leg, not
+//! the alert's whole wait; an alert held for its template counts from its
+//! first enqueue (the waiting list keeps it). An outcome repeated from the
+//! ledger, or resolved from Meta's status after a lost answer, has no queue
+//! time and adds none.
+//!
+//! [`TEMPLATE_FALLBACKS`] counts templates sent instead of the text an
+//! alert carried (the `fallback` of `send.outcome`: the window closed, or
+//! Meta's 131047); an alert with no text that goes as its template is in
+//! [`ALERTS_SENT`] only. [`META_ERRORS`] counts Meta's codes in failed
+//! statuses and in the sender's own parked or ambiguous outcomes (a
+//! transient refusal that is retried publishes no outcome and is not
+//! counted).
 
 use std::io;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use metrique_writer_core::config::AllowSplitEntries;
 use metrique_writer_core::format::Format;
-use metrique_writer_core::unit::AsSeconds;
+use metrique_writer_core::unit::{AsMilliseconds, AsSeconds};
 use metrique_writer_core::value::WithDimension;
 use metrique_writer_core::{Entry, EntryWriter, IoStreamError};
 use metrique_writer_format_emf::Emf;
@@ -59,16 +73,20 @@ use crate::store::{Outcome, SendMode};
 
 /// Alerts Meta accepted, by `Mode`.
 pub const ALERTS_SENT: &str = "AlertsSent";
-/// Alerts sent as a template (the CSM's window was closed, or Meta refused
-/// the free-form message).
+/// Alerts sent as a template instead of their text (the CSM's window was
+/// closed, or Meta refused the free-form message).
 pub const TEMPLATE_FALLBACKS: &str = "TemplateFallbacks";
 /// Alerts sent free-form inside the CSM's 24-hour window.
 pub const WINDOW_HITS: &str = "WindowHits";
+/// Milliseconds from a request's arrival on the send queue to Meta's
+/// acceptance of its message.
+pub const SEND_LATENCY: &str = "SendLatency";
 /// Message statuses, one metric each.
 pub const MESSAGES_DELIVERED: &str = "MessagesDelivered";
 pub const MESSAGES_READ: &str = "MessagesRead";
 pub const MESSAGES_FAILED: &str = "MessagesFailed";
-/// Meta's errors in failed statuses, by `Code`.
+/// Meta's errors in failed statuses and in parked or ambiguous send
+/// outcomes, by `Code`.
 pub const META_ERRORS: &str = "MetaErrors";
 /// Seconds from Meta's timestamp of a status or an inbound message to its
 /// receipt by the webhook.
@@ -90,6 +108,7 @@ pub const ALL: &[&str] = &[
     ALERTS_SENT,
     TEMPLATE_FALLBACKS,
     WINDOW_HITS,
+    SEND_LATENCY,
     MESSAGES_DELIVERED,
     MESSAGES_READ,
     MESSAGES_FAILED,
@@ -111,6 +130,31 @@ pub struct Metrics {
     namespace: Option<String>,
     function: String,
     clock: Clock,
+    sink: Sink,
+}
+
+/// Where the EMF lines are written: stdout, from which Lambda ships them
+/// to CloudWatch, unless [`Metrics::writing_to`] gave another writer (a
+/// test reads what [`crate::queues::Queues::publish`] wrote). One batch's
+/// lines are written under one lock, so they never interleave.
+#[derive(Clone)]
+pub struct Sink(Arc<Mutex<dyn io::Write + Send>>);
+
+impl Sink {
+    pub fn stdout() -> Sink {
+        Sink(Arc::new(Mutex::new(io::stdout())))
+    }
+
+    /// Lines go to `out`.
+    pub fn to(out: impl io::Write + Send + 'static) -> Sink {
+        Sink(Arc::new(Mutex::new(out)))
+    }
+}
+
+impl std::fmt::Debug for Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sink")
+    }
 }
 
 /// One value of one metric.
@@ -118,6 +162,7 @@ pub struct Metrics {
 enum Value {
     Count(u64),
     Seconds(u64),
+    Millis(u64),
     Amount(f64),
 }
 
@@ -152,16 +197,36 @@ fn data(event: &Event, now: i64, card: Option<&RateCard>) -> Vec<Datum> {
         label: None,
     };
     match event {
-        Event::SendOutcome { outcome, mode, .. } if *outcome == Outcome::Sent => {
+        Event::SendOutcome {
+            outcome,
+            mode,
+            queued_at,
+            sent_at,
+            fallback,
+            ..
+        } if *outcome == Outcome::Sent => {
             let name = mode.map(SendMode::as_str).unwrap_or(costs::UNKNOWN);
             let mut d = vec![count(ALERTS_SENT).by("Mode", name)];
-            match mode {
-                Some(SendMode::FreeForm) => d.push(count(WINDOW_HITS)),
-                Some(SendMode::Template) => d.push(count(TEMPLATE_FALLBACKS)),
-                None => {}
+            if *mode == Some(SendMode::FreeForm) {
+                d.push(count(WINDOW_HITS));
+            }
+            if fallback.is_some() {
+                d.push(count(TEMPLATE_FALLBACKS));
+            }
+            if let (Some(q), Some(s)) = (queued_at, sent_at) {
+                let ms = s.unix_ms.saturating_sub(q.unix_ms);
+                d.push(Datum {
+                    name: SEND_LATENCY,
+                    value: Value::Millis(u64::try_from(ms).unwrap_or(0)),
+                    label: None,
+                });
             }
             d
         }
+        Event::SendOutcome {
+            meta_code: Some(code),
+            ..
+        } => vec![count(META_ERRORS).by("Code", code.to_string())],
         Event::SendOutcome { .. } => vec![],
         Event::MessageStatusChanged {
             status,
@@ -244,6 +309,10 @@ impl Entry for Line<'_> {
                     d.name,
                     &WithDimension::new_with_dimensions(AsSeconds::from(s), labels),
                 ),
+                Value::Millis(ms) => writer.value(
+                    d.name,
+                    &WithDimension::new_with_dimensions(AsMilliseconds::from(ms), labels),
+                ),
                 Value::Amount(a) => {
                     writer.value(d.name, &WithDimension::new_with_dimensions(a, labels))
                 }
@@ -261,7 +330,14 @@ impl Metrics {
             namespace,
             function: function.into(),
             clock,
+            sink: Sink::stdout(),
         }
+    }
+
+    /// The same metrics, written to `sink` instead of stdout.
+    pub fn writing_to(mut self, sink: Sink) -> Metrics {
+        self.sink = sink;
+        self
     }
 
     /// The same metrics stamped by `clock` (the local stack's clock).
@@ -270,11 +346,19 @@ impl Metrics {
         self
     }
 
-    /// Writes the metrics of `events`, published just now, to stdout. A
-    /// line that cannot be written is logged and dropped: metrics never
-    /// fail a publish.
+    /// Writes the metrics of `events`, published just now, to the sink
+    /// (stdout). A line that cannot be written is logged and dropped:
+    /// metrics never fail a publish.
     pub fn emit(&self, events: &[Event]) {
-        if let Err(e) = self.write(events, &mut io::stdout().lock()) {
+        if self.namespace.is_none() {
+            return;
+        }
+        let mut guard = self.sink.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = &mut *guard;
+        let written = self
+            .write(events, &mut out)
+            .and_then(|()| out.flush().map_err(IoStreamError::Io));
+        if let Err(e) = written {
             warn!(error = %e, "metrics line not written");
         }
     }
@@ -319,7 +403,7 @@ mod tests {
     use serde_json::{json, Value as Json};
 
     use super::*;
-    use crate::events::{EventCsm, EventError, EventPricing};
+    use crate::events::{EventCsm, EventError, EventPricing, EventTime, Fallback};
 
     const NOW_MS: i64 = 1_790_000_000_000;
 
@@ -349,6 +433,12 @@ mod tests {
     }
 
     fn sent(mode: SendMode) -> Event {
+        let fallback = (mode == SendMode::Template).then_some(Fallback::WindowClosed);
+        sent_as(mode, fallback, None)
+    }
+
+    /// A sent outcome; `times`: queued and sent, unix ms.
+    fn sent_as(mode: SendMode, fallback: Option<Fallback>, times: Option<(i64, i64)>) -> Event {
         Event::SendOutcome {
             tenant_id: "acme".into(),
             idempotency_key: "k".into(),
@@ -357,6 +447,26 @@ mod tests {
             template: None,
             wamid: Some("wamid.A".into()),
             reason: None,
+            queued_at: times.map(|(q, _)| EventTime::from_unix_ms(q)),
+            sent_at: times.map(|(_, s)| EventTime::from_unix_ms(s)),
+            meta_code: None,
+            fallback,
+        }
+    }
+
+    fn parked(meta_code: Option<i64>) -> Event {
+        Event::SendOutcome {
+            tenant_id: "acme".into(),
+            idempotency_key: "k".into(),
+            outcome: Outcome::Parked,
+            mode: None,
+            template: None,
+            wamid: None,
+            reason: Some("meta_permanent".into()),
+            queued_at: None,
+            sent_at: None,
+            meta_code,
+            fallback: None,
         }
     }
 
@@ -407,21 +517,64 @@ mod tests {
             );
             assert_eq!(l["_aws"]["Timestamp"], NOW_MS, "the injected clock");
         }
-        let parked = Event::SendOutcome {
-            tenant_id: "acme".into(),
-            idempotency_key: "k".into(),
-            outcome: Outcome::Parked,
-            mode: None,
-            template: None,
-            wamid: None,
-            reason: Some("meta_permanent".into()),
-        };
-        assert!(lines(&[parked]).is_empty(), "a parked alert is not sent");
+        assert!(
+            lines(&[parked(None)]).is_empty(),
+            "a parked alert is not sent"
+        );
         let mut out = Vec::new();
         Metrics::new(None, "local", Clock::system())
             .write(&[sent(SendMode::Template)], &mut out)
             .expect("written");
         assert!(out.is_empty(), "no namespace, no metrics");
+    }
+
+    /// A template an alert with no text asked for is sent, not a fallback;
+    /// one sent instead of text is, whatever the reason.
+    #[test]
+    fn only_a_template_sent_instead_of_text_is_a_fallback() {
+        let got = lines(&[
+            sent_as(SendMode::Template, None, None),
+            sent_as(SendMode::Template, Some(Fallback::Meta131047), None),
+            sent_as(SendMode::FreeForm, None, None),
+        ]);
+        assert_eq!(find(&got, ALERTS_SENT).len(), 3, "{got:?}");
+        assert_eq!(find(&got, TEMPLATE_FALLBACKS).len(), 1, "{got:?}");
+        assert_eq!(find(&got, WINDOW_HITS).len(), 1, "{got:?}");
+    }
+
+    /// A sent outcome with both times gives its enqueue-to-sent latency in
+    /// milliseconds; one repeated from the ledger (no queue time) gives none.
+    #[test]
+    fn a_sent_outcome_gives_its_enqueue_to_sent_latency() {
+        let queued = NOW_MS - 1_250;
+        let got = lines(&[sent_as(SendMode::FreeForm, None, Some((queued, NOW_MS)))]);
+        let latency = find(&got, SEND_LATENCY);
+        assert_eq!(latency.len(), 1, "{got:?}");
+        assert_eq!(latency[0][SEND_LATENCY], 1_250);
+        let unit = latency[0]["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .expect("metrics")
+            .iter()
+            .find(|m| m["Name"] == SEND_LATENCY)
+            .expect("declared")["Unit"]
+            .clone();
+        assert_eq!(unit, "Milliseconds");
+        let mut repeated = sent_as(SendMode::FreeForm, None, Some((queued, NOW_MS)));
+        if let Event::SendOutcome { queued_at, .. } = &mut repeated {
+            *queued_at = None;
+        }
+        assert!(find(&lines(&[repeated]), SEND_LATENCY).is_empty());
+    }
+
+    /// Meta's code on a parked (or ambiguous) outcome counts as a Meta
+    /// error, as a failed status's does; a park without one does not.
+    #[test]
+    fn a_send_refused_with_a_meta_code_counts_as_a_meta_error() {
+        let got = lines(&[parked(Some(131008)), parked(None)]);
+        let errors = find(&got, META_ERRORS);
+        assert_eq!(errors.len(), 1, "{got:?}");
+        assert_eq!(errors[0]["Code"], "131008");
+        assert_eq!(errors[0][META_ERRORS], 1);
     }
 
     #[test]

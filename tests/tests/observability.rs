@@ -6,10 +6,18 @@
 //! acts on, so the written attribute is what is asserted.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use fincelo::metrics::{self, Metrics, Sink};
+use fincelo::queues::Queues;
+use fincelo::sender::Sender;
+use serde_json::Value;
+
 use aws_sdk_dynamodb::types::AttributeValue;
-use fincelo::store::LedgerState;
+use fincelo::ids::{IdempotencyKey, TenantId};
+use fincelo::store::{AmbiguousRecord, ClaimOutcome, LedgerState, SendMode, SentRecord};
 use serde_yaml::Value as Yaml;
 
 use crate::helpers::*;
@@ -248,4 +256,277 @@ fn the_dashboard_and_alarms_name_the_metrics_the_code_emits() {
             "{alarmed} has an alarm"
         );
     }
+}
+
+/// A ledger item expires its retention after its last write, not its
+/// first: an alert claimed one day and sent five days later (a wait for
+/// Meta's per-user limit, a template in review) is kept 30 days from its
+/// send. Likewise an ambiguous send that a status later proves sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sent_alerts_ledger_expires_its_retention_after_the_send() {
+    let w = spawn_world_with(WorldOptions {
+        env: HashMap::from([("RETENTION_DAYS".into(), "30".into())]),
+        sender_instances: 0,
+        ..WorldOptions::default()
+    })
+    .await;
+    let store = &w.stack.app.store;
+    let tenant = TenantId::parse(&w.tenant.tenant_id).expect("tenant id");
+    let days = 30 * 86_400;
+    let claimed_at = w.now();
+    let later = claimed_at + 5 * 86_400;
+
+    let sent = IdempotencyKey::parse("ttl-after-send").expect("key");
+    let claim = store
+        .claim(&tenant, &sent, "{}", "tok-1", claimed_at, 60)
+        .await
+        .expect("claim");
+    assert!(matches!(claim, ClaimOutcome::Claimed(_)));
+    assert_eq!(ledger_ttl(&w, &sent).await, claimed_at + days);
+    let record = SentRecord {
+        mode: SendMode::Template,
+        template: Some("alert_generic"),
+        wamid: "wamid.TTL1",
+    };
+    assert!(store
+        .record_sent(&tenant, &sent, "tok-1", record, later)
+        .await
+        .expect("recorded"));
+    assert_eq!(
+        ledger_ttl(&w, &sent).await,
+        later + days,
+        "30 days after the send, not after the claim"
+    );
+
+    let doubted = IdempotencyKey::parse("ttl-after-doubt").expect("key");
+    store
+        .claim(&tenant, &doubted, "{}", "tok-2", claimed_at, 60)
+        .await
+        .expect("claim");
+    let ambiguous = AmbiguousRecord {
+        error: "timeout",
+        decide_at: claimed_at + 600,
+        mode: SendMode::Template,
+        template: Some("alert_generic"),
+    };
+    assert!(store
+        .record_ambiguous(&tenant, &doubted, "tok-2", ambiguous, claimed_at)
+        .await
+        .expect("recorded"));
+    assert!(store
+        .resolve_ambiguous_as_sent(&tenant, &doubted, "tok-2", "wamid.TTL2", later)
+        .await
+        .expect("resolved"));
+    assert_eq!(ledger_ttl(&w, &doubted).await, later + days);
+    w.shutdown().await;
+}
+
+/// The `ttl` of the ledger item of `key`.
+async fn ledger_ttl(w: &World, key: &IdempotencyKey) -> i64 {
+    let item = items(w, &format!("T#{}#SEND#{key}", w.tenant.tenant_id)).await;
+    ttl_of(&item[0])
+}
+
+/// What `Queues::publish` wrote to its metrics sink, shared with the test.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("buffer").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    /// Each EMF line written so far, parsed.
+    fn lines(&self) -> Vec<Value> {
+        let bytes = self.0.lock().expect("buffer").clone();
+        String::from_utf8(bytes)
+            .expect("utf-8")
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("each line is one JSON object"))
+            .collect()
+    }
+}
+
+/// The sender's outcome of an alert sent free-form inside the window goes
+/// out through `Queues::publish`, which writes its EMF lines: the alert is
+/// counted by mode, as a window hit and not a fallback, and its
+/// enqueue-to-sent latency runs from the record's `SentTimestamp`, which the
+/// published event carries as `queued_at` beside `sent_at`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sent_alert_is_measured_from_its_enqueue_through_publish() {
+    let w = spawn_world_with(WorldOptions {
+        sender_instances: 0,
+        ..WorldOptions::default()
+    })
+    .await;
+    let csm = csm_number();
+    w.csm_writes(&csm).await;
+    let captured = Captured::default();
+    let mut app = w.stack.app.clone();
+    let metrics = Metrics::new(
+        Some("fincelo-whatsapp/test".into()),
+        "sender-fn",
+        app.clock.clone(),
+    )
+    .writing_to(Sink::to(captured.clone()));
+    app.queues = Queues::new(
+        app.queues.client().clone(),
+        app.queues.send_queue_url.clone(),
+        app.queues.send_dlq_url.clone(),
+        app.queues.events_queue_url.clone(),
+        metrics,
+    );
+    let sender = Sender::new(app);
+
+    let req = send_request(&w.tenant.tenant_id, &csm).text("Globex is at 85%.");
+    let queued_ms = w.stack.app.clock.now_ms() - 3_000;
+    let mut rec = SqsMessage::default();
+    rec.message_id = Some("m-latency".into());
+    rec.body = Some(req.json().to_string());
+    rec.attributes = HashMap::from([
+        ("ApproximateReceiveCount".into(), "1".into()),
+        ("SentTimestamp".into(), queued_ms.to_string()),
+    ]);
+    let mut batch = SqsEvent::default();
+    batch.records = vec![rec];
+    let resp = sender.handle_batch(batch).await;
+    assert!(resp.batch_item_failures.is_empty(), "sent");
+
+    let events = w
+        .drain_until("EventsQueue", Duration::from_secs(10), |e| {
+            e.iter().any(|e| e["type"] == "send.outcome")
+        })
+        .await;
+    let outcome = events
+        .iter()
+        .find(|e| e["type"] == "send.outcome" && e["idempotency_key"] == req.key.as_str())
+        .expect("the outcome was published");
+    assert_eq!(outcome["outcome"], "sent");
+    assert_eq!(outcome["mode"], "free_form");
+    assert_eq!(outcome["fallback"], Value::Null, "text inside the window");
+    assert_eq!(
+        outcome["queued_at"],
+        fincelo::admin::when::iso8601_millis(queued_ms),
+        "the record's SentTimestamp, ISO-8601 UTC"
+    );
+    let sent_at = outcome["sent_at"].as_str().expect("sent_at");
+    let sent_ms = humantime::parse_rfc3339(sent_at)
+        .expect("ISO-8601 UTC")
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis() as i64;
+
+    let lines = captured.lines();
+    let with =
+        |name: &str| -> Vec<&Value> { lines.iter().filter(|l| !l[name].is_null()).collect() };
+    for l in &lines {
+        assert_eq!(
+            l["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+            "fincelo-whatsapp/test"
+        );
+        assert_eq!(l["Function"], "sender-fn");
+    }
+    let sent = with(metrics::ALERTS_SENT);
+    assert_eq!(sent.len(), 1, "{lines:#?}");
+    assert_eq!(sent[0]["Mode"], "free_form");
+    assert_eq!(with(metrics::WINDOW_HITS).len(), 1, "{lines:#?}");
+    assert!(with(metrics::TEMPLATE_FALLBACKS).is_empty(), "{lines:#?}");
+    let latency = with(metrics::SEND_LATENCY);
+    assert_eq!(latency.len(), 1, "{lines:#?}");
+    assert_eq!(latency[0][metrics::SEND_LATENCY], sent_ms - queued_ms);
+    assert!((3_000..60_000).contains(&(sent_ms - queued_ms)));
+    w.shutdown().await;
+}
+
+/// `send.outcome` says why a template went instead of the text an alert
+/// carried (`window_closed`, or `meta_131047` when Meta refused the text),
+/// says nothing for an alert with no text, and carries Meta's code when
+/// Meta's answer parked the alert: what `TemplateFallbacks` and
+/// `MetaErrors` count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_outcome_says_why_a_template_went_and_which_code_parked_it() {
+    let w = spawn_world().await;
+    w.approve_all_templates().await;
+    let gone = csm_number();
+    w.meta
+        .set_knobs(&serde_json::json!({
+            "window_error_mode": "sync",
+            "undeliverable": [gone.clone()],
+        }))
+        .await
+        .expect("knobs");
+    let (inside, closed, no_text, stale) = (csm_number(), csm_number(), csm_number(), csm_number());
+    w.csm_writes(&inside).await;
+    // Our table says open, Meta's does not: Meta answers 131047.
+    let e164 = fincelo::phone::E164::parse(&stale).expect("number");
+    w.stack
+        .app
+        .store
+        .open_window(
+            &w.tenant_id,
+            &fincelo::identity::Identity::Number(e164),
+            w.now(),
+            "wamid.only-in-our-table",
+        )
+        .await
+        .expect("window");
+    let text = |csm: &str| send_request(&w.tenant.tenant_id, csm).text("Globex is at 85%.");
+    let reqs = [
+        (text(&inside), "sent", Value::Null),
+        (text(&closed), "sent", Value::from("window_closed")),
+        (
+            send_request(&w.tenant.tenant_id, &no_text),
+            "sent",
+            Value::Null,
+        ),
+        (text(&stale), "sent", Value::from("meta_131047")),
+        (text(&gone), "parked", Value::Null),
+    ];
+    for (req, _, _) in &reqs {
+        w.enqueue(&req.json()).await;
+    }
+    let outcomes = |events: &[Value]| -> HashMap<String, Value> {
+        events
+            .iter()
+            .filter(|e| e["type"] == "send.outcome")
+            .map(|e| {
+                (
+                    e["idempotency_key"].as_str().unwrap_or("").to_string(),
+                    e.clone(),
+                )
+            })
+            .collect()
+    };
+    let events = w
+        .drain_until("EventsQueue", Duration::from_secs(30), |e| {
+            outcomes(e).len() == reqs.len()
+        })
+        .await;
+    let got = outcomes(&events);
+    for (req, outcome, fallback) in &reqs {
+        let e = got
+            .get(req.key.as_str())
+            .unwrap_or_else(|| panic!("no outcome for {}: {events:#?}", req.key));
+        assert_eq!(e["outcome"], *outcome, "{e}");
+        assert_eq!(e["fallback"], *fallback, "{e}");
+        if *outcome == "sent" {
+            for field in ["queued_at", "sent_at"] {
+                let at = e[field].as_str().unwrap_or_else(|| panic!("{field}: {e}"));
+                assert!(humantime::parse_rfc3339(at).is_ok(), "{field}: {e}");
+            }
+            assert_eq!(e["meta_code"], Value::Null, "{e}");
+        }
+    }
+    let parked = &got[reqs[4].0.key.as_str()];
+    assert_eq!(parked["reason"], "undeliverable_number");
+    assert_eq!(parked["meta_code"], 131026);
+    assert_eq!(parked["sent_at"], Value::Null);
+    w.shutdown().await;
 }

@@ -12,6 +12,14 @@ pub fn iso8601(unix: i64) -> String {
     humantime::format_rfc3339_seconds(at).to_string()
 }
 
+/// Unix milliseconds as ISO-8601 UTC to the millisecond, e.g.
+/// `2026-11-30T10:00:00.250Z`: the form of an event's times that a
+/// latency is read from ([`crate::events::EventTime`]).
+pub fn iso8601_millis(unix_ms: i64) -> String {
+    let at = UNIX_EPOCH + Duration::from_millis(u64::try_from(unix_ms).unwrap_or(0));
+    humantime::format_rfc3339_millis(at).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -21,5 +29,9 @@ mod tests {
         assert_eq!(iso8601(0), "1970-01-01T00:00:00Z");
         assert_eq!(iso8601(1_764_496_800), "2025-11-30T10:00:00Z");
         assert_eq!(iso8601(-5), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            iso8601_millis(1_764_496_800_250),
+            "2025-11-30T10:00:00.250Z"
+        );
     }
 }

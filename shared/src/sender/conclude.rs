@@ -13,6 +13,7 @@ use super::hold;
 use super::outcome::Reported;
 use super::{Disposition, Sender, SenderError};
 use crate::addressing::learn_from_send;
+use crate::events::Fallback;
 use crate::graph::{GraphError, SendResponse};
 use crate::queues::ParkReason;
 use crate::store::{AmbiguousRecord, SendMode, SentRecord};
@@ -22,7 +23,7 @@ impl Sender {
         &self,
         cx: &InBatch<'_>,
         a: &Attempt<'_>,
-        mode: SendMode,
+        (mode, fallback): (SendMode, Option<Fallback>),
         template: Option<&str>,
         result: Result<SendResponse, GraphError>,
     ) -> Result<Disposition, SenderError> {
@@ -60,10 +61,9 @@ impl Sender {
                     warn!(error = %e, "could not record the wa_id Meta reported for the CSM");
                 }
                 info!(mode = mode.as_str(), template, wamid = %wamid, csm = %a.to.identity, "alert sent");
-                cx.outcome(
-                    req,
-                    Reported::sent(Some(mode), template.map(str::to_string), wamid, None),
-                );
+                let sent = Reported::sent(Some(mode), template.map(str::to_string), wamid, None);
+                let sent_ms = self.app.clock.now_ms();
+                cx.outcome(req, sent.accepted(a.arrival.enqueued_ms, sent_ms, fallback));
                 return Ok(Disposition::Done);
             }
             Err(e) => e,
@@ -117,7 +117,7 @@ impl Sender {
                 warn!(error = %detail, decide_in = delay, "send outcome unknown; parked as ambiguous until a status arrives or decide_at passes");
                 cx.outcome(
                     req,
-                    Reported::ambiguous(mode, template.map(str::to_string), detail),
+                    Reported::ambiguous(mode, template.map(str::to_string), detail, code),
                 );
                 Ok(Disposition::RetryAfter(i32::try_from(delay).unwrap_or(600)))
             }

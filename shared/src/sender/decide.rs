@@ -9,6 +9,7 @@
 //! chose. So each rule can be read, and tested, alone.
 
 use super::classify::{self, Class, USER_LIMIT_GIVE_UP_SECS, USER_LIMIT_WAIT_SECS};
+use crate::events::Fallback;
 use crate::store::{LedgerEntry, LedgerState, MessageStatusRecord, SendMode, Window};
 use crate::templates::status::TemplateStatus;
 
@@ -145,6 +146,18 @@ pub(super) fn choose_mode(
         SendMode::FreeForm
     } else {
         SendMode::Template
+    }
+}
+
+/// Why an alert going as `mode` is a template instead of the text it
+/// carried: the hand-back's forced template is Meta's 131047, any other a
+/// window that was not open. `None` for free-form, and for an alert with no
+/// text (the template is all it asked for).
+pub(super) fn fallback(mode: SendMode, has_text: bool, force_template: bool) -> Option<Fallback> {
+    match mode {
+        SendMode::Template if has_text && force_template => Some(Fallback::Meta131047),
+        SendMode::Template if has_text => Some(Fallback::WindowClosed),
+        _ => None,
     }
 }
 
@@ -458,6 +471,25 @@ mod tests {
             SendMode::Template
         );
         assert_eq!(choose_mode(true, false, None, NOW, 300), SendMode::Template);
+    }
+
+    #[test]
+    fn only_a_template_sent_instead_of_text_is_a_fallback() {
+        assert_eq!(fallback(SendMode::FreeForm, true, false), None);
+        assert_eq!(
+            fallback(SendMode::Template, false, false),
+            None,
+            "no text: the template is what the alert asked for"
+        );
+        assert_eq!(
+            fallback(SendMode::Template, true, false),
+            Some(Fallback::WindowClosed)
+        );
+        assert_eq!(
+            fallback(SendMode::Template, true, true),
+            Some(Fallback::Meta131047),
+            "handed back after Meta's 131047"
+        );
     }
 
     #[test]

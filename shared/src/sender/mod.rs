@@ -111,6 +111,7 @@ use tracing::{error, info, warn, Instrument};
 
 use crate::addressing::Unaddressable;
 use crate::cache::TtlMap;
+use crate::events::Fallback;
 use crate::graph::{GraphError, SendResponse};
 use crate::ids::{IdempotencyKey, TenantId};
 use crate::queues::ParkReason;
@@ -469,6 +470,7 @@ impl Sender {
         };
         let margin = cfg.window_margin.as_secs() as i64;
         let mode = decide::choose_mode(has_text, force_template, window.as_ref(), now, margin);
+        let mut fallback = decide::fallback(mode, has_text, force_template);
         let reference = a.entry.response_ref.as_deref();
         if mode == SendMode::FreeForm {
             let text = req.text.as_deref().unwrap_or_default();
@@ -485,8 +487,13 @@ impl Sender {
                         .store
                         .close_window(&req.tenant_id, &a.to.identity, now, now)
                         .await?;
+                    fallback = Some(Fallback::Meta131047);
                 }
-                result => return self.conclude(cx, a, SendMode::FreeForm, None, result).await,
+                result => {
+                    return self
+                        .conclude(cx, a, (SendMode::FreeForm, None), None, result)
+                        .await
+                }
             }
         }
         let def = self.catalog.choose(req.event, req.health, req.premium);
@@ -520,7 +527,8 @@ impl Sender {
         };
         let message = template_message(req, a.to, component);
         let result = self.call(cx, tenant, &message).await;
-        self.conclude(cx, a, SendMode::Template, Some(def.name.as_str()), result)
+        let how = (SendMode::Template, fallback);
+        self.conclude(cx, a, how, Some(def.name.as_str()), result)
             .await
     }
 

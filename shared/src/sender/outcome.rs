@@ -6,7 +6,7 @@
 //! ledger entry ([`Reported::of_ledger`]), because the request may be the
 //! redelivery of a record whose batch could not publish (at least once).
 
-use crate::events::Event;
+use crate::events::{Event, EventTime, Fallback};
 use crate::ids::{IdempotencyKey, TenantId};
 use crate::queues::ParkReason;
 use crate::store::{LedgerEntry, LedgerState, Outcome, SendMode};
@@ -19,6 +19,12 @@ pub(super) struct Reported {
     template: Option<String>,
     wamid: Option<String>,
     reason: Option<String>,
+    /// Unix ms.
+    queued_at: Option<i64>,
+    /// Unix ms.
+    sent_at: Option<i64>,
+    meta_code: Option<i64>,
+    fallback: Option<Fallback>,
 }
 
 impl Reported {
@@ -35,6 +41,24 @@ impl Reported {
             template,
             wamid: Some(wamid),
             reason: note,
+            ..Reported::bare(Outcome::Sent, None)
+        }
+    }
+
+    /// A send Meta accepted at `sent_ms` of a request queued at
+    /// `queued_ms` (unix ms), as a template instead of its text for
+    /// `fallback`.
+    pub(super) fn accepted(
+        self,
+        queued_ms: i64,
+        sent_ms: i64,
+        fallback: Option<Fallback>,
+    ) -> Reported {
+        Reported {
+            queued_at: Some(queued_ms),
+            sent_at: Some(sent_ms),
+            fallback,
+            ..self
         }
     }
 
@@ -42,28 +66,34 @@ impl Reported {
         Reported::bare(Outcome::Expired, Some(reason.to_string()))
     }
 
-    /// Parked; the event carries the reason code, not its detail.
+    /// Parked; the event carries the reason code and Meta's code, not the
+    /// detail.
     pub(super) fn parked(reason: &ParkReason) -> Reported {
-        Reported::bare(Outcome::Parked, Some(reason.reason.clone()))
+        Reported {
+            meta_code: reason.meta_code,
+            ..Reported::bare(Outcome::Parked, Some(reason.reason.clone()))
+        }
     }
 
-    pub(super) fn ambiguous(mode: SendMode, template: Option<String>, detail: String) -> Reported {
+    /// In doubt; `meta_code` when Meta answered with one.
+    pub(super) fn ambiguous(
+        mode: SendMode,
+        template: Option<String>,
+        detail: String,
+        meta_code: Option<i64>,
+    ) -> Reported {
         Reported {
-            outcome: Outcome::Ambiguous,
             mode: Some(mode),
             template,
-            wamid: None,
-            reason: Some(detail),
+            meta_code,
+            ..Reported::bare(Outcome::Ambiguous, Some(detail))
         }
     }
 
     pub(super) fn waiting(template: String, reason: Option<String>) -> Reported {
         Reported {
-            outcome: Outcome::Waiting,
-            mode: None,
             template: Some(template),
-            wamid: None,
-            reason,
+            ..Reported::bare(Outcome::Waiting, reason)
         }
     }
 
@@ -74,19 +104,26 @@ impl Reported {
             template: None,
             wamid: None,
             reason,
+            queued_at: None,
+            sent_at: None,
+            meta_code: None,
+            fallback: None,
         }
     }
 
     /// The outcome of an alert that finished earlier, as its ledger entry
-    /// tells it; `None` while it is not finished (nor waiting).
+    /// tells it; `None` while it is not finished (nor waiting). The ledger
+    /// keeps the send time (to the second), not the queue time, Meta's code
+    /// or the fallback: a repeated outcome carries none of those, and so
+    /// adds no latency, Meta error or fallback to the metrics.
     pub(super) fn of_ledger(entry: &LedgerEntry) -> Option<Reported> {
         Some(match entry.state {
             LedgerState::Sent => Reported {
-                outcome: Outcome::Sent,
                 mode: entry.mode,
                 template: entry.template.clone(),
                 wamid: entry.wamid.clone(),
-                reason: None,
+                sent_at: entry.sent_at.map(|s| s.saturating_mul(1000)),
+                ..Reported::bare(Outcome::Sent, None)
             },
             LedgerState::Expired => Reported::bare(Outcome::Expired, entry.last_error.clone()),
             LedgerState::Parked => Reported::bare(
@@ -97,11 +134,8 @@ impl Reported {
                     .map(|e| ParkReason::from_ledger_text(e).reason),
             ),
             LedgerState::Waiting => Reported {
-                outcome: Outcome::Waiting,
-                mode: None,
                 template: entry.waiting_for.clone(),
-                wamid: None,
-                reason: entry.last_error.clone(),
+                ..Reported::bare(Outcome::Waiting, entry.last_error.clone())
             },
             LedgerState::Claimed | LedgerState::Retry | LedgerState::Ambiguous => return None,
         })
@@ -117,6 +151,10 @@ impl Reported {
             template: self.template,
             wamid: self.wamid,
             reason: self.reason,
+            queued_at: self.queued_at.map(EventTime::from_unix_ms),
+            sent_at: self.sent_at.map(EventTime::from_unix_ms),
+            meta_code: self.meta_code,
+            fallback: self.fallback,
         }
     }
 }

@@ -116,7 +116,13 @@ impl Sender {
             arrival,
         };
         let mode = entry.mode.unwrap_or(SendMode::Template);
-        self.conclude(cx, &attempt, mode, entry.template.as_deref(), Err(err))
-            .await
+        self.conclude(
+            cx,
+            &attempt,
+            (mode, None),
+            entry.template.as_deref(),
+            Err(err),
+        )
+        .await
     }
 }

@@ -499,12 +499,15 @@ impl Store {
             .expression_attribute_values(":sent", s(LedgerState::Sent.as_str()))
             .expression_attribute_values(":mode", s(mode.as_str()))
             .expression_attribute_values(":w", s(wamid))
-            .expression_attribute_values(":now", n(now));
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":ttl", self.retained_until(now));
+        // The item is kept its retention after this, its last write.
         let update = if let Some(t) = template {
             req = req.expression_attribute_values(":tpl", s(t));
-            "SET #state = :sent, #mode = :mode, wamid = :w, sent_at = :now, updated_at = :now, template = :tpl REMOVE lease_until, decide_at"
+            "SET #state = :sent, #mode = :mode, wamid = :w, sent_at = :now, updated_at = :now, template = :tpl, #ttl = :ttl REMOVE lease_until, decide_at"
         } else {
-            "SET #state = :sent, #mode = :mode, wamid = :w, sent_at = :now, updated_at = :now REMOVE lease_until, decide_at, template"
+            "SET #state = :sent, #mode = :mode, wamid = :w, sent_at = :now, updated_at = :now, #ttl = :ttl REMOVE lease_until, decide_at, template"
         };
         self.guarded(req.update_expression(update), token).await
     }
@@ -592,10 +595,12 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let req = self
             .ledger_update(tenant, key)
-            .update_expression("SET #state = :sent, wamid = :w, sent_at = if_not_exists(sent_at, :now), updated_at = :now REMOVE lease_until, decide_at")
+            .update_expression("SET #state = :sent, wamid = :w, sent_at = if_not_exists(sent_at, :now), updated_at = :now, #ttl = :ttl REMOVE lease_until, decide_at")
             .expression_attribute_values(":sent", s(LedgerState::Sent.as_str()))
             .expression_attribute_values(":w", s(wamid))
-            .expression_attribute_values(":now", n(now));
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":ttl", self.retained_until(now));
         self.guarded_states(
             req,
             previous_token,
