@@ -280,6 +280,31 @@ mod tests {
         }
     }
 
+    /// A number's cap is optional, a whole number from 1 to Meta's 1,000.
+    #[test]
+    fn a_channel_may_set_its_numbers_cap_within_metas_range() {
+        let with = |cap: &str| {
+            format!(
+                r#"{{"phone_number_id":"106540352242922","waba_id":"102290129340398","access_token":"EAAG-secret","app_secret":"0123456789abcdef0123456789abcdef","verify_token":"a-verify-token-of-24-ch"{cap}}}"#
+            )
+        };
+        let cap = |b: String| channel(b.as_bytes()).map(|c| c.messages_per_second);
+        assert_eq!(cap(with("")).ok(), Some(None));
+        assert_eq!(cap(with(r#","messages_per_second":null"#)).ok(), Some(None));
+        assert_eq!(
+            cap(with(r#","messages_per_second":1000"#)).ok(),
+            Some(Some(1000))
+        );
+        assert_eq!(
+            cap(with(r#","messages_per_second":20"#)).ok(),
+            Some(Some(20))
+        );
+        for bad in ["0", "1001", "\"80\"", "80.5", "-1"] {
+            let e = cap(with(&format!(r#","messages_per_second":{bad}"#))).expect_err(bad);
+            assert_eq!(code(e), "invalid_field", "{bad}");
+        }
+    }
+
     #[test]
     fn channel_body_is_validated_field_by_field_without_echoing_values() {
         let good = br#"{"phone_number_id":"106540352242922","waba_id":"102290129340398","access_token":"EAAG-secret","app_secret":"0123456789abcdef0123456789abcdef","verify_token":"a-verify-token-of-24-ch"}"#;
