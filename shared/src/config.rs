@@ -86,13 +86,6 @@ pub struct SenderConfig {
     pub requeue_delay: Duration,
 }
 
-impl SenderConfig {
-    /// The per-instance messages-per-second budget.
-    pub fn per_instance_mps(&self) -> f64 {
-        f64::from(self.mps_cap) / f64::from(self.max_concurrency.max(1))
-    }
-}
-
 /// Cache lifetimes for tenant data and secrets.
 #[derive(Debug, Clone)]
 pub struct CacheConfig {
@@ -388,7 +381,6 @@ mod tests {
         let c = read(&base()).expect("valid");
         assert_eq!(c.table_name, "t");
         assert_eq!(c.sender.mps_cap, 80);
-        assert_eq!(c.sender.per_instance_mps(), 40.0);
         assert_eq!(c.log_level, "info");
         assert_eq!(c.webhook_max_body_bytes, 3 * 1024 * 1024);
         assert_eq!(c.sender.hold_probe_interval, Duration::from_secs(900));
