@@ -1,14 +1,15 @@
-//! The service's CloudWatch metrics, derived from the events it publishes.
+//! The service's CloudWatch metrics, derived from the events it publishes,
+//! and from one fact that is not an event: Meta's answer to a send call.
 //!
-//! Every fact a metric counts is already an [`Event`] for the Fincelo app,
-//! so the metrics are a function of the events and nothing else: the queue
-//! adapter ([`crate::queues::Queues::publish`]) hands each batch it
-//! published to [`Metrics::emit`], and no handler records a metric itself.
-//! A batch whose publish failed is counted when its owed events go out
-//! ([`crate::owed`]), so a change is counted once, when the app hears of it.
-//! `send.outcome` is published at least once (see [`crate::events`]): an
-//! alert's `sent` may count twice when its request is redelivered, and
-//! CloudWatch's own EMF ingestion is at-least-once too
+//! Every other fact a metric counts is already an [`Event`] for the Fincelo
+//! app, so those metrics are a function of the events and nothing else: the
+//! queue adapter ([`crate::queues::Queues::publish`]) hands each batch it
+//! published to [`Metrics::emit`]. A batch whose publish failed is counted
+//! when its owed events go out ([`crate::owed`]), so a change is counted
+//! once, when the app hears of it. `send.outcome` is published at least
+//! once (see [`crate::events`]): an alert's `sent` may count twice when its
+//! request is redelivered, and CloudWatch's own EMF ingestion is
+//! at-least-once too
 //! (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html).
 //! The metrics are for trends and alarms; the cost ledger ([`crate::costs`])
 //! and the send ledger are the exact record.
@@ -49,10 +50,20 @@
 //! [`TEMPLATE_FALLBACKS`] counts templates sent instead of the text an
 //! alert carried (the `fallback` of `send.outcome`: the window closed, or
 //! Meta's 131047); an alert with no text that goes as its template is in
-//! [`ALERTS_SENT`] only. [`META_ERRORS`] counts Meta's codes in failed
-//! statuses and in the sender's own parked or ambiguous outcomes (a
-//! transient refusal that is retried publishes no outcome and is not
-//! counted).
+//! [`ALERTS_SENT`] only.
+//!
+//! [`META_ERRORS`] counts each error Meta gave, once, where it arrives:
+//! - an error a send call got back, by the sender as the answer arrives
+//!   ([`Metrics::meta_error`]), whatever became of the alert: retried
+//!   (130429, a 5xx), waiting for the CSM (131049), held for the tenant's
+//!   payment (131042), in doubt, or parked. Most of these publish no
+//!   outcome, and the ones that do would count a refusal Meta sent
+//!   asynchronously a second time, so `send.outcome`'s `meta_code` is not
+//!   counted;
+//! - each distinct code in a `failed` status, by the webhook (Meta's
+//!   asynchronous refusals).
+//! A token refreshed on 190 and the call repeated counts only the repeat's
+//! answer.
 
 use std::io;
 use std::sync::{Arc, Mutex};
@@ -85,8 +96,8 @@ pub const SEND_LATENCY: &str = "SendLatency";
 pub const MESSAGES_DELIVERED: &str = "MessagesDelivered";
 pub const MESSAGES_READ: &str = "MessagesRead";
 pub const MESSAGES_FAILED: &str = "MessagesFailed";
-/// Meta's errors in failed statuses and in parked or ambiguous send
-/// outcomes, by `Code`.
+/// Meta's errors, by `Code`: each error a send call got back, and each
+/// distinct code of a failed status.
 pub const META_ERRORS: &str = "MetaErrors";
 /// Seconds from Meta's timestamp of a status or an inbound message to its
 /// receipt by the webhook.
@@ -223,10 +234,9 @@ fn data(event: &Event, now: i64, card: Option<&RateCard>) -> Vec<Datum> {
             }
             d
         }
-        Event::SendOutcome {
-            meta_code: Some(code),
-            ..
-        } => vec![count(META_ERRORS).by("Code", code.to_string())],
+        // A parked or ambiguous outcome's `meta_code` was counted when the
+        // send's answer arrived ([`Metrics::meta_error`]) or, for Meta's
+        // asynchronous refusals, with the failed status.
         Event::SendOutcome { .. } => vec![],
         Event::MessageStatusChanged {
             status,
@@ -350,14 +360,30 @@ impl Metrics {
     /// (stdout). A line that cannot be written is logged and dropped:
     /// metrics never fail a publish.
     pub fn emit(&self, events: &[Event]) {
+        self.emit_with(|out| self.write(events, out));
+    }
+
+    /// Counts Meta's error `code`, which a send call just got back
+    /// ([`META_ERRORS`]; the module doc says why here and not from an
+    /// event).
+    pub fn meta_error(&self, code: i64) {
+        self.emit_with(|out| {
+            self.write_lines(
+                std::iter::once(vec![count(META_ERRORS).by("Code", code.to_string())]),
+                out,
+            )
+        });
+    }
+
+    /// Runs `write` on the sink under its lock, then flushes; a failure is
+    /// logged and dropped.
+    fn emit_with(&self, write: impl FnOnce(&mut dyn io::Write) -> Result<(), IoStreamError>) {
         if self.namespace.is_none() {
             return;
         }
         let mut guard = self.sink.0.lock().unwrap_or_else(|p| p.into_inner());
-        let mut out = &mut *guard;
-        let written = self
-            .write(events, &mut out)
-            .and_then(|()| out.flush().map_err(IoStreamError::Io));
+        let out = &mut *guard;
+        let written = write(out).and_then(|()| out.flush().map_err(IoStreamError::Io));
         if let Err(e) = written {
             warn!(error = %e, "metrics line not written");
         }
@@ -365,30 +391,36 @@ impl Metrics {
 
     /// Writes the metrics of `events` to `out`, one or more EMF lines per
     /// event that counts.
-    pub fn write(&self, events: &[Event], out: &mut impl io::Write) -> Result<(), IoStreamError> {
+    pub fn write(&self, events: &[Event], out: &mut dyn io::Write) -> Result<(), IoStreamError> {
+        let card = RateCard::builtin().ok();
+        let now = self.clock.now();
+        self.write_lines(events.iter().map(|e| data(e, now, card)), out)
+    }
+
+    /// Writes each non-empty list of data as one entry, stamped now.
+    fn write_lines(
+        &self,
+        entries: impl Iterator<Item = Vec<Datum>>,
+        mut out: &mut dyn io::Write,
+    ) -> Result<(), IoStreamError> {
         let Some(namespace) = &self.namespace else {
             return Ok(());
         };
         let now_ms = self.clock.now_ms();
         let at = SystemTime::UNIX_EPOCH + Duration::from_millis(u64::try_from(now_ms).unwrap_or(0));
-        let card = RateCard::builtin().ok();
         let mut format = Emf::builder(
             namespace.clone(),
             vec![vec![FUNCTION_DIMENSION.to_string()]],
         )
         .build();
-        for event in events {
-            let data = data(event, now_ms / 1000, card);
-            if data.is_empty() {
-                continue;
-            }
+        for data in entries.filter(|d| !d.is_empty()) {
             format.format(
                 &Line {
                     function: &self.function,
                     at,
                     data,
                 },
-                out,
+                &mut out,
             )?;
         }
         Ok(())
@@ -430,6 +462,16 @@ mod tests {
     /// The value of `name` across the lines, with the line's dimensions.
     fn find<'a>(lines: &'a [Json], name: &str) -> Vec<&'a Json> {
         lines.iter().filter(|l| !l[name].is_null()).collect()
+    }
+
+    /// The unit `line` declares for the metric `name`.
+    fn unit_of<'a>(line: &'a Json, name: &str) -> &'a Json {
+        &line["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .expect("metrics")
+            .iter()
+            .find(|m| m["Name"] == name)
+            .expect("declared")["Unit"]
     }
 
     fn sent(mode: SendMode) -> Event {
@@ -551,14 +593,7 @@ mod tests {
         let latency = find(&got, SEND_LATENCY);
         assert_eq!(latency.len(), 1, "{got:?}");
         assert_eq!(latency[0][SEND_LATENCY], 1_250);
-        let unit = latency[0]["_aws"]["CloudWatchMetrics"][0]["Metrics"]
-            .as_array()
-            .expect("metrics")
-            .iter()
-            .find(|m| m["Name"] == SEND_LATENCY)
-            .expect("declared")["Unit"]
-            .clone();
-        assert_eq!(unit, "Milliseconds");
+        assert_eq!(unit_of(latency[0], SEND_LATENCY), "Milliseconds");
         let mut repeated = sent_as(SendMode::FreeForm, None, Some((queued, NOW_MS)));
         if let Event::SendOutcome { queued_at, .. } = &mut repeated {
             *queued_at = None;
@@ -566,15 +601,47 @@ mod tests {
         assert!(find(&lines(&[repeated]), SEND_LATENCY).is_empty());
     }
 
-    /// Meta's code on a parked (or ambiguous) outcome counts as a Meta
-    /// error, as a failed status's does; a park without one does not.
+    /// A parked (or ambiguous) outcome's Meta code is not counted again:
+    /// the sender counted it as the answer arrived ([`Metrics::meta_error`]),
+    /// or the webhook with the failed status.
     #[test]
-    fn a_send_refused_with_a_meta_code_counts_as_a_meta_error() {
+    fn a_parked_outcome_does_not_count_its_code_again() {
         let got = lines(&[parked(Some(131008)), parked(None)]);
-        let errors = find(&got, META_ERRORS);
-        assert_eq!(errors.len(), 1, "{got:?}");
-        assert_eq!(errors[0]["Code"], "131008");
-        assert_eq!(errors[0][META_ERRORS], 1);
+        assert!(find(&got, META_ERRORS).is_empty(), "{got:?}");
+    }
+
+    /// What the sender counts as a send call's answer arrives: one line,
+    /// `MetaErrors` 1 by `Code`, from the function.
+    #[test]
+    fn a_send_calls_meta_error_is_one_line_by_code() {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        struct Shared(Arc<Mutex<Vec<u8>>>);
+        impl io::Write for Shared {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                self.0.lock().expect("buffer").extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        metrics()
+            .writing_to(Sink::to(Shared(buffer.clone())))
+            .meta_error(130429);
+        let written = String::from_utf8(buffer.lock().expect("buffer").clone()).expect("utf-8");
+        let got: Vec<Json> = written
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("each line is one JSON object"))
+            .collect();
+        assert_eq!(got.len(), 1, "{written}");
+        assert_eq!(got[0][META_ERRORS], 1);
+        assert_eq!(got[0]["Code"], "130429");
+        assert_eq!(got[0][FUNCTION_DIMENSION], "webhook-fn");
+        assert_eq!(
+            got[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([[FUNCTION_DIMENSION, "Code"]]),
+            "{written}"
+        );
     }
 
     #[test]
@@ -584,14 +651,7 @@ mod tests {
         assert_eq!(find(&got, MESSAGES_FAILED)[0][MESSAGES_FAILED], 1);
         let lag = find(&got, WEBHOOK_INTAKE_LAG);
         assert_eq!(lag[0][WEBHOOK_INTAKE_LAG], 42);
-        let unit = lag[0]["_aws"]["CloudWatchMetrics"][0]["Metrics"]
-            .as_array()
-            .expect("metrics")
-            .iter()
-            .find(|m| m["Name"] == WEBHOOK_INTAKE_LAG)
-            .expect("declared")["Unit"]
-            .clone();
-        assert_eq!(unit, "Seconds");
+        assert_eq!(unit_of(lag[0], WEBHOOK_INTAKE_LAG), "Seconds");
         let mut codes: Vec<(&Json, &Json)> = find(&got, META_ERRORS)
             .into_iter()
             .map(|l| (&l["Code"], &l[META_ERRORS]))

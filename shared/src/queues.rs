@@ -104,6 +104,12 @@ impl Queues {
         &self.client
     }
 
+    /// The metrics the queues emit with each publish; the sender also
+    /// counts Meta's answers to its calls there ([`Metrics::meta_error`]).
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
     /// Publishes events, ten per request, and emits the metrics of each ten
     /// SQS took (the one place events are counted: [`crate::metrics`]).
     pub async fn publish(&self, events: &[Event]) -> Result<(), QueueError> {

@@ -354,20 +354,9 @@ impl Captured {
     }
 }
 
-/// The sender's outcome of an alert sent free-form inside the window goes
-/// out through `Queues::publish`, which writes its EMF lines: the alert is
-/// counted by mode, as a window hit and not a fallback, and its
-/// enqueue-to-sent latency runs from the record's `SentTimestamp`, which the
-/// published event carries as `queued_at` beside `sent_at`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_sent_alert_is_measured_from_its_enqueue_through_publish() {
-    let w = spawn_world_with(WorldOptions {
-        sender_instances: 0,
-        ..WorldOptions::default()
-    })
-    .await;
-    let csm = csm_number();
-    w.csm_writes(&csm).await;
+/// A sender of the world's stack whose metrics (those `Queues::publish`
+/// writes, and the Meta errors its calls count) go to the returned buffer.
+fn sender_writing_metrics(w: &World) -> (Arc<Sender>, Captured) {
     let captured = Captured::default();
     let mut app = w.stack.app.clone();
     let metrics = Metrics::new(
@@ -383,20 +372,44 @@ async fn a_sent_alert_is_measured_from_its_enqueue_through_publish() {
         app.queues.events_queue_url.clone(),
         metrics,
     );
-    let sender = Sender::new(app);
+    (Sender::new(app), captured)
+}
 
-    let req = send_request(&w.tenant.tenant_id, &csm).text("Globex is at 85%.");
-    let queued_ms = w.stack.app.clock.now_ms() - 3_000;
+/// A batch of one first delivery of `body`, enqueued at `queued_ms`.
+fn one_record(id: &str, body: &Value, queued_ms: i64) -> SqsEvent {
     let mut rec = SqsMessage::default();
-    rec.message_id = Some("m-latency".into());
-    rec.body = Some(req.json().to_string());
+    rec.message_id = Some(id.into());
+    rec.body = Some(body.to_string());
     rec.attributes = HashMap::from([
         ("ApproximateReceiveCount".into(), "1".into()),
         ("SentTimestamp".into(), queued_ms.to_string()),
     ]);
     let mut batch = SqsEvent::default();
     batch.records = vec![rec];
-    let resp = sender.handle_batch(batch).await;
+    batch
+}
+
+/// The sender's outcome of an alert sent free-form inside the window goes
+/// out through `Queues::publish`, which writes its EMF lines: the alert is
+/// counted by mode, as a window hit and not a fallback, and its
+/// enqueue-to-sent latency runs from the record's `SentTimestamp`, which the
+/// published event carries as `queued_at` beside `sent_at`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sent_alert_is_measured_from_its_enqueue_through_publish() {
+    let w = spawn_world_with(WorldOptions {
+        sender_instances: 0,
+        ..WorldOptions::default()
+    })
+    .await;
+    let csm = csm_number();
+    w.csm_writes(&csm).await;
+    let (sender, captured) = sender_writing_metrics(&w);
+
+    let req = send_request(&w.tenant.tenant_id, &csm).text("Globex is at 85%.");
+    let queued_ms = w.stack.app.clock.now_ms() - 3_000;
+    let resp = sender
+        .handle_batch(one_record("m-latency", &req.json(), queued_ms))
+        .await;
     assert!(resp.batch_item_failures.is_empty(), "sent");
 
     let events = w
@@ -528,5 +541,81 @@ async fn a_send_outcome_says_why_a_template_went_and_which_code_parked_it() {
     assert_eq!(parked["reason"], "undeliverable_number");
     assert_eq!(parked["meta_code"], 131026);
     assert_eq!(parked["sent_at"], Value::Null);
+    w.shutdown().await;
+}
+
+/// Meta's errors are counted as the sender gets them back, once each,
+/// whatever becomes of the alert: a throttle (130429), retried, publishes
+/// no outcome and still counts; a 131026 that parks the alert counts once,
+/// though its parked outcome, published through the same metrics, carries
+/// the code too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metas_errors_count_once_as_the_sender_gets_them_retried_or_parked() {
+    let w = spawn_world_with(WorldOptions {
+        sender_instances: 0,
+        ..WorldOptions::default()
+    })
+    .await;
+    w.approve_all_templates().await;
+    let (busy, gone) = (csm_number(), csm_number());
+    w.csm_writes(&busy).await;
+    let (sender, captured) = sender_writing_metrics(&w);
+    let codes = |captured: &Captured| -> Vec<(String, i64)> {
+        captured
+            .lines()
+            .iter()
+            .filter(|l| !l[metrics::META_ERRORS].is_null())
+            .map(|l| {
+                (
+                    l["Code"].as_str().unwrap_or("").to_string(),
+                    l[metrics::META_ERRORS].as_i64().unwrap_or(0),
+                )
+            })
+            .collect()
+    };
+    let now_ms = w.stack.app.clock.now_ms();
+
+    w.meta
+        .set_knobs(&serde_json::json!({"throttle_rate": 1.0}))
+        .await
+        .expect("knobs");
+    let throttled = send_request(&w.tenant.tenant_id, &busy).text("Globex is at 85%.");
+    let resp = sender
+        .handle_batch(one_record("m-throttled", &throttled.json(), now_ms))
+        .await;
+    assert_eq!(resp.batch_item_failures.len(), 1, "retried later");
+    assert_eq!(
+        w.ledger(&throttled.key).await.map(|l| l.state),
+        Some(LedgerState::Retry)
+    );
+    assert_eq!(codes(&captured), [("130429".to_string(), 1)]);
+
+    w.meta
+        .set_knobs(&serde_json::json!({
+            "throttle_rate": 0.0,
+            "window_error_mode": "sync",
+            "undeliverable": [gone.clone()],
+        }))
+        .await
+        .expect("knobs");
+    let parked = send_request(&w.tenant.tenant_id, &gone);
+    let resp = sender
+        .handle_batch(one_record("m-gone", &parked.json(), now_ms))
+        .await;
+    assert!(resp.batch_item_failures.is_empty(), "parked, not retried");
+    let events = w
+        .drain_until("EventsQueue", Duration::from_secs(10), |e| {
+            e.iter().any(|e| e["type"] == "send.outcome")
+        })
+        .await;
+    let outcome = events
+        .iter()
+        .find(|e| e["type"] == "send.outcome" && e["idempotency_key"] == parked.key.as_str())
+        .expect("the parked outcome was published");
+    assert_eq!(outcome["meta_code"], 131026, "{outcome}");
+    assert_eq!(
+        codes(&captured),
+        [("130429".to_string(), 1), ("131026".to_string(), 1)]
+    );
     w.shutdown().await;
 }

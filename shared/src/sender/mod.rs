@@ -566,7 +566,14 @@ impl Sender {
             .await;
         match result {
             Ok(sent) => Ok(sent),
-            Err(TokenCallError::Graph(e)) => Err(e),
+            Err(TokenCallError::Graph(e)) => {
+                // Counted as it arrives, whatever becomes of the alert
+                // (`crate::metrics`, `MetaErrors`).
+                if let Some(code) = e.code() {
+                    self.app.queues.metrics().meta_error(code);
+                }
+                Err(e)
+            }
             Err(TokenCallError::Secrets(e)) => {
                 error!(error = %e, "tenant secrets unavailable");
                 Err(GraphError::NotSent("the tenant's token could not be read"))
