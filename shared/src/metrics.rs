@@ -62,6 +62,7 @@
 //!   counted;
 //! - each distinct code in a `failed` status, by the webhook (Meta's
 //!   asynchronous refusals).
+//!
 //! A token refreshed on 190 and the call repeated counts only the repeat's
 //! answer.
 
