@@ -45,7 +45,12 @@
 //! the alert's whole wait; an alert held for its template counts from its
 //! first enqueue (the waiting list keeps it). An outcome repeated from the
 //! ledger, or resolved from Meta's status after a lost answer, has no queue
-//! time and adds none.
+//! time and adds none. Each line carries one raw value, never negative
+//! (a clock step back gives 0), which is what CloudWatch needs to compute
+//! the dashboard's p50 and p99: percentiles come only from raw values, or
+//! from statistic sets whose SampleCount is 1 or whose Min equals Max, and
+//! never when a value is negative
+//! (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_GetMetricStatistics.html).
 //!
 //! [`TEMPLATE_FALLBACKS`] counts templates sent instead of the text an
 //! alert carried (the `fallback` of `send.outcome`: the window closed, or
