@@ -5,29 +5,17 @@
 
 use std::time::Duration;
 
-use fincelo::phone::E164;
 use fincelo::sender::message::Control;
 use fincelo::store::{LedgerState, SendMode};
 use serde_json::json;
 
-use crate::helpers::{csm_number, eventually, now, send_request, spawn_world, World, FREE_FORM};
+use crate::helpers::{csm_number, eventually, send_request, spawn_world, World, FREE_FORM};
 
 /// An alert our table sends free-form (the CSM's window is open there)
 /// while Meta's window is closed: Meta accepts the text, then reports
 /// 131047 in a `failed` status and the webhook hands the alert back.
 async fn enqueue_free_form_meta_refuses(w: &World, csm: &str) -> String {
-    let e164 = E164::parse(csm).expect("number");
-    w.stack
-        .app
-        .store
-        .open_window(
-            &w.tenant_id,
-            &fincelo::identity::Identity::Number(e164),
-            now(),
-            "wamid.only-in-our-table",
-        )
-        .await
-        .expect("window");
+    w.window_only_in_our_table(csm).await;
     let req = send_request(&w.tenant.tenant_id, csm).text("Globex is at 85%.");
     w.enqueue(&req.json()).await;
     req.key

@@ -478,18 +478,7 @@ async fn a_send_outcome_says_why_a_template_went_and_which_code_parked_it() {
     let (inside, closed, no_text, stale) = (csm_number(), csm_number(), csm_number(), csm_number());
     w.csm_writes(&inside).await;
     // Our table says open, Meta's does not: Meta answers 131047.
-    let e164 = fincelo::phone::E164::parse(&stale).expect("number");
-    w.stack
-        .app
-        .store
-        .open_window(
-            &w.tenant_id,
-            &fincelo::identity::Identity::Number(e164),
-            w.now(),
-            "wamid.only-in-our-table",
-        )
-        .await
-        .expect("window");
+    w.window_only_in_our_table(&stale).await;
     let text = |csm: &str| send_request(&w.tenant.tenant_id, csm).text("Globex is at 85%.");
     let reqs = [
         (text(&inside), "sent", Value::Null),

@@ -8,7 +8,6 @@ use std::time::Duration;
 use crate::helpers::now;
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use fincelo::ids::IdempotencyKey;
-use fincelo::phone::E164;
 use fincelo::store::{LedgerState, SendMode, TemplateChangeAt};
 use serde_json::{json, Value};
 
@@ -44,18 +43,7 @@ async fn sync_131047_closes_the_window_and_sends_the_template_at_once() {
         .await
         .unwrap();
     let csm = csm_number();
-    let e164 = E164::parse(&csm).unwrap();
-    w.stack
-        .app
-        .store
-        .open_window(
-            &w.tenant_id,
-            &fincelo::identity::Identity::Number(e164.clone()),
-            now(),
-            "wamid.only-in-our-table",
-        )
-        .await
-        .unwrap();
+    w.window_only_in_our_table(&csm).await;
     let req = send_request(&w.tenant.tenant_id, &csm).text("Globex is at 85%.");
     w.enqueue(&req.json()).await;
 
@@ -81,18 +69,7 @@ async fn async_131047_hands_the_alert_back_and_the_template_goes_out() {
     let w = spawn_world().await;
     w.approve_all_templates().await;
     let csm = csm_number();
-    let e164 = E164::parse(&csm).unwrap();
-    w.stack
-        .app
-        .store
-        .open_window(
-            &w.tenant_id,
-            &fincelo::identity::Identity::Number(e164.clone()),
-            now(),
-            "wamid.only-in-our-table",
-        )
-        .await
-        .unwrap();
+    w.window_only_in_our_table(&csm).await;
     let req = send_request(&w.tenant.tenant_id, &csm)
         .event("overdue_invoice", "critical", false)
         .text("Globex's invoice is 30 days overdue.");

@@ -345,6 +345,24 @@ impl World {
             .collect()
     }
 
+    /// Opens the CSM's window in our table only, as if a message had come
+    /// in that Meta does not count (Meta's window stays closed): a free-form
+    /// send then draws Meta's 131047.
+    pub async fn window_only_in_our_table(&self, csm: &str) {
+        let e164 = fincelo::phone::E164::parse(csm).expect("number");
+        self.stack
+            .app
+            .store
+            .open_window(
+                &self.tenant_id,
+                &fincelo::identity::Identity::Number(e164),
+                self.now(),
+                "wamid.only-in-our-table",
+            )
+            .await
+            .expect("window");
+    }
+
     /// The CSM writes to the business number; waits until our window item exists.
     pub async fn csm_writes(&self, csm: &str) {
         self.csm_writes_at(csm, None).await
