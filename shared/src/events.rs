@@ -222,6 +222,23 @@ pub enum Fallback {
     Meta131047,
 }
 
+impl Fallback {
+    /// Its name in `send.outcome`, and in the ledger.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Fallback::WindowClosed => "window_closed",
+            Fallback::Meta131047 => "meta_131047",
+        }
+    }
+
+    /// The fallback [`Fallback::as_str`] names.
+    pub fn parse(name: &str) -> Option<Fallback> {
+        [Fallback::WindowClosed, Fallback::Meta131047]
+            .into_iter()
+            .find(|f| f.as_str() == name)
+    }
+}
+
 /// A Meta error inside an event.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct EventError {

@@ -44,8 +44,9 @@
 //! the latency then runs from that copy, and so measures the last leg, not
 //! the alert's whole wait; an alert held for its template counts from its
 //! first enqueue (the waiting list keeps it). An outcome repeated from the
-//! ledger, or resolved from Meta's status after a lost answer, has no queue
-//! time and adds none. Each line carries one raw value, never negative
+//! ledger carries the first's times and counts its latency again, as it
+//! counts in [`ALERTS_SENT`] again (at least once); one resolved from Meta's
+//! status after a lost answer has no queue time and adds none. Each line carries one raw value, never negative
 //! (a clock step back gives 0), which is what CloudWatch needs to compute
 //! the dashboard's p50 and p99: percentiles come only from raw values, or
 //! from statistic sets whose SampleCount is 1 or whose Min equals Max, and

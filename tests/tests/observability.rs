@@ -287,6 +287,9 @@ async fn a_sent_alerts_ledger_expires_its_retention_after_the_send() {
         mode: SendMode::Template,
         template: Some("alert_generic"),
         wamid: "wamid.TTL1",
+        fallback: None,
+        queued_ms: claimed_at * 1000,
+        sent_ms: later * 1000,
     };
     assert!(store
         .record_sent(&tenant, &sent, "tok-1", record, later)

@@ -2,7 +2,7 @@
 //! per-number and per-recipient rate limits, and a batch in which one record
 //! cannot be processed.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use crate::helpers::now;
@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::{
     body_of, csm_number, eventually, send_request, spawn_world, spawn_world_with,
-    spawn_world_without_sender, World, WorldOptions, FREE_FORM,
+    spawn_world_without_sender, SendRequestBuilder, World, WorldOptions, FREE_FORM,
 };
 
 async fn wait_sent(w: &World, key: &str, timeout: Duration) -> fincelo::store::LedgerEntry {
@@ -612,42 +612,49 @@ async fn a_batch_whose_events_cannot_be_published_is_redelivered_not_resent_and_
 }
 
 /// A request delivered again after its alert finished (a redelivery, or
-/// upstream enqueuing it twice) sends nothing and repeats the outcome it
-/// had, from the ledger: an expired alert says expired with its reason, a
-/// sent one says sent with the same wamid. Outcome events are at least once.
+/// upstream enqueuing it twice) sends nothing and repeats, from the ledger,
+/// the outcome it had, field for field: the repeat may be the only copy
+/// the Fincelo app gets (the first batch's publish failed). An expired
+/// alert says expired with its reason; a sent one its wamid, queue and
+/// send times, and the fallback that made it a template; a parked one
+/// Meta's code. Outcome events are at least once.
 #[tokio::test]
 async fn a_finished_alert_delivered_again_repeats_its_outcome_and_sends_nothing() {
     let w = spawn_world_without_sender().await;
-    let csm = csm_number();
+    w.approve_all_templates().await;
+    let (csm, closed, gone) = (csm_number(), csm_number(), csm_number());
     w.csm_writes(&csm).await;
+    w.meta
+        .set_knobs(&json!({"window_error_mode": "sync", "undeliverable": [gone.clone()]}))
+        .await
+        .unwrap();
     let sent = send_request(&w.tenant.tenant_id, &csm).text("once");
     let stale = send_request(&w.tenant.tenant_id, &csm)
         .text("too late")
         .deliver_by(now() - 60);
+    let fallback = send_request(&w.tenant.tenant_id, &closed).text("window closed");
+    let parked = send_request(&w.tenant.tenant_id, &gone);
+    let requests = [&sent, &stale, &fallback, &parked];
     let batch = |id: &str| {
         let mut event = SqsEvent::default();
-        event.records = vec![
-            record(&format!("{id}-sent"), &sent.json()),
-            record(&format!("{id}-stale"), &stale.json()),
-        ];
+        event.records = requests
+            .iter()
+            .enumerate()
+            .map(|(i, r)| record(&format!("{id}-{i}"), &r.json()))
+            .collect();
         event
     };
-    let outcomes = |events: &[Value]| {
-        let mut got: Vec<(String, String, String, String)> = events
+    let outcomes = |events: &[Value]| -> BTreeMap<String, Value> {
+        events
             .iter()
             .filter(|e| e["type"] == "send.outcome")
             .map(|e| {
-                let field = |f: &str| e[f].as_str().unwrap_or("-").to_string();
                 (
-                    field("idempotency_key"),
-                    field("outcome"),
-                    field("wamid"),
-                    field("reason"),
+                    e["idempotency_key"].as_str().unwrap_or("").to_string(),
+                    e.clone(),
                 )
             })
-            .collect();
-        got.sort();
-        got
+            .collect()
     };
 
     let first = w.stack.sender.handle_batch(batch("first")).await;
@@ -657,20 +664,27 @@ async fn a_finished_alert_delivered_again_repeats_its_outcome_and_sends_nothing(
     assert!(again.batch_item_failures.is_empty(), "{again:?}");
     let again_events = outcomes(&w.stack.drain("EventsQueue").await.unwrap());
 
+    let first_of = |r: &SendRequestBuilder| first_events[r.key.as_str()].clone();
     let wamid = w.ledger(&sent.key).await.unwrap().wamid.expect("wamid");
-    let mut want = vec![
-        (sent.key.clone(), "sent".to_string(), wamid, "-".to_string()),
-        (
-            stale.key.clone(),
-            "expired".to_string(),
-            "-".to_string(),
-            "deliver_by passed before sending".to_string(),
-        ),
-    ];
-    want.sort();
-    assert_eq!(first_events, want);
-    assert_eq!(again_events, want, "the same outcomes, repeated");
+    assert_eq!(first_of(&sent)["outcome"], "sent");
+    assert_eq!(first_of(&sent)["wamid"], wamid.as_str());
+    assert_eq!(first_of(&stale)["outcome"], "expired");
+    assert_eq!(
+        first_of(&stale)["reason"],
+        "deliver_by passed before sending"
+    );
+    assert_eq!(first_of(&fallback)["fallback"], "window_closed");
+    assert_eq!(first_of(&parked)["outcome"], "parked");
+    assert_eq!(first_of(&parked)["meta_code"], 131026);
+    for r in [&sent, &fallback] {
+        for field in ["queued_at", "sent_at"] {
+            assert!(first_of(r)[field].is_string(), "{field}: {}", first_of(r));
+        }
+    }
+    assert_eq!(first_events.len(), requests.len(), "{first_events:#?}");
+    assert_eq!(again_events, first_events, "the same outcomes, repeated");
     assert_eq!(w.messages_to(&csm).await.len(), 1, "sent once");
+    assert_eq!(w.messages_to(&closed).await.len(), 1, "sent once");
     assert_eq!(
         w.ledger(&stale.key).await.unwrap().state,
         LedgerState::Expired

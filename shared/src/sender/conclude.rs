@@ -37,6 +37,7 @@ impl Sender {
                     .first()
                     .map(|m| m.id.clone())
                     .unwrap_or_default();
+                let sent_ms = self.app.clock.now_ms();
                 if !store
                     .record_sent(
                         &req.tenant_id,
@@ -46,6 +47,9 @@ impl Sender {
                             mode,
                             template,
                             wamid: &wamid,
+                            fallback: fallback.map(Fallback::as_str),
+                            queued_ms: a.arrival.enqueued_ms,
+                            sent_ms,
                         },
                         now,
                     )
@@ -62,7 +66,6 @@ impl Sender {
                 }
                 info!(mode = mode.as_str(), template, wamid = %wamid, csm = %a.to.identity, "alert sent");
                 let sent = Reported::sent(Some(mode), template.map(str::to_string), wamid, None);
-                let sent_ms = self.app.clock.now_ms();
                 cx.outcome(req, sent.accepted(a.arrival.enqueued_ms, sent_ms, fallback));
                 return Ok(Disposition::Done);
             }

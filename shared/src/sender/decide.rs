@@ -314,6 +314,10 @@ mod tests {
             redrive_pending: false,
             retry_at: None,
             response_ref: None,
+            queued_ms: None,
+            sent_ms: None,
+            fallback: None,
+            meta_code: None,
         }
     }
 

@@ -336,6 +336,7 @@ impl Sender {
                         state: LedgerState::Expired,
                         reason: STALE,
                         request_json: Some(body),
+                        meta_code: None,
                     },
                     now,
                 )

@@ -112,27 +112,36 @@ impl Reported {
     }
 
     /// The outcome of an alert that finished earlier, as its ledger entry
-    /// tells it; `None` while it is not finished (nor waiting). The ledger
-    /// keeps the send time (to the second), not the queue time, Meta's code
-    /// or the fallback: a repeated outcome carries none of those, and so
-    /// adds no latency, Meta error or fallback to the metrics.
+    /// tells it; `None` while it is not finished (nor waiting). It may be
+    /// the only copy the Fincelo app gets (the first batch's publish
+    /// failed), so it says what the first said: the ledger keeps the queue
+    /// and send times, the fallback and Meta's code of a park. An item
+    /// written before those were kept gives the send time to the second
+    /// and nothing else.
     pub(super) fn of_ledger(entry: &LedgerEntry) -> Option<Reported> {
         Some(match entry.state {
             LedgerState::Sent => Reported {
                 mode: entry.mode,
                 template: entry.template.clone(),
                 wamid: entry.wamid.clone(),
-                sent_at: entry.sent_at.map(|s| s.saturating_mul(1000)),
+                queued_at: entry.queued_ms,
+                sent_at: entry
+                    .sent_ms
+                    .or(entry.sent_at.map(|s| s.saturating_mul(1000))),
+                fallback: entry.fallback.as_deref().and_then(Fallback::parse),
                 ..Reported::bare(Outcome::Sent, None)
             },
             LedgerState::Expired => Reported::bare(Outcome::Expired, entry.last_error.clone()),
-            LedgerState::Parked => Reported::bare(
-                Outcome::Parked,
-                entry
-                    .last_error
-                    .as_deref()
-                    .map(|e| ParkReason::from_ledger_text(e).reason),
-            ),
+            LedgerState::Parked => Reported {
+                meta_code: entry.meta_code,
+                ..Reported::bare(
+                    Outcome::Parked,
+                    entry
+                        .last_error
+                        .as_deref()
+                        .map(|e| ParkReason::from_ledger_text(e).reason),
+                )
+            },
             LedgerState::Waiting => Reported {
                 template: entry.waiting_for.clone(),
                 ..Reported::bare(Outcome::Waiting, entry.last_error.clone())

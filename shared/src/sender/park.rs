@@ -47,7 +47,7 @@ impl Sender {
                 &tenant,
                 &key,
                 None,
-                parked_record(&reason.ledger_text(), Some(body)),
+                parked_record(&reason.ledger_text(), reason.meta_code, Some(body)),
                 now,
             )
             .await?;
@@ -79,7 +79,7 @@ impl Sender {
                 &req.tenant_id,
                 &req.idempotency_key,
                 token,
-                parked_record(&reason.ledger_text(), Some(body)),
+                parked_record(&reason.ledger_text(), reason.meta_code, Some(body)),
                 now,
             )
             .await?;
@@ -132,11 +132,17 @@ pub(super) fn invalid_reason(invalid: &InvalidRequest) -> ParkReason {
 }
 
 /// What the ledger records of a park: its reason as
-/// [`ParkReason::ledger_text`], and the request if none is stored yet.
-pub(super) fn parked_record<'a>(ledger_text: &'a str, body: Option<&'a str>) -> FinalRecord<'a> {
+/// [`ParkReason::ledger_text`], Meta's code, and the
+/// request if none is stored yet.
+pub(super) fn parked_record<'a>(
+    ledger_text: &'a str,
+    meta_code: Option<i64>,
+    body: Option<&'a str>,
+) -> FinalRecord<'a> {
     FinalRecord {
         state: LedgerState::Parked,
         reason: ledger_text,
         request_json: body,
+        meta_code,
     }
 }

@@ -361,7 +361,7 @@ impl Sender {
                         t,
                         &w.key,
                         Some(&token),
-                        super::park::parked_record(&reason.ledger_text(), None),
+                        super::park::parked_record(&reason.ledger_text(), reason.meta_code, None),
                         now,
                     )
                     .await?;

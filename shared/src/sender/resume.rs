@@ -95,6 +95,7 @@ impl Sender {
                             state: LedgerState::Expired,
                             reason: STALE,
                             request_json: None,
+                            meta_code: None,
                         },
                         now,
                     )

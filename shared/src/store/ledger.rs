@@ -188,6 +188,15 @@ pub struct LedgerEntry {
     /// `None` for an alert claimed before responses existed, or never
     /// claimed (expired, parked on arrival).
     pub response_ref: Option<String>,
+    /// What a repeated outcome tells again as the first told it: when the
+    /// sent request reached the send queue and when Meta accepted it (unix
+    /// ms), why a template went instead of the text (`send.outcome`'s
+    /// `fallback`), and Meta's code of a park. `None` on items written
+    /// before they were kept.
+    pub queued_ms: Option<i64>,
+    pub sent_ms: Option<i64>,
+    pub fallback: Option<String>,
+    pub meta_code: Option<i64>,
 }
 
 /// What [`Store::record_sent`] records: Meta's acceptance of a send.
@@ -196,6 +205,12 @@ pub struct SentRecord<'a> {
     pub mode: SendMode,
     pub template: Option<&'a str>,
     pub wamid: &'a str,
+    /// `send.outcome`'s `fallback`, as it names it.
+    pub fallback: Option<&'a str>,
+    /// The request's arrival on the send queue, and Meta's acceptance
+    /// (unix ms).
+    pub queued_ms: i64,
+    pub sent_ms: i64,
 }
 
 /// What [`Store::record_ambiguous`] records: a send whose outcome is
@@ -215,6 +230,8 @@ pub struct FinalRecord<'a> {
     pub state: LedgerState,
     pub reason: &'a str,
     pub request_json: Option<&'a str>,
+    /// Meta's code, when Meta's answer ended it.
+    pub meta_code: Option<i64>,
 }
 
 /// What [`Store::claim_refused`] matches and records: the send Meta refused
@@ -492,6 +509,9 @@ impl Store {
             mode,
             template,
             wamid,
+            fallback,
+            queued_ms,
+            sent_ms,
         } = sent;
         let mut req = self
             .ledger_update(tenant, key)
@@ -500,15 +520,37 @@ impl Store {
             .expression_attribute_values(":mode", s(mode.as_str()))
             .expression_attribute_values(":w", s(wamid))
             .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":qms", n(queued_ms))
+            .expression_attribute_values(":sms", n(sent_ms))
             .expression_attribute_names("#ttl", "ttl")
             .expression_attribute_values(":ttl", self.retained_until(now));
         // The item is kept its retention after this, its last write.
-        let update = if let Some(t) = template {
-            req = req.expression_attribute_values(":tpl", s(t));
-            "SET #state = :sent, #mode = :mode, wamid = :w, sent_at = :now, updated_at = :now, template = :tpl, #ttl = :ttl REMOVE lease_until, decide_at"
-        } else {
-            "SET #state = :sent, #mode = :mode, wamid = :w, sent_at = :now, updated_at = :now, #ttl = :ttl REMOVE lease_until, decide_at, template"
-        };
+        let mut set = vec![
+            "#state = :sent",
+            "#mode = :mode",
+            "wamid = :w",
+            "sent_at = :now",
+            "sent_ms = :sms",
+            "queued_ms = :qms",
+            "updated_at = :now",
+            "#ttl = :ttl",
+        ];
+        let mut remove = vec!["lease_until", "decide_at"];
+        match template {
+            Some(t) => {
+                req = req.expression_attribute_values(":tpl", s(t));
+                set.push("template = :tpl");
+            }
+            None => remove.push("template"),
+        }
+        match fallback {
+            Some(f) => {
+                req = req.expression_attribute_values(":fb", s(f));
+                set.push("fallback = :fb");
+            }
+            None => remove.push("fallback"),
+        }
+        let update = format!("SET {} REMOVE {}", set.join(", "), remove.join(", "));
         self.guarded(req.update_expression(update), token).await
     }
 
@@ -624,10 +666,18 @@ impl Store {
             state,
             reason,
             request_json,
+            meta_code,
         } = ending;
-        let mut req = self
-            .ledger_update(tenant, key)
-            .update_expression("SET #state = :st, last_error = :e, updated_at = :now, created_at = if_not_exists(created_at, :now), request_body = if_not_exists(request_body, :req), ikey = :k, #ttl = :ttl REMOVE lease_until, decide_at")
+        let set = "SET #state = :st, last_error = :e, updated_at = :now, created_at = if_not_exists(created_at, :now), request_body = if_not_exists(request_body, :req), ikey = :k, #ttl = :ttl";
+        let update = match meta_code {
+            Some(_) => format!("{set}, meta_code = :mc REMOVE lease_until, decide_at"),
+            None => format!("{set} REMOVE lease_until, decide_at, meta_code"),
+        };
+        let mut req = self.ledger_update(tenant, key).update_expression(update);
+        if let Some(code) = meta_code {
+            req = req.expression_attribute_values(":mc", n(code));
+        }
+        req = req
             .expression_attribute_names("#ttl", "ttl")
             .expression_attribute_values(":ttl", self.retained_until(now))
             .expression_attribute_values(":st", s(state.as_str()))
@@ -762,6 +812,10 @@ fn parse_ledger(item: &Item) -> Result<LedgerEntry, StoreError> {
         redrive_pending: get_bool(item, "redrive_pending").unwrap_or(false),
         retry_at: get_n(item, "retry_at"),
         response_ref: get_s(item, "response_ref"),
+        queued_ms: get_n(item, "queued_ms"),
+        sent_ms: get_n(item, "sent_ms"),
+        fallback: get_s(item, "fallback"),
+        meta_code: get_n(item, "meta_code"),
     })
 }
 
