@@ -48,9 +48,13 @@ pub struct SenderConfig {
     /// a tenant whose channel sets none; all instances share it through the
     /// store ([`crate::store::Claim`]).
     pub mps_cap: u32,
-    /// The event source mapping's maximum concurrency, as deployed. The
-    /// sender's pacing no longer depends on it (the caps are shared); the
-    /// bench reports it beside its runs.
+    /// The event source mapping's maximum concurrency, as deployed: the
+    /// parameter `SenderMaxConcurrency` sets both this and the mapping's
+    /// `ScalingConfig.MaximumConcurrency` (2 to 1,000,
+    /// <https://docs.aws.amazon.com/lambda/latest/dg/API_ScalingConfig.html>).
+    /// The sender's pacing does not depend on it (the caps are shared); the
+    /// local runner scales its send-queue pollers up to it as Lambda does
+    /// (`infra/local/src/event_source.rs`), and the bench reports it.
     pub max_concurrency: u32,
     /// A window that closes sooner than this is treated as closed, so a
     /// free-form send never races the 24-hour boundary.

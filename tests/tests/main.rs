@@ -17,6 +17,7 @@ mod reliability;
 mod responses;
 mod security;
 mod send_rate;
+mod send_scaling;
 mod sender;
 mod sender_limits;
 mod templates;

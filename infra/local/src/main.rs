@@ -91,6 +91,10 @@ async fn dev(
     opts.time = time;
     opts.http_addr = http;
     opts.sweep_every = Some(fincelo_local::stack::SWEEP_PERIOD);
+    // The send queue scales up to what a deploy with defaults allows.
+    opts.sender_instances = u32::try_from(fincelo_local::provision::parameter_default(
+        "SenderMaxConcurrency",
+    )?)?;
     let stack = Stack::start(opts).await?;
 
     let tenant = LocalTenant {
@@ -135,8 +139,9 @@ async fn dev(
         "  templates function    http://{}/admin/tenants/demo/templates",
         stack.http_addr()
     );
+    let max = stack.sender_concurrency().map_or(0, |c| c.max);
     println!(
-        "  sender function       polling {}",
+        "  sender function       polling {}   (up to {max} at once)",
         stack.resources.queue("SendQueue")
     );
     println!("  table                 {}", stack.resources.table_name);

@@ -85,6 +85,18 @@ fn resources_of(kind: &str) -> Result<Vec<(String, Value)>, ProvisionError> {
         .collect())
 }
 
+/// A template parameter's default, as `sam deploy` takes it when the
+/// operator gives no value (e.g. `SenderMaxConcurrency`).
+pub fn parameter_default(name: &str) -> Result<i64, ProvisionError> {
+    let doc: Value =
+        serde_yaml::from_str(TEMPLATE_YAML).map_err(|e| ProvisionError::Template(e.to_string()))?;
+    int(doc
+        .get("Parameters")
+        .and_then(|p| p.get(name))
+        .and_then(|p| p.get("Default")))
+    .ok_or_else(|| ProvisionError::Template(format!("no numeric default for parameter {name}")))
+}
+
 fn int(v: Option<&Value>) -> Option<i64> {
     v.and_then(|x| x.as_i64().or_else(|| x.as_str()?.parse().ok()))
 }

@@ -10,8 +10,10 @@
 //!   `{"advance_secs": N}` moves it forward as [`Stack::advance`] does (the
 //!   sweep fires too). `fwa clock advance 30h` calls it; loopback has no
 //!   authoriser, like the admin routes here.
-//! - The send queue (the SQS event source mapping): `sender_instances`
-//!   pollers, each receiving up to 10 messages (batch size 10), calling
+//! - The send queue (the SQS event source mapping, [`crate::event_source`]):
+//!   pollers that scale as Lambda's do, from five up to the maximum
+//!   concurrency (`SENDER_MAX_CONCURRENCY`, the function's own setting),
+//!   each receiving up to 10 messages (batch size 10), calling
 //!   `Sender::handle_batch`, deleting what succeeded and leaving the reported
 //!   failures to reappear after their visibility timeout; the emulator moves a
 //!   message to the DLQ after `maxReceiveCount` receives, as SQS does.
@@ -23,8 +25,6 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
 use axum::body::Bytes;
 use axum::extract::FromRef;
 use axum::extract::{Path, State};
@@ -49,6 +49,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
+use crate::event_source::{Concurrency, Mapping};
 use crate::provision::{provision, Overrides, ProvisionError, Resources};
 
 #[derive(Debug, Error)]
@@ -82,8 +83,12 @@ pub struct StackOptions {
     pub prefix: String,
     /// Where the HTTP API listens (`127.0.0.1:0` picks a port).
     pub http_addr: SocketAddr,
-    /// Concurrent sender instances (the event source mapping's maximum
-    /// concurrency). 0 starts no poller: a test drives `Stack::sender` itself.
+    /// The send queue's event source mapping: its maximum concurrency
+    /// (`ScalingConfig.MaximumConcurrency`), given to the functions as
+    /// `SENDER_MAX_CONCURRENCY` unless `env` sets that itself; the pollers
+    /// scale up to whichever the functions' configuration holds
+    /// ([`crate::event_source`]). 0 maps nothing: no poller runs, and a test
+    /// drives `Stack::sender` itself.
     pub sender_instances: u32,
     /// Extra configuration, as environment variables would give it.
     pub env: HashMap<String, String>,
@@ -226,6 +231,8 @@ pub struct Stack {
     http_addr: SocketAddr,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    /// The send queue's pollers; `None` when `sender_instances` was 0.
+    mapping: Option<Mapping>,
 }
 
 impl Stack {
@@ -295,15 +302,15 @@ impl Stack {
                 stop_rx.clone(),
             )));
         }
-        for instance in 0..opts.sender_instances {
-            // Each poller is its own instance, with its own pacer, as in Lambda.
-            tasks.push(tokio::spawn(poll_send_queue(
+        // The maximum is the functions' own setting, whatever set it.
+        let mapping = (opts.sender_instances > 0).then(|| {
+            Mapping::start(
                 app.clone(),
-                sender.sibling(),
-                instance,
+                &sender,
+                app.config.sender.max_concurrency,
                 stop_rx.clone(),
-            )));
-        }
+            )
+        });
         info!(http = %http_addr, table = %resources.table_name, "local stack running");
         Ok(Stack {
             resources,
@@ -314,7 +321,14 @@ impl Stack {
             http_addr,
             stop,
             tasks,
+            mapping,
         })
+    }
+
+    /// The send queue's pollers: how many run now, the most that ran at
+    /// once, and the maximum; `None` when the stack polls nothing.
+    pub fn sender_concurrency(&self) -> Option<Concurrency> {
+        self.mapping.as_ref().map(Mapping::concurrency)
     }
 
     pub fn http_addr(&self) -> SocketAddr {
@@ -432,11 +446,15 @@ impl Stack {
         }
     }
 
-    /// Stops HTTP and the pollers.
+    /// Stops HTTP and the pollers; returns once no poller runs (a batch in
+    /// progress is finished first, see [`Mapping::finish`]).
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         for t in self.tasks {
             let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+        }
+        if let Some(mapping) = self.mapping {
+            mapping.finish().await;
         }
     }
 }
@@ -628,129 +646,4 @@ async fn sweep_schedule(app: App, every: Duration, mut stop: watch::Receiver<boo
             warn!(error = %e, "could not put the scheduled sweep on the send queue");
         }
     }
-}
-
-/// One receive from the send queue as Lambda's event source mapping makes
-/// it: up to 10 messages, a 1 s long poll, with the system attributes
-/// (receive count, sent time) and message attributes the sender reads.
-pub async fn receive_batch(
-    sqs: &aws_sdk_sqs::Client,
-    queue_url: &str,
-) -> Result<Vec<Message>, aws_sdk_sqs::Error> {
-    let out = sqs
-        .receive_message()
-        .queue_url(queue_url)
-        .max_number_of_messages(10)
-        .wait_time_seconds(1)
-        .message_system_attribute_names(MessageSystemAttributeName::All)
-        .message_attribute_names("All")
-        .send()
-        .await?;
-    Ok(out.messages.unwrap_or_default())
-}
-
-/// One sender instance: Lambda's SQS event source mapping, in miniature.
-async fn poll_send_queue(
-    app: App,
-    sender: Arc<Sender>,
-    instance: u32,
-    mut stop: watch::Receiver<bool>,
-) {
-    let sqs = app.queues.client().clone();
-    let url = app.queues.send_queue_url.clone();
-    loop {
-        if *stop.borrow() {
-            return;
-        }
-        let receive = receive_batch(&sqs, &url);
-        let got = tokio::select! {
-            r = receive => r,
-            _ = stop.changed() => return,
-        };
-        let messages = match got {
-            Ok(messages) => messages,
-            Err(e) => {
-                warn!(instance, error = %e, "send queue poll failed");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                continue;
-            }
-        };
-        if messages.is_empty() {
-            continue;
-        }
-        let event = lambda_event(&messages);
-        let response = sender.handle_batch(event).await;
-        let entries = delete_entries(&messages, Some(&response));
-        if !entries.is_empty() {
-            if let Err(e) = sqs
-                .delete_message_batch()
-                .queue_url(&url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-            {
-                warn!(instance, error = %e, "delete of processed messages failed; they will be redelivered (and deduplicated)");
-            }
-        }
-    }
-}
-
-/// Lambda's SQS event for messages received from a queue, with the
-/// attributes the event source mapping passes (receive count among them).
-pub fn lambda_event(messages: &[Message]) -> SqsEvent {
-    let mut event = SqsEvent::default();
-    event.records = messages
-        .iter()
-        .map(|m| {
-            let mut rec = SqsMessage::default();
-            rec.message_id = m.message_id.clone();
-            rec.receipt_handle = m.receipt_handle.clone();
-            rec.body = m.body.clone();
-            rec.md5_of_body = m.md5_of_body.clone();
-            rec.attributes = m
-                .attributes()
-                .map(|a| {
-                    a.iter()
-                        .map(|(k, v)| (k.as_str().to_string(), v.clone()))
-                        .collect()
-                })
-                .unwrap_or_default();
-            rec.event_source = Some("aws:sqs".into());
-            rec.aws_region = Some("us-east-1".into());
-            rec
-        })
-        .collect();
-    event
-}
-
-/// What the event source mapping deletes after a batch: every message the
-/// partial batch response did not name (all of them without a response).
-pub fn delete_entries(
-    messages: &[Message],
-    response: Option<&SqsBatchResponse>,
-) -> Vec<DeleteMessageBatchRequestEntry> {
-    let failed: std::collections::HashSet<&str> = response
-        .map(|r| {
-            r.batch_item_failures
-                .iter()
-                .map(|f| f.item_identifier.as_str())
-                .collect()
-        })
-        .unwrap_or_default();
-    messages
-        .iter()
-        .filter(|m| {
-            m.message_id
-                .as_deref()
-                .is_some_and(|id| !failed.contains(id))
-        })
-        .enumerate()
-        .filter_map(|(i, m)| {
-            DeleteMessageBatchRequestEntry::builder()
-                .id(i.to_string())
-                .receipt_handle(m.receipt_handle.clone()?)
-                .build()
-                .ok()
-        })
-        .collect()
 }
