@@ -4,6 +4,13 @@
 //! statuses costs one request per ten events. Parked send requests go to the
 //! DLQ with the reason as message attributes (`reason`, `detail`) and in the
 //! body, so an operator sees why without the logs.
+//!
+//! Everything the service puts on the send queue carries its tenant as
+//! `MessageGroupId`, derived here from the body
+//! ([`crate::sender::message::fair_group`]) rather than passed by each
+//! caller, so no caller can forget it or name the wrong tenant: the queue
+//! is an SQS fair queue, and one tenant's flood does not hold back the
+//! others.
 
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 use aws_sdk_sqs::Client;
@@ -195,7 +202,8 @@ impl Queues {
 
     /// Enqueues a message that becomes visible after `delay_secs` (at most
     /// SQS's 900). A fresh message starts again at receive count 1, so a
-    /// deferral never counts as a failed attempt.
+    /// deferral never counts as a failed attempt. Its fair-queue group is
+    /// the tenant the body names.
     pub async fn enqueue_send_delayed(
         &self,
         body: &str,
@@ -205,6 +213,7 @@ impl Queues {
             .send_message()
             .queue_url(&self.send_queue_url)
             .message_body(body)
+            .message_group_id(crate::sender::message::fair_group(body))
             .delay_seconds(delay_secs.clamp(0, 900))
             .send()
             .await

@@ -7,6 +7,7 @@ mod account;
 mod admin;
 mod costs;
 mod e2e;
+mod fair;
 mod foundation;
 mod handback;
 mod identity;

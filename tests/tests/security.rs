@@ -417,6 +417,11 @@ fn each_queue_takes_messages_only_from_its_writers() {
     assert_eq!(text(&rule["Targets"][0]["Arn"]), "SendQueue.Arn");
     let input: Value = serde_json::from_str(&text(&rule["Targets"][0]["Input"])).unwrap();
     assert_eq!(input, json!({"kind": "sweep", "version": 1}));
+    // The sweep's fair-queue group is the one the service gives it.
+    assert_eq!(
+        text(&rule["Targets"][0]["SqsParameters"]["MessageGroupId"]),
+        fincelo::sender::message::fair_group(&input.to_string())
+    );
 }
 
 /// The webhook's concurrency is reserved from a parameter (default 50),

@@ -424,6 +424,8 @@ async fn run(cli: Cli) -> Result<(), CallError> {
                 .send_message()
                 .queue_url(target.send_queue_url()?)
                 .message_body(&body)
+                // The tenant's fair-queue group, as upstream sets it.
+                .message_group_id(fincelo::sender::message::fair_group(&body))
                 .send()
                 .await
                 .map_err(|e| {

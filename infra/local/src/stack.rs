@@ -380,7 +380,8 @@ impl Stack {
         Ok(())
     }
 
-    /// Puts a send request on the send queue, as upstream would.
+    /// Puts a send request on the send queue, as upstream would: in its
+    /// tenant's fair-queue group (docs/integrating.md).
     pub async fn enqueue(&self, body: &str) -> Result<(), StackError> {
         self.app
             .queues
@@ -388,6 +389,7 @@ impl Stack {
             .send_message()
             .queue_url(self.resources.queue("SendQueue"))
             .message_body(body)
+            .message_group_id(fincelo::sender::message::fair_group(body))
             .send()
             .await
             .map_err(|e| StackError::Aws(format!("SendMessage: {e}")))?;

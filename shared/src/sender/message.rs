@@ -15,10 +15,14 @@
 //!
 //! The control messages are the service's own: one that cannot be read is
 //! parked like an invalid request, so it is seen rather than retried.
+//!
+//! Every message also names the tenant it works for ([`fair_group`]): the
+//! send queue is an Amazon SQS fair queue, and its `MessageGroupId` is that
+//! tenant, so one tenant's flood does not hold back the others' alerts.
 
 use serde::{Deserialize, Serialize};
 
-use super::request::{InvalidRequest, SendRequest};
+use super::request::{readable_tenant, InvalidRequest, SendRequest};
 use crate::ids::{IdempotencyKey, TenantId};
 
 /// Version of every control message below.
@@ -49,6 +53,62 @@ impl QueueMessage {
             _ => QueueMessage::Request(SendRequest::parse(body)),
         }
     }
+
+    /// The tenant the message works for: every send request and every
+    /// control message but the sweep names one.
+    pub fn tenant(&self) -> Option<&TenantId> {
+        match self {
+            QueueMessage::Request(Ok(r)) => Some(&r.tenant_id),
+            QueueMessage::Request(Err(_)) => None,
+            QueueMessage::Control(c) => match c {
+                Control::TemplateHandback(h) => Some(&h.tenant_id),
+                Control::SendRefused(r) => Some(&r.tenant_id),
+                Control::Release(r) => Some(&r.tenant_id),
+                Control::MarkRead(m) => Some(&m.tenant_id),
+                Control::Sweep(_) => None,
+            },
+        }
+    }
+}
+
+/// The fair-queue group of what names no tenant: the sweep (it works for
+/// every tenant) and a body too broken to name one. A fixed group rather
+/// than none: SQS treats each message without a group as a tenant of its
+/// own, so a run of broken bodies would never be seen as one noisy sender,
+/// whereas in one group it is, and is served after the tenants' alerts.
+/// A `.` is in no tenant id ([`TenantId`]: letters, digits, `-`, `_`), so
+/// no tenant can share it.
+pub const SERVICE_GROUP: &str = "fincelo.service";
+
+/// The `MessageGroupId` a send-queue body is put on the queue with: the
+/// tenant it names, else [`SERVICE_GROUP`]. Every writer of the send queue
+/// takes it from here ([`crate::queues::Queues::enqueue_send_delayed`], the
+/// operator CLI, the local runner), and upstream is asked to set the same
+/// (docs/integrating.md).
+///
+/// Why: on a standard queue, a `MessageGroupId` makes it an Amazon SQS fair
+/// queue. SQS takes the group as the tenant; once one group holds a
+/// disproportionate share of the messages in flight (more than about 10 %
+/// and at least 30 of them) or of the consumers' time, it hands consumers
+/// the quiet groups' messages first, so their dwell time stays low; the
+/// noisy group's messages are delayed, never dropped. Consumers change
+/// nothing (SQS chooses what a receive returns), and unlike FIFO groups,
+/// messages of one group are still received in parallel.
+/// <https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-fair-queues.html>,
+/// <https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-fair-queues-detailed.html>.
+///
+/// A group id is up to 128 characters of letters, digits and ASCII
+/// punctuation (SQS `SendMessage`, `MessageGroupId`); a tenant id is at
+/// most 64 letters, digits, `-` and `_` ([`TenantId`]), and
+/// [`SERVICE_GROUP`] fits too, also within EventBridge's 100 for the sweep
+/// schedule's target (`SqsParameters.MessageGroupId`,
+/// <https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_SqsParameters.html>).
+pub fn fair_group(body: &str) -> String {
+    let tenant = match QueueMessage::read(body) {
+        QueueMessage::Request(Err(_)) => readable_tenant(body),
+        read => read.tenant().cloned(),
+    };
+    tenant.map_or_else(|| SERVICE_GROUP.to_string(), |t| t.as_str().to_string())
 }
 
 /// The service's own messages on the send queue.
@@ -282,6 +342,41 @@ mod tests {
                 other => panic!("{body}: {other:?}"),
             }
         }
+    }
+
+    /// Each message goes in its tenant's fair-queue group; the sweep, and
+    /// a body too broken to name a tenant, in the service's own group. An
+    /// invalid request that still names its tenant stays in that tenant's.
+    #[test]
+    fn each_message_is_grouped_by_the_tenant_it_names() {
+        let (t, k) = ids();
+        let request = serde_json::json!({
+            "version": 1, "tenant_id": "acme", "idempotency_key": "k",
+            "recipient": {"phone": "+919876543210"},
+            "event": {"type": "escalation", "customer": {"name": "Globex", "health": "good"},
+                      "params": ["a", "b", "c"]},
+            "text": "hello"
+        })
+        .to_string();
+        for body in [
+            request,
+            Control::handback(t.clone(), k.clone(), "wamid.1".into()).to_json(),
+            Control::release(t.clone(), ReleaseWhy::Sweep).to_json(),
+            Control::mark_read(t, "wamid.2".into()).to_json(),
+            r#"{"version":1,"tenant_id":"acme","unknown":"field"}"#.to_string(),
+            r#"{"kind":"launch_rockets","tenant_id":"acme"}"#.to_string(),
+        ] {
+            assert_eq!(fair_group(&body), "acme", "{body}");
+        }
+        for body in [
+            Control::sweep().to_json(),
+            "not json".to_string(),
+            r#"{"tenant_id":"not a tenant"}"#.to_string(),
+            r#"{"tenant_id":42}"#.to_string(),
+        ] {
+            assert_eq!(fair_group(&body), SERVICE_GROUP, "{body}");
+        }
+        assert!(TenantId::parse(SERVICE_GROUP).is_err());
     }
 
     #[test]

@@ -256,6 +256,17 @@ pub fn readable_ids(body: &str) -> Option<(TenantId, IdempotencyKey)> {
     ))
 }
 
+/// The tenant a body names, valid or not as a whole (its fair-queue group:
+/// [`super::message::fair_group`]).
+pub fn readable_tenant(body: &str) -> Option<TenantId> {
+    #[derive(Deserialize)]
+    struct Tenant {
+        tenant_id: String,
+    }
+    let t: Tenant = serde_json::from_str(body).ok()?;
+    TenantId::parse(t.tenant_id).ok()
+}
+
 /// Where in the body serde stopped, without what it read there.
 fn where_(e: &serde_json::Error) -> String {
     format!("line {} column {}", e.line(), e.column())

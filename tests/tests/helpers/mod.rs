@@ -542,6 +542,66 @@ impl World {
     }
 }
 
+impl World {
+    /// Drains a queue until `done` holds for what was collected (or the
+    /// timeout), each body with the `MessageGroupId` SQS keeps for it
+    /// (`None` without one). moto stores the group of a message on a
+    /// standard queue and returns it when asked; it does not model fair
+    /// queues' scheduling.
+    pub async fn drain_grouped_until(
+        &self,
+        queue: &str,
+        timeout: Duration,
+        done: impl Fn(&[Grouped]) -> bool,
+    ) -> Vec<Grouped> {
+        use aws_sdk_sqs::types::MessageSystemAttributeName as A;
+        let sqs = self.stack.app.queues.client();
+        let url = self.stack.resources.queue(queue);
+        let mut got = Vec::new();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let out = sqs
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(0)
+                .message_system_attribute_names(A::MessageGroupId)
+                .send()
+                .await
+                .expect("receive");
+            let msgs = out.messages.unwrap_or_default();
+            for m in &msgs {
+                got.push(Grouped {
+                    body: serde_json::from_str(m.body().unwrap_or("null")).unwrap_or(Value::Null),
+                    group: m
+                        .attributes()
+                        .and_then(|a| a.get(&A::MessageGroupId))
+                        .cloned(),
+                });
+                sqs.delete_message()
+                    .queue_url(url)
+                    .receipt_handle(m.receipt_handle().unwrap_or_default())
+                    .send()
+                    .await
+                    .expect("delete");
+            }
+            if done(&got) || tokio::time::Instant::now() > deadline {
+                return got;
+            }
+            if msgs.is_empty() {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+}
+
+/// A body taken from a queue, with its fair-queue group.
+#[derive(Debug, Clone)]
+pub struct Grouped {
+    pub body: Value,
+    pub group: Option<String>,
+}
+
 /// The seed's template table as (event, health, premium, template) rows,
 /// one per template; premium wins for an at-risk overdue invoice.
 pub const TEMPLATE_ROWS: [(&str, &str, bool, &str); 6] = [
