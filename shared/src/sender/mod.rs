@@ -534,7 +534,9 @@ impl Sender {
     }
 
     /// One Graph call in one of the number's send slots ([`slots`]), with
-    /// one token refresh on 190.
+    /// one token refresh on 190. The slot is taken once the token is in
+    /// hand, right before the call leaves: a cold instance's secret read
+    /// must not stand between a slot and its send.
     async fn call(
         &self,
         cx: &InBatch<'_>,
@@ -547,18 +549,18 @@ impl Sender {
                 .messages_per_second
                 .unwrap_or(self.app.config.sender.mps_cap),
         };
-        if let Err(e) = cx
-            .slots
-            .take(&self.app.store, &self.app.clock, tenant, rate)
-            .await
-        {
-            warn!(error = %e, "no send slot for the number; the alert is retried");
-            return Err(GraphError::NotSent("no send slot for the number"));
-        }
         let result = self
             .app
             .directory
             .with_token(tenant, |secrets| async move {
+                if let Err(e) = cx
+                    .slots
+                    .take(&self.app.store, &self.app.clock, tenant, rate)
+                    .await
+                {
+                    warn!(error = %e, "no send slot for the number; the alert is retried");
+                    return Err(GraphError::NotSent("no send slot for the number"));
+                }
                 self.app
                     .graph
                     .send_message(phone, &secrets.access_token, message)

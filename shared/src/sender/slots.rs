@@ -65,6 +65,13 @@ impl SendSlots {
     /// slots for the rest of the batch's records of the tenant when none is
     /// left. A store error or a number booked beyond [`MAX_SLOT_WAIT`]
     /// fails this send only (the caller retries the record).
+    ///
+    /// A slot is a time, not a ticket: a send that leaves well after its
+    /// slot could fall in the same rolling second as later slots. So a slot
+    /// already past when it is handed out (a slow claim write makes its
+    /// first slots late at once), or past when the send wakes up for it (a
+    /// busy instance woke it late), is dropped unused, which is always
+    /// safe, and the send takes the next one.
     pub(super) async fn take(
         &self,
         store: &Store,
@@ -73,6 +80,38 @@ impl SendSlots {
         rate: NumberRate,
     ) -> Result<(), SlotError> {
         let phone = tenant.phone_number_id.as_str();
+        let want = {
+            let mut remaining = self.remaining.lock().unwrap_or_else(|p| p.into_inner());
+            let left = remaining.entry(tenant.tenant_id.clone()).or_default();
+            let want = (*left).max(1);
+            *left = left.saturating_sub(1);
+            want
+        };
+        for _ in 0..MAX_CLAIMS {
+            let slot_us = self.next_slot(store, clock, phone, rate, want).await?;
+            let wait_us = slot_us.saturating_sub(clock.now_ms().saturating_mul(1000));
+            if wait_us > 0 {
+                tokio::time::sleep(Duration::from_micros(wait_us.unsigned_abs())).await;
+            }
+            if !late(slot_us, clock) {
+                return Ok(());
+            }
+            debug!("woke too late for the send slot; taking the next one");
+        }
+        Err(SlotError::Late)
+    }
+
+    /// The number's next slot not already past: from what the batch holds,
+    /// else from a new claim of `want` slots (waiting while the number's
+    /// next second is booked).
+    async fn next_slot(
+        &self,
+        store: &Store,
+        clock: &Clock,
+        phone: &str,
+        rate: NumberRate,
+        want: u32,
+    ) -> Result<i64, SlotError> {
         let book = self
             .books
             .lock()
@@ -83,23 +122,11 @@ impl SendSlots {
         // One claim at a time per number within the batch: the records that
         // wait here take from what the first one claimed.
         let mut free = book.lock().await;
-        let want = {
-            let mut remaining = self.remaining.lock().unwrap_or_else(|p| p.into_inner());
-            let left = remaining.entry(tenant.tenant_id.clone()).or_default();
-            let want = (*left).max(1);
-            *left = left.saturating_sub(1);
-            want
-        };
-        // A slot is a time, not a ticket: a send that leaves well after its
-        // slot could fall in the same rolling second as later slots (a slow
-        // claim write makes its first slots late at once). Such a slot is
-        // dropped unused, always safe, and claims book ahead by as long as
-        // the instance's last write took.
         let mut rounds = 0;
-        let slot_us = loop {
+        loop {
             if let Some(slot) = free.pop_front() {
-                if slot >= clock.now_ms().saturating_mul(1000) - LATE_US {
-                    break slot;
+                if !late(slot, clock) {
+                    return Ok(slot);
                 }
                 continue;
             }
@@ -110,7 +137,9 @@ impl SendSlots {
             let mut waited = Duration::ZERO;
             loop {
                 let started = clock.now_ms();
-                // Half again the last round trip: write times vary.
+                // Claims book ahead by half again the instance's last write
+                // round trip (write times vary), so their first slots are
+                // not late on arrival.
                 let last = self.lead_ms.load(Ordering::Relaxed);
                 let claim = store
                     .claim_send_slots(phone, rate, want, started + last * 3 / 2)
@@ -137,21 +166,21 @@ impl SendSlots {
                     }
                 }
             }
-        };
-        drop(free);
-        let wait_us = slot_us.saturating_sub(clock.now_ms().saturating_mul(1000));
-        if wait_us > 0 {
-            tokio::time::sleep(Duration::from_micros(wait_us.unsigned_abs())).await;
         }
-        Ok(())
     }
+}
+
+/// Whether a send leaving now is too late for the slot at `slot_us`.
+fn late(slot_us: i64, clock: &Clock) -> bool {
+    slot_us < clock.now_ms().saturating_mul(1000) - LATE_US
 }
 
 /// How late a send may leave after its slot: the rest of the cap's 10 %
 /// slack ([`crate::store::rate`]) is for the way to Meta.
 const LATE_US: i64 = 20_000;
 
-/// Claims one send may make while its slots keep coming back late.
+/// Claims one send may make, and slots it may wake up for, while its slots
+/// keep coming back (or it keeps waking) too late.
 const MAX_CLAIMS: usize = 5;
 
 /// Why a send got no slot.
