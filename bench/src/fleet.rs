@@ -58,7 +58,7 @@ struct Shared {
     /// The watched tenant's records: recipient phone → when an instance
     /// received it and when that instance finished the record's batch
     /// (unix ms).
-    received: Mutex<HashMap<String, (i64, i64)>>,
+    received: Mutex<HashMap<String, Receipt>>,
     secrets_manager_warm: AtomicUsize,
     stop: AtomicBool,
 }
@@ -83,9 +83,19 @@ pub struct FleetTotals {
     pub dynamodb_calls: u64,
     pub secrets_manager_total: u64,
     pub secrets_manager_warm: u64,
-    /// The watched tenant's records: recipient phone → received, and its
-    /// batch finished (unix ms).
-    pub received: HashMap<String, (i64, i64)>,
+    /// The watched tenant's records, by recipient phone.
+    pub received: HashMap<String, Receipt>,
+}
+
+/// A watched record's first receipt by an instance.
+#[derive(Debug, Clone)]
+pub struct Receipt {
+    /// When the instance received its batch (unix ms).
+    pub received_ms: i64,
+    /// When the instance finished that batch (unix ms).
+    pub batch_done_ms: i64,
+    /// The recipient phones of the batch's records of other tenants.
+    pub batch_mates: Vec<String>,
 }
 
 impl Fleet {
@@ -137,9 +147,18 @@ impl Fleet {
                     if let Some(w) = &watch {
                         let mut received =
                             shared.received.lock().unwrap_or_else(|p| p.into_inner());
+                        let others: Vec<String> = tenants
+                            .iter()
+                            .filter(|(t, _)| t != w)
+                            .map(|(_, p)| p.clone())
+                            .collect();
                         for (t, phone) in &tenants {
                             if t == w {
-                                received.entry(phone.clone()).or_insert((got_at, done_at));
+                                received.entry(phone.clone()).or_insert_with(|| Receipt {
+                                    received_ms: got_at,
+                                    batch_done_ms: done_at,
+                                    batch_mates: others.clone(),
+                                });
                             }
                         }
                     }

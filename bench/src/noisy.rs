@@ -15,18 +15,27 @@
 //! queue, as measured; it does not tell what B would see on AWS.
 //!
 //! What our own code controls is measured apart: from the moment a sender
-//! instance receives B's record (in a batch with A's records) to Meta's
+//! instance receives B's record in a batch with A's records to Meta's
 //! acceptance of B's send. That shows whether A's per-number pacing holds
 //! B's send back inside an instance: A's records wait for A's number's
-//! slots, B's for B's number's. The queue's dwell (enqueue to receipt) is
-//! reported beside it.
+//! slots, B's for B's number's. Because moto hands B's records out only
+//! after A's backlog, they never share a batch with A's there; so once a
+//! second during the flood a batch of B's alert and nine of A's is handed
+//! to one more instance directly ([`probe`]), which measures our code
+//! without imitating SQS's delivery. The queue's dwell (enqueue to
+//! receipt) is reported beside it.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
+
+use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use fincelo::sender::Sender;
+use fincelo_bench::counting::RequestCounter;
 
 use serde_json::json;
 
-use crate::fleet::{unix_ms, Fleet, FleetTotals};
+use crate::fleet::{unix_ms, Fleet, FleetTotals, Receipt};
 use crate::sender_run::{send_batch, send_request_for, send_request_with_phone};
 use crate::stats::percentile;
 use crate::world::{phone_number_id_of, World, FLOOD_TENANT, QUIET_TENANT};
@@ -54,6 +63,12 @@ pub struct Latencies {
     /// at about the batch's end (0).
     pub before_batch_end_p50_ms: f64,
     pub before_batch_end_min_ms: f64,
+    /// B's records that shared their batch with another tenant's records.
+    pub in_mixed_batches: usize,
+    /// Of those batch-mates' sends (accepted by the sandbox), the share
+    /// Meta accepted after B's: near 1 when B's send does not wait for its
+    /// batch-mates' slots, near 0 when it waits for all of them.
+    pub mates_accepted_after_quiet: f64,
 }
 
 /// The AWS budget of a phase's fleet.
@@ -93,6 +108,10 @@ pub struct Fairness {
     pub instances: u32,
     pub quiet_alone: Latencies,
     pub quiet_under_flood: Latencies,
+    /// B's alert in a batch with nine of A's, handed once a second to one
+    /// more instance during the flood (see [`probe`]): our code's part,
+    /// with B's record among A's as a fair queue would deliver it.
+    pub quiet_in_flood_batches: Latencies,
     pub flood_messages: usize,
     pub flood_processed: usize,
     pub flood_seconds: f64,
@@ -112,7 +131,8 @@ impl Fairness {
         v["quiet_alone_p99_ms"] = json!(self.quiet_alone.p99_ms);
         v["quiet_under_flood_p99_ms"] = json!(self.quiet_under_flood.p99_ms);
         v["quiet_alone_in_sender_p99_ms"] = json!(self.quiet_alone.in_sender_p99_ms);
-        v["quiet_under_flood_in_sender_p99_ms"] = json!(self.quiet_under_flood.in_sender_p99_ms);
+        v["quiet_under_flood_in_sender_p99_ms"] =
+            json!(self.quiet_in_flood_batches.in_sender_p99_ms);
         v["flood_msgs_per_s"] = json!(self.flood_msgs_per_s);
         v
     }
@@ -130,6 +150,45 @@ fn mean_ms_of(requests: &serde_json::Value, prefix: &str) -> f64 {
         }
     }
     ms / attempts.max(1.0)
+}
+
+/// One probe: a batch of B's alert and nine of A's, as an instance would
+/// receive it from a fair queue that delivers B's message promptly while
+/// A's backlog lasts. SQS's delivery is not imitated: the batch is handed
+/// to `sender` directly, never through the queue, and only what our code
+/// does with it is measured (B's receipt to Meta's acceptance). A's nine
+/// join A's flooded schedule like every other A record.
+async fn probe(sender: Arc<Sender>, id: String) -> (String, Receipt) {
+    let (quiet, phone) = send_request_with_phone(QUIET_TENANT, &format!("probe-{id}-quiet"));
+    let mut mates = Vec::new();
+    let mut records = Vec::new();
+    for k in 0..9 {
+        let (body, p) = send_request_with_phone(FLOOD_TENANT, &format!("probe-{id}-{k}"));
+        mates.push(p);
+        records.push(body);
+    }
+    records.insert(4, quiet);
+    let mut event = SqsEvent::default();
+    event.records = records
+        .into_iter()
+        .enumerate()
+        .map(|(k, body)| {
+            let mut rec = SqsMessage::default();
+            rec.message_id = Some(format!("probe-{id}-{k}"));
+            rec.body = Some(body);
+            rec
+        })
+        .collect();
+    let received_ms = unix_ms();
+    sender.handle_batch(event).await;
+    (
+        phone,
+        Receipt {
+            received_ms,
+            batch_done_ms: unix_ms(),
+            batch_mates: mates,
+        },
+    )
 }
 
 fn boxed(e: impl std::fmt::Display) -> String {
@@ -164,8 +223,12 @@ async fn enqueue_quiet(
 async fn latencies(
     world: &World,
     enqueued: &HashMap<String, i64>,
-    received: &HashMap<String, (i64, i64)>,
+    received: &HashMap<String, Receipt>,
 ) -> Result<Latencies, String> {
+    let received_mates: HashMap<String, Vec<String>> = received
+        .iter()
+        .map(|(p, r)| (digits(p), r.batch_mates.iter().map(|m| digits(m)).collect()))
+        .collect();
     let pnid = phone_number_id_of(QUIET_TENANT);
     let accepted: HashMap<String, i64> = world
         .meta
@@ -175,8 +238,31 @@ async fn latencies(
         .into_iter()
         .map(|m| (digits(&m.to), m.accepted_at))
         .collect();
-    let received: HashMap<String, (i64, i64)> =
-        received.iter().map(|(p, t)| (digits(p), *t)).collect();
+    let mates_accepted: HashMap<String, i64> = world
+        .meta
+        .messages(Some(&phone_number_id_of(FLOOD_TENANT)), None)
+        .await
+        .map_err(boxed)?
+        .into_iter()
+        .map(|m| (digits(&m.to), m.accepted_at))
+        .collect();
+    let (mut mixed, mut mates, mut mates_after) = (0, 0usize, 0usize);
+    for (phone, batch_mates) in &received_mates {
+        let Some(acc) = accepted.get(phone).filter(|_| !batch_mates.is_empty()) else {
+            continue;
+        };
+        mixed += 1;
+        for m in batch_mates {
+            if let Some(m_acc) = mates_accepted.get(m) {
+                mates += 1;
+                mates_after += usize::from(m_acc > acc);
+            }
+        }
+    }
+    let received: HashMap<String, (i64, i64)> = received
+        .iter()
+        .map(|(p, r)| (digits(p), (r.received_ms, r.batch_done_ms)))
+        .collect();
     let (mut total, mut queue, mut in_sender, mut before_end) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (phone, at) in enqueued {
@@ -206,6 +292,8 @@ async fn latencies(
         in_sender_max_ms: p(&in_sender, 100.0),
         before_batch_end_p50_ms: p(&before_end, 50.0),
         before_batch_end_min_ms: before_end.first().copied().unwrap_or(f64::NAN),
+        in_mixed_batches: mixed,
+        mates_accepted_after_quiet: mates_after as f64 / mates.max(1) as f64,
     })
 }
 
@@ -245,6 +333,9 @@ pub async fn run(
         send_batch(&sqs, &queue, bodies).await?;
     }
     let fleet = Fleet::start(world, instances, Some(QUIET_TENANT)).await?;
+    let probe_counter = RequestCounter::default();
+    let prober = Sender::new(world.counted_app(instances, &probe_counter).await?);
+    let mut probes = Vec::new();
     let mut beside = HashMap::new();
     let mut ticker = tokio::time::interval(tick);
     // A's flood at 80/s takes about flood / 72 s; give it four times that.
@@ -253,6 +344,7 @@ pub async fn run(
     while fleet.processed_of(FLOOD_TENANT) < flood && fleet.started().elapsed() < flood_limit {
         ticker.tick().await;
         enqueue_quiet(&sqs, &queue, &format!("quiet-{run_id}-f{i}"), &mut beside).await?;
+        probes.push(tokio::spawn(probe(prober.clone(), format!("{run_id}-{i}"))));
         i += 1;
     }
     let flood_seconds = fleet
@@ -266,6 +358,17 @@ pub async fn run(
         .await;
     let flood_totals = fleet.stop().await;
     let quiet_under_flood = latencies(world, &beside, &flood_totals.received).await?;
+    let mut probed = HashMap::new();
+    for p in probes {
+        if let Ok(Ok((phone, receipt))) = tokio::time::timeout(Duration::from_secs(60), p).await {
+            probed.insert(phone, receipt);
+        }
+    }
+    let probe_at: HashMap<String, i64> = probed
+        .iter()
+        .map(|(p, r)| (digits(p), r.received_ms))
+        .collect();
+    let quiet_in_flood_batches = latencies(world, &probe_at, &probed).await?;
 
     let stats = world.meta.stats().await.map_err(boxed)?;
     let peak = |tenant: &str| {
@@ -279,6 +382,7 @@ pub async fn run(
         instances,
         quiet_alone,
         quiet_under_flood,
+        quiet_in_flood_batches,
         flood_messages: flood,
         flood_processed,
         flood_seconds,

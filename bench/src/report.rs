@@ -723,7 +723,8 @@ impl Report {
                 l.in_sender_max_ms
             );
         }
-        let in_sender_delta = f.quiet_under_flood.in_sender_p99_ms - f.quiet_alone.in_sender_p99_ms;
+        let in_sender_delta =
+            f.quiet_in_flood_batches.in_sender_p99_ms - f.quiet_alone.in_sender_p99_ms;
         let (fl, al) = (&f.flood_budget, &f.alone_budget);
         let _ = writeln!(
             tables,
@@ -740,14 +741,20 @@ impl Report {
              and the bench does not imitate AWS. So B's end-to-end p99 under the flood ({:.0} ms, of which the \
              queue's dwell is {:.0} ms at p99) measures A's backlog ahead of B in moto's queue; how close B \
              stays to its alone figure on AWS is **not measured** here.\n\n\
-             **What our code controls, measured.** From a sender instance's receipt of B's record, which arrives \
-             in batches with A's records, to Meta's acceptance: p99 {:.0} ms under the flood against {:.0} ms \
-             alone ({in_sender_delta:+.0} ms). B's send does not wait for the slots of A's records in its batch: \
-             Meta accepted it {:.0} ms (median; least {:.0} ms) before its batch finished, the batch then waiting \
-             for A's number's slots. What B's record does wait for is its own chain of AWS requests (its \
-             claim, the batch's window read, its number's slot claim, before the Graph call), and moto serves \
-             requests one at a time: under the flood each DynamoDB request took {:.0} ms on average, against \
-             {:.0} ms with B alone. {}\n",
+             **What our code controls, measured.** moto delivers B's alerts only after A's backlog, so in \
+             the queue they never share a batch with A's. Once a second during the flood, one more instance is \
+             therefore handed a batch of B's alert with nine of A's directly (not through the queue: SQS's \
+             delivery is not imitated; A's nine join A's flooded schedule like any other), and the time \
+             from handing it over to Meta's acceptance of B's send is measured: p99 {:.0} ms (median {:.0} ms) \
+             against {:.0} ms with B alone ({in_sender_delta:+.0} ms), over {} batches. Meta accepted {:.0} % \
+             of B's batch-mates' sends after B's (near 100 % when B's send does not wait for A's slots, near \
+             0 % when it waits for all of them), and B's send {:.0} ms (median) before its batch finished. \
+             What B's record does wait for is its own chain of AWS requests (its claim, the batch's window \
+             read, its number's slot claim, before the Graph call), and moto serves requests one at a time: \
+             under the flood each DynamoDB request took {:.0} ms on average, against {:.0} ms with B alone. \
+             {}\n\n\
+             B's alerts through the queue, received in batches of B's own after A's backlog, took {:.0} ms at \
+             p99 from receipt to Meta: B's backlog there is paced by B's own number's cap.\n",
             f.flood_processed,
             f.flood_messages,
             f.flood_seconds,
@@ -762,23 +769,26 @@ impl Report {
             f.instances,
             f.quiet_under_flood.p99_ms,
             f.quiet_under_flood.queue_p99_ms,
-            f.quiet_under_flood.in_sender_p99_ms,
+            f.quiet_in_flood_batches.in_sender_p99_ms,
+            f.quiet_in_flood_batches.in_sender_p50_ms,
             f.quiet_alone.in_sender_p99_ms,
-            f.quiet_under_flood.before_batch_end_p50_ms,
-            f.quiet_under_flood.before_batch_end_min_ms,
+            f.quiet_in_flood_batches.in_mixed_batches,
+            100.0 * f.quiet_in_flood_batches.mates_accepted_after_quiet,
+            f.quiet_in_flood_batches.before_batch_end_p50_ms,
             fl.dynamodb_mean_ms,
             al.dynamodb_mean_ms,
             if in_sender_delta <= FAIRNESS_SLACK_MS {
                 "Within the 2 s the goal allows."
-            } else if f.quiet_under_flood.before_batch_end_min_ms > 0.0 {
-                "That is more than the 2 s the goal allows. Every B send left before its batch's end, so \
-                 the difference is B's own requests waiting in the emulator's one-at-a-time queue behind A's, \
-                 which DynamoDB, serving requests side by side, would not make them do; this run cannot show \
-                 the in-sender part against real AWS."
+            } else if f.quiet_in_flood_batches.mates_accepted_after_quiet >= 0.5 {
+                "That is more than the 2 s the goal allows. B's sends went ahead of most of their \
+                 batch-mates', so the difference is B's own requests waiting in the emulator's one-at-a-time \
+                 queue behind A's, which DynamoDB, serving requests side by side, would not make them do; \
+                 this run cannot show the in-sender part against real AWS."
             } else {
-                "That is more than the 2 s the goal allows, and some B sends were accepted only as their \
-                 batch ended: inside an instance, B's send waited for A's records."
-            }
+                "That is more than the 2 s the goal allows, and B's sends went after most of their \
+                 batch-mates': inside an instance, B's send waited for A's records."
+            },
+            f.quiet_under_flood.in_sender_p99_ms,
         );
         target(
             md,
@@ -794,13 +804,13 @@ impl Report {
         );
         target(
             md,
-            "noisy neighbour: B's receipt-to-Meta p99 (in the sender), under A's flood − alone",
+            "noisy neighbour: B's receipt-to-Meta p99 in batches with A's (our code), under A's flood − alone",
             format!(
                 "{in_sender_delta:+.0} ms ({:.0} vs {:.0} ms)",
-                f.quiet_under_flood.in_sender_p99_ms, f.quiet_alone.in_sender_p99_ms
+                f.quiet_in_flood_batches.in_sender_p99_ms, f.quiet_alone.in_sender_p99_ms
             ),
             "≤ 2 s",
-            Some(in_sender_delta <= FAIRNESS_SLACK_MS && f.quiet_under_flood.accepted > 0),
+            Some(in_sender_delta <= FAIRNESS_SLACK_MS && f.quiet_in_flood_batches.accepted > 0),
         );
         let peak = f
             .flood_peak_per_rolling_second
