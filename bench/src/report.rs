@@ -654,17 +654,16 @@ pub fn tenant_sections_json(
     })
 }
 
+/// Writes one row of the targets table (markdown and JSON): name, figure,
+/// goal, and met / missed / not measured (`None`).
+type TargetRow<'a> = dyn FnMut(&mut String, &str, String, &str, Option<bool>) + 'a;
+
 /// Within 2 s of B alone (issue 21, goal 1).
 const FAIRNESS_SLACK_MS: f64 = 2_000.0;
 
 impl Report {
     /// Section 6: the noisy neighbour and the many numbers, with their targets.
-    fn render_tenants(
-        &self,
-        md: &mut String,
-        tables: &mut String,
-        target: &mut dyn FnMut(&mut String, &str, String, &str, Option<bool>),
-    ) {
+    fn render_tenants(&self, md: &mut String, tables: &mut String, target: &mut TargetRow) {
         let _ = writeln!(
             tables,
             "\n## 6. Many tenants on one stack: noisy neighbour and many numbers (issue 21)\n\n\
@@ -680,12 +679,7 @@ impl Report {
         self.render_many(md, tables, target);
     }
 
-    fn render_fairness(
-        &self,
-        md: &mut String,
-        tables: &mut String,
-        target: &mut dyn FnMut(&mut String, &str, String, &str, Option<bool>),
-    ) {
+    fn render_fairness(&self, md: &mut String, tables: &mut String, target: &mut TargetRow) {
         let _ = writeln!(tables, "### Noisy neighbour\n");
         let f = match &self.fairness {
             Ok(f) => f,
@@ -843,12 +837,7 @@ impl Report {
         );
     }
 
-    fn render_many(
-        &self,
-        md: &mut String,
-        tables: &mut String,
-        target: &mut dyn FnMut(&mut String, &str, String, &str, Option<bool>),
-    ) {
+    fn render_many(&self, md: &mut String, tables: &mut String, target: &mut TargetRow) {
         let _ = writeln!(tables, "### Many numbers\n");
         let m = match &self.many_numbers {
             Ok(m) => m,
