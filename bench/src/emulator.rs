@@ -8,9 +8,11 @@
 //! moto answers per second, with one client and with ten at once (a batch's
 //! ten records run concurrently), through the same SDK clients.
 //!
-//! Each sent message costs two conditional UpdateItems (claim, record), and
-//! a tenth of a batch's BatchGetItem (the ten CSMs' windows) and of its
-//! SendMessageBatch (the ten outcome events). If moto does one request at a
+//! Each sent message costs two conditional UpdateItems (claim, record), a
+//! tenth of its batch's claim of send slots for its number (one conditional
+//! UpdateItem per batch and number, `fincelo::store::rate`; a batch of one
+//! tenant's records), and a tenth of a batch's BatchGetItem (the ten CSMs'
+//! windows) and of its SendMessageBatch (the ten outcome events). If moto does one request at a
 //! time, a message takes at least the sum of those service times, whatever
 //! the number of clients: the emulator's ceiling for the sender is the
 //! reciprocal of that sum.
@@ -23,8 +25,10 @@
 //! One instance meets moto's one-at-a-time service on its own path too: a
 //! batch's requests, which real DynamoDB and SQS would serve side by side,
 //! wait for each other, so each batch takes the Graph call's 150 ms plus the
-//! sum of its requests' service times and its poller's round. That gives
-//! the most one instance can reach against this emulator.
+//! sum of its requests' service times and its poller's round, plus the
+//! spread of its ten slots on its number's schedule (the tenth leaves nine
+//! slot spacings after the first). That gives the most one instance can
+//! reach against this emulator.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -66,12 +70,13 @@ pub struct Capacity {
     /// over the ten-client rate, plus a tenth of a poller round.
     pub sender_ceiling_msgs_per_sec: f64,
     /// The AWS time of one batch of ten when moto serves its requests one
-    /// after another: its twenty UpdateItems (sent ten at a time) at the
+    /// after another: its twenty-one UpdateItems (sent ten at a time) at the
     /// ten-client rate, its BatchGetItem and SendMessageBatch at one
     /// client's latency. The poller's round is apart.
     pub batch_aws_ms: f64,
-    /// The most one instance can reach here: ten messages per batch, over
-    /// 150 ms of Graph plus `batch_aws_ms` plus a poller round.
+    /// The most one instance can reach here on one 80/s number: ten
+    /// messages per batch, over 150 ms of Graph plus the batch's slot
+    /// spread plus `batch_aws_ms` plus a poller round.
     pub one_instance_ceiling_msgs_per_sec: f64,
 }
 
@@ -87,12 +92,21 @@ const BATCH: usize = 10;
 /// The sandbox's answer time in the throughput runs.
 const GRAPH_SECS: f64 = 0.150;
 
+/// How long after a batch's first slot its tenth comes, on a number capped
+/// at `cap` per second: nine of the shared schedule's slot spacings
+/// (`fincelo::store::NumberRate::spacing_us`).
+pub fn slot_spread_ms(cap: u32) -> f64 {
+    let spacing_us = fincelo::store::NumberRate { per_second: cap }.spacing_us();
+    (BATCH as f64 - 1.0) * spacing_us as f64 / 1000.0
+}
+
 impl Op {
-    /// How many of these one sent message costs: claim and record; a tenth
-    /// of the batch's window read; a tenth of the batch's events.
+    /// How many of these one sent message costs: claim and record, and a
+    /// tenth of the batch's slot claim; a tenth of the batch's window read;
+    /// a tenth of the batch's events.
     fn per_message(self) -> f64 {
         match self {
-            Op::ConditionalUpdate => 2.0,
+            Op::ConditionalUpdate => 2.0 + 1.0 / BATCH as f64,
             Op::BatchGetItem | Op::SendMessageBatch => 1.0 / BATCH as f64,
         }
     }
@@ -253,7 +267,7 @@ pub async fn measure(world: &World, secs: f64) -> Result<Capacity, String> {
         sender_ceiling_msgs_per_sec: 1.0 / per_message_secs,
         batch_aws_ms,
         one_instance_ceiling_msgs_per_sec: BATCH as f64
-            / (GRAPH_SECS + batch_aws_ms / 1000.0 + poll_secs),
+            / (GRAPH_SECS + slot_spread_ms(80) / 1000.0 + batch_aws_ms / 1000.0 + poll_secs),
         ops,
         poll_round,
     })
@@ -315,4 +329,16 @@ async fn poll_round(world: &World, secs: f64) -> Result<Rate, String> {
         per_sec: 1000.0 / mean_ms.max(1e-9),
         mean_ms,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_of_ten_spreads_over_nine_slot_spacings() {
+        // 1.1 s / 80 = 13.75 ms between slots.
+        assert!((slot_spread_ms(80) - 123.75).abs() < 1e-9);
+        assert!((slot_spread_ms(1000) - 9.9).abs() < 1e-9);
+    }
 }

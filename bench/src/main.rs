@@ -5,22 +5,30 @@
 //!    a hello-world `lambda_runtime` binary; first vs warm invocation;
 //! 2. webhook intake cost (signature + parse + classification) against pywa
 //!    and whatsapp-api-js on the same bytes;
-//! 3. sender throughput with 1, 2 and 4 instances, Graph answering in 150 ms;
+//! 3. sender throughput on one number with 1, 2 and 4 instances, Graph
+//!    answering in 150 ms;
 //! 4. AWS requests per sent message and per status event (SDK interceptor);
 //! 5. peak RSS under load and the arm64 zip sizes;
+//! 6. noisy neighbour and many numbers (issue 21): one tenant's flood beside
+//!    a quiet tenant, and ten tenants' numbers, on a fleet of sender
+//!    instances at the event source mapping's maximum concurrency;
 //!
 //! and, to read the sender's figures by, moto's own capacity for the
 //! sender's kinds of request;
 //!
 //! and writes `latest.md` and `latest.json` to `--out` (`bench/report`).
-//! `fincelo-bench corpus FILE` writes the intake corpus alone;
+//! `fincelo-bench tenants` runs section 6 alone (with moto's capacity) and
+//! prints its JSON; `fincelo-bench corpus FILE` writes the intake corpus alone;
 //! `fincelo-bench intake` measures the Rust intake alone (no peers, no moto),
 //! for a quick answer while working on the parser.
 
 mod coldstart;
 mod corpus;
 mod emulator;
+mod fleet;
 mod intake;
+mod many_numbers;
+mod noisy;
 mod report;
 mod runtime_api;
 mod sender_run;
@@ -46,6 +54,9 @@ enum Cmd {
     Run(RunArgs),
     /// Writes the intake corpus (what the peers read) to FILE.
     Corpus { file: PathBuf },
+    /// Runs the noisy-neighbour and many-numbers sections alone (with
+    /// moto's capacity, their ceiling) and prints their JSON.
+    Tenants(RunArgs),
     /// Measures the Rust intake alone and prints its figures as JSON.
     Intake {
         /// Seconds the measurement runs.
@@ -88,6 +99,20 @@ pub struct RunArgs {
     /// Sent messages whose three statuses go through the webhook handler.
     #[arg(long, default_value_t = 60)]
     pub status_messages: usize,
+    /// Sender instances in the noisy-neighbour and many-numbers sections:
+    /// the event source mapping at its maximum concurrency
+    /// (`SenderMaxConcurrency`, 10 by default in `template.yaml`).
+    #[arg(long, default_value_t = 10)]
+    pub fleet_instances: u32,
+    /// Alerts the noisy tenant (A) enqueues at once.
+    #[arg(long, default_value_t = 10_000)]
+    pub flood: usize,
+    /// Alerts (one a second) the quiet tenant (B) sends alone.
+    #[arg(long, default_value_t = 30)]
+    pub quiet_secs: usize,
+    /// Alerts in the many-numbers run, spread over its ten tenants.
+    #[arg(long, default_value_t = 3_000)]
+    pub many_messages: usize,
 }
 
 fn main() -> Result<(), String> {
@@ -102,6 +127,10 @@ fn main() -> Result<(), String> {
         Cmd::Run(args) => {
             let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
             rt.block_on(run(args))
+        }
+        Cmd::Tenants(args) => {
+            let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+            rt.block_on(tenants_only(args))
         }
     }
 }
@@ -218,24 +247,25 @@ async fn run(args: RunArgs) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     let mut sender_runs = Vec::new();
-    for (k, (instances, cfg)) in [(1u32, 1u32), (1, 2), (2, 2), (4, 4)]
-        .into_iter()
-        .enumerate()
-    {
+    // One number. SENDER_MAX_CONCURRENCY is set as the deployment sets it
+    // (the event source mapping's maximum concurrency); since the shared
+    // limiter it no longer changes how an instance sends.
+    for (k, instances) in [1u32, 2, 4].into_iter().enumerate() {
         step(&format!(
-            "sender: {instances} instance(s), SENDER_MAX_CONCURRENCY={cfg}, {} messages",
+            "sender: {instances} instance(s), one number, {} messages",
             args.messages
         ));
         let r = sender_run::run(
             &world,
             &world::run_tenant(k + 1),
             instances,
-            cfg,
+            instances,
             args.messages,
         )
         .await;
         sender_runs.push(r);
     }
+    let (fairness, many_numbers) = tenant_sections(&world, &args).await;
     step("emulator: moto's capacity for the sender's requests, 1 and 10 clients");
     let emulator = emulator::measure(&world, 3.0).await;
     world.sandbox.shutdown().await;
@@ -261,6 +291,8 @@ async fn run(args: RunArgs) -> Result<(), String> {
         webhook_cost: wh_cost,
         sender_runs,
         emulator,
+        fairness,
+        many_numbers,
         zips,
     };
     let (md, js) = r.render();
@@ -274,5 +306,59 @@ async fn run(args: RunArgs) -> Result<(), String> {
         "report written to {}/latest.md and latest.json",
         args.out.display()
     ));
+    Ok(())
+}
+
+/// Section 6: the noisy neighbour, then the many numbers, Graph at 150 ms
+/// with the sandbox counting every send rather than refusing the 81st.
+async fn tenant_sections(
+    world: &world::World,
+    args: &RunArgs,
+) -> (
+    Result<noisy::Fairness, String>,
+    Result<many_numbers::ManyNumbers, String>,
+) {
+    if let Err(e) = world
+        .meta
+        .set_knobs(&json!({"latency_ms": {"min": 150, "max": 150}, "mps_cap": 1_000_000}))
+        .await
+    {
+        let e = e.to_string();
+        return (Err(e.clone()), Err(e));
+    }
+    step(&format!(
+        "noisy neighbour: {} instances; B alone for {} s, then A's {} alerts beside B",
+        args.fleet_instances, args.quiet_secs, args.flood
+    ));
+    let fairness = noisy::run(world, args.fleet_instances, args.flood, args.quiet_secs).await;
+    step(&format!(
+        "many numbers: {} instances, {} tenants, {} alerts",
+        args.fleet_instances,
+        world::MANY_TENANTS,
+        args.many_messages
+    ));
+    let many = many_numbers::run(world, args.fleet_instances, args.many_messages).await;
+    (fairness, many)
+}
+
+/// `fincelo-bench tenants`: section 6 and its ceiling, as JSON on stdout.
+async fn tenants_only(args: RunArgs) -> Result<(), String> {
+    let started = std::time::Instant::now();
+    step("world: moto tables and queues, Meta sandbox, tenants, approved templates");
+    let world = world::World::start(&args.moto).await?;
+    let (fairness, many) = tenant_sections(&world, &args).await;
+    step("emulator: moto's capacity for the sender's requests, 1 and 10 clients");
+    let emulator = emulator::measure(&world, 3.0).await;
+    world.sandbox.shutdown().await;
+    let js = report::tenant_sections_json(&fairness, &many, &emulator);
+    let out = json!({
+        "loadavg_at_end": report::loadavg(),
+        "duration_secs": started.elapsed().as_secs_f64(),
+        "sections": js,
+    });
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?
+    );
     Ok(())
 }

@@ -1,5 +1,5 @@
 //! Sender throughput: N sender instances (each its own `Sender`, as each
-//! Lambda instance has its own process, pacer and caches) take batches of up
+//! Lambda instance has its own process and caches) take batches of up
 //! to 10 from one send queue, as the SQS event source mapping hands them
 //! out, with the Meta sandbox answering every Graph call in 150 ms.
 //!
@@ -27,17 +27,25 @@ static RECIPIENT: AtomicUsize = AtomicUsize::new(0);
 /// recipient no other request of this process used (Meta's pair rate limit
 /// allows one message per 6 s per recipient after a short burst).
 pub fn send_request_for(tenant: &str, key: &str) -> String {
+    send_request_with_phone(tenant, key).0
+}
+
+/// [`send_request_for`], with the recipient's phone (E.164), by which the
+/// sandbox's record of the send is found.
+pub fn send_request_with_phone(tenant: &str, key: &str) -> (String, String) {
     let n = RECIPIENT.fetch_add(1, Ordering::Relaxed);
-    json!({
+    let phone = format!("+91987{:07}", 1_000_000 + n % 8_000_000);
+    let body = json!({
         "version": 1, "tenant_id": tenant, "idempotency_key": key,
-        "recipient": {"phone": format!("+91987{:07}", 1_000_000 + n % 8_000_000), "csm_id": format!("csm-{n}")},
+        "recipient": {"phone": phone, "csm_id": format!("csm-{n}")},
         "event": {"type": "usage_threshold",
                   "customer": {"name": "Globex", "health": "good", "premium": false},
                   "params": ["Globex", "85", "Pro", "good"]},
         "text": "Globex is at 85% of its Pro plan allowance.",
         "deliver_by": "2030-01-01T00:00:00Z"
     })
-    .to_string()
+    .to_string();
+    (body, phone)
 }
 
 /// A send request for the cold-start tenant.

@@ -22,17 +22,25 @@ pub const VERIFY_TOKEN: &str = "bench-verify-token";
 pub const ACCESS_TOKEN: &str = "bench-access-token";
 
 /// The tenants: the corpus's own (`bench`, used by the cold-start runs and
-/// the intake) and one per sender throughput run, so that each run has its
-/// own phone number and the sandbox's per-number counts start from zero.
+/// the intake), one per sender throughput run, the noisy neighbour's two
+/// ([`FLOOD_TENANT`], [`QUIET_TENANT`]) and the many numbers' ten
+/// ([`many_tenant`]), so that each run has its own phone numbers and the
+/// sandbox's per-number counts start from zero. Each keeps the default cap
+/// of 80 messages per second.
 pub fn tenants() -> Vec<(String, String, String)> {
     let mut v = vec![(
         TENANT.to_string(),
         PHONE_NUMBER_ID.to_string(),
         WABA_ID.to_string(),
     )];
-    for k in 1..=RUN_TENANTS {
+    let others = (1..=RUN_TENANTS)
+        .map(run_tenant)
+        .chain([FLOOD_TENANT.to_string(), QUIET_TENANT.to_string()])
+        .chain((1..=MANY_TENANTS).map(many_tenant));
+    for (k, tenant) in others.enumerate() {
+        let k = k + 1;
         v.push((
-            run_tenant(k),
+            tenant,
             format!("1065403522430{k:02}"),
             format!("1022901293404{k:02}"),
         ));
@@ -42,6 +50,18 @@ pub fn tenants() -> Vec<(String, String, String)> {
 
 /// How many throughput tenants exist.
 pub const RUN_TENANTS: usize = 4;
+
+/// The noisy neighbour's flooding tenant (A) and its quiet one (B).
+pub const FLOOD_TENANT: &str = "bench-flood";
+pub const QUIET_TENANT: &str = "bench-quiet";
+
+/// How many tenants (each its own number) the many-numbers section serves.
+pub const MANY_TENANTS: usize = 10;
+
+/// The tenant id of the many-numbers section's tenant `k` (1-based).
+pub fn many_tenant(k: usize) -> String {
+    format!("bench-many{k}")
+}
 
 /// The tenant id of throughput run `k` (1-based).
 pub fn run_tenant(k: usize) -> String {
