@@ -273,6 +273,67 @@ pub async fn measure(world: &World, secs: f64) -> Result<Capacity, String> {
     })
 }
 
+impl Capacity {
+    /// What moto can carry for a run that made `function_requests` and
+    /// `poller_requests` (`{"Service/Operation": {"calls": n}}`, as
+    /// [`crate::counting`] reports them) for `processed` messages: one over
+    /// the moto time a message costs at the run's own mix. Ten tenants in a
+    /// batch claim slots once per number, not once per batch, and cold
+    /// instances read tenants, secrets and recipients, so a run's mix is
+    /// dearer than the one the fixed ceiling assumes. Each request is
+    /// timed as the measured kind it resembles most: a single-item DynamoDB
+    /// or Secrets Manager request as the conditional UpdateItem, a
+    /// BatchGetItem as the BatchGetItem, any other SQS write as the
+    /// SendMessageBatch, and each receive (with its delete) as a poller
+    /// round. `None` when nothing was processed.
+    pub fn ceiling_for_mix(
+        &self,
+        function_requests: &serde_json::Value,
+        poller_requests: &serde_json::Value,
+        processed: usize,
+    ) -> Option<f64> {
+        if processed == 0 {
+            return None;
+        }
+        let per_sec = |op: Op| {
+            self.ops
+                .iter()
+                .find(|o| o.op == op.name())
+                .map(|o| o.ten.per_sec)
+        };
+        let (single, batch_get, sqs_write) = (
+            per_sec(Op::ConditionalUpdate)?,
+            per_sec(Op::BatchGetItem)?,
+            per_sec(Op::SendMessageBatch)?,
+        );
+        let calls = |v: &serde_json::Value| -> Vec<(String, f64)> {
+            v.as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, c)| (k.clone(), c["calls"].as_f64().unwrap_or(0.0)))
+                .collect()
+        };
+        let mut secs = 0.0;
+        for (op, n) in calls(function_requests) {
+            let rate = if op == "DynamoDB/BatchGetItem" {
+                batch_get
+            } else if op.starts_with("SQS/") {
+                sqs_write
+            } else {
+                single
+            };
+            secs += n / rate;
+        }
+        let receives: f64 = calls(poller_requests)
+            .iter()
+            .filter(|(op, _)| op == "SQS/ReceiveMessage")
+            .map(|(_, n)| n)
+            .sum();
+        secs += receives * self.poll_round.mean_ms / 1000.0;
+        Some(processed as f64 / secs.max(1e-9))
+    }
+}
+
 /// How deep the throughput runs' send queue starts (`--messages`' default).
 const POLL_DEPTH: usize = 600;
 
@@ -340,5 +401,62 @@ mod tests {
         // 1.1 s / 80 = 13.75 ms between slots.
         assert!((slot_spread_ms(80) - 123.75).abs() < 1e-9);
         assert!((slot_spread_ms(1000) - 9.9).abs() < 1e-9);
+    }
+
+    fn rate(per_sec: f64) -> Rate {
+        Rate {
+            clients: 10,
+            requests: 0,
+            per_sec,
+            mean_ms: 1000.0 / per_sec,
+        }
+    }
+
+    /// A run's own mix prices each request at its kind's measured rate:
+    /// 100 messages that cost 250 single-item requests (4 ms each at 250/s),
+    /// 10 BatchGetItems and 10 SQS writes (10 ms each at 100/s) and 10
+    /// receives (a 20 ms round) take 1.4 s of moto: 71.4 msg/s. Twice the
+    /// single-item requests, 2.4 s: 41.7 msg/s.
+    #[test]
+    fn the_ceiling_of_a_run_is_priced_at_its_own_mix() {
+        let op = |o: Op, per_sec: f64| OpCapacity {
+            op: o.name(),
+            per_message: o.per_message(),
+            one: rate(per_sec),
+            ten: rate(per_sec),
+        };
+        let capacity = Capacity {
+            ops: vec![
+                op(Op::ConditionalUpdate, 250.0),
+                op(Op::BatchGetItem, 100.0),
+                op(Op::SendMessageBatch, 100.0),
+            ],
+            poll_round: rate(50.0),
+            sender_ceiling_msgs_per_sec: 0.0,
+            batch_aws_ms: 0.0,
+            one_instance_ceiling_msgs_per_sec: 0.0,
+        };
+        let mix = |single: u64| {
+            serde_json::json!({
+                "DynamoDB/UpdateItem": {"calls": single - 50},
+                "DynamoDB/GetItem": {"calls": 40},
+                "Secrets Manager/GetSecretValue": {"calls": 10},
+                "DynamoDB/BatchGetItem": {"calls": 10},
+                "SQS/SendMessageBatch": {"calls": 10},
+            })
+        };
+        let polls = serde_json::json!({
+            "SQS/ReceiveMessage": {"calls": 10},
+            "SQS/DeleteMessageBatch": {"calls": 10},
+        });
+        let ceiling = capacity
+            .ceiling_for_mix(&mix(250), &polls, 100)
+            .expect("ceiling");
+        assert!((ceiling - 100.0 / 1.4).abs() < 1e-6, "{ceiling}");
+        let dearer = capacity
+            .ceiling_for_mix(&mix(500), &polls, 100)
+            .expect("ceiling");
+        assert!((dearer - 100.0 / 2.4).abs() < 1e-6, "{dearer}");
+        assert_eq!(capacity.ceiling_for_mix(&mix(250), &polls, 0), None);
     }
 }

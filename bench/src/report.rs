@@ -607,17 +607,21 @@ impl Report {
 }
 
 /// The ceiling that binds the many-numbers run: the sum of the ten caps, or
-/// what moto can carry for the sender when that is lower.
+/// what moto can carry for the run's own mix of requests when that is
+/// lower ([`crate::emulator::Capacity::ceiling_for_mix`]).
 fn many_ceiling(
     many: &ManyNumbers,
     emulator: &Result<crate::emulator::Capacity, String>,
 ) -> (f64, &'static str) {
     binding_ceiling(
         f64::from(many.cap_per_number) * many.tenants as f64,
-        emulator
-            .as_ref()
-            .ok()
-            .map(|c| c.sender_ceiling_msgs_per_sec),
+        emulator.as_ref().ok().and_then(|c| {
+            c.ceiling_for_mix(
+                &many.budget.function_requests,
+                &many.budget.poller_requests,
+                many.budget.processed,
+            )
+        }),
     )
 }
 
@@ -855,7 +859,9 @@ impl Report {
              SendMessageBatch calls of ten, the tenants taking turns, so most batches hold one tenant's \
              records (one slot claim per batch). {} of {} handled in {:.1} s: **{:.1} msg/s**. The binding \
              ceiling is {}: {:.1} msg/s (the sum of the caps is {caps:.0}/s; moto can carry {} for the \
-             sender, section 3), so the run reached {:.0} % of it.\n\n\
+             sender at section 3's mix of requests, and the ceiling is computed again at this run's own \
+             mix, counted below: slot claims per number and cold instances' reads make it dearer), so the \
+             run reached {:.0} % of it.\n\n\
              | phone number id | accepted | peak per rolling second |\n|---|---|---|",
             m.tenants,
             m.cap_per_number,
