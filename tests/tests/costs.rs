@@ -4,8 +4,10 @@
 //! (`GET /_sandbox/stats` `pricing`, which counts each delivered message
 //! once).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
 
 use futures::stream::{self, StreamExt};
 use serde_json::Value;
@@ -236,5 +238,88 @@ async fn a_replayed_status_body_counts_once() {
     let v = costs(&w).await;
     assert_eq!(v["totals"]["messages"], 1, "{v:#}");
     assert_eq!(ledger_counts(&v), billed(&w).await, "{v:#}");
+    w.shutdown().await;
+}
+
+/// The counted items under one of a tenant's cost partition keys.
+async fn counted_items(w: &World, pk: &str) -> usize {
+    let out = w
+        .stack
+        .app
+        .store
+        .client()
+        .query()
+        .table_name(w.stack.app.store.table_name())
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(":pk", AttributeValue::S(pk.to_string()))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("query the cost partition");
+    out.items.unwrap_or_default().len()
+}
+
+/// A tenant's day is counted on several items (each its own partition key,
+/// so DynamoDB's write limit per key does not bound a tenant's rate), the
+/// month reads as their sum, and a day an older version counted on one
+/// unsharded item (`T#{tenant}#COST`) is still in the sum.
+#[tokio::test]
+async fn a_tenants_day_is_counted_on_shards_and_read_as_their_sum() {
+    let w = spawn_world().await;
+    w.approve_all_templates().await;
+    let requests: Vec<Value> = (0..16)
+        .map(|_| send_request(&w.tenant.tenant_id, &csm_number()).json())
+        .collect();
+    stream::iter(&requests)
+        .for_each_concurrent(4, |r| w.enqueue(r))
+        .await;
+    let v = until_agreed(&w, 16).await;
+
+    let tenant = &w.tenant.tenant_id;
+    let mut shards_used = 0;
+    for shard in 0..fincelo::store::COST_SHARDS {
+        if counted_items(&w, &format!("T#{tenant}#COST#{shard}")).await > 0 {
+            shards_used += 1;
+        }
+    }
+    // 16 wamids all hashing to one of 8 shards: a chance of 8^-15.
+    assert!(shards_used >= 2, "16 messages counted on {shards_used} shard(s)");
+    assert_eq!(counted_items(&w, &format!("T#{tenant}#COST")).await, 0);
+
+    let day = v["days"][0]["day"].as_str().expect("a counted day").to_string();
+    let unsharded: HashMap<String, AttributeValue> = [
+        ("pk", format!("T#{tenant}#COST")),
+        ("sk", format!("DAY#{day}")),
+        ("tenant_id", tenant.to_string()),
+        ("day", day.clone()),
+    ]
+    .into_iter()
+    .map(|(k, s)| (k.to_string(), AttributeValue::S(s)))
+    .chain([(
+        "n#utility#regular#91".to_string(),
+        AttributeValue::N("5".into()),
+    )])
+    .collect();
+    w.stack
+        .app
+        .store
+        .client()
+        .put_item()
+        .table_name(w.stack.app.store.table_name())
+        .set_item(Some(unsharded))
+        .send()
+        .await
+        .expect("an unsharded day");
+    let after = costs(&w).await;
+    assert_eq!(after["totals"]["messages"], 16 + 5, "{after:#}");
+    let days: Vec<&str> = after["days"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d["day"].as_str())
+        .collect();
+    let mut unique = days.clone();
+    unique.dedup();
+    assert_eq!(days, unique, "each day once: {after:#}");
     w.shutdown().await;
 }

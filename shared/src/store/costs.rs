@@ -11,14 +11,25 @@
 //! ([`super::StatusWritten::cost_counted`]), so a message costs one counting
 //! transaction, not one per status.
 //!
-//! All of a tenant's billable messages of a day update one item: DynamoDB
-//! takes up to 1,000 writes a second on an item, far above what one WhatsApp
-//! number is allowed to send (80 messages a second by default). The counters
-//! keep 13 months (`ttl`), so a year can be compared with the last.
+//! A tenant's day is spread over [`COST_SHARDS`] items, each its own
+//! partition key (`T#{tenant}#COST#{shard}`, the shard taken from the
+//! message's wamid), and a read sums them. One item would not do: DynamoDB
+//! takes at most 1,000 write units a second on a partition key, and each of
+//! a transaction's writes costs two, so one item would hold a tenant to 500
+//! counted messages a second, below the 1,000 a second of a number Meta has
+//! upgraded. Eight shards leave each about a quarter of the limit at that
+//! rate ([write sharding](https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/bp-partition-key-sharding.html)).
+//! Counters written before the sharding, under `T#{tenant}#COST`, are
+//! still read. The counters keep 13 months (`ttl`), so a year can be
+//! compared with the last.
+
+use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+
+use sha2::{Digest, Sha256};
 
 use super::{get_n, n, s, Store, StoreError};
 use crate::costs::CostKey;
@@ -45,8 +56,22 @@ pub struct CostDay {
     pub counts: Vec<CostCount>,
 }
 
-fn cost_pk(t: &TenantId) -> String {
-    format!("T#{t}#COST")
+/// How many items share a tenant's day of counters.
+pub const COST_SHARDS: u8 = 8;
+
+/// The partition of a tenant's counters: unsharded (`None`, the layout
+/// before the sharding, read only) or one of the [`COST_SHARDS`].
+fn cost_pk(t: &TenantId, shard: Option<u8>) -> String {
+    match shard {
+        Some(i) => format!("T#{t}#COST#{i}"),
+        None => format!("T#{t}#COST"),
+    }
+}
+
+/// The shard a message counts in: fixed by its wamid, so a replayed status
+/// meets the same item, and spread evenly since wamids are unique.
+fn cost_shard(wamid: &str) -> u8 {
+    Sha256::digest(wamid.as_bytes())[0] % COST_SHARDS
 }
 
 fn counter_name(k: &CostKey) -> String {
@@ -77,7 +102,7 @@ impl Store {
             .map_err(|e| build_error(e.into()))?;
         let counter = Update::builder()
             .table_name(&self.table)
-            .key("pk", s(cost_pk(tenant)))
+            .key("pk", s(cost_pk(tenant, Some(cost_shard(wamid)))))
             .key("sk", s(format!("DAY#{day}")))
             .update_expression(
                 "ADD #c :one SET #ttl = if_not_exists(#ttl, :ttl), tenant_id = :t, #day = :day",
@@ -118,46 +143,58 @@ impl Store {
     }
 
     /// The counters of every day of `month` (`YYYY-MM`) that has any, in
-    /// day order.
+    /// day order, each the sum of its shards (and of the unsharded item a
+    /// day counted before the sharding may have).
     pub async fn cost_days(
         &self,
         tenant: &TenantId,
         month: &str,
     ) -> Result<Vec<CostDay>, StoreError> {
-        let items = self
-            .query_all(&cost_pk(tenant), &format!("DAY#{month}-"))
-            .await?;
-        let mut days: Vec<CostDay> = items
-            .iter()
-            .filter_map(|item| {
-                let day = super::get_s(item, "sk")?.strip_prefix("DAY#")?.to_string();
-                let mut counts: Vec<CostCount> = item
-                    .iter()
-                    .filter_map(|(name, v)| {
-                        let rest = name.strip_prefix(COUNTER)?;
-                        let mut parts = rest.splitn(3, '#');
-                        let key = CostKey {
-                            category: parts.next()?.to_string(),
-                            kind: parts.next()?.to_string(),
-                            country: parts.next()?.to_string(),
-                        };
-                        let messages = match v {
-                            AttributeValue::N(_) => get_n(item, name)?,
-                            _ => return None,
-                        };
-                        Some(CostCount {
-                            key,
-                            messages: u64::try_from(messages).unwrap_or(0),
-                        })
-                    })
-                    .collect();
-                counts.sort_by(|a, b| a.key.cmp(&b.key));
-                Some(CostDay { day, counts })
+        let prefix = format!("DAY#{month}-");
+        let mut days: BTreeMap<String, BTreeMap<CostKey, u64>> = BTreeMap::new();
+        let partitions = std::iter::once(None).chain((0..COST_SHARDS).map(Some));
+        for shard in partitions {
+            for item in self.query_all(&cost_pk(tenant, shard), &prefix).await? {
+                let Some(day) = super::get_s(&item, "sk")
+                    .and_then(|sk| sk.strip_prefix("DAY#").map(str::to_string))
+                else {
+                    continue;
+                };
+                let counts = days.entry(day).or_default();
+                for (key, messages) in counters(&item) {
+                    *counts.entry(key).or_default() += messages;
+                }
+            }
+        }
+        Ok(days
+            .into_iter()
+            .map(|(day, counts)| CostDay {
+                day,
+                counts: counts
+                    .into_iter()
+                    .map(|(key, messages)| CostCount { key, messages })
+                    .collect(),
             })
-            .collect();
-        days.sort_by(|a, b| a.day.cmp(&b.day));
-        Ok(days)
+            .collect())
     }
+}
+
+/// The counters of one item: its attributes named `n#{category}#{type}#{country}`.
+fn counters(item: &super::Item) -> impl Iterator<Item = (CostKey, u64)> + '_ {
+    item.iter().filter_map(|(name, v)| {
+        let rest = name.strip_prefix(COUNTER)?;
+        let mut parts = rest.splitn(3, '#');
+        let key = CostKey {
+            category: parts.next()?.to_string(),
+            kind: parts.next()?.to_string(),
+            country: parts.next()?.to_string(),
+        };
+        let messages = match v {
+            AttributeValue::N(_) => get_n(item, name)?,
+            _ => return None,
+        };
+        Some((key, u64::try_from(messages).unwrap_or(0)))
+    })
 }
 
 /// A request the SDK's builder refused: a bug here, reported as a store

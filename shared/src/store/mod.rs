@@ -19,7 +19,7 @@
 //! | send ledger | `T#{tenant}#SEND#{idempotency_key}` | `LEDGER` | `gsi1pk` = `T#{tenant}#REF#{response_ref}` (set by the first claim), `ttl` (`RETENTION_DAYS` after its last claim or final outcome) | sender (conditional claim, then outcome) | sender (dedup, resume), timeline; webhook: the alert a tapped payload names (GSI by reference, [`crate::responses`]) |
 //! | alert response | `T#{tenant}#SEND#{idempotency_key}` | `RESP#{message_id}` | `ttl` (`RETENTION_DAYS` after it) | webhook (conditional: once per response, with its owed event) | timeline; see [`responses`] |
 //! | message status | `T#{tenant}#MSG#{wamid}` | `STATUS` | `gsi1pk` = `T#{tenant}#CB#{idempotency_key}`, `ttl` (`RETENTION_DAYS` after its last status, [`retention`]) | webhook (conditional: status only moves forward) | timeline; sender resolving an ambiguous send (GSI by key); webhook: the alert a quoted reply (`context.id`) answers |
-//! | cost counters | `T#{tenant}#COST` | `DAY#{yyyy-mm-dd}` (UTC, of Meta's delivery time) | `ttl` = day + 400 days (13 months) | webhook: one transaction per delivered priced message, an atomic `ADD` on the counter `n#{category}#{type}#{country}` with a `cost_counted` mark on the message status item, conditional on no mark (so each message counts once; see [`costs`]) | admin costs: a month's days (query `begins_with DAY#{yyyy-mm}-`) |
+//! | cost counters | `T#{tenant}#COST#{shard}`, shard 0 to 7 from the wamid (`T#{tenant}#COST` before the sharding, still read) | `DAY#{yyyy-mm-dd}` (UTC, of Meta's delivery time) | `ttl` = day + 400 days (13 months) | webhook: one transaction per delivered priced message, an atomic `ADD` on the counter `n#{category}#{type}#{country}` with a `cost_counted` mark on the message status item, conditional on no mark (so each message counts once; see [`costs`]) | admin costs: a month's days, summed over the shards (a query `begins_with DAY#{yyyy-mm}-` per shard) |
 //! | template status | `T#{tenant}` | `TEMPLATE#{name}#{language}` | | template function (submit, reconcile), webhook (status updates) | sender (is it APPROVED? cached), status API: all of a tenant's templates (query `begins_with`) |
 //! | account standing | `T#{tenant}` | `ACCOUNT` | | webhook (account webhooks: one conditional update per aspect, ordered by Meta's time, with its owed event; see [`account`]) | status API |
 //! | CSM roster entry | `T#{tenant}` | `CSMID#{csm_id}` | | admin API (`PUT`/`DELETE .../csms/{csm_id}`) | admin API: one CSM (get), the roster (query `begins_with`) |
@@ -65,7 +65,7 @@ use thiserror::Error;
 
 pub use account::{account_mark, AccountAspect, AccountFact};
 pub use activity::{Activity, DLQ_RETENTION_DAYS};
-pub use costs::{CostCount, CostDay, COST_TTL_SECS};
+pub use costs::{CostCount, CostDay, COST_SHARDS, COST_TTL_SECS};
 pub use holds::SendHold;
 pub use identities::{Linked, Profile};
 pub use ledger::{
