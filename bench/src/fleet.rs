@@ -14,9 +14,12 @@
 //! record's latency that our own code controls, and when its batch ended.
 //!
 //! Secrets Manager on the warm path: an instance fetches a tenant's secret
-//! once, on its first record of that tenant, so a batch may make as many
-//! Secrets Manager calls as it brings tenants new to its instance; any
-//! call beyond that is counted warm.
+//! on its first record of that tenant, and again on the first record after
+//! its cache entry expired (`SECRET_CACHE_TTL_SECS`, 300 s by default, so a
+//! rotated token is picked up), so a batch may make as many Secrets Manager
+//! calls as it brings tenants new, or due again, to its instance; any call
+//! beyond that is counted warm. The calls that were due again are counted
+//! apart (`secrets_manager_refreshes`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -60,6 +63,7 @@ struct Shared {
     /// (unix ms).
     received: Mutex<HashMap<String, Receipt>>,
     secrets_manager_warm: AtomicUsize,
+    secrets_manager_refreshes: AtomicUsize,
     stop: AtomicBool,
 }
 
@@ -83,6 +87,8 @@ pub struct FleetTotals {
     pub dynamodb_calls: u64,
     pub secrets_manager_total: u64,
     pub secrets_manager_warm: u64,
+    /// Fetches of a secret whose cache entry had expired.
+    pub secrets_manager_refreshes: u64,
     /// The watched tenant's records, by recipient phone.
     pub received: HashMap<String, Receipt>,
 }
@@ -115,12 +121,15 @@ impl Fleet {
             fincelo_bench::counting::counted_clients(&world.sdk, &poller_counter);
         let mut tasks = Vec::new();
         for counter in &counters {
-            let sender = Sender::new(world.counted_app(instances, counter).await?);
+            let app = world.counted_app(instances, counter).await?;
+            let secret_ttl = app.config.cache.secret_ttl;
+            let sender = Sender::new(app);
             let (sqs, queue, shared) = (poll_sqs.clone(), queue.clone(), shared.clone());
             let counter = counter.clone();
             let watch = watch.map(str::to_string);
             tasks.push(tokio::spawn(async move {
-                let mut known: HashSet<String> = HashSet::new();
+                // Tenant -> when this instance last had to fetch its secret.
+                let mut fetched: HashMap<String, Instant> = HashMap::new();
                 while !shared.stop.load(Ordering::Relaxed) {
                     let msgs = match fincelo_local::receive_batch(&sqs, &queue).await {
                         Ok(m) if m.is_empty() => continue,
@@ -135,10 +144,23 @@ impl Fleet {
                         .iter()
                         .map(|m| tenant_and_phone(m.body.as_deref().unwrap_or_default()))
                         .collect();
-                    let new_tenants = tenants
-                        .iter()
-                        .filter(|(t, _)| known.insert(t.clone()))
-                        .count();
+                    let now = Instant::now();
+                    let mut new_tenants = 0;
+                    let mut due_again: Vec<&str> = Vec::new();
+                    for (t, _) in &tenants {
+                        match fetched.get(t) {
+                            None => {
+                                new_tenants += 1;
+                                fetched.insert(t.clone(), now);
+                            }
+                            Some(at) if now.duration_since(*at) >= secret_ttl => {
+                                if !due_again.contains(&t.as_str()) {
+                                    due_again.push(t);
+                                }
+                            }
+                            Some(_) => {}
+                        }
+                    }
                     let sm_before = counter.calls_to("Secrets Manager") as usize;
                     let resp = sender
                         .handle_batch(fincelo_local::lambda_event(&msgs))
@@ -163,9 +185,22 @@ impl Fleet {
                         }
                     }
                     let sm_calls = counter.calls_to("Secrets Manager") as usize - sm_before;
+                    // The sender's cache entry was filled a little after
+                    // this batch's receipt: a tenant due by this clock but
+                    // not yet by the sender's stays due until its call.
+                    let extra = sm_calls.saturating_sub(new_tenants);
+                    if extra >= due_again.len() {
+                        for t in &due_again {
+                            fetched.insert(t.to_string(), now);
+                        }
+                    }
+                    let refreshed = extra.min(due_again.len());
+                    shared
+                        .secrets_manager_refreshes
+                        .fetch_add(refreshed, Ordering::Relaxed);
                     shared
                         .secrets_manager_warm
-                        .fetch_add(sm_calls.saturating_sub(new_tenants), Ordering::Relaxed);
+                        .fetch_add(extra - refreshed, Ordering::Relaxed);
                     shared
                         .failures
                         .fetch_add(resp.batch_item_failures.len(), Ordering::Relaxed);
@@ -253,6 +288,7 @@ impl Fleet {
             dynamodb_calls: total("DynamoDB"),
             secrets_manager_total: total("Secrets Manager"),
             secrets_manager_warm: s.secrets_manager_warm.load(Ordering::Relaxed) as u64,
+            secrets_manager_refreshes: s.secrets_manager_refreshes.load(Ordering::Relaxed) as u64,
             received: std::mem::take(&mut *s.received.lock().unwrap_or_else(|p| p.into_inner())),
         }
     }

@@ -83,6 +83,8 @@ pub struct Budget {
     pub dynamodb_mean_ms: f64,
     pub secrets_manager_total: u64,
     pub secrets_manager_warm: u64,
+    /// Fetches of a secret whose cache entry had expired (not warm).
+    pub secrets_manager_refreshes: u64,
     pub function_requests: serde_json::Value,
     pub poller_requests: serde_json::Value,
 }
@@ -97,6 +99,7 @@ impl Budget {
             dynamodb_mean_ms: mean_ms_of(&t.function_requests, "DynamoDB/"),
             secrets_manager_total: t.secrets_manager_total,
             secrets_manager_warm: t.secrets_manager_warm,
+            secrets_manager_refreshes: t.secrets_manager_refreshes,
             function_requests: t.function_requests.clone(),
             poller_requests: t.poller_requests.clone(),
         }
