@@ -222,7 +222,7 @@ impl Report {
              Time from spawning the process to its first `GET /2018-06-01/runtime/invocation/next` on a local \
              Runtime API; then one invocation (first) and a second (warm), each timed from handing the event over \
              to the response. The arm64 binaries Lambda runs cannot run here; these are the same crates built for \
-             the host with the same release profile (thin LTO, codegen-units 1, stripped).\n\n\
+             the host with the same release profile (fat LTO, codegen-units 1, stripped).\n\n\
              | binary | size | cold start median | p90 | vs hello-world (median) | first invocation median | warm median | first / warm |\n|---|---|---|---|---|---|---|---|",
             self.args.starts
         );
