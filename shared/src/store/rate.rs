@@ -1,11 +1,11 @@
 //! A phone number's send rate, shared by every sender instance.
 //!
 //! Meta caps each business number at a number of messages per second (80
-//! by default, up to 1,000 for an upgraded number). Today each instance
-//! keeps a static share of the cap (`sender::pacer`), which ties the whole
-//! stack's rate to how many instances run. This limiter lets any number of
-//! instances share one number's cap exactly, at one conditional write per
-//! batch and number rather than per message.
+//! by default, up to 1,000 for an upgraded number). A static share of the
+//! cap per instance would tie the whole stack's rate to how many instances
+//! run; this limiter lets any number of instances share one number's cap
+//! exactly, at one conditional write per batch and number rather than per
+//! message (`sender::slots` takes the slots).
 //!
 //! It is a generic cell rate schedule (GCRA) kept on one item per number:
 //! `tat` is the time, in microseconds, of the number's next free slot.
