@@ -283,10 +283,16 @@ async fn a_tenants_day_is_counted_on_shards_and_read_as_their_sum() {
         }
     }
     // 16 wamids all hashing to one of 8 shards: a chance of 8^-15.
-    assert!(shards_used >= 2, "16 messages counted on {shards_used} shard(s)");
+    assert!(
+        shards_used >= 2,
+        "16 messages counted on {shards_used} shard(s)"
+    );
     assert_eq!(counted_items(&w, &format!("T#{tenant}#COST")).await, 0);
 
-    let day = v["days"][0]["day"].as_str().expect("a counted day").to_string();
+    let day = v["days"][0]["day"]
+        .as_str()
+        .expect("a counted day")
+        .to_string();
     let unsharded: HashMap<String, AttributeValue> = [
         ("pk", format!("T#{tenant}#COST")),
         ("sk", format!("DAY#{day}")),
