@@ -209,17 +209,7 @@ impl Fleet {
                         .iter()
                         .map(|f| f.item_identifier.as_str())
                         .collect();
-                    let entries = fincelo_local::delete_entries(&msgs, Some(&resp));
-                    if !entries.is_empty() {
-                        // A failed delete only redelivers: the sender's
-                        // ledger finds those alerts finished.
-                        let _ = sqs
-                            .delete_message_batch()
-                            .queue_url(&queue)
-                            .set_entries(Some(entries))
-                            .send()
-                            .await;
-                    }
+                    let _ = fincelo_local::delete_handled(&sqs, &queue, &msgs, &resp).await;
                     let mut processed = shared.processed.lock().unwrap_or_else(|p| p.into_inner());
                     for (m, (t, _)) in msgs.iter().zip(&tenants) {
                         if !failed.contains(m.message_id.as_deref().unwrap_or_default()) {

@@ -172,17 +172,9 @@ pub async fn run(
                     );
                 }
                 failures.fetch_add(resp.batch_item_failures.len(), Ordering::Relaxed);
-                let entries = fincelo_local::delete_entries(&msgs, Some(&resp));
-                let n = entries.len();
-                if n > 0 {
-                    let _ = sqs
-                        .delete_message_batch()
-                        .queue_url(&queue)
-                        .set_entries(Some(entries))
-                        .send()
-                        .await;
-                }
-                processed.fetch_add(n, Ordering::Relaxed);
+                let handled = msgs.len().saturating_sub(resp.batch_item_failures.len());
+                let _ = fincelo_local::delete_handled(&sqs, &queue, &msgs, &resp).await;
+                processed.fetch_add(handled, Ordering::Relaxed);
             }
         }));
     }

@@ -39,5 +39,7 @@ pub mod startup;
 pub mod store;
 pub mod templates;
 pub mod tenants;
+#[cfg(test)]
+mod testing;
 pub mod tls;
 pub mod webhook;

@@ -459,9 +459,12 @@ mod tests {
     fn lines(events: &[Event]) -> Vec<Json> {
         let mut out = Vec::new();
         metrics().write(events, &mut out).expect("written");
-        String::from_utf8(out)
-            .expect("utf-8")
-            .lines()
+        parsed(&String::from_utf8(out).expect("utf-8"))
+    }
+
+    /// Each EMF line of `text`, parsed.
+    fn parsed(text: &str) -> Vec<Json> {
+        text.lines()
             .map(|l| serde_json::from_str(l).expect("each line is one JSON object"))
             .collect()
     }
@@ -621,25 +624,12 @@ mod tests {
     /// `MetaErrors` 1 by `Code`, from the function.
     #[test]
     fn a_send_calls_meta_error_is_one_line_by_code() {
-        let buffer = Arc::new(Mutex::new(Vec::new()));
-        struct Shared(Arc<Mutex<Vec<u8>>>);
-        impl io::Write for Shared {
-            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-                self.0.lock().expect("buffer").extend_from_slice(buf);
-                Ok(buf.len())
-            }
-            fn flush(&mut self) -> io::Result<()> {
-                Ok(())
-            }
-        }
+        let buffer = crate::testing::SharedBuffer::default();
         metrics()
-            .writing_to(Sink::to(Shared(buffer.clone())))
+            .writing_to(Sink::to(buffer.clone()))
             .meta_error(130429);
-        let written = String::from_utf8(buffer.lock().expect("buffer").clone()).expect("utf-8");
-        let got: Vec<Json> = written
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("each line is one JSON object"))
-            .collect();
+        let written = buffer.text();
+        let got = parsed(&written);
         assert_eq!(got.len(), 1, "{written}");
         assert_eq!(got[0][META_ERRORS], 1);
         assert_eq!(got[0]["Code"], "130429");

@@ -1353,15 +1353,7 @@ const SENDER_STATUS_TRUST: Duration = Duration::from_secs(6);
 /// then the template approved again and the rejection forgotten by the
 /// senders: the state in which an operator redrives. Returns its key and CSM.
 async fn parked_then_fixed(w: &World) -> (String, String) {
-    w.submit_templates_pending().await;
-    w.decide_template(USAGE_TEMPLATE, "REJECTED", Some("INVALID_FORMAT"))
-        .await;
-    eventually(Duration::from_secs(10), || async {
-        w.template(USAGE_TEMPLATE)
-            .await
-            .is_some_and(|t| t.status == "REJECTED")
-    })
-    .await;
+    w.reject_one_of_pending_templates(USAGE_TEMPLATE).await;
     let csm = csm_number();
     let req = send_request(&w.tenant.tenant_id, &csm).no_deliver_by();
     w.enqueue(&req.json()).await;

@@ -7,39 +7,12 @@
 //! and returns it on a standard queue). How SQS then schedules the groups
 //! (the dwell time of quiet tenants) is AWS's and is not modelled here.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use fincelo::sender::message::SERVICE_GROUP;
 use fincelo::store::LedgerState;
 
 use crate::helpers::*;
-
-/// An SQS record of `body`, first delivery.
-fn record(id: &str, body: &str) -> SqsMessage {
-    let mut rec = SqsMessage::default();
-    rec.message_id = Some(id.to_string());
-    rec.body = Some(body.to_string());
-    rec.attributes = HashMap::from([("ApproximateReceiveCount".into(), "1".into())]);
-    rec
-}
-
-/// Hands `bodies` to the world's sender as one batch; the ids of the
-/// records it asked to see again.
-async fn hand_to_sender(w: &World, bodies: &[String]) -> Vec<String> {
-    let mut event = SqsEvent::default();
-    event.records = bodies
-        .iter()
-        .enumerate()
-        .map(|(i, b)| record(&format!("m-{i}"), b))
-        .collect();
-    let resp = w.stack.sender.handle_batch(event).await;
-    resp.batch_item_failures
-        .into_iter()
-        .map(|f| f.item_identifier)
-        .collect()
-}
 
 fn keyed<'a>(got: &'a [Grouped], key: &str) -> Option<&'a Grouped> {
     got.iter().find(|g| g.body["idempotency_key"] == key)
@@ -68,7 +41,7 @@ async fn an_alert_the_sender_requeues_stays_in_its_tenants_group() {
     w.csm_writes(&csm).await;
     let first = send_request(&w.tenant.tenant_id, &csm).text("first");
     let second = send_request(&w.tenant.tenant_id, &csm).text("second");
-    let failed = hand_to_sender(&w, &[first.json().to_string(), second.json().to_string()]).await;
+    let failed = hand_to_sender(&w, &[first.json(), second.json()]).await;
     assert!(failed.is_empty(), "{failed:?}");
 
     let got = w
@@ -113,15 +86,7 @@ const USAGE_TEMPLATE: &str = "fincelo_usage_opportunity";
 async fn a_release_and_a_redriven_alert_go_in_their_tenants_group() {
     let w = spawn_world_without_sender().await;
     let t = w.tenant.tenant_id.clone();
-    w.submit_templates_pending().await;
-    w.decide_template(USAGE_TEMPLATE, "REJECTED", Some("INVALID_FORMAT"))
-        .await;
-    eventually(Duration::from_secs(10), || async {
-        w.template(USAGE_TEMPLATE)
-            .await
-            .is_some_and(|t| t.status == "REJECTED")
-    })
-    .await;
+    w.reject_one_of_pending_templates(USAGE_TEMPLATE).await;
     let is_release = |g: &Grouped| g.body["kind"] == "release" && g.body["tenant_id"] == t.as_str();
     let got = w
         .drain_grouped_until("SendQueue", Duration::from_secs(10), |got| {
@@ -135,9 +100,7 @@ async fn a_release_and_a_redriven_alert_go_in_their_tenants_group() {
     assert_eq!(release.group.as_deref(), Some(t.as_str()), "{got:?}");
 
     let req = send_request(&t, &csm_number()).no_deliver_by();
-    assert!(hand_to_sender(&w, &[req.json().to_string()])
-        .await
-        .is_empty());
+    assert!(hand_to_sender(&w, &[req.json()]).await.is_empty());
     eventually(Duration::from_secs(10), || async {
         w.ledger(&req.key)
             .await

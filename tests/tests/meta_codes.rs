@@ -4,10 +4,8 @@
 //! And the Graph API version: Meta's current one by default, with a warning
 //! before a configured one expires.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use fincelo::store::LedgerState;
 use fincelo::templates::catalog::Catalog;
 use meta_sandbox::{AccountSpec, UserSpec};
@@ -65,31 +63,6 @@ fn options(instances: u32, env: &[(&str, &str)]) -> WorldOptions {
     opts.env
         .extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     opts
-}
-
-/// An SQS record of `body`, first delivery.
-fn record(id: &str, body: &str) -> SqsMessage {
-    let mut rec = SqsMessage::default();
-    rec.message_id = Some(id.to_string());
-    rec.body = Some(body.to_string());
-    rec.attributes = HashMap::from([("ApproximateReceiveCount".into(), "1".into())]);
-    rec
-}
-
-/// Hands `bodies` to the world's sender as one batch; the ids of the
-/// records it asked to see again.
-async fn hand_to_sender(w: &World, bodies: &[Value]) -> Vec<String> {
-    let mut event = SqsEvent::default();
-    event.records = bodies
-        .iter()
-        .enumerate()
-        .map(|(i, b)| record(&format!("m-{i}"), &b.to_string()))
-        .collect();
-    let resp = w.stack.sender.handle_batch(event).await;
-    resp.batch_item_failures
-        .into_iter()
-        .map(|f| f.item_identifier)
-        .collect()
 }
 
 /// Takes from the send queue, within `timeout`, the first body `pick` wants.

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use aws_lambda_events::sqs::SqsEvent;
 use fincelo::metrics::{self, Metrics, Sink};
 use fincelo::queues::Queues;
 use fincelo::sender::Sender;
@@ -378,15 +378,23 @@ fn sender_writing_metrics(w: &World) -> (Arc<Sender>, Captured) {
     (Sender::new(app), captured)
 }
 
+/// The `send.outcome` published for `key`, waited for up to 10 s.
+async fn published_outcome(w: &World, key: &str) -> Value {
+    let is_it = |e: &Value| e["type"] == "send.outcome" && e["idempotency_key"] == key;
+    w.drain_until("EventsQueue", Duration::from_secs(10), |got| {
+        got.iter().any(is_it)
+    })
+    .await
+    .into_iter()
+    .find(is_it)
+    .unwrap_or_else(|| panic!("no send.outcome for {key} was published"))
+}
+
 /// A batch of one first delivery of `body`, enqueued at `queued_ms`.
 fn one_record(id: &str, body: &Value, queued_ms: i64) -> SqsEvent {
-    let mut rec = SqsMessage::default();
-    rec.message_id = Some(id.into());
-    rec.body = Some(body.to_string());
-    rec.attributes = HashMap::from([
-        ("ApproximateReceiveCount".into(), "1".into()),
-        ("SentTimestamp".into(), queued_ms.to_string()),
-    ]);
+    let mut rec = first_delivery(id, body);
+    rec.attributes
+        .insert("SentTimestamp".into(), queued_ms.to_string());
     let mut batch = SqsEvent::default();
     batch.records = vec![rec];
     batch
@@ -415,15 +423,7 @@ async fn a_sent_alert_is_measured_from_its_enqueue_through_publish() {
         .await;
     assert!(resp.batch_item_failures.is_empty(), "sent");
 
-    let events = w
-        .drain_until("EventsQueue", Duration::from_secs(10), |e| {
-            e.iter().any(|e| e["type"] == "send.outcome")
-        })
-        .await;
-    let outcome = events
-        .iter()
-        .find(|e| e["type"] == "send.outcome" && e["idempotency_key"] == req.key.as_str())
-        .expect("the outcome was published");
+    let outcome = published_outcome(&w, &req.key).await;
     assert_eq!(outcome["outcome"], "sent");
     assert_eq!(outcome["mode"], "free_form");
     assert_eq!(outcome["fallback"], Value::Null, "text inside the window");
@@ -595,15 +595,7 @@ async fn metas_errors_count_once_as_the_sender_gets_them_retried_or_parked() {
         .handle_batch(one_record("m-gone", &parked.json(), now_ms))
         .await;
     assert!(resp.batch_item_failures.is_empty(), "parked, not retried");
-    let events = w
-        .drain_until("EventsQueue", Duration::from_secs(10), |e| {
-            e.iter().any(|e| e["type"] == "send.outcome")
-        })
-        .await;
-    let outcome = events
-        .iter()
-        .find(|e| e["type"] == "send.outcome" && e["idempotency_key"] == parked.key.as_str())
-        .expect("the parked outcome was published");
+    let outcome = published_outcome(&w, &parked.key).await;
     assert_eq!(outcome["meta_code"], 131026, "{outcome}");
     assert_eq!(
         codes(&captured),

@@ -2,11 +2,11 @@
 //! per-number and per-recipient rate limits, and a batch in which one record
 //! cannot be processed.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::helpers::now;
-use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use crate::helpers::{first_delivery, now};
+use aws_lambda_events::sqs::SqsEvent;
 use fincelo::ids::IdempotencyKey;
 use fincelo::store::{LedgerState, SendMode, TemplateChangeAt};
 use serde_json::{json, Value};
@@ -209,14 +209,6 @@ async fn a_template_meta_does_not_know_is_parked_with_metas_code() {
     w.shutdown().await;
 }
 
-fn record(id: &str, body: &Value) -> SqsMessage {
-    let mut rec = SqsMessage::default();
-    rec.message_id = Some(id.to_string());
-    rec.body = Some(body.to_string());
-    rec.attributes = HashMap::from([("ApproximateReceiveCount".into(), "1".into())]);
-    rec
-}
-
 /// One record of a batch cannot be processed now (another instance holds its
 /// key); one is garbage. The partial batch response names only the held
 /// one; the garbage is parked with its reason; the others are sent.
@@ -244,13 +236,13 @@ async fn a_batch_fails_only_the_record_that_failed() {
         .unwrap();
     let mut event = SqsEvent::default();
     event.records = vec![
-        record("m-a", &a.json()),
-        record("m-held", &held.json()),
-        record(
+        first_delivery("m-a", &a.json()),
+        first_delivery("m-held", &held.json()),
+        first_delivery(
             "m-garbage",
             &json!({"version": 1, "tenant_id": w.tenant.tenant_id}),
         ),
-        record("m-b", &b.json()),
+        first_delivery("m-b", &b.json()),
     ];
     let resp = w.stack.sender.handle_batch(event).await;
     let failed: Vec<&str> = resp
@@ -442,7 +434,7 @@ async fn a_batch_reads_tenant_secret_and_windows_once_and_two_dynamodb_writes_pe
             .enumerate()
             .map(|(i, csm)| {
                 let req = send_request(&w.tenant.tenant_id, csm).text(tag);
-                record(&format!("{tag}-{i}"), &req.json())
+                first_delivery(&format!("{tag}-{i}"), &req.json())
             })
             .collect();
         event
@@ -525,9 +517,9 @@ async fn a_batch_read_of_windows_decides_per_csm() {
     let c = send_request(&w.tenant.tenant_id, &closed).text("c");
     let mut event = SqsEvent::default();
     event.records = vec![
-        record("m-a", &a.json()),
-        record("m-b", &b.json()),
-        record("m-c", &c.json()),
+        first_delivery("m-a", &a.json()),
+        first_delivery("m-b", &b.json()),
+        first_delivery("m-c", &c.json()),
     ];
     let resp = w.stack.sender.handle_batch(event).await;
     assert!(resp.batch_item_failures.is_empty(), "{resp:?}");
@@ -564,7 +556,10 @@ async fn a_batch_whose_events_cannot_be_published_is_redelivered_not_resent_and_
     let b = send_request(&w.tenant.tenant_id, &csm).text("b");
     let batch = || {
         let mut event = SqsEvent::default();
-        event.records = vec![record("m-a", &a.json()), record("m-b", &b.json())];
+        event.records = vec![
+            first_delivery("m-a", &a.json()),
+            first_delivery("m-b", &b.json()),
+        ];
         event
     };
 
@@ -640,7 +635,7 @@ async fn a_finished_alert_delivered_again_repeats_its_outcome_and_sends_nothing(
         event.records = requests
             .iter()
             .enumerate()
-            .map(|(i, r)| record(&format!("{id}-{i}"), &r.json()))
+            .map(|(i, r)| first_delivery(&format!("{id}-{i}"), &r.json()))
             .collect();
         event
     };

@@ -215,17 +215,8 @@ async fn poll(
             gauge.backlog.store(true, Ordering::SeqCst);
         }
         let response = sender.handle_batch(lambda_event(&messages)).await;
-        let entries = delete_entries(&messages, Some(&response));
-        if !entries.is_empty() {
-            if let Err(e) = sqs
-                .delete_message_batch()
-                .queue_url(&url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-            {
-                warn!(instance, error = %e, "delete of processed messages failed; they will be redelivered (and deduplicated)");
-            }
+        if let Err(e) = delete_handled(&sqs, &url, &messages, &response).await {
+            warn!(instance, error = %e, "delete of processed messages failed; they will be redelivered (and deduplicated)");
         }
     }
     gauge.live.fetch_sub(1, Ordering::SeqCst);
@@ -286,6 +277,28 @@ pub fn lambda_event(messages: &[Message]) -> SqsEvent {
         })
         .collect();
     event
+}
+
+/// Deletes from `queue_url` what the event source mapping deletes after a
+/// batch ([`delete_entries`]); how many messages that was. A failed delete
+/// only redelivers them, and the sender's ledger finds those alerts
+/// finished.
+pub async fn delete_handled(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    messages: &[Message],
+    response: &SqsBatchResponse,
+) -> Result<usize, aws_sdk_sqs::Error> {
+    let entries = delete_entries(messages, Some(response));
+    let n = entries.len();
+    if n > 0 {
+        sqs.delete_message_batch()
+            .queue_url(queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await?;
+    }
+    Ok(n)
 }
 
 /// What the event source mapping deletes after a batch: every message the

@@ -15,6 +15,6 @@ pub mod provision;
 pub mod scenario;
 pub mod stack;
 
-pub use event_source::{delete_entries, lambda_event, receive_batch, Concurrency};
+pub use event_source::{delete_entries, delete_handled, lambda_event, receive_batch, Concurrency};
 pub use provision::{Overrides, Resources};
 pub use stack::{random_digits, LocalTenant, Stack, StackOptions, TimeControl};

@@ -234,24 +234,7 @@ pub(super) fn utc(unix: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
-    use std::sync::{Arc, Mutex};
-
-    #[derive(Clone, Default)]
-    struct Lines(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Lines {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    use crate::testing::SharedBuffer;
 
     /// `template.yaml`'s `SendsHeldMetricFilter` counts the line a hold
     /// starts with, as the functions' own JSON subscriber writes it: level
@@ -271,13 +254,13 @@ mod tests {
             .expect("a message prefix");
         assert!(HOLD_STARTED.starts_with(prefix), "{prefix:?}");
 
-        let lines = Lines::default();
+        let lines = SharedBuffer::default();
         let writer = lines.clone();
         let subscriber = crate::startup::json_subscriber("info", move || writer.clone());
         tracing::subscriber::with_default(subscriber, || {
             error!(reason = PAYMENT_ISSUE, meta_code = 131042, "{HOLD_STARTED}");
         });
-        let text = String::from_utf8_lossy(&lines.0.lock().unwrap()).into_owned();
+        let text = lines.text();
         let line: serde_json::Value = serde_json::from_str(text.trim()).expect("one JSON line");
         assert_eq!(line["level"], "ERROR", "{line}");
         assert!(

@@ -454,6 +454,21 @@ impl World {
         assert_eq!(status, 200, "submit: {body}");
     }
 
+    /// The six templates submitted and left PENDING, then `name` rejected
+    /// by Meta (INVALID_FORMAT), returning once this service has recorded
+    /// the rejection.
+    pub async fn reject_one_of_pending_templates(&self, name: &str) {
+        self.submit_templates_pending().await;
+        self.decide_template(name, "REJECTED", Some("INVALID_FORMAT"))
+            .await;
+        eventually(Duration::from_secs(10), || async {
+            self.template(name)
+                .await
+                .is_some_and(|t| t.status == "REJECTED")
+        })
+        .await;
+    }
+
     /// Meta decides a template (in English) and sends its status webhook.
     pub async fn decide_template(&self, name: &str, status: &str, reason: Option<&str>) {
         let r = self
@@ -711,6 +726,32 @@ impl SendRequestBuilder {
 pub fn rfc3339(unix: i64) -> String {
     let at = std::time::UNIX_EPOCH + Duration::from_secs(u64::try_from(unix).expect("after 1970"));
     humantime::format_rfc3339_seconds(at).to_string()
+}
+
+/// An SQS record of `body` as the event source mapping hands it over, on
+/// its first delivery.
+pub fn first_delivery(id: &str, body: &Value) -> aws_lambda_events::sqs::SqsMessage {
+    let mut rec = aws_lambda_events::sqs::SqsMessage::default();
+    rec.message_id = Some(id.to_string());
+    rec.body = Some(body.to_string());
+    rec.attributes = HashMap::from([("ApproximateReceiveCount".into(), "1".into())]);
+    rec
+}
+
+/// Hands `bodies` to the world's sender as one batch, bypassing the queue;
+/// the ids of the records it asked to see again.
+pub async fn hand_to_sender(w: &World, bodies: &[Value]) -> Vec<String> {
+    let mut event = aws_lambda_events::sqs::SqsEvent::default();
+    event.records = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, b)| first_delivery(&format!("m-{i}"), b))
+        .collect();
+    let resp = w.stack.sender.handle_batch(event).await;
+    resp.batch_item_failures
+        .into_iter()
+        .map(|f| f.item_identifier)
+        .collect()
 }
 
 /// Polls `check` every 100 ms until it holds; panics after `timeout`.
