@@ -47,7 +47,7 @@ impl Sender {
                             mode,
                             template,
                             wamid: &wamid,
-                            fallback: fallback.map(Fallback::as_str),
+                            fallback,
                             queued_ms: a.arrival.enqueued_ms,
                             sent_ms,
                         },

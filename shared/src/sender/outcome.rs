@@ -128,7 +128,7 @@ impl Reported {
                 sent_at: entry
                     .sent_ms
                     .or(entry.sent_at.map(|s| s.saturating_mul(1000))),
-                fallback: entry.fallback.as_deref().and_then(Fallback::parse),
+                fallback: entry.fallback,
                 ..Reported::bare(Outcome::Sent, None)
             },
             LedgerState::Expired => Reported::bare(Outcome::Expired, entry.last_error.clone()),

@@ -37,6 +37,7 @@ use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 
 use super::{applied, get_bool, get_n, get_s, n, required_s, s, Item, Store, StoreError};
+use crate::events::Fallback;
 use crate::ids::{IdempotencyKey, TenantId};
 
 /// Where an alert is in its life.
@@ -195,7 +196,7 @@ pub struct LedgerEntry {
     /// before they were kept.
     pub queued_ms: Option<i64>,
     pub sent_ms: Option<i64>,
-    pub fallback: Option<String>,
+    pub fallback: Option<Fallback>,
     pub meta_code: Option<i64>,
 }
 
@@ -205,8 +206,8 @@ pub struct SentRecord<'a> {
     pub mode: SendMode,
     pub template: Option<&'a str>,
     pub wamid: &'a str,
-    /// `send.outcome`'s `fallback`, as it names it.
-    pub fallback: Option<&'a str>,
+    /// `send.outcome`'s `fallback`.
+    pub fallback: Option<Fallback>,
     /// The request's arrival on the send queue, and Meta's acceptance
     /// (unix ms).
     pub queued_ms: i64,
@@ -545,7 +546,7 @@ impl Store {
         }
         match fallback {
             Some(f) => {
-                req = req.expression_attribute_values(":fb", s(f));
+                req = req.expression_attribute_values(":fb", s(f.as_str()));
                 set.push("fallback = :fb");
             }
             None => remove.push("fallback"),
@@ -814,7 +815,7 @@ fn parse_ledger(item: &Item) -> Result<LedgerEntry, StoreError> {
         response_ref: get_s(item, "response_ref"),
         queued_ms: get_n(item, "queued_ms"),
         sent_ms: get_n(item, "sent_ms"),
-        fallback: get_s(item, "fallback"),
+        fallback: get_s(item, "fallback").as_deref().and_then(Fallback::parse),
         meta_code: get_n(item, "meta_code"),
     })
 }
