@@ -1,6 +1,8 @@
 //! The per-number rate limiter that every sender instance shares
 //! (`fincelo::store::rate`), against the emulator: eight instances, each
-//! with its own SDK client, claim one number's slots at once.
+//! with its own SDK client, claim one number's slots at once, each
+//! guessing its first write from the schedule's end as it last saw it, as
+//! the sender's instances do.
 
 use std::time::Duration;
 
@@ -34,13 +36,15 @@ async fn claim_concurrently(
         let number = number.to_string();
         tasks.push(tokio::spawn(async move {
             let mut mine = Vec::new();
+            let mut hint = None;
             while (mine.len() as u32) < per_instance {
                 let want = batch.min(per_instance - mine.len() as u32);
-                match store
-                    .claim_send_slots(&number, rate, want, clock.now_ms())
+                let claimed = store
+                    .claim_send_slots(&number, rate, want, clock.now_ms(), hint)
                     .await
-                    .expect("claim")
-                {
+                    .expect("claim");
+                hint = claimed.end_us;
+                match claimed.claim {
                     Claim::Slots(slots) => {
                         assert!(slots.count >= 1 && slots.count <= want, "{slots:?}");
                         mine.extend(slots.times_us());
@@ -103,6 +107,15 @@ async fn eight_instances_never_put_a_number_over_its_cap_in_any_second() {
     world.shutdown().await;
 }
 
+/// One claim with no hint, as a first claim of an instance makes.
+async fn claim(store: &Store, number: &str, rate: NumberRate, want: u32, now_ms: i64) -> Claim {
+    let claimed = store
+        .claim_send_slots(number, rate, want, now_ms, None)
+        .await
+        .expect("claim");
+    claimed.claim
+}
+
 #[tokio::test]
 async fn each_number_has_its_own_schedule_and_an_idle_one_starts_now() {
     let world = spawn_world_without_sender().await;
@@ -112,16 +125,16 @@ async fn each_number_has_its_own_schedule_and_an_idle_one_starts_now() {
     let a = format!("rate-a-{}", short_id());
     let b = format!("rate-b-{}", short_id());
 
-    let Claim::Slots(first) = store.claim_send_slots(&a, rate, 10, now).await.unwrap() else {
+    let Claim::Slots(first) = claim(store, &a, rate, 10, now).await else {
         panic!("an idle number has room")
     };
     assert_eq!(first.first_us, now * 1000, "an idle number starts now");
     assert_eq!(first.count, 10);
-    let Claim::Slots(next) = store.claim_send_slots(&a, rate, 10, now).await.unwrap() else {
+    let Claim::Slots(next) = claim(store, &a, rate, 10, now).await else {
         panic!("room left")
     };
     assert_eq!(next.first_us, first.at_us(10), "the next claim follows on");
-    let Claim::Slots(other) = store.claim_send_slots(&b, rate, 10, now).await.unwrap() else {
+    let Claim::Slots(other) = claim(store, &b, rate, 10, now).await else {
         panic!("another number is free")
     };
     assert_eq!(other.first_us, now * 1000, "another number is not behind a");
@@ -129,19 +142,75 @@ async fn each_number_has_its_own_schedule_and_an_idle_one_starts_now() {
     // A number booked a whole second ahead answers Full, and takes nothing.
     let slow = NumberRate { per_second: 5 };
     let c = format!("rate-c-{}", short_id());
-    let Claim::Slots(all) = store.claim_send_slots(&c, slow, 50, now).await.unwrap() else {
+    let Claim::Slots(all) = claim(store, &c, slow, 50, now).await else {
         panic!("idle")
     };
     assert_eq!(all.count, 4, "1 s holds four slots of 204 ms");
-    match store.claim_send_slots(&c, slow, 1, now).await.unwrap() {
+    match claim(store, &c, slow, 1, now).await {
         Claim::Full(wait) => assert!(wait <= Duration::from_millis(204), "{wait:?}"),
         other => panic!("expected Full, got {other:?}"),
     }
     // Once the schedule lies in the past, the number restarts from now.
     let later = now + 5_000;
-    let Claim::Slots(again) = store.claim_send_slots(&c, slow, 1, later).await.unwrap() else {
+    let Claim::Slots(again) = claim(store, &c, slow, 1, later).await else {
         panic!("idle again")
     };
     assert_eq!(again.first_us, later * 1000);
+    world.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_claim_that_saw_the_schedule_end_starts_with_the_right_write() {
+    let world = spawn_world_without_sender().await;
+    let store = &world.stack.app.store;
+    let rate = NumberRate { per_second: 80 };
+    let now = world.stack.app.clock.now_ms();
+    let number = format!("rate-hint-{}", short_id());
+
+    // Nothing known of an idle number: the extend is refused, then the
+    // restart applies.
+    let first = store
+        .claim_send_slots(&number, rate, 10, now, None)
+        .await
+        .expect("claim");
+    assert_eq!(first.writes, 2, "{first:?}");
+    let end = first.end_us.expect("the claim saw its own end");
+    assert_eq!(end, now * 1000 + 10 * rate.spacing_us());
+
+    // Two seconds on, the end this instance saw is past: the number is
+    // idle, and the claim restarts it in one write.
+    let later = now + 2_000;
+    let idle = store
+        .claim_send_slots(&number, rate, 10, later, Some(end))
+        .await
+        .expect("claim");
+    assert_eq!(idle.writes, 1, "{idle:?}");
+    let Claim::Slots(slots) = idle.claim else {
+        panic!("an idle number has room: {idle:?}")
+    };
+    assert_eq!(slots.first_us, later * 1000, "an idle number starts now");
+
+    // Busy now, and this instance's memory is stale: another instance
+    // booked since. The guess costs one refused write, never a wrong slot.
+    let stale = store
+        .claim_send_slots(&number, rate, 5, later, Some(end))
+        .await
+        .expect("claim");
+    assert_eq!(stale.writes, 2, "{stale:?}");
+    let Claim::Slots(after) = stale.claim else {
+        panic!("room left: {stale:?}")
+    };
+    assert_eq!(
+        after.first_us,
+        slots.at_us(10),
+        "it follows the booked slots"
+    );
+
+    // Busy, and known busy: the extend applies at once.
+    let known = store
+        .claim_send_slots(&number, rate, 5, later, stale.end_us)
+        .await
+        .expect("claim");
+    assert_eq!(known.writes, 1, "{known:?}");
     world.shutdown().await;
 }

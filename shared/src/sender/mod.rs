@@ -134,7 +134,7 @@ use pacer::{Pacer, PairLimit, PairSlot};
 use reach::{named, Reached};
 use request::SendRequest;
 use resume::Resume;
-use slots::SendSlots;
+use slots::{ClaimMemory, SendSlots};
 
 /// Why a stale alert was not sent.
 const STALE: &str = "deliver_by passed before sending";
@@ -172,8 +172,8 @@ pub struct Sender {
     addressees: TtlMap<Named, Reached>,
     /// Each tenant's send hold as last read ([`hold`]).
     holds: TtlMap<TenantId, Option<SendHold>>,
-    /// How long this instance's last send-slot claim took ([`slots`]).
-    claim_lead_ms: Arc<std::sync::atomic::AtomicI64>,
+    /// What this instance remembers of its send-slot claims ([`slots`]).
+    claims: Arc<ClaimMemory>,
 }
 
 impl Sender {
@@ -202,7 +202,7 @@ impl Sender {
             template_statuses: TtlMap::new(),
             addressees: TtlMap::new(),
             holds: TtlMap::new(),
-            claim_lead_ms: Arc::default(),
+            claims: Arc::default(),
         })
     }
 
@@ -220,10 +220,8 @@ impl Sender {
             .map(|rec| QueueMessage::read(rec.body.as_deref().unwrap_or("")))
             .collect();
         let requests = requests_of(&bodies);
-        let slots = SendSlots::for_records(
-            requests.iter().map(|r| &r.tenant_id),
-            self.claim_lead_ms.clone(),
-        );
+        let slots =
+            SendSlots::for_records(requests.iter().map(|r| &r.tenant_id), self.claims.clone());
         let windows = self.read_batch(requests).boxed().shared();
         let records = join_all(event.records.iter().zip(bodies).map(|(rec, read)| {
             let span = tracing::info_span!(

@@ -284,7 +284,7 @@ impl Sender {
                 .iter()
                 .filter(|(_, park)| park.is_none())
                 .map(|_| &tenant.tenant_id),
-            self.claim_lead_ms.clone(),
+            self.claims.clone(),
         );
         let cx = InBatch {
             reads: futures::future::ready(reads).boxed().shared(),

@@ -14,6 +14,12 @@
 //! A claim that finds the number's next second booked waits for a slot to
 //! free up and claims again: a flooded number keeps its own records
 //! waiting, never another number's, because each number has its own book.
+//!
+//! Each instance remembers, per number, how its last claim saw the
+//! schedule's end ([`ClaimMemory`]). A number sending a few batches a
+//! second is idle between them, and a claim that knows it starts with the
+//! limiter's restart write instead of having its extend refused first: one
+//! write per claim, not two.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -24,23 +30,50 @@ use tracing::debug;
 
 use crate::clock::Clock;
 use crate::ids::TenantId;
-use crate::store::{Claim, NumberRate, Store, StoreError, TenantRecord};
+use crate::store::{Claim, Claimed, NumberRate, Store, StoreError, TenantRecord};
 
 /// How long one send may wait for a slot before it gives up and the
 /// record is retried: a number booked this far ahead is flooded, and the
 /// invocation is better spent on other records.
 const MAX_SLOT_WAIT: Duration = Duration::from_secs(20);
 
+/// What an instance remembers of its claims from one batch to the next.
+#[derive(Debug, Default)]
+pub(super) struct ClaimMemory {
+    /// How long the last claim write took, in ms: claims book from that far
+    /// ahead, so their first slots are not late on arrival.
+    lead_ms: AtomicI64,
+    /// Each number's schedule end (unix microseconds) as this instance's
+    /// last claim saw it: the next claim's first guess. One entry per
+    /// number the instance has sent for.
+    ends: Mutex<HashMap<String, i64>>,
+}
+
+impl ClaimMemory {
+    fn end_of(&self, phone: &str) -> Option<i64> {
+        let ends = self.ends.lock().unwrap_or_else(|p| p.into_inner());
+        ends.get(phone).copied()
+    }
+
+    fn remember(&self, phone: &str, claimed: &Claimed) {
+        if let Some(end) = claimed.end_us {
+            let mut ends = self.ends.lock().unwrap_or_else(|p| p.into_inner());
+            ends.insert(phone.to_string(), end);
+        }
+    }
+}
+
 /// The slots one batch (or one chunk of a release pass) claims and hands out.
 pub(super) struct SendSlots {
-    /// Records per tenant that may still send; what the next claim asks for.
-    remaining: Mutex<HashMap<TenantId, u32>>,
+    /// Per tenant, the batch's records with no slot in hand: what the next
+    /// claim asks for. A record that ends without a send never takes one,
+    /// so a claim may ask for more than are used (see the module's doc).
+    unserved: Mutex<HashMap<TenantId, u32>>,
     /// Slots claimed and not yet taken, per phone number id, oldest first
     /// (unix microseconds on the injectable clock).
     books: Mutex<HashMap<String, Arc<tokio::sync::Mutex<VecDeque<i64>>>>>,
-    /// How long the instance's last claim write took, in ms: claims book
-    /// from that far ahead, so their first slots are not late on arrival.
-    lead_ms: Arc<AtomicI64>,
+    /// The instance's memory of its claims.
+    memory: Arc<ClaimMemory>,
 }
 
 impl SendSlots {
@@ -48,16 +81,16 @@ impl SendSlots {
     /// per record).
     pub(super) fn for_records<'t>(
         tenants: impl IntoIterator<Item = &'t TenantId>,
-        lead_ms: Arc<AtomicI64>,
+        memory: Arc<ClaimMemory>,
     ) -> SendSlots {
-        let mut remaining: HashMap<TenantId, u32> = HashMap::new();
+        let mut unserved: HashMap<TenantId, u32> = HashMap::new();
         for t in tenants {
-            *remaining.entry(t.clone()).or_default() += 1;
+            *unserved.entry(t.clone()).or_default() += 1;
         }
         SendSlots {
-            remaining: Mutex::new(remaining),
+            unserved: Mutex::new(unserved),
             books: Mutex::default(),
-            lead_ms,
+            memory,
         }
     }
 
@@ -79,16 +112,8 @@ impl SendSlots {
         tenant: &TenantRecord,
         rate: NumberRate,
     ) -> Result<(), SlotError> {
-        let phone = tenant.phone_number_id.as_str();
-        let want = {
-            let mut remaining = self.remaining.lock().unwrap_or_else(|p| p.into_inner());
-            let left = remaining.entry(tenant.tenant_id.clone()).or_default();
-            let want = (*left).max(1);
-            *left = left.saturating_sub(1);
-            want
-        };
         for _ in 0..MAX_CLAIMS {
-            let slot_us = self.next_slot(store, clock, phone, rate, want).await?;
+            let slot_us = self.next_slot(store, clock, tenant, rate).await?;
             let wait_us = slot_us.saturating_sub(clock.now_ms().saturating_mul(1000));
             if wait_us > 0 {
                 tokio::time::sleep(Duration::from_micros(wait_us.unsigned_abs())).await;
@@ -97,21 +122,36 @@ impl SendSlots {
                 return Ok(());
             }
             debug!("woke too late for the send slot; taking the next one");
+            // Without a slot again: a claim counts this record once more.
+            self.served(&tenant.tenant_id, -1);
         }
         Err(SlotError::Late)
     }
 
+    /// Counts a slot handed to one of the tenant's records (`+1`), or given
+    /// back unused (`-1`); answers how many of its records still have none.
+    fn served(&self, tenant: &TenantId, by: i32) -> u32 {
+        let mut unserved = self.unserved.lock().unwrap_or_else(|p| p.into_inner());
+        let n = unserved.entry(tenant.clone()).or_default();
+        *n = n.saturating_add_signed(-by);
+        *n
+    }
+
+    fn unserved(&self, tenant: &TenantId) -> u32 {
+        self.served(tenant, 0)
+    }
+
     /// The number's next slot not already past: from what the batch holds,
-    /// else from a new claim of `want` slots (waiting while the number's
-    /// next second is booked).
+    /// else from a new claim of a slot for each of the tenant's records
+    /// without one (waiting while the number's next second is booked).
     async fn next_slot(
         &self,
         store: &Store,
         clock: &Clock,
-        phone: &str,
+        tenant: &TenantRecord,
         rate: NumberRate,
-        want: u32,
     ) -> Result<i64, SlotError> {
+        let phone = tenant.phone_number_id.as_str();
         let book = self
             .books
             .lock()
@@ -126,6 +166,7 @@ impl SendSlots {
         loop {
             if let Some(slot) = free.pop_front() {
                 if !late(slot, clock) {
+                    self.served(&tenant.tenant_id, 1);
                     return Ok(slot);
                 }
                 continue;
@@ -134,36 +175,52 @@ impl SendSlots {
             if rounds > MAX_CLAIMS {
                 return Err(SlotError::Late);
             }
-            let mut waited = Duration::ZERO;
-            loop {
-                let started = clock.now_ms();
-                // Claims book ahead by half again the instance's last write
-                // round trip (write times vary), so their first slots are
-                // not late on arrival.
-                let last = self.lead_ms.load(Ordering::Relaxed);
-                let claim = store
-                    .claim_send_slots(phone, rate, want, started + last * 3 / 2)
-                    .await?;
-                let took = (clock.now_ms() - started).clamp(0, 1_000);
-                // Remembered high, forgotten slowly.
-                self.lead_ms
-                    .store(took.max(last * 3 / 4), Ordering::Relaxed);
-                match claim {
-                    Claim::Slots(slots) => {
-                        free.extend(slots.times_us());
-                        break;
+            // This record and the tenant's others still without a slot.
+            let want = self.unserved(&tenant.tenant_id).max(1);
+            let slots = self.claim(store, clock, phone, rate, want).await?;
+            free.extend(slots);
+        }
+    }
+
+    /// One claim of `want` slots, waiting while the number's next second is
+    /// booked; the slots' times, in unix microseconds.
+    async fn claim(
+        &self,
+        store: &Store,
+        clock: &Clock,
+        phone: &str,
+        rate: NumberRate,
+        want: u32,
+    ) -> Result<Vec<i64>, SlotError> {
+        let mut waited = Duration::ZERO;
+        loop {
+            let started = clock.now_ms();
+            // Claims book ahead by half again the instance's last write
+            // round trip (write times vary), so their first slots are not
+            // late on arrival.
+            let last = self.memory.lead_ms.load(Ordering::Relaxed);
+            let hint = self.memory.end_of(phone);
+            let claimed = store
+                .claim_send_slots(phone, rate, want, started + last * 3 / 2, hint)
+                .await?;
+            let took = (clock.now_ms() - started).clamp(0, 1_000);
+            // Remembered high, forgotten slowly.
+            self.memory
+                .lead_ms
+                .store(took.max(last * 3 / 4), Ordering::Relaxed);
+            self.memory.remember(phone, &claimed);
+            match claimed.claim {
+                Claim::Slots(slots) => return Ok(slots.times_us().collect()),
+                Claim::Full(wait) => {
+                    if waited >= MAX_SLOT_WAIT {
+                        return Err(SlotError::Booked(waited));
                     }
-                    Claim::Full(wait) => {
-                        if waited >= MAX_SLOT_WAIT {
-                            return Err(SlotError::Booked(waited));
-                        }
-                        debug!(
-                            wait_ms = wait.as_millis() as u64,
-                            "the number's next second is booked; waiting for a slot"
-                        );
-                        tokio::time::sleep(wait).await;
-                        waited += wait;
-                    }
+                    debug!(
+                        wait_ms = wait.as_millis() as u64,
+                        "the number's next second is booked; waiting for a slot"
+                    );
+                    tokio::time::sleep(wait).await;
+                    waited += wait;
                 }
             }
         }

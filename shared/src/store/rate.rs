@@ -26,7 +26,13 @@
 //!   `SET tat = now + k·spacing` on the condition that it still is.
 //!
 //! A refused write returns the item as it was, at no extra request
-//! ([`super::update_or_old`]), and tells which of the two to try next. A
+//! ([`super::update_or_old`]), and tells which of the two to try next. The
+//! first write is chosen from the schedule's end as the caller last saw it
+//! (each instance remembers it per number, `sender::slots`): a number whose
+//! last known end is past is most likely idle, so it starts with the
+//! restart; otherwise, or knowing nothing, with the extend. A guess that is
+//! wrong costs one refused write, never a wrong slot: the conditions, not
+//! the guess, keep the schedule. A
 //! number whose schedule is full for the next [`HORIZON`] answers
 //! [`Claim::Full`] with the time until a slot frees up: the caller waits,
 //! or gives the batch back. Every slot time handed out is at least
@@ -99,6 +105,17 @@ impl Slots {
     }
 }
 
+/// What a claim got, and what it learnt of the number's schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claimed {
+    pub claim: Claim,
+    /// The schedule's end (`tat`, unix microseconds) as this claim last
+    /// saw it; `None` when it saw no item. The next claim's hint.
+    pub end_us: Option<i64>,
+    /// Conditional writes the claim made: 1 when its first guess was right.
+    pub writes: u32,
+}
+
 /// What a claim got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Claim {
@@ -126,6 +143,15 @@ enum Step {
     Extend(u32),
     Restart(u32),
     Wait(Duration),
+}
+
+/// What a claim assumes before its first write, from the schedule's end
+/// as last seen (`hint`): past means idle, unless told otherwise.
+fn first_guess(hint: Option<i64>, now_us: i64) -> Seen {
+    match hint {
+        Some(end) if end < now_us => Seen::Idle,
+        _ => Seen::Unknown,
+    }
 }
 
 fn seen(tat: Option<i64>, now_us: i64) -> Seen {
@@ -163,14 +189,17 @@ fn rate_pk(phone_number_id: &str) -> String {
 impl Store {
     /// Claims up to `want` send slots for `phone_number_id` at `now_ms`
     /// (the injectable clock). Fewer come back when the horizon is nearly
-    /// booked; none ([`Claim::Full`]) when it is booked.
+    /// booked; none ([`Claim::Full`]) when it is booked. `hint` is the
+    /// schedule's end as the caller last saw it ([`Claimed::end_us`]); it
+    /// chooses the first write only.
     pub async fn claim_send_slots(
         &self,
         phone_number_id: &str,
         rate: NumberRate,
         want: u32,
         now_ms: i64,
-    ) -> Result<Claim, StoreError> {
+        hint: Option<i64>,
+    ) -> Result<Claimed, StoreError> {
         let now_us = now_ms.saturating_mul(1000);
         let spacing = rate.spacing_us();
         let horizon = i64::try_from(HORIZON.as_micros()).unwrap_or(i64::MAX);
@@ -186,10 +215,17 @@ impl Store {
                 .expression_attribute_values(":ttl", n(ttl))
                 .expression_attribute_values(":now", n(now_us))
         };
-        let mut known = Seen::Unknown;
+        let mut known = first_guess(hint, now_us);
+        let mut end_us = hint;
+        let mut writes = 0;
+        let claimed = |claim, end_us, writes| Claimed {
+            claim,
+            end_us,
+            writes,
+        };
         for _ in 0..MAX_ROUNDS {
             let (count, req) = match step(known, now_us, want, rate) {
-                Step::Wait(d) => return Ok(Claim::Full(d)),
+                Step::Wait(d) => return Ok(claimed(Claim::Full(d), end_us, writes)),
                 Step::Extend(k) => {
                     let add = i64::from(k) * spacing;
                     let req = write()
@@ -207,6 +243,7 @@ impl Store {
                     (k, req)
                 }
             };
+            writes += 1;
             match update_or_old(req.return_values(ReturnValue::UpdatedNew)).await? {
                 Written::Applied(new) => {
                     let tat = get_n(&new, "tat").ok_or_else(|| StoreError::Malformed {
@@ -214,20 +251,23 @@ impl Store {
                         sk: RATE_SK.into(),
                         reason: "the claim's write returned no tat".into(),
                     })?;
-                    return Ok(Claim::Slots(Slots {
+                    let slots = Slots {
                         first_us: tat - i64::from(count) * spacing,
                         spacing_us: spacing,
                         count,
-                    }));
+                    };
+                    return Ok(claimed(Claim::Slots(slots), Some(tat), writes));
                 }
-                Written::Refused(old) => known = seen(get_n(&old, "tat"), now_us),
+                Written::Refused(old) => {
+                    end_us = get_n(&old, "tat");
+                    known = seen(end_us, now_us);
+                }
             }
         }
         // Other instances kept moving the schedule under this one: it is
         // busy, so try again after about one slot.
-        Ok(Claim::Full(Duration::from_micros(
-            u64::try_from(spacing).unwrap_or(1),
-        )))
+        let wait = Duration::from_micros(u64::try_from(spacing).unwrap_or(1));
+        Ok(claimed(Claim::Full(wait), end_us, writes))
     }
 }
 
@@ -263,6 +303,14 @@ mod tests {
         assert_eq!(seen(None, NOW), Seen::Idle);
         assert_eq!(seen(Some(NOW - 1), NOW), Seen::Idle);
         assert_eq!(seen(Some(NOW), NOW), Seen::Busy(NOW));
+    }
+
+    #[test]
+    fn a_schedule_last_seen_ended_is_guessed_idle_and_any_other_unknown() {
+        assert_eq!(first_guess(Some(NOW - 1), NOW), Seen::Idle);
+        assert_eq!(first_guess(Some(NOW), NOW), Seen::Unknown);
+        assert_eq!(first_guess(Some(NOW + 500_000), NOW), Seen::Unknown);
+        assert_eq!(first_guess(None, NOW), Seen::Unknown);
     }
 
     #[test]
