@@ -136,7 +136,8 @@ bench: venv $(CARGO_LAMBDA) $(BENCH_VENV)/.stamp bench/peers/node_modules/.stamp
 		-p fincelo-webhook -p fincelo-sender -p fincelo-templates -p fincelo-admin
 	@infra/moto.sh start $(BENCH_MOTO_PORT)
 	@trap 'infra/moto.sh stop $(BENCH_MOTO_PORT)' EXIT; \
-	target/release/fincelo-bench run --moto http://127.0.0.1:$(BENCH_MOTO_PORT) \
+	pid=$$(cat .local/moto-$(BENCH_MOTO_PORT).pid 2>/dev/null); \
+	target/release/fincelo-bench run --moto http://127.0.0.1:$(BENCH_MOTO_PORT) $${pid:+--moto-pid $$pid} \
 		--python $(BENCH_VENV)/bin/python --out bench/report $(BENCH_ARGS)
 	@echo "report: bench/report/latest.md (and latest.json)"
 

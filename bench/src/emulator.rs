@@ -46,6 +46,9 @@ pub struct Rate {
     pub requests: u64,
     pub per_sec: f64,
     pub mean_ms: f64,
+    /// moto's own CPU time per request, in ms, when its process can be
+    /// read ([`crate::moto_cpu`]): what a request of this kind costs it.
+    pub moto_cpu_ms: Option<f64>,
 }
 
 /// One kind of request, with one client and with ten.
@@ -198,6 +201,7 @@ async fn rate(world: &World, op: Op, clients: u32, secs: f64) -> Result<Rate, St
     let busy_ns = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs_f64(secs);
     let t0 = Instant::now();
+    let moto = world.moto_cpu.and_then(|m| m.start());
     let tasks: Vec<_> = (0..clients)
         .map(|_| {
             let (ddb, sqs, done, busy_ns) =
@@ -226,6 +230,9 @@ async fn rate(world: &World, op: Op, clients: u32, secs: f64) -> Result<Rate, St
         requests,
         per_sec: requests as f64 / elapsed,
         mean_ms: busy_ns.load(Ordering::Relaxed) as f64 / 1e6 / requests.max(1) as f64,
+        moto_cpu_ms: moto
+            .and_then(|m| m.end())
+            .map(|spent| spent.cpu_secs * 1000.0 / requests.max(1) as f64),
     })
 }
 
@@ -389,6 +396,7 @@ async fn poll_round(world: &World, secs: f64) -> Result<Rate, String> {
         requests: rounds * 2,
         per_sec: 1000.0 / mean_ms.max(1e-9),
         mean_ms,
+        moto_cpu_ms: None,
     })
 }
 
@@ -409,6 +417,7 @@ mod tests {
             requests: 0,
             per_sec,
             mean_ms: 1000.0 / per_sec,
+            moto_cpu_ms: None,
         }
     }
 

@@ -28,6 +28,7 @@ mod emulator;
 mod fleet;
 mod intake;
 mod many_numbers;
+mod moto_cpu;
 mod noisy;
 mod report;
 mod runtime_api;
@@ -70,6 +71,10 @@ pub struct RunArgs {
     /// The moto server.
     #[arg(long, default_value = "http://127.0.0.1:5062")]
     pub moto: String,
+    /// The moto server's process id, whose CPU time says how much of moto's
+    /// capacity a run used (`make bench` passes it); unmeasured without it.
+    #[arg(long)]
+    pub moto_pid: Option<u32>,
     /// Where the host release binaries are (webhook, sender, templates, hello-lambda).
     #[arg(long, default_value = "target/release")]
     pub bin_dir: PathBuf,
@@ -184,7 +189,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
     );
 
     step("world: moto tables and queues, Meta sandbox, tenants, approved templates");
-    let world = world::World::start(&args.moto).await?;
+    let world = world::World::start(&args.moto, args.moto_pid).await?;
 
     // 4 (status events). The intake's AWS requests through the real handler.
     step("webhook AWS cost: status events through the handler");
@@ -345,7 +350,7 @@ async fn tenant_sections(
 async fn tenants_only(args: RunArgs) -> Result<(), String> {
     let started = std::time::Instant::now();
     step("world: moto tables and queues, Meta sandbox, tenants, approved templates");
-    let world = world::World::start(&args.moto).await?;
+    let world = world::World::start(&args.moto, args.moto_pid).await?;
     let (fairness, many) = tenant_sections(&world, &args).await;
     step("emulator: moto's capacity for the sender's requests, 1 and 10 clients");
     let emulator = emulator::measure(&world, 3.0).await;
@@ -355,6 +360,7 @@ async fn tenants_only(args: RunArgs) -> Result<(), String> {
         "loadavg_at_end": report::loadavg(),
         "duration_secs": started.elapsed().as_secs_f64(),
         "sections": js,
+        "emulator": emulator.as_ref().map(|c| json!(c)).unwrap_or_else(|e| json!({"error": e})),
     });
     println!(
         "{}",

@@ -6,8 +6,11 @@
 //! number's shared schedule, `fincelo::store::rate`), and the AWS budget.
 //!
 //! The binding ceiling is the lower of the sum of the caps and what the
-//! emulator can carry for the sender ([`crate::emulator`], measured in the
-//! same run); the report names which binds.
+//! emulator can carry for the sender, measured in the same run: moto's own
+//! CPU time over this run's messages ([`crate::moto_cpu`]) when its process
+//! can be read, else the calibrated rates of [`crate::emulator`] priced at
+//! this run's mix of requests. The report names which binds, and how it
+//! was measured.
 //!
 //! Each tenant enqueues its alerts in SendMessageBatch calls of ten, the
 //! tenants taking turns, as ten producers would; moto hands them out about
@@ -36,6 +39,9 @@ pub struct ManyNumbers {
     /// The sandbox's accepted sends per phone number id.
     pub accepted_per_number: BTreeMap<String, u64>,
     pub budget: Budget,
+    /// moto's CPU time while the fleet handled the run's alerts, when its
+    /// process can be read.
+    pub moto: Option<crate::moto_cpu::Spent>,
 }
 
 /// The cap each of the ten numbers keeps (Meta's default).
@@ -61,6 +67,7 @@ pub async fn run(world: &World, instances: u32, messages: usize) -> Result<ManyN
         }
     }
     let total = per_tenant * MANY_TENANTS;
+    let moto = world.moto_cpu.and_then(|m| m.start());
     let fleet = Fleet::start(world, instances, None).await?;
     // The sum of the caps would take total / 800 s; allow far more.
     let limit = Duration::from_secs_f64(60.0 + total as f64 / 20.0);
@@ -68,6 +75,7 @@ pub async fn run(world: &World, instances: u32, messages: usize) -> Result<ManyN
         .wait_until(limit, |f| f.processed() >= total)
         .await
         .as_secs_f64();
+    let moto = moto.and_then(|m| m.end());
     let totals = fleet.stop().await;
 
     let stats = world.meta.stats().await.map_err(boxed)?;
@@ -93,5 +101,6 @@ pub async fn run(world: &World, instances: u32, messages: usize) -> Result<ManyN
         max_peak_per_number,
         accepted_per_number,
         budget: Budget::of(&totals),
+        moto,
     })
 }

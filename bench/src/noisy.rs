@@ -125,6 +125,9 @@ pub struct Fairness {
     pub quiet_peak_per_rolling_second: u64,
     pub alone_budget: Budget,
     pub flood_budget: Budget,
+    /// moto's CPU time while A's flood ran, when its process can be read:
+    /// how busy the emulator every request of the flood waits for was.
+    pub moto_during_flood: Option<crate::moto_cpu::Spent>,
 }
 
 impl Fairness {
@@ -335,6 +338,7 @@ pub async fn run(
             .map(|i| send_request_for(FLOOD_TENANT, &format!("flood-{run_id}-{i}")));
         send_batch(&sqs, &queue, bodies).await?;
     }
+    let moto = world.moto_cpu.and_then(|m| m.start());
     let fleet = Fleet::start(world, instances, Some(QUIET_TENANT)).await?;
     let probe_counter = RequestCounter::default();
     let prober = Sender::new(world.counted_app(instances, &probe_counter).await?);
@@ -354,6 +358,7 @@ pub async fn run(
         .wait_until(flood_limit, |f| f.processed_of(FLOOD_TENANT) >= flood)
         .await
         .as_secs_f64();
+    let moto_during_flood = moto.and_then(|m| m.end());
     let flood_processed = fleet.processed_of(FLOOD_TENANT);
     let limit = fleet.started().elapsed() + Duration::from_secs(30);
     fleet
@@ -394,5 +399,6 @@ pub async fn run(
         quiet_peak_per_rolling_second: peak(QUIET_TENANT),
         alone_budget: Budget::of(&alone_totals),
         flood_budget: Budget::of(&flood_totals),
+        moto_during_flood,
     })
 }

@@ -84,6 +84,8 @@ pub struct World {
     pub resources: Resources,
     pub sdk: aws_config::SdkConfig,
     pub prefix: String,
+    /// moto's CPU time, when its process id was given and can be read.
+    pub moto_cpu: Option<crate::moto_cpu::MotoCpu>,
 }
 
 fn boxed(e: impl std::fmt::Display) -> String {
@@ -94,7 +96,7 @@ impl World {
     /// Provisions everything and approves the templates (through the real
     /// template submit and status webhooks, via a local stack that is
     /// stopped afterwards so that nothing else polls the send queue).
-    pub async fn start(moto: &str) -> Result<World, String> {
+    pub async fn start(moto: &str, moto_pid: Option<u32>) -> Result<World, String> {
         let sandbox = meta_sandbox::spawn(
             "127.0.0.1:0".parse().map_err(boxed)?,
             SandboxConfig::default(),
@@ -165,6 +167,7 @@ impl World {
             resources,
             sdk,
             prefix,
+            moto_cpu: moto_pid.and_then(crate::moto_cpu::MotoCpu::of),
         })
     }
 
