@@ -168,11 +168,14 @@ impl Config {
                 reason: format!("expected a version like v26.0, got {version:?}"),
             });
         }
+        // AWS takes 2 to 1,000 for an event source mapping's
+        // MaximumConcurrency (`template.yaml` holds that range); 1 is kept
+        // for the local runner, which runs a single poller when told to.
         let max_concurrency = env.number("SENDER_MAX_CONCURRENCY", 2)?;
-        if max_concurrency == 0 {
+        if !(1..=1000).contains(&max_concurrency) {
             return Err(ConfigError::Invalid {
                 var: "SENDER_MAX_CONCURRENCY",
-                reason: "must be at least 1".into(),
+                reason: "must be 1 to 1000 (AWS's event source mappings take 2 to 1000)".into(),
             });
         }
         let pair_burst = env.number("PAIR_BURST", 10)?.max(1);
@@ -215,12 +218,7 @@ impl Config {
                     var: "SEND_MPS_CAP",
                     reason: "too large".into(),
                 })?,
-                max_concurrency: u32::try_from(max_concurrency).map_err(|_| {
-                    ConfigError::Invalid {
-                        var: "SENDER_MAX_CONCURRENCY",
-                        reason: "too large".into(),
-                    }
-                })?,
+                max_concurrency: u32::try_from(max_concurrency).unwrap_or(1000),
                 window_margin: Duration::from_secs(env.number("WINDOW_SAFETY_MARGIN_SECS", 300)?),
                 ambiguous_delay: Duration::from_secs(env.number("AMBIGUOUS_SEND_DELAY_SECS", 600)?),
                 template_wait_limit: Duration::from_secs(
@@ -419,6 +417,7 @@ mod tests {
             ("SEND_MPS_CAP", "eighty"),
             ("SEND_MPS_CAP", "0"),
             ("SENDER_MAX_CONCURRENCY", "0"),
+            ("SENDER_MAX_CONCURRENCY", "1001"),
             ("GRAPH_TIMEOUT_MS", "-1"),
             ("SEND_REQUEUE_DELAY_SECS", "0"),
             ("SEND_REQUEUE_DELAY_SECS", "901"),
