@@ -168,7 +168,13 @@ async fn local_stack() -> Local {
 }
 
 /// A local stack and a sandbox on one clock (as `make dev` runs them).
-async fn local_stack_with(mut config: SandboxConfig) -> Local {
+async fn local_stack_with(config: SandboxConfig) -> Local {
+    local_stack_of(config, None).await
+}
+
+/// [`local_stack_with`], with `sender_instances` pollers on the send queue
+/// when given (0: messages stay on it for the test to read).
+async fn local_stack_of(mut config: SandboxConfig, sender_instances: Option<u32>) -> Local {
     let moto = std::env::var("FWA_TEST_MOTO").unwrap_or_else(|_| "http://127.0.0.1:5056".into());
     let time = TimeControl::default();
     config.clock = time.sandbox_clock();
@@ -178,6 +184,9 @@ async fn local_stack_with(mut config: SandboxConfig) -> Local {
     let id = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
     let mut opts = StackOptions::new(&moto, sandbox.base_url(), format!("fwa-{id}"));
     opts.time = time;
+    if let Some(n) = sender_instances {
+        opts.sender_instances = n;
+    }
     opts.overrides.send_queue_visibility_secs = Some(2);
     let stack = Stack::start(opts).await.expect("stack (is moto running?)");
     let tenant = LocalTenant::unique("tenant");
@@ -396,6 +405,47 @@ async fn drives_the_local_stack() {
 /// `fwa channel connect` takes the ids as flags and the three secrets from
 /// a file (JSON or name=value lines) or standard input, never from argv;
 /// prints no secret; answers Meta's or the API's refusal in words.
+/// `fwa enqueue` puts the alert in its tenant's fair-queue group, as
+/// upstream systems must (the send queue is an SQS fair queue).
+#[tokio::test]
+async fn enqueue_puts_the_alert_in_its_tenants_group() {
+    use aws_sdk_sqs::types::MessageSystemAttributeName as A;
+    let l = local_stack_of(SandboxConfig::default(), Some(0)).await;
+    let state = l.state();
+    let key = format!("fwa-group-{}", uuid::Uuid::new_v4().simple());
+    let out = fwa(
+        &["--state", &state, "enqueue", "--to", &csm(), "--key", &key],
+        &[],
+        None,
+    )
+    .await;
+    assert!(ok(&out).contains(&format!("enqueued alert {key}")));
+
+    let got = l
+        .stack
+        .app
+        .queues
+        .client()
+        .receive_message()
+        .queue_url(l.stack.resources.queue("SendQueue"))
+        .max_number_of_messages(10)
+        .message_system_attribute_names(A::MessageGroupId)
+        .send()
+        .await
+        .expect("receive");
+    let message = got
+        .messages()
+        .iter()
+        .find(|m| m.body().is_some_and(|b| b.contains(&key)))
+        .expect("the alert is on the send queue");
+    assert_eq!(
+        message.attributes().and_then(|a| a.get(&A::MessageGroupId)),
+        Some(&l.tenant.tenant_id),
+        "{message:?}"
+    );
+    l.shutdown().await;
+}
+
 #[tokio::test]
 async fn channel_connect_reads_secrets_from_a_file_or_stdin_and_never_prints_them() {
     let l = local_stack().await;
