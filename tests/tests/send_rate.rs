@@ -1,12 +1,12 @@
 //! The per-number rate limiter that every sender instance shares
 //! (`fincelo::store::rate`), against the emulator: eight instances, each
 //! with its own SDK client, claim one number's slots at once, each
-//! guessing its first write from the schedule's end as it last saw it, as
-//! the sender's instances do.
+//! guessing its first write from the schedule as it last saw it, as the
+//! sender's instances do.
 
 use std::time::Duration;
 
-use fincelo::store::{Claim, NumberRate, Retention, Store};
+use fincelo::store::{Claim, Hint, NumberRate, Retention, Store};
 
 use crate::helpers::*;
 
@@ -43,7 +43,7 @@ async fn claim_concurrently(
                     .claim_send_slots(&number, rate, want, clock.now_ms(), hint)
                     .await
                     .expect("claim");
-                hint = claimed.end_us;
+                hint = claimed.hint;
                 match claimed.claim {
                     Claim::Slots(slots) => {
                         assert!(slots.count >= 1 && slots.count <= want, "{slots:?}");
@@ -160,42 +160,43 @@ async fn each_number_has_its_own_schedule_and_an_idle_one_starts_now() {
 }
 
 #[tokio::test]
-async fn a_claim_that_saw_the_schedule_end_starts_with_the_right_write() {
+async fn a_claim_starts_with_the_write_its_last_sight_of_the_schedule_points_to() {
     let world = spawn_world_without_sender().await;
     let store = &world.stack.app.store;
     let rate = NumberRate { per_second: 80 };
     let now = world.stack.app.clock.now_ms();
     let number = format!("rate-hint-{}", short_id());
+    let claim = |want: u32, at: i64, hint: Option<Hint>| {
+        let number = number.clone();
+        async move {
+            store
+                .claim_send_slots(&number, rate, want, at, hint)
+                .await
+                .expect("claim")
+        }
+    };
 
     // Nothing known of an idle number: the extend is refused, then the
-    // restart applies.
-    let first = store
-        .claim_send_slots(&number, rate, 10, now, None)
-        .await
-        .expect("claim");
+    // restart applies; it was idle.
+    let first = claim(10, now, None).await;
     assert_eq!(first.writes, 2, "{first:?}");
-    let end = first.end_us.expect("the claim saw its own end");
-    assert_eq!(end, now * 1000 + 10 * rate.spacing_us());
+    let seen = first.hint.expect("the claim saw its own end");
+    assert_eq!(seen.end_us, now * 1000 + 10 * rate.spacing_us());
+    assert!(!seen.busy, "{first:?}");
 
-    // Two seconds on, the end this instance saw is past: the number is
-    // idle, and the claim restarts it in one write.
+    // Two seconds on, it was idle and its end is past: the claim restarts
+    // the number in one write.
     let later = now + 2_000;
-    let idle = store
-        .claim_send_slots(&number, rate, 10, later, Some(end))
-        .await
-        .expect("claim");
+    let idle = claim(10, later, Some(seen)).await;
     assert_eq!(idle.writes, 1, "{idle:?}");
     let Claim::Slots(slots) = idle.claim else {
         panic!("an idle number has room: {idle:?}")
     };
     assert_eq!(slots.first_us, later * 1000, "an idle number starts now");
 
-    // Busy now, and this instance's memory is stale: another instance
-    // booked since. The guess costs one refused write, never a wrong slot.
-    let stale = store
-        .claim_send_slots(&number, rate, 5, later, Some(end))
-        .await
-        .expect("claim");
+    // Busy now, and this memory is stale (another instance booked since):
+    // the wrong guess costs one refused write, never a wrong slot.
+    let stale = claim(5, later, Some(seen)).await;
     assert_eq!(stale.writes, 2, "{stale:?}");
     let Claim::Slots(after) = stale.claim else {
         panic!("room left: {stale:?}")
@@ -205,12 +206,19 @@ async fn a_claim_that_saw_the_schedule_end_starts_with_the_right_write() {
         slots.at_us(10),
         "it follows the booked slots"
     );
+    let busy = stale.hint.expect("seen");
+    assert!(busy.busy, "{stale:?}");
 
-    // Busy, and known busy: the extend applies at once.
-    let known = store
-        .claim_send_slots(&number, rate, 5, later, stale.end_us)
-        .await
-        .expect("claim");
+    // Seen busy: the extend applies at once, and keeps doing so even when
+    // this caller's own last slots are past, as on a number other
+    // instances keep busy.
+    let known = claim(5, later, Some(busy)).await;
     assert_eq!(known.writes, 1, "{known:?}");
+    let past = Hint {
+        end_us: later * 1000 - 1,
+        busy: true,
+    };
+    let shared = claim(5, later, Some(past)).await;
+    assert_eq!(shared.writes, 1, "{shared:?}");
     world.shutdown().await;
 }

@@ -16,10 +16,11 @@
 //! waiting, never another number's, because each number has its own book.
 //!
 //! Each instance remembers, per number, how its last claim saw the
-//! schedule's end ([`ClaimMemory`]). A number sending a few batches a
-//! second is idle between them, and a claim that knows it starts with the
-//! limiter's restart write instead of having its extend refused first: one
-//! write per claim, not two.
+//! schedule ([`ClaimMemory`]), and the next claim starts with the write
+//! that memory points to ([`crate::store::rate`]): the restart for a number
+//! that was idle (a few batches a second are idle between them), the extend
+//! for one that was busy. A claim whose guess is right costs one write; one
+//! whose number changed from idle to busy, or back, since, costs two.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -30,7 +31,7 @@ use tracing::debug;
 
 use crate::clock::Clock;
 use crate::ids::TenantId;
-use crate::store::{Claim, Claimed, NumberRate, Store, StoreError, TenantRecord};
+use crate::store::{Claim, Claimed, Hint, NumberRate, Store, StoreError, TenantRecord};
 
 /// How long one send may wait for a slot before it gives up and the
 /// record is retried: a number booked this far ahead is flooded, and the
@@ -43,22 +44,22 @@ pub(super) struct ClaimMemory {
     /// How long the last claim write took, in ms: claims book from that far
     /// ahead, so their first slots are not late on arrival.
     lead_ms: AtomicI64,
-    /// Each number's schedule end (unix microseconds) as this instance's
-    /// last claim saw it: the next claim's first guess. One entry per
-    /// number the instance has sent for.
-    ends: Mutex<HashMap<String, i64>>,
+    /// Each number's schedule as this instance's last claim saw it: the
+    /// next claim's first guess. One entry per number the instance has
+    /// sent for.
+    seen: Mutex<HashMap<String, Hint>>,
 }
 
 impl ClaimMemory {
-    fn end_of(&self, phone: &str) -> Option<i64> {
-        let ends = self.ends.lock().unwrap_or_else(|p| p.into_inner());
-        ends.get(phone).copied()
+    fn hint(&self, phone: &str) -> Option<Hint> {
+        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        seen.get(phone).copied()
     }
 
     fn remember(&self, phone: &str, claimed: &Claimed) {
-        if let Some(end) = claimed.end_us {
-            let mut ends = self.ends.lock().unwrap_or_else(|p| p.into_inner());
-            ends.insert(phone.to_string(), end);
+        if let Some(hint) = claimed.hint {
+            let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+            seen.insert(phone.to_string(), hint);
         }
     }
 }
@@ -199,7 +200,7 @@ impl SendSlots {
             // round trip (write times vary), so their first slots are not
             // late on arrival.
             let last = self.memory.lead_ms.load(Ordering::Relaxed);
-            let hint = self.memory.end_of(phone);
+            let hint = self.memory.hint(phone);
             let claimed = store
                 .claim_send_slots(phone, rate, want, started + last * 3 / 2, hint)
                 .await?;

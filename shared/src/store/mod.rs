@@ -74,7 +74,7 @@ pub use ledger::{
 };
 pub use messages::{MessageStatusRecord, StatusChange, StatusWritten};
 pub use parked::ParkedAlert;
-pub use rate::{Claim, Claimed, NumberRate, Slots, HORIZON};
+pub use rate::{Claim, Claimed, Hint, NumberRate, Slots, HORIZON};
 pub use recipients::{Known, Named};
 pub use responses::ResponseRecord;
 pub use retention::Retention;

@@ -27,12 +27,14 @@
 //!
 //! A refused write returns the item as it was, at no extra request
 //! ([`super::update_or_old`]), and tells which of the two to try next. The
-//! first write is chosen from the schedule's end as the caller last saw it
-//! (each instance remembers it per number, `sender::slots`): a number whose
-//! last known end is past is most likely idle, so it starts with the
-//! restart; otherwise, or knowing nothing, with the extend. A guess that is
-//! wrong costs one refused write, never a wrong slot: the conditions, not
-//! the guess, keep the schedule. A
+//! first write is chosen from the schedule as the caller's last claim saw
+//! it ([`Hint`]; each instance remembers one per number, `sender::slots`):
+//! a number that was idle then and whose end is now past is likely idle
+//! still (a few batches a second), so the claim starts with the restart;
+//! one that was busy then (a flood several instances share) likely still
+//! is, so it starts with the extend, as it does knowing nothing. A guess
+//! that is wrong costs one refused write, never a wrong slot: the
+//! conditions, not the guess, keep the schedule. A
 //! number whose schedule is full for the next [`HORIZON`] answers
 //! [`Claim::Full`] with the time until a slot frees up: the caller waits,
 //! or gives the batch back. Every slot time handed out is at least
@@ -109,11 +111,23 @@ impl Slots {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Claimed {
     pub claim: Claim,
-    /// The schedule's end (`tat`, unix microseconds) as this claim last
-    /// saw it; `None` when it saw no item. The next claim's hint.
-    pub end_us: Option<i64>,
+    /// The schedule as this claim last saw it; `None` when it saw no item.
+    /// The caller's next claim's hint.
+    pub hint: Option<Hint>,
     /// Conditional writes the claim made: 1 when its first guess was right.
     pub writes: u32,
+}
+
+/// A number's schedule as one claim saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hint {
+    /// The schedule's end (`tat`, unix microseconds).
+    pub end_us: i64,
+    /// Whether it ran on past the claim's now: other claims were keeping
+    /// the number busy. A number busy then is likely busy still (a flood
+    /// shared by instances), even when this caller's own last slots are
+    /// past; one idle then whose end is past is likely idle.
+    pub busy: bool,
 }
 
 /// What a claim got.
@@ -145,11 +159,12 @@ enum Step {
     Wait(Duration),
 }
 
-/// What a claim assumes before its first write, from the schedule's end
-/// as last seen (`hint`): past means idle, unless told otherwise.
-fn first_guess(hint: Option<i64>, now_us: i64) -> Seen {
+/// What a claim assumes before its first write, from the schedule as last
+/// seen: idle when it was idle then and its end is past; otherwise the
+/// extend's case.
+fn first_guess(hint: Option<Hint>, now_us: i64) -> Seen {
     match hint {
-        Some(end) if end < now_us => Seen::Idle,
+        Some(h) if !h.busy && h.end_us < now_us => Seen::Idle,
         _ => Seen::Unknown,
     }
 }
@@ -190,7 +205,7 @@ impl Store {
     /// Claims up to `want` send slots for `phone_number_id` at `now_ms`
     /// (the injectable clock). Fewer come back when the horizon is nearly
     /// booked; none ([`Claim::Full`]) when it is booked. `hint` is the
-    /// schedule's end as the caller last saw it ([`Claimed::end_us`]); it
+    /// schedule as the caller's last claim saw it ([`Claimed::hint`]); it
     /// chooses the first write only.
     pub async fn claim_send_slots(
         &self,
@@ -198,7 +213,7 @@ impl Store {
         rate: NumberRate,
         want: u32,
         now_ms: i64,
-        hint: Option<i64>,
+        hint: Option<Hint>,
     ) -> Result<Claimed, StoreError> {
         let now_us = now_ms.saturating_mul(1000);
         let spacing = rate.spacing_us();
@@ -216,16 +231,17 @@ impl Store {
                 .expression_attribute_values(":now", n(now_us))
         };
         let mut known = first_guess(hint, now_us);
-        let mut end_us = hint;
+        // The schedule as seen so far: the hint until a write answers.
+        let mut saw = hint;
         let mut writes = 0;
-        let claimed = |claim, end_us, writes| Claimed {
+        let claimed = |claim, hint, writes| Claimed {
             claim,
-            end_us,
+            hint,
             writes,
         };
         for _ in 0..MAX_ROUNDS {
             let (count, req) = match step(known, now_us, want, rate) {
-                Step::Wait(d) => return Ok(claimed(Claim::Full(d), end_us, writes)),
+                Step::Wait(d) => return Ok(claimed(Claim::Full(d), saw, writes)),
                 Step::Extend(k) => {
                     let add = i64::from(k) * spacing;
                     let req = write()
@@ -256,18 +272,25 @@ impl Store {
                         spacing_us: spacing,
                         count,
                     };
-                    return Ok(claimed(Claim::Slots(slots), Some(tat), writes));
+                    // An extend applies only to a schedule running on.
+                    let busy = matches!(known, Seen::Unknown | Seen::Busy(_));
+                    let hint = Hint { end_us: tat, busy };
+                    return Ok(claimed(Claim::Slots(slots), Some(hint), writes));
                 }
                 Written::Refused(old) => {
-                    end_us = get_n(&old, "tat");
-                    known = seen(end_us, now_us);
+                    let tat = get_n(&old, "tat");
+                    known = seen(tat, now_us);
+                    saw = tat.map(|end_us| Hint {
+                        end_us,
+                        busy: matches!(known, Seen::Busy(_)),
+                    });
                 }
             }
         }
         // Other instances kept moving the schedule under this one: it is
         // busy, so try again after about one slot.
         let wait = Duration::from_micros(u64::try_from(spacing).unwrap_or(1));
-        Ok(claimed(Claim::Full(wait), end_us, writes))
+        Ok(claimed(Claim::Full(wait), saw, writes))
     }
 }
 
@@ -306,10 +329,20 @@ mod tests {
     }
 
     #[test]
-    fn a_schedule_last_seen_ended_is_guessed_idle_and_any_other_unknown() {
-        assert_eq!(first_guess(Some(NOW - 1), NOW), Seen::Idle);
-        assert_eq!(first_guess(Some(NOW), NOW), Seen::Unknown);
-        assert_eq!(first_guess(Some(NOW + 500_000), NOW), Seen::Unknown);
+    fn a_schedule_last_seen_idle_and_ended_is_guessed_idle_and_any_other_unknown() {
+        let idle = |end_us| {
+            Some(Hint {
+                end_us,
+                busy: false,
+            })
+        };
+        let busy = |end_us| Some(Hint { end_us, busy: true });
+        assert_eq!(first_guess(idle(NOW - 1), NOW), Seen::Idle);
+        assert_eq!(first_guess(idle(NOW), NOW), Seen::Unknown);
+        assert_eq!(first_guess(idle(NOW + 500_000), NOW), Seen::Unknown);
+        // Busy when last seen: other instances are likely still extending
+        // it, even though this caller's own slots are past.
+        assert_eq!(first_guess(busy(NOW - 1), NOW), Seen::Unknown);
         assert_eq!(first_guess(None, NOW), Seen::Unknown);
     }
 
