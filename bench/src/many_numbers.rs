@@ -67,8 +67,9 @@ pub async fn run(world: &World, instances: u32, messages: usize) -> Result<ManyN
         }
     }
     let total = per_tenant * MANY_TENANTS;
-    let moto = world.moto_cpu.and_then(|m| m.start());
     let fleet = Fleet::start(world, instances, None).await?;
+    // From about when the fleet's clock starts, as the throughput is.
+    let moto = world.moto_cpu.and_then(|m| m.start());
     // The sum of the caps would take total / 800 s; allow far more.
     let limit = Duration::from_secs_f64(60.0 + total as f64 / 20.0);
     let seconds = fleet

@@ -23,8 +23,13 @@ pub struct MotoCpu {
 const USER_HZ: f64 = 100.0;
 
 impl MotoCpu {
-    /// `None` unless `pid` names a process whose CPU time can be read.
+    /// `None` unless `pid` names a moto server whose CPU time can be read
+    /// (a stale pid file could name any process).
     pub fn of(pid: u32) -> Option<MotoCpu> {
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        if !String::from_utf8_lossy(&cmdline).contains("moto_server") {
+            return None;
+        }
         let cpu = MotoCpu { pid };
         cpu.seconds().map(|_| cpu)
     }
@@ -101,9 +106,14 @@ mod tests {
     }
 
     #[test]
-    fn this_process_has_a_cpu_time() {
-        let me = MotoCpu::of(std::process::id()).expect("own stat");
-        assert!(me.seconds().expect("seconds") >= 0.0);
+    fn only_a_moto_server_is_read() {
+        // This test binary is not moto: a stale pid file naming it is
+        // refused rather than measured.
+        assert!(MotoCpu::of(std::process::id()).is_none());
         assert!(MotoCpu::of(u32::MAX).is_none());
+        let me = MotoCpu {
+            pid: std::process::id(),
+        };
+        assert!(me.seconds().expect("own stat") >= 0.0);
     }
 }

@@ -338,8 +338,8 @@ pub async fn run(
             .map(|i| send_request_for(FLOOD_TENANT, &format!("flood-{run_id}-{i}")));
         send_batch(&sqs, &queue, bodies).await?;
     }
-    let moto = world.moto_cpu.and_then(|m| m.start());
     let fleet = Fleet::start(world, instances, Some(QUIET_TENANT)).await?;
+    let moto = world.moto_cpu.and_then(|m| m.start());
     let probe_counter = RequestCounter::default();
     let prober = Sender::new(world.counted_app(instances, &probe_counter).await?);
     let mut probes = Vec::new();

@@ -402,9 +402,6 @@ async fn drives_the_local_stack() {
     l.shutdown().await;
 }
 
-/// `fwa channel connect` takes the ids as flags and the three secrets from
-/// a file (JSON or name=value lines) or standard input, never from argv;
-/// prints no secret; answers Meta's or the API's refusal in words.
 /// `fwa enqueue` puts the alert in its tenant's fair-queue group, as
 /// upstream systems must (the send queue is an SQS fair queue).
 #[tokio::test]
@@ -446,6 +443,9 @@ async fn enqueue_puts_the_alert_in_its_tenants_group() {
     l.shutdown().await;
 }
 
+/// `fwa channel connect` takes the ids as flags and the three secrets from
+/// a file (JSON or name=value lines) or standard input, never from argv;
+/// prints no secret; answers Meta's or the API's refusal in words.
 #[tokio::test]
 async fn channel_connect_reads_secrets_from_a_file_or_stdin_and_never_prints_them() {
     let l = local_stack().await;
