@@ -280,6 +280,17 @@ pub async fn measure(world: &World, secs: f64) -> Result<Capacity, String> {
     })
 }
 
+/// The calls of each operation in a `{"Service/Operation": {"calls": n}}`
+/// map, as [`crate::counting`] reports them.
+pub fn calls(requests: &serde_json::Value) -> Vec<(String, f64)> {
+    requests
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, c)| (k.clone(), c["calls"].as_f64().unwrap_or(0.0)))
+        .collect()
+}
+
 impl Capacity {
     /// What moto can carry for a run that made `function_requests` and
     /// `poller_requests` (`{"Service/Operation": {"calls": n}}`, as
@@ -313,13 +324,6 @@ impl Capacity {
             per_sec(Op::BatchGetItem)?,
             per_sec(Op::SendMessageBatch)?,
         );
-        let calls = |v: &serde_json::Value| -> Vec<(String, f64)> {
-            v.as_object()
-                .into_iter()
-                .flatten()
-                .map(|(k, c)| (k.clone(), c["calls"].as_f64().unwrap_or(0.0)))
-                .collect()
-        };
         let mut secs = 0.0;
         for (op, n) in calls(function_requests) {
             let rate = if op == "DynamoDB/BatchGetItem" {

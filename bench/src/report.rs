@@ -614,22 +614,51 @@ impl Report {
     }
 }
 
-/// What the emulator can carry at the many-numbers run's own mix, and how
-/// that was measured: from moto's CPU time over the run when its process
-/// could be read (one CPU-second a second is what its GIL allows), else
-/// from the calibrated rates priced at the run's requests
-/// ([`crate::emulator::Capacity::ceiling_for_mix`]).
+/// What the emulator can carry at the many-numbers run's own requests, by
+/// how it was measured.
+#[derive(Debug, Clone, Copy)]
+enum EmulatorCeiling {
+    /// From moto's CPU time over the run (one CPU-second a second is what
+    /// its GIL allows): the run's messages per CPU-second.
+    MotoCpu {
+        msgs_per_s: f64,
+        spent: crate::moto_cpu::Spent,
+    },
+    /// From the calibrated rates priced at the run's requests
+    /// ([`crate::emulator::Capacity::ceiling_for_mix`]), when moto's process
+    /// could not be read.
+    Priced(f64),
+}
+
+impl EmulatorCeiling {
+    fn msgs_per_s(self) -> f64 {
+        match self {
+            EmulatorCeiling::MotoCpu { msgs_per_s, .. } | EmulatorCeiling::Priced(msgs_per_s) => {
+                msgs_per_s
+            }
+        }
+    }
+
+    /// Its name in `latest.json` (`emulator_ceiling_method`).
+    fn method(self) -> &'static str {
+        match self {
+            EmulatorCeiling::MotoCpu { .. } => "moto_cpu",
+            EmulatorCeiling::Priced(_) => "priced",
+        }
+    }
+}
+
+/// What the emulator can carry for the many-numbers run: measured by moto's
+/// CPU time when its process could be read, else priced.
 fn emulator_ceiling(
     many: &ManyNumbers,
     emulator: &Result<crate::emulator::Capacity, String>,
-) -> Option<(f64, &'static str)> {
-    match many
-        .moto
-        .and_then(|spent| per_cpu_second(many.processed.min(many.messages), &spent))
-    {
-        Some(c) => Some((c, "moto_cpu")),
-        None => priced_ceiling(many, emulator).map(|c| (c, "priced")),
-    }
+) -> Option<EmulatorCeiling> {
+    let measured = many.moto.and_then(|spent| {
+        per_cpu_second(many.processed.min(many.messages), &spent)
+            .map(|msgs_per_s| EmulatorCeiling::MotoCpu { msgs_per_s, spent })
+    });
+    measured.or_else(|| priced_ceiling(many, emulator).map(EmulatorCeiling::Priced))
 }
 
 /// Messages moto carries per second of its CPU at the run's own requests:
@@ -660,7 +689,7 @@ fn many_ceiling(
 ) -> (f64, &'static str) {
     binding_ceiling(
         f64::from(many.cap_per_number) * many.tenants as f64,
-        emulator_ceiling(many, emulator).map(|(c, _)| c),
+        emulator_ceiling(many, emulator).map(EmulatorCeiling::msgs_per_s),
     )
 }
 
@@ -685,7 +714,8 @@ pub fn tenant_sections_json(
             let mut v = json!(m);
             v["ceiling_msgs_per_s"] = json!(ceiling);
             v["ceiling_kind"] = json!(kind);
-            v["emulator_ceiling_method"] = json!(emulator_ceiling(m, emulator).map(|(_, how)| how));
+            v["emulator_ceiling_method"] =
+                json!(emulator_ceiling(m, emulator).map(EmulatorCeiling::method));
             v["priced_ceiling_msgs_per_s"] = json!(priced_ceiling(m, emulator));
             v["of_ceiling"] = json!(m.msgs_per_s / ceiling.max(1e-9));
             v["met"] = json!(m.msgs_per_s >= 0.9 * ceiling);
@@ -948,23 +978,21 @@ impl Report {
         let priced_words = priced
             .map(|p| format!("{p:.1} msg/s"))
             .unwrap_or_else(|| "unmeasured".into());
-        let Some((ceiling, "moto_cpu")) = emulator_ceiling(m, &self.emulator) else {
+        let Some(EmulatorCeiling::MotoCpu {
+            msgs_per_s: ceiling,
+            spent,
+        }) = emulator_ceiling(m, &self.emulator)
+        else {
             return format!(
                 "moto's process could not be read, so what it can carry is priced from section 3's \
                  calibration at this run's own mix of requests (counted below): {priced_words}."
             );
         };
-        let Some(spent) = m.moto else {
-            return String::new();
-        };
-        let calls = |v: &Value| -> f64 {
-            v.as_object()
-                .into_iter()
-                .flatten()
-                .map(|(_, c)| c["calls"].as_f64().unwrap_or(0.0))
-                .sum()
-        };
-        let requests = calls(&m.budget.function_requests) + calls(&m.budget.poller_requests);
+        let requests: f64 = [&m.budget.function_requests, &m.budget.poller_requests]
+            .into_iter()
+            .flat_map(crate::emulator::calls)
+            .map(|(_, n)| n)
+            .sum();
         let calibrated = self
             .emulator
             .as_ref()
@@ -1062,7 +1090,7 @@ impl Report {
                 100.0 * m.msgs_per_s / ceiling.max(1e-9),
                 ceiling,
                 match (kind, emulator_ceiling(m, &self.emulator)) {
-                    ("aws_emulator", Some((_, "moto_cpu"))) =>
+                    ("aws_emulator", Some(EmulatorCeiling::MotoCpu { .. })) =>
                         ": moto's busy share, by its CPU time",
                     ("aws_emulator", _) => ": calibrated rates priced at the run's mix",
                     _ => "",

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use fincelo::store::{Claim, Hint, NumberRate, Retention, Store};
+use fincelo::store::{Claim, Claimed, Hint, NumberRate, Retention, Store};
 
 use crate::helpers::*;
 
@@ -39,10 +39,7 @@ async fn claim_concurrently(
             let mut hint = None;
             while (mine.len() as u32) < per_instance {
                 let want = batch.min(per_instance - mine.len() as u32);
-                let claimed = store
-                    .claim_send_slots(&number, rate, want, clock.now_ms(), hint)
-                    .await
-                    .expect("claim");
+                let claimed = claim_seen(&store, &number, rate, want, clock.now_ms(), hint).await;
                 hint = claimed.hint;
                 match claimed.claim {
                     Claim::Slots(slots) => {
@@ -107,13 +104,27 @@ async fn eight_instances_never_put_a_number_over_its_cap_in_any_second() {
     world.shutdown().await;
 }
 
+/// One claim of `want` slots at `now_ms`, from what `hint` says of the
+/// schedule.
+async fn claim_seen(
+    store: &Store,
+    number: &str,
+    rate: NumberRate,
+    want: u32,
+    now_ms: i64,
+    hint: Option<Hint>,
+) -> Claimed {
+    store
+        .claim_send_slots(number, rate, want, now_ms, hint)
+        .await
+        .expect("claim")
+}
+
 /// One claim with no hint, as a first claim of an instance makes.
 async fn claim(store: &Store, number: &str, rate: NumberRate, want: u32, now_ms: i64) -> Claim {
-    let claimed = store
-        .claim_send_slots(number, rate, want, now_ms, None)
+    claim_seen(store, number, rate, want, now_ms, None)
         .await
-        .expect("claim");
-    claimed.claim
+        .claim
 }
 
 #[tokio::test]
@@ -166,15 +177,8 @@ async fn a_claim_starts_with_the_write_its_last_sight_of_the_schedule_points_to(
     let rate = NumberRate { per_second: 80 };
     let now = world.stack.app.clock.now_ms();
     let number = format!("rate-hint-{}", short_id());
-    let claim = |want: u32, at: i64, hint: Option<Hint>| {
-        let number = number.clone();
-        async move {
-            store
-                .claim_send_slots(&number, rate, want, at, hint)
-                .await
-                .expect("claim")
-        }
-    };
+    let claim =
+        |want: u32, at: i64, hint: Option<Hint>| claim_seen(store, &number, rate, want, at, hint);
 
     // Nothing known of an idle number: the extend is refused, then the
     // restart applies; it was idle.
